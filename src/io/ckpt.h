@@ -1,0 +1,83 @@
+/* Checkpoint container: a file of named, typed, shaped tensors with a
+ * CRC-32 over the payload (layout in docs/format.md).
+ *
+ * Writing builds the payload in memory (vio_writer), then vio_writer_commit
+ * writes header + payload + CRC to a temporary file beside the target,
+ * fsyncs it, renames it over the target and fsyncs the directory.
+ *
+ * Reading (vio_file_read) loads and validates the whole file — magic,
+ * version, sizes against the file length, CRC, every record's bounds —
+ * before anything is handed out; lookups then return borrowed pointers into
+ * the loaded buffer. All multi-byte values are little-endian on disk.
+ */
+#ifndef VAE_IO_CKPT_H
+#define VAE_IO_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VIO_MAX_DIMS 4
+#define VIO_MAX_NAME 255
+
+enum vio_dtype {
+    VIO_F32 = 1,  /* IEEE float32 */
+    VIO_I64 = 2,  /* two's-complement int64 */
+    VIO_F64 = 3,  /* IEEE float64 */
+    VIO_U64 = 4   /* uint64 */
+};
+
+typedef struct vio_writer vio_writer;
+
+/* A new, empty writer; NULL when out of memory. */
+vio_writer *vio_writer_new(void);
+
+/* Append a tensor record. ndim in [0, VIO_MAX_DIMS] (0 = scalar, 1 element);
+ * name 1..VIO_MAX_NAME bytes, unique. data holds prod(dims) elements in host
+ * order. Returns VAE_OK or VAE_ERR_NOMEM / VAE_ERR_INVALID (msg filled). */
+int vio_writer_add(vio_writer *w, const char *name, int dtype, int ndim, const uint64_t *dims,
+                   const void *data, char *msg);
+
+/* Convenience: scalar records. */
+int vio_writer_add_i64(vio_writer *w, const char *name, int64_t v, char *msg);
+int vio_writer_add_f64(vio_writer *w, const char *name, double v, char *msg);
+
+/* Write atomically to path (temp file + fsync + rename). The writer stays
+ * valid and must still be freed. Returns VAE_OK or VAE_ERR_IO with msg. */
+int vio_writer_commit(vio_writer *w, const char *path, char *msg);
+
+/* Free the writer (NULL is a no-op). */
+void vio_writer_free(vio_writer *w);
+
+typedef struct vio_tensor {
+    const char *name;         /* NUL-terminated copy */
+    int dtype;
+    int ndim;
+    uint64_t dims[VIO_MAX_DIMS];
+    uint64_t count;           /* prod(dims) */
+    const void *data;         /* count elements, converted to host order, suitably aligned */
+} vio_tensor;
+
+typedef struct vio_file vio_file;
+
+/* Read and validate a whole checkpoint. On failure returns VAE_ERR_IO,
+ * VAE_ERR_FORMAT, VAE_ERR_LIMIT or VAE_ERR_NOMEM with msg filled and *out = NULL. */
+int vio_file_read(const char *path, vio_file **out, char *msg);
+
+void vio_file_free(vio_file *f);
+
+size_t vio_file_count(const vio_file *f);
+const vio_tensor *vio_file_at(const vio_file *f, size_t i);
+
+/* The tensor called name, or NULL. */
+const vio_tensor *vio_file_find(const vio_file *f, const char *name);
+
+/* Find name and check its dtype and element count: returns VAE_OK, or
+ * VAE_ERR_FORMAT with msg naming the tensor ("missing", "dtype", "shape"). */
+int vio_file_expect(const vio_file *f, const char *name, int dtype, uint64_t count,
+                    const vio_tensor **out, char *msg);
+
+/* Scalar getters: VAE_ERR_FORMAT with msg if missing or not a 1-element tensor of that type. */
+int vio_file_i64(const vio_file *f, const char *name, int64_t *v, char *msg);
+int vio_file_f64(const vio_file *f, const char *name, double *v, char *msg);
+
+#endif

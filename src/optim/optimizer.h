@@ -1,0 +1,38 @@
+/* Internal view of vae_optimizer: the update rules over flat parameter and
+ * gradient arrays, and their state for checkpoints. */
+#ifndef VAE_OPTIM_OPTIMIZER_H
+#define VAE_OPTIM_OPTIMIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/ckpt.h"
+#include "libvae/vae.h"
+
+struct vae_optimizer {
+    vae_optimizer_config cfg;
+    size_t n;           /* parameter count the state is bound to (0 = unbound) */
+    uint64_t steps;
+    float *m;           /* first moment / velocity / Adagrad sum (n floats, NULL until bound) */
+    float *v;           /* Adam second moment (n floats) */
+    char errmsg[VAE_ERRMSG_LEN];
+};
+
+/* Size the state for n parameters (allocates once; a later call with a
+ * different n fails with VAE_ERR_SHAPE). */
+int vopt_bind(vae_optimizer *o, size_t n);
+
+/* One update p <- p - step(g) over n parameters. The caller has checked
+ * that g is finite and bound the optimizer. grad_norm is the global L2 norm
+ * of g, used for clipping (cfg.clip_norm > 0 scales g by clip/norm when
+ * norm > clip). Weight decay adds wd * p to g. Never allocates. */
+void vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm);
+
+/* Append the optimizer's config and state as tensors named "optim.*". */
+int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg);
+
+/* Create an optimizer from the "optim.*" tensors of f; *out = NULL and
+ * VAE_OK when f has none. Validates every value like vae_optimizer_create. */
+int vopt_load(const vio_file *f, vae_optimizer **out, char *msg);
+
+#endif

@@ -1,0 +1,79 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+const char *tu_tmp_path(char *buf, size_t len, const char *name)
+{
+    const char *dir = getenv("VAE_TEST_TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    snprintf(buf, len, "%s/vae-test-%ld-%s", dir, (long)getpid(), name);
+    return buf;
+}
+
+const char *tu_mnist_dir(void)
+{
+    const char *dir = getenv("VAE_MNIST_DIR");
+    if (!dir || !*dir)
+        return NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
+    if (access(path, R_OK) != 0)
+        return NULL;
+    return dir;
+}
+
+const char *tu_mnist_file(char *buf, const char *file)
+{
+    const char *dir = tu_mnist_dir();
+    if (!dir)
+        return NULL;
+    snprintf(buf, 4096, "%s/%s", dir, file);
+    return buf;
+}
+
+int tu_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+unsigned char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(sz > 0 ? (size_t)sz : 1);
+    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf)
+        *len = (size_t)sz;
+    return buf;
+}
+
+int tu_quick(void)
+{
+    const char *q = getenv("VAE_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}

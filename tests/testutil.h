@@ -1,0 +1,30 @@
+/* Helpers shared by the Check suites. */
+#ifndef VAE_TESTUTIL_H
+#define VAE_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* Run one suite with Check's runner; returns the process exit status. */
+int tu_run_suite(Suite *s);
+
+/* A path in the test scratch directory ($VAE_TEST_TMPDIR or /tmp), unique
+ * per process and name; the returned string is static storage of the caller's buf. */
+const char *tu_tmp_path(char *buf, size_t len, const char *name);
+
+/* The MNIST directory ($VAE_MNIST_DIR), or NULL when it does not hold the files. */
+const char *tu_mnist_dir(void);
+
+/* Path of an MNIST file inside tu_mnist_dir() (buf must hold 4096 bytes). */
+const char *tu_mnist_file(char *buf, const char *file);
+
+/* Write len bytes to path; returns 0 on success. */
+int tu_write_file(const char *path, const void *data, size_t len);
+
+/* Read a whole file into a malloc'd buffer; *len receives its size. NULL on failure. */
+unsigned char *tu_read_file(const char *path, size_t *len);
+
+/* 1 when $VAE_TEST_QUICK is set (valgrind and sanitizer runs shorten loops). */
+int tu_quick(void);
+
+#endif
