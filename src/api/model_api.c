@@ -1,0 +1,267 @@
+/* The public model functions: argument checks and messages, then the model layer. */
+#include <math.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "data/dataset.h"
+#include "models/model.h"
+#include "optim/optimizer.h"
+
+/* Rows a single call accepts (keeps n * dim products far from overflow). */
+#define MAX_ROWS ((size_t)1 << 28)
+
+VAE_API void vae_model_config_init(vae_model_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->input_dim = 784;
+    cfg->latent_dim = 20;
+    cfg->n_hidden = 1;
+    cfg->hidden[0] = 400;
+    cfg->activation = VAE_ACT_RELU;
+    cfg->leaky_slope = 0.01f;
+    cfg->likelihood = VAE_LIK_BERNOULLI;
+    cfg->gaussian_sigma = 1.0f;
+    cfg->samples = 1;
+    cfg->kl_mode = VAE_KL_ANALYTIC;
+    cfg->logvar_min = -30.0f;
+    cfg->logvar_max = 20.0f;
+    cfg->seed = 1;
+    cfg->threads = 1;
+}
+
+/* Copy a caller's config of any known size over the defaults. */
+static int read_config(const vae_model_config *in, vae_model_config *out, char *msg)
+{
+    vae_model_config_init(out);
+    if (in->struct_size < offsetof(vae_model_config, input_dim) + sizeof(int) ||
+        in->struct_size > 65536)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "config struct_size = %zu: call vae_model_config_init first",
+                        in->struct_size);
+    size_t n = in->struct_size < sizeof *out ? in->struct_size : sizeof *out;
+    memcpy(out, in, n);
+    out->struct_size = sizeof *out;
+    return VAE_OK;
+}
+
+VAE_API int vae_model_create(const vae_model_config *cfg, vae_model **out, vae_error *err)
+{
+    char msg[VAE_ERRMSG_LEN] = "";
+    if (out)
+        *out = NULL;
+    if (!cfg || !out)
+        return vae_error_set(err, VAE_ERR_NULL, !cfg ? "cfg is NULL" : "out is NULL");
+    vae_model_config c;
+    int rc = read_config(cfg, &c, msg);
+    if (rc == VAE_OK)
+        rc = vm_config_check(&c, msg);
+    if (rc == VAE_OK)
+        rc = vm_create(&c, out, msg);
+    return vae_error_set(err, rc, msg);
+}
+
+VAE_API void vae_model_free(vae_model *model) { vm_free(model); }
+
+VAE_API const char *vae_model_errmsg(const vae_model *model)
+{
+    return model ? model->errmsg : "model is NULL";
+}
+
+VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    /* A const getter keeps the handle's message as it is: the status says it all. */
+    if (!cfg)
+        return VAE_ERR_NULL;
+    if (cfg->struct_size == 0 || cfg->struct_size > 65536)
+        return VAE_ERR_INVALID;
+    size_t n = cfg->struct_size < sizeof *cfg ? cfg->struct_size : sizeof *cfg;
+    size_t keep = cfg->struct_size;
+    memcpy(cfg, &model->cfg, n);
+    cfg->struct_size = keep;
+    return VAE_OK;
+}
+
+VAE_API int vae_model_set_threads(vae_model *model, int threads)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (threads < 1 || threads > 256)
+        return vae_fail(model->errmsg, VAE_ERR_INVALID, "threads = %d: must be in 1..256",
+                        threads);
+    model->cfg.threads = threads;
+    return VAE_OK;
+}
+
+VAE_API size_t vae_model_param_count(const vae_model *model)
+{
+    return model ? model->P.total : 0;
+}
+
+/* n rows: at least one, and not absurd. */
+static int check_rows(vae_model *m, size_t n, const char *what)
+{
+    if (n == 0)
+        return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s: n = 0 rows", what);
+    if (n > MAX_ROWS)
+        return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s: n = %zu rows exceeds 2^28", what, n);
+    return VAE_OK;
+}
+
+/* Every value finite; with a Bernoulli likelihood also within [0, 1]. */
+static int check_data(vae_model *m, const float *x, size_t n, size_t d, int unit, const char *what)
+{
+    for (size_t i = 0; i < n * d; i++) {
+        float v = x[i];
+        if (!isfinite(v))
+            return vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s: x[%zu][%zu] = %g is not finite",
+                            what, i / d, i % d, (double)v);
+        if (unit && (v < 0.0f || v > 1.0f))
+            return vae_fail(m->errmsg, VAE_ERR_INVALID,
+                            "%s: x[%zu][%zu] = %g: the Bernoulli likelihood needs data in [0, 1]",
+                            what, i / d, i % d, (double)v);
+    }
+    return VAE_OK;
+}
+
+static int is_bernoulli(const vae_model *m) { return m->cfg.likelihood == VAE_LIK_BERNOULLI; }
+
+static int check_dataset(vae_model *m, const vae_dataset *ds, size_t batch, const char *what)
+{
+    if (!ds)
+        return vae_fail(m->errmsg, VAE_ERR_NULL, "%s: dataset is NULL", what);
+    if (ds->d != (size_t)m->cfg.input_dim)
+        return vae_fail(m->errmsg, VAE_ERR_SHAPE,
+                        "%s: the dataset has %zu features per example, the model expects %d",
+                        what, ds->d, m->cfg.input_dim);
+    if (batch == 0)
+        return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s: batch_size = 0", what);
+    if (batch > MAX_ROWS)
+        return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s: batch_size = %zu exceeds 2^28", what, batch);
+    if (is_bernoulli(m) && ds->binarize == VAE_BINARIZE_NONE && (ds->xmin < 0.0f || ds->xmax > 1.0f))
+        return vae_fail(m->errmsg, VAE_ERR_INVALID,
+                        "%s: data range [%g, %g]: the Bernoulli likelihood needs data in [0, 1] "
+                        "(scale the dataset)",
+                        what, (double)ds->xmin, (double)ds->xmax);
+    return VAE_OK;
+}
+
+VAE_API int vae_model_train_step(vae_model *model, vae_optimizer *opt, const float *x, size_t n,
+                                 vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!opt || !x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "train_step: %s is NULL", !opt ? "opt" : "x");
+    int rc = check_rows(model, n, "train_step");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "train_step");
+    return rc == VAE_OK ? vm_train_step(model, opt, x, n, stats) : rc;
+}
+
+VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const vae_dataset *data,
+                                  size_t batch_size, vae_progress_fn progress, void *user,
+                                  vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!opt)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "train_epoch: opt is NULL");
+    int rc = check_dataset(model, data, batch_size, "train_epoch");
+    return rc == VAE_OK ? vm_train_epoch(model, opt, data, batch_size, progress, user, stats) : rc;
+}
+
+VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t batch_size,
+                               vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    int rc = check_dataset(model, data, batch_size, "evaluate");
+    return rc == VAE_OK ? vm_evaluate(model, data, batch_size, stats) : rc;
+}
+
+VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *per_example,
+                           vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "elbo: x is NULL");
+    int rc = check_rows(model, n, "elbo");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "elbo");
+    return rc == VAE_OK ? vm_elbo(model, x, n, per_example, stats) : rc;
+}
+
+VAE_API int vae_model_encode(vae_model *model, const float *x, size_t n, float *mu, float *logvar)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "encode: x is NULL");
+    int rc = check_rows(model, n, "encode");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "encode");
+    return rc == VAE_OK ? vm_encode(model, x, n, mu, logvar) : rc;
+}
+
+VAE_API int vae_model_decode(vae_model *model, const float *z, size_t n, float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!z || !out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "decode: %s is NULL", !z ? "z" : "out");
+    int rc = check_rows(model, n, "decode");
+    if (rc == VAE_OK)
+        rc = check_data(model, z, n, (size_t)model->cfg.latent_dim, 0, "decode");
+    return rc == VAE_OK ? vm_decode(model, z, n, out) : rc;
+}
+
+VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x || !out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "reconstruct: %s is NULL", !x ? "x" : "out");
+    int rc = check_rows(model, n, "reconstruct");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "reconstruct");
+    return rc == VAE_OK ? vm_reconstruct(model, x, n, out) : rc;
+}
+
+VAE_API int vae_model_sample(vae_model *model, size_t n, float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "sample: out is NULL");
+    int rc = check_rows(model, n, "sample");
+    return rc == VAE_OK ? vm_sample(model, n, out) : rc;
+}
+
+VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const char *path)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!path)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "save: path is NULL");
+    return vm_save(model, opt, path);
+}
+
+VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,
+                           vae_error *err)
+{
+    char msg[VAE_ERRMSG_LEN] = "";
+    if (out)
+        *out = NULL;
+    if (opt_out)
+        *opt_out = NULL;
+    if (!path || !out)
+        return vae_error_set(err, VAE_ERR_NULL, !path ? "path is NULL" : "out is NULL");
+    int rc = vm_load(path, out, opt_out, msg);
+    return vae_error_set(err, rc, msg);
+}

@@ -1,0 +1,252 @@
+/* Graph construction, buffer management and the forward/backward drivers. */
+#include "graph/graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+vg_graph *vg_new(int samples)
+{
+    vg_graph *g = calloc(1, sizeof *g);
+    if (g)
+        g->samples = samples < 1 ? 1 : samples;
+    return g;
+}
+
+void vg_free(vg_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        vg_node *v = &g->nodes[i];
+        if (!v->external) {
+            free(v->val);
+            free(v->grad);
+        }
+        free(v->aux);
+    }
+    free(g->nodes);
+    free(g);
+}
+
+static int rows_for(const vg_graph *g, const vg_node *v, int batch)
+{
+    switch (v->rows_kind) {
+    case VG_ROWS_BATCH: return batch;
+    case VG_ROWS_SAMPLES: return batch * g->samples;
+    default: return v->fixed_rows;
+    }
+}
+
+/* Append a node; its buffers are allocated by vg_set_batch (or now, when fixed). */
+static int add_node(vg_graph *g, int op, int rows_kind, int fixed_rows, int cols, int n_in,
+                    const int *in)
+{
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 32;
+        vg_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes)
+            return -1;
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    vg_node *v = &g->nodes[g->n_nodes];
+    memset(v, 0, sizeof *v);
+    v->op = op;
+    v->rows_kind = rows_kind;
+    v->fixed_rows = fixed_rows;
+    v->rows = rows_kind == VG_ROWS_FIXED ? fixed_rows : 0;
+    v->cols = cols;
+    v->n_in = n_in;
+    for (int i = 0; i < n_in; i++) {
+        v->in[i] = in[i];
+        if (g->nodes[in[i]].need_grad)
+            v->need_grad = 1;
+    }
+    if (rows_kind == VG_ROWS_FIXED && op != VG_OP_PARAM) {
+        size_t cap = (size_t)fixed_rows * (size_t)cols;
+        v->val = calloc(cap ? cap : 1, sizeof(float));
+        v->grad = calloc(cap ? cap : 1, sizeof(float));
+        if (!v->val || !v->grad) {
+            free(v->val);
+            free(v->grad);
+            return -1;
+        }
+        v->cap = cap;
+    }
+    return g->n_nodes++;
+}
+
+int vg_input(vg_graph *g, int rows_kind, int fixed_rows, int cols)
+{
+    return add_node(g, VG_OP_INPUT, rows_kind, fixed_rows, cols, 0, NULL);
+}
+
+int vg_param(vg_graph *g, int rows, int cols, float *val, float *grad)
+{
+    int id = add_node(g, VG_OP_PARAM, VG_ROWS_FIXED, rows, cols, 0, NULL);
+    if (id >= 0) {
+        vg_node *v = &g->nodes[id];
+        v->val = val;
+        v->grad = grad;
+        v->external = 1;
+        v->need_grad = grad != NULL;
+        v->cap = (size_t)rows * (size_t)cols;
+    }
+    return id;
+}
+
+int vg_dense(vg_graph *g, int x, int w, int b)
+{
+    int in[3] = {x, w, b};
+    return add_node(g, VG_OP_DENSE, g->nodes[x].rows_kind, g->nodes[x].fixed_rows,
+                    g->nodes[w].cols, 3, in);
+}
+
+int vg_unary(vg_graph *g, int op, int x, float p0, float p1)
+{
+    int id = add_node(g, op, g->nodes[x].rows_kind, g->nodes[x].fixed_rows, g->nodes[x].cols, 1,
+                      &x);
+    if (id >= 0) {
+        g->nodes[id].fparam[0] = p0;
+        g->nodes[id].fparam[1] = p1;
+    }
+    return id;
+}
+
+int vg_reparam(vg_graph *g, int mu, int lv, int eps)
+{
+    int in[3] = {mu, lv, eps};
+    int id = add_node(g, VG_OP_REPARAM, VG_ROWS_SAMPLES, 0, g->nodes[mu].cols, 3, in);
+    if (id >= 0)
+        g->nodes[id].aux_cols = g->nodes[mu].cols; /* sigma per z entry */
+    return id;
+}
+
+int vg_kl_stdnormal(vg_graph *g, int mu, int lv)
+{
+    int in[2] = {mu, lv};
+    return add_node(g, VG_OP_KL_STDNORMAL, VG_ROWS_BATCH, 0, 1, 2, in);
+}
+
+int vg_kl_mc(vg_graph *g, int lv, int eps, int z)
+{
+    int in[3] = {lv, eps, z};
+    return add_node(g, VG_OP_KL_MC, VG_ROWS_SAMPLES, 0, 1, 3, in);
+}
+
+int vg_bernoulli_ll(vg_graph *g, int logits, int x)
+{
+    int in[2] = {logits, x};
+    int id = add_node(g, VG_OP_BERNOULLI_LL, VG_ROWS_SAMPLES, 0, 1, 2, in);
+    if (id >= 0)
+        g->nodes[id].aux_cols = g->nodes[logits].cols; /* sigmoid(logit) per entry */
+    return id;
+}
+
+int vg_gauss_ll(vg_graph *g, int mean, int logsigma, int x)
+{
+    int in[3] = {mean, logsigma, x};
+    return add_node(g, VG_OP_GAUSS_LL, VG_ROWS_SAMPLES, 0, 1, 3, in);
+}
+
+int vg_mean(vg_graph *g, int x)
+{
+    return add_node(g, VG_OP_MEAN, VG_ROWS_FIXED, 1, 1, 1, &x);
+}
+
+int vg_axpby(vg_graph *g, float a, int x1, float b, int x2)
+{
+    int in[2] = {x1, x2};
+    int id = add_node(g, VG_OP_AXPBY, VG_ROWS_FIXED, 1, 1, 2, in);
+    if (id >= 0) {
+        g->nodes[id].fparam[0] = a;
+        g->nodes[id].fparam[1] = b;
+    }
+    return id;
+}
+
+/* Grow one batch-dependent node's buffers to hold `cap` floats. A bound
+ * input's view is dropped (the caller binds again before the next run). */
+static int grow_node(vg_node *v, size_t cap)
+{
+    size_t aux_cap = v->cols ? cap / (size_t)v->cols * (size_t)v->aux_cols : 0;
+    float *val = malloc(cap * sizeof(float));
+    float *grad = v->need_grad ? malloc(cap * sizeof(float)) : NULL;
+    float *aux = aux_cap ? malloc(aux_cap * sizeof(float)) : NULL;
+    if (!val || (v->need_grad && !grad) || (aux_cap && !aux)) {
+        free(val);
+        free(grad);
+        free(aux);
+        return -1;
+    }
+    if (!v->external)
+        free(v->val);
+    free(v->grad);
+    free(v->aux);
+    v->val = val;
+    v->grad = grad;
+    v->aux = aux;
+    v->cap = cap;
+    v->external = 0;
+    return 0;
+}
+
+int vg_set_batch(vg_graph *g, int n)
+{
+    if (n > g->cap_batch) {
+        for (int i = 0; i < g->n_nodes; i++) {
+            vg_node *v = &g->nodes[i];
+            if (v->rows_kind == VG_ROWS_FIXED)
+                continue;
+            size_t cap = (size_t)rows_for(g, v, n) * (size_t)v->cols;
+            if (cap > v->cap && grow_node(v, cap) != 0)
+                return -1; /* nodes grown so far keep larger buffers: still consistent */
+        }
+        g->cap_batch = n;
+    }
+    g->batch = n;
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i].rows = rows_for(g, &g->nodes[i], n);
+    return 0;
+}
+
+void vg_bind(vg_graph *g, int node, const float *data)
+{
+    vg_node *v = &g->nodes[node];
+    if (!v->external)
+        free(v->val);
+    /* A bound input is a read-only view; the cast is safe because inputs are never written. */
+    v->val = (float *)data;
+    v->external = 1;
+    v->cap = 0; /* forces a fresh buffer if the batch ever grows */
+}
+
+void vg_forward(vg_graph *g, int upto)
+{
+    int last = upto < 0 ? g->n_nodes - 1 : upto;
+    for (int i = 0; i <= last; i++) {
+        vg_node *v = &g->nodes[i];
+        if (vg_ops[v->op].forward)
+            vg_ops[v->op].forward(g, v);
+    }
+}
+
+void vg_backward(vg_graph *g, int loss)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i].grad_ready = 0;
+    vg_node *l = &g->nodes[loss];
+    l->grad[0] = 1.0f;
+    l->grad_ready = 1;
+    for (int i = loss; i >= 0; i--) {
+        vg_node *v = &g->nodes[i];
+        if (v->need_grad && v->grad_ready && vg_ops[v->op].backward)
+            vg_ops[v->op].backward(g, v);
+    }
+    /* A parameter the loss does not reach has gradient zero, not last step's value. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        vg_node *v = &g->nodes[i];
+        if (v->op == VG_OP_PARAM && v->need_grad && !v->grad_ready)
+            memset(v->grad, 0, (size_t)v->rows * (size_t)v->cols * sizeof(float));
+    }
+}

@@ -1,0 +1,111 @@
+/* A small static reverse-mode autodiff graph (after KANN).
+ *
+ * A graph is built once and then run many times. Every node holds a matrix
+ * of rows x cols floats, row-major. A node's rows are either fixed
+ * (parameters, constants, scalars) or follow the batch: VG_ROWS_BATCH nodes
+ * have n rows (one per example), VG_ROWS_SAMPLES nodes have n*L rows (L
+ * latent samples per example, example-major: row r belongs to example r/L).
+ *
+ * Buffers are sized for the largest batch seen so far: vg_set_batch
+ * allocates only when n grows past it, so a training loop allocates on its
+ * first batch and never again.
+ *
+ * Nodes are stored in creation order, which is a topological order: the
+ * forward pass runs them first to last, the backward pass last to first.
+ * Each op is one entry of the static table vg_ops (graph/ops.c): its name,
+ * forward and backward functions, and a comment with the formula.
+ */
+#ifndef VAE_GRAPH_GRAPH_H
+#define VAE_GRAPH_GRAPH_H
+
+#include <stddef.h>
+
+enum vg_rows_kind { VG_ROWS_FIXED = 0, VG_ROWS_BATCH = 1, VG_ROWS_SAMPLES = 2 };
+
+enum vg_op_id {
+    VG_OP_INPUT = 0,      /* leaf: data bound or copied in by the caller */
+    VG_OP_PARAM,          /* leaf: a view into the model's flat parameter buffer */
+    VG_OP_DENSE,          /* y = x W + 1 b^T */
+    VG_OP_RELU,           /* y = max(x, 0) */
+    VG_OP_LEAKY_RELU,     /* y = x > 0 ? x : a x */
+    VG_OP_TANH,           /* y = tanh(x) */
+    VG_OP_SIGMOID,        /* y = 1 / (1 + e^-x) */
+    VG_OP_SOFTPLUS,       /* y = log(1 + e^x) */
+    VG_OP_CLAMP,          /* y = min(max(x, lo), hi) */
+    VG_OP_REPARAM,        /* z = mu + exp(lv / 2) * eps */
+    VG_OP_KL_STDNORMAL,   /* kl_i = 1/2 sum_j (mu^2 + e^lv - 1 - lv) */
+    VG_OP_KL_MC,          /* kl_r = sum_j (log q(z|x) - log p(z)) = sum_j (-lv/2 - eps^2/2 + z^2/2) */
+    VG_OP_BERNOULLI_LL,   /* ll_r = sum_j x l - softplus(l) */
+    VG_OP_GAUSS_LL,       /* ll_r = sum_j -log(2 pi)/2 - s_j - (x - m)^2 e^(-2 s_j) / 2 */
+    VG_OP_MEAN,           /* y = (1/rows) sum_r x_r */
+    VG_OP_AXPBY,          /* y = a x1 + b x2 (scalars) */
+    VG_OP_COUNT
+};
+
+typedef struct vg_node {
+    int op;               /* enum vg_op_id */
+    int n_in;
+    int in[3];            /* input node indices */
+    int rows_kind;        /* enum vg_rows_kind */
+    int rows, cols;       /* current shape */
+    int fixed_rows;       /* rows for VG_ROWS_FIXED */
+    float fparam[2];      /* op constants (slope, clamp range, axpby coefficients) */
+    int need_grad;        /* gradients flow into this node */
+    int grad_ready;       /* backward pass: grad holds data (else it is overwritten, not added to) */
+    int external;         /* val/grad are views (parameters, bound inputs), not owned */
+    float *val;
+    float *grad;
+    float *aux;           /* per-op saved values for the backward pass, or NULL */
+    int aux_cols;         /* aux holds rows x aux_cols floats (0: no aux) */
+    size_t cap;           /* floats allocated in val/grad */
+} vg_node;
+
+typedef struct vg_graph {
+    vg_node *nodes;
+    int n_nodes, cap_nodes;
+    int batch;            /* n: examples in the current batch */
+    int samples;          /* L: rows per example in VG_ROWS_SAMPLES nodes */
+    int cap_batch;        /* largest batch the buffers hold */
+} vg_graph;
+
+typedef struct vg_op {
+    const char *name;
+    void (*forward)(vg_graph *g, vg_node *y);
+    void (*backward)(vg_graph *g, vg_node *y);
+} vg_op;
+
+extern const vg_op vg_ops[VG_OP_COUNT];
+
+/* A new empty graph with L samples per example (L >= 1). NULL on no memory. */
+vg_graph *vg_new(int samples);
+void vg_free(vg_graph *g);
+
+/* Node constructors. Each returns the new node's index, or -1 when out of
+ * memory. Shapes are checked by the caller (the model builds valid graphs). */
+int vg_input(vg_graph *g, int rows_kind, int fixed_rows, int cols);
+int vg_param(vg_graph *g, int rows, int cols, float *val, float *grad);
+int vg_dense(vg_graph *g, int x, int w, int b);
+int vg_unary(vg_graph *g, int op, int x, float p0, float p1);
+int vg_reparam(vg_graph *g, int mu, int lv, int eps);
+int vg_kl_stdnormal(vg_graph *g, int mu, int lv);
+int vg_kl_mc(vg_graph *g, int lv, int eps, int z);
+int vg_bernoulli_ll(vg_graph *g, int logits, int x);
+int vg_gauss_ll(vg_graph *g, int mean, int logsigma, int x);
+int vg_mean(vg_graph *g, int x);
+int vg_axpby(vg_graph *g, float a, int x1, float b, int x2);
+
+/* Set the batch size n (>= 1) and resize buffers if n exceeds every
+ * earlier batch. Returns 0, or -1 when out of memory (graph unchanged). */
+int vg_set_batch(vg_graph *g, int n);
+
+/* Point an input node at caller data (rows*cols floats, not copied). */
+void vg_bind(vg_graph *g, int node, const float *data);
+
+/* Run nodes [0, upto] forward (upto = -1: all). */
+void vg_forward(vg_graph *g, int upto);
+
+/* Backward from scalar node `loss` (seeded with dloss = 1). Parameter
+ * gradients are overwritten, not accumulated across calls. */
+void vg_backward(vg_graph *g, int loss);
+
+#endif

@@ -1,0 +1,407 @@
+/* The op table: one forward and one backward function per op.
+ *
+ * Conventions. y is the op's output node; X(k) its k-th input. Backward
+ * functions read y->grad (dL/dy) and deliver dL/dinput into the inputs that
+ * need gradients. An input's grad buffer is overwritten by the first op that
+ * delivers into it during a pass and added to by later ones (grad_ready), so
+ * no pass has to clear gradient buffers first. Nodes of VG_ROWS_SAMPLES
+ * have L rows per example: row r belongs to example r / L.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "graph/graph.h"
+#include "tensor/blas.h"
+
+#define X(k) (&g->nodes[y->in[(k)]])
+
+static size_t size_of(const vg_node *v) { return (size_t)v->rows * (size_t)v->cols; }
+
+/* dst (n floats) = src, or += src when dst already holds a gradient. */
+static void deliver(vg_node *x, size_t n, const float *src)
+{
+    if (x->grad_ready) {
+        for (size_t i = 0; i < n; i++)
+            x->grad[i] += src[i];
+    } else {
+        memcpy(x->grad, src, n * sizeof(float));
+        x->grad_ready = 1;
+    }
+}
+
+/* Add to x's grad at i, or set it on the first delivery (caller handles the flag). */
+#define ACC(first, dst, v) ((first) ? (void)((dst) = (v)) : (void)((dst) += (v)))
+
+/* log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|). */
+static inline float softplusf(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+
+static inline float sigmoidf(float x)
+{
+    float e = expf(-fabsf(x));
+    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+/* ---- dense: y = x W + 1 b^T; x [n, in], W [in, out], b [1, out] ---------- */
+
+static void dense_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *x = X(0), *w = X(1), *b = X(2);
+    for (int r = 0; r < y->rows; r++)
+        memcpy(y->val + (size_t)r * y->cols, b->val, (size_t)y->cols * sizeof(float));
+    vt_gemm(0, 0, y->rows, y->cols, x->cols, 1.0f, x->val, x->cols, w->val, w->cols, 1.0f, y->val,
+            y->cols);
+}
+
+/* dW = x^T dy, db = 1^T dy, dx = dy W^T. */
+static void dense_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0), *w = X(1), *b = X(2);
+    if (w->need_grad) {
+        vt_gemm(1, 0, x->cols, y->cols, y->rows, 1.0f, x->val, x->cols, y->grad, y->cols,
+                w->grad_ready ? 1.0f : 0.0f, w->grad, w->cols);
+        w->grad_ready = 1;
+    }
+    if (b->need_grad) {
+        int first = !b->grad_ready;
+        for (int c = 0; c < y->cols; c++)
+            ACC(first, b->grad[c], y->grad[c]);
+        for (int r = 1; r < y->rows; r++) {
+            const float *dy = y->grad + (size_t)r * y->cols;
+            for (int c = 0; c < y->cols; c++)
+                b->grad[c] += dy[c];
+        }
+        b->grad_ready = 1;
+    }
+    if (x->need_grad) {
+        vt_gemm(0, 1, y->rows, x->cols, y->cols, 1.0f, y->grad, y->cols, w->val, w->cols,
+                x->grad_ready ? 1.0f : 0.0f, x->grad, x->cols);
+        x->grad_ready = 1;
+    }
+}
+
+/* ---- element-wise activations -------------------------------------------- */
+
+/* Element-wise backward: dx = dy * f'(x), f' from x, y and the op's constants. */
+#define UNARY_BWD(fname, DERIV)                                                                  \
+    static void fname(vg_graph *g, vg_node *y)                                                   \
+    {                                                                                             \
+        vg_node *xn = X(0);                                                                      \
+        size_t n = size_of(y);                                                                    \
+        const float *xv = xn->val, *yv = y->val, *dy = y->grad;                                  \
+        float *dx = xn->grad;                                                                     \
+        float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
+        (void)xv; (void)yv; (void)p0; (void)p1;                                                  \
+        if (xn->grad_ready) {                                                                     \
+            for (size_t i = 0; i < n; i++)                                                        \
+                dx[i] += dy[i] * (DERIV);                                                         \
+        } else {                                                                                  \
+            for (size_t i = 0; i < n; i++)                                                        \
+                dx[i] = dy[i] * (DERIV);                                                          \
+            xn->grad_ready = 1;                                                                   \
+        }                                                                                         \
+    }
+
+#define UNARY_FWD(fname, EXPR)                                                                   \
+    static void fname(vg_graph *g, vg_node *y)                                                   \
+    {                                                                                             \
+        const float *xv = X(0)->val;                                                             \
+        float *yv = y->val;                                                                       \
+        float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
+        (void)p0; (void)p1;                                                                       \
+        size_t n = size_of(y);                                                                    \
+        for (size_t i = 0; i < n; i++) {                                                          \
+            float x = xv[i];                                                                      \
+            yv[i] = (EXPR);                                                                       \
+        }                                                                                         \
+    }
+
+/* relu: y = max(x, 0); dy/dx = [x > 0] */
+UNARY_FWD(relu_fwd, x > 0.0f ? x : 0.0f)
+UNARY_BWD(relu_bwd, xv[i] > 0.0f ? 1.0f : 0.0f)
+/* leaky relu: y = x > 0 ? x : a x; dy/dx = x > 0 ? 1 : a */
+UNARY_FWD(leaky_fwd, x > 0.0f ? x : p0 * x)
+UNARY_BWD(leaky_bwd, xv[i] > 0.0f ? 1.0f : p0)
+/* tanh: dy/dx = 1 - y^2 */
+UNARY_FWD(tanh_fwd, tanhf(x))
+UNARY_BWD(tanh_bwd, 1.0f - yv[i] * yv[i])
+/* sigmoid: dy/dx = y (1 - y) */
+UNARY_FWD(sigmoid_fwd, sigmoidf(x))
+UNARY_BWD(sigmoid_bwd, yv[i] * (1.0f - yv[i]))
+/* softplus: y = log(1 + e^x); dy/dx = sigmoid(x) */
+UNARY_FWD(softplus_fwd, softplusf(x))
+UNARY_BWD(softplus_bwd, sigmoidf(xv[i]))
+/* clamp to [lo, hi] = [p0, p1]: dy/dx = [lo < x < hi] (zero where the clamp bites) */
+UNARY_FWD(clamp_fwd, fminf(fmaxf(x, p0), p1))
+UNARY_BWD(clamp_bwd, (xv[i] > p0 && xv[i] < p1) ? 1.0f : 0.0f)
+
+/* ---- reparameterisation: z = mu + exp(lv/2) * eps ------------------------- */
+/* mu, lv: [n, K]; eps, z: [nL, K]. aux keeps sigma = exp(lv/2) per z row. */
+
+static void reparam_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *mu = X(0), *lv = X(1), *eps = X(2);
+    int L = g->samples, K = y->cols;
+    for (int r = 0; r < y->rows; r++) {
+        const float *m = mu->val + (size_t)(r / L) * K, *l = lv->val + (size_t)(r / L) * K;
+        const float *e = eps->val + (size_t)r * K;
+        float *z = y->val + (size_t)r * K, *s = y->aux + (size_t)r * K;
+        for (int j = 0; j < K; j++) {
+            s[j] = expf(0.5f * l[j]);
+            z[j] = m[j] + s[j] * e[j];
+        }
+    }
+}
+
+/* dmu_i = sum_l dz_il; dlv_i = sum_l dz_il * eps_il * sigma_i / 2. */
+static void reparam_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *mu = X(0), *lv = X(1);
+    const vg_node *eps = X(2);
+    int L = g->samples, K = y->cols, n = y->rows / L;
+    int first_mu = !mu->grad_ready, first_lv = !lv->grad_ready;
+    for (int i = 0; i < n; i++) {
+        float *dm = mu->grad + (size_t)i * K, *dl = lv->grad + (size_t)i * K;
+        for (int j = 0; j < K; j++) {
+            float am = 0.0f, al = 0.0f;
+            for (int l = 0; l < L; l++) {
+                size_t o = ((size_t)i * L + l) * K + j;
+                am += y->grad[o];
+                al += y->grad[o] * eps->val[o] * 0.5f * y->aux[o];
+            }
+            if (mu->need_grad)
+                ACC(first_mu, dm[j], am);
+            if (lv->need_grad)
+                ACC(first_lv, dl[j], al);
+        }
+    }
+    if (mu->need_grad)
+        mu->grad_ready = 1;
+    if (lv->need_grad)
+        lv->grad_ready = 1;
+}
+
+/* ---- KL(N(mu, e^lv) || N(0, I)) = 1/2 sum_j (mu^2 + e^lv - 1 - lv) -------- */
+
+static void kl_std_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *mu = X(0), *lv = X(1);
+    int K = mu->cols;
+    for (int i = 0; i < y->rows; i++) {
+        const float *m = mu->val + (size_t)i * K, *l = lv->val + (size_t)i * K;
+        double s = 0.0;
+        for (int j = 0; j < K; j++)
+            s += (double)m[j] * m[j] + expf(l[j]) - 1.0 - l[j];
+        y->val[i] = (float)(0.5 * s);
+    }
+}
+
+/* dkl/dmu = mu; dkl/dlv = (e^lv - 1) / 2. */
+static void kl_std_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *mu = X(0), *lv = X(1);
+    int K = mu->cols;
+    int first_mu = !mu->grad_ready, first_lv = !lv->grad_ready;
+    for (int i = 0; i < y->rows; i++) {
+        float d = y->grad[i];
+        size_t o = (size_t)i * K;
+        for (int j = 0; j < K; j++) {
+            if (mu->need_grad)
+                ACC(first_mu, mu->grad[o + j], d * mu->val[o + j]);
+            if (lv->need_grad)
+                ACC(first_lv, lv->grad[o + j], d * 0.5f * (expf(lv->val[o + j]) - 1.0f));
+        }
+    }
+    if (mu->need_grad)
+        mu->grad_ready = 1;
+    if (lv->need_grad)
+        lv->grad_ready = 1;
+}
+
+/* ---- Monte Carlo KL at z = mu + sigma eps ---------------------------------
+ * log q(z|x) - log p(z) = sum_j (-lv_j/2 - eps_j^2/2 + z_j^2/2) (the log 2 pi
+ * terms cancel); as a function of (lv, z) with eps = (z - mu)/sigma held at
+ * its sampled value, which is the pathwise derivative through z. */
+
+static void kl_mc_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *lv = X(0), *eps = X(1), *z = X(2);
+    int L = g->samples, K = z->cols;
+    for (int r = 0; r < y->rows; r++) {
+        const float *l = lv->val + (size_t)(r / L) * K;
+        const float *e = eps->val + (size_t)r * K, *zz = z->val + (size_t)r * K;
+        double s = 0.0;
+        for (int j = 0; j < K; j++)
+            s += -0.5 * l[j] - 0.5 * (double)e[j] * e[j] + 0.5 * (double)zz[j] * zz[j];
+        y->val[r] = (float)s;
+    }
+}
+
+/* d/dlv_i = -1/2 sum_l dy_l; d/dz_r = dy_r z_r. */
+static void kl_mc_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *lv = X(0), *z = X(2);
+    int L = g->samples, K = z->cols, n = y->rows / L;
+    if (lv->need_grad) {
+        int first = !lv->grad_ready;
+        for (int i = 0; i < n; i++) {
+            float s = 0.0f;
+            for (int l = 0; l < L; l++)
+                s += y->grad[i * L + l];
+            for (int j = 0; j < K; j++)
+                ACC(first, lv->grad[(size_t)i * K + j], -0.5f * s);
+        }
+        lv->grad_ready = 1;
+    }
+    if (z->need_grad) {
+        int first = !z->grad_ready;
+        for (int r = 0; r < y->rows; r++)
+            for (int j = 0; j < K; j++) {
+                size_t o = (size_t)r * K + j;
+                ACC(first, z->grad[o], y->grad[r] * z->val[o]);
+            }
+        z->grad_ready = 1;
+    }
+}
+
+/* ---- Bernoulli log-likelihood with logits --------------------------------
+ * log p(x|l) = x log sigmoid(l) + (1-x) log(1 - sigmoid(l)) = x l - softplus(l);
+ * d/dl = x - sigmoid(l). aux keeps sigmoid(l). */
+
+static void bern_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *lg = X(0), *x = X(1);
+    int L = g->samples, D = lg->cols;
+    for (int r = 0; r < y->rows; r++) {
+        const float *l = lg->val + (size_t)r * D, *xv = x->val + (size_t)(r / L) * D;
+        float *s = y->aux + (size_t)r * D;
+        double acc = 0.0;
+        for (int j = 0; j < D; j++) {
+            float e = expf(-fabsf(l[j]));
+            float sp = fmaxf(l[j], 0.0f) + log1pf(e);
+            s[j] = l[j] >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+            acc += xv[j] * l[j] - sp;
+        }
+        y->val[r] = (float)acc;
+    }
+}
+
+static void bern_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *lg = X(0);
+    const vg_node *x = X(1);
+    int L = g->samples, D = lg->cols, first = !lg->grad_ready;
+    for (int r = 0; r < y->rows; r++) {
+        const float *xv = x->val + (size_t)(r / L) * D, *s = y->aux + (size_t)r * D;
+        float *dl = lg->grad + (size_t)r * D, d = y->grad[r];
+        if (first)
+            for (int j = 0; j < D; j++)
+                dl[j] = d * (xv[j] - s[j]);
+        else
+            for (int j = 0; j < D; j++)
+                dl[j] += d * (xv[j] - s[j]);
+    }
+    lg->grad_ready = 1;
+}
+
+/* ---- Gaussian log-likelihood, per-dimension log sigma s ------------------
+ * log N(x; m, e^(2s)) = -log(2 pi)/2 - s - (x - m)^2 e^(-2s) / 2;
+ * d/dm = (x - m) e^(-2s); d/ds = -1 + (x - m)^2 e^(-2s). */
+
+static void gauss_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *mean = X(0), *ls = X(1), *x = X(2);
+    int L = g->samples, D = mean->cols;
+    const double half_log_2pi = 0.91893853320467274178;
+    for (int r = 0; r < y->rows; r++) {
+        const float *m = mean->val + (size_t)r * D, *xv = x->val + (size_t)(r / L) * D;
+        double acc = 0.0;
+        for (int j = 0; j < D; j++) {
+            float d = xv[j] - m[j];
+            acc += -half_log_2pi - ls->val[j] - 0.5f * d * d * expf(-2.0f * ls->val[j]);
+        }
+        y->val[r] = (float)acc;
+    }
+}
+
+static void gauss_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *mean = X(0), *ls = X(1);
+    const vg_node *x = X(2);
+    int L = g->samples, D = mean->cols;
+    int first_m = !mean->grad_ready, first_s = !ls->grad_ready;
+    if (ls->need_grad && first_s)
+        memset(ls->grad, 0, (size_t)D * sizeof(float));
+    for (int r = 0; r < y->rows; r++) {
+        const float *m = mean->val + (size_t)r * D, *xv = x->val + (size_t)(r / L) * D;
+        float dy = y->grad[r];
+        for (int j = 0; j < D; j++) {
+            float d = xv[j] - m[j], prec = expf(-2.0f * ls->val[j]);
+            if (mean->need_grad)
+                ACC(first_m, mean->grad[(size_t)r * D + j], dy * d * prec);
+            if (ls->need_grad)
+                ls->grad[j] += dy * (-1.0f + d * d * prec);
+        }
+    }
+    if (mean->need_grad)
+        mean->grad_ready = 1;
+    if (ls->need_grad)
+        ls->grad_ready = 1;
+}
+
+/* ---- reductions ------------------------------------------------------------ */
+
+/* y = (1/rows) sum_r x_r over a column vector; dx_r = dy / rows. */
+static void mean_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *x = X(0);
+    double s = 0.0;
+    for (int r = 0; r < x->rows; r++)
+        s += x->val[r];
+    y->val[0] = (float)(s / x->rows);
+}
+
+static void mean_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0);
+    float d = y->grad[0] / (float)x->rows;
+    int first = !x->grad_ready;
+    for (int r = 0; r < x->rows; r++)
+        ACC(first, x->grad[r], d);
+    x->grad_ready = 1;
+}
+
+/* y = a x1 + b x2 on scalars. */
+static void axpby_fwd(vg_graph *g, vg_node *y)
+{
+    y->val[0] = y->fparam[0] * X(0)->val[0] + y->fparam[1] * X(1)->val[0];
+}
+
+static void axpby_bwd(vg_graph *g, vg_node *y)
+{
+    for (int k = 0; k < 2; k++) {
+        vg_node *x = X(k);
+        if (x->need_grad) {
+            float v = y->fparam[k] * y->grad[0];
+            deliver(x, 1, &v);
+        }
+    }
+}
+
+const vg_op vg_ops[VG_OP_COUNT] = {
+    [VG_OP_INPUT] = {"input", NULL, NULL},
+    [VG_OP_PARAM] = {"param", NULL, NULL},
+    [VG_OP_DENSE] = {"dense", dense_fwd, dense_bwd},
+    [VG_OP_RELU] = {"relu", relu_fwd, relu_bwd},
+    [VG_OP_LEAKY_RELU] = {"leaky_relu", leaky_fwd, leaky_bwd},
+    [VG_OP_TANH] = {"tanh", tanh_fwd, tanh_bwd},
+    [VG_OP_SIGMOID] = {"sigmoid", sigmoid_fwd, sigmoid_bwd},
+    [VG_OP_SOFTPLUS] = {"softplus", softplus_fwd, softplus_bwd},
+    [VG_OP_CLAMP] = {"clamp", clamp_fwd, clamp_bwd},
+    [VG_OP_REPARAM] = {"reparam", reparam_fwd, reparam_bwd},
+    [VG_OP_KL_STDNORMAL] = {"kl_stdnormal", kl_std_fwd, kl_std_bwd},
+    [VG_OP_KL_MC] = {"kl_mc", kl_mc_fwd, kl_mc_bwd},
+    [VG_OP_BERNOULLI_LL] = {"bernoulli_ll", bern_fwd, bern_bwd},
+    [VG_OP_GAUSS_LL] = {"gauss_ll", gauss_fwd, gauss_bwd},
+    [VG_OP_MEAN] = {"mean", mean_fwd, mean_bwd},
+    [VG_OP_AXPBY] = {"axpby", axpby_fwd, axpby_bwd},
+};

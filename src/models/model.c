@@ -1,0 +1,474 @@
+/* The Gaussian VAE: parameter layout, graph construction, training and use.
+ *
+ *   encoder: x -> MLP(hidden) -> mu = h W_mu + b_mu,  lv = clamp(h W_lv + b_lv)
+ *   decoder: z -> MLP(reversed hidden) -> out = h W_out + b_out
+ *            (Bernoulli logits, or Gaussian means with log sigma fixed or learned)
+ */
+#include "models/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "data/dataset.h"
+#include "optim/optimizer.h"
+#include "tensor/blas.h"
+
+int vm_config_check(const vae_model_config *c, char *msg)
+{
+    if (c->input_dim <= 0 || c->input_dim > (1 << 24))
+        return vae_fail(msg, VAE_ERR_INVALID, "input_dim = %d: must be in 1..2^24", c->input_dim);
+    if (c->latent_dim <= 0 || c->latent_dim > (1 << 16))
+        return vae_fail(msg, VAE_ERR_INVALID, "latent_dim = %d: must be in 1..65536", c->latent_dim);
+    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+        return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
+                        VAE_MAX_HIDDEN);
+    double params = 0.0;
+    int prev = c->input_dim;
+    for (int k = 0; k < c->n_hidden; k++) {
+        if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
+            return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
+                            c->hidden[k]);
+        params += 2.0 * ((double)prev * c->hidden[k] + c->hidden[k]);
+        prev = c->hidden[k];
+    }
+    params += 3.0 * (double)prev * c->latent_dim + (double)prev * c->input_dim;
+    if (params > 2147483647.0)
+        return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
+                        params);
+    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
+        return vae_fail(msg, VAE_ERR_INVALID, "activation = %d: unknown", c->activation);
+    if (!isfinite(c->leaky_slope))
+        return vae_fail(msg, VAE_ERR_INVALID, "leaky_slope is not finite");
+    if (c->likelihood < VAE_LIK_BERNOULLI || c->likelihood > VAE_LIK_GAUSSIAN_LEARNED)
+        return vae_fail(msg, VAE_ERR_INVALID, "likelihood = %d: unknown", c->likelihood);
+    if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
+        return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
+                        (double)c->gaussian_sigma);
+    if (c->samples < 1 || c->samples > 4096)
+        return vae_fail(msg, VAE_ERR_INVALID, "samples = %d: must be in 1..4096", c->samples);
+    if (c->kl_mode != VAE_KL_ANALYTIC && c->kl_mode != VAE_KL_MONTE_CARLO)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_mode = %d: unknown", c->kl_mode);
+    if (!isfinite(c->logvar_min) || !isfinite(c->logvar_max) || !(c->logvar_min < c->logvar_max))
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "logvar range [%g, %g]: must be finite with min < max",
+                        (double)c->logvar_min, (double)c->logvar_max);
+    if (c->threads < 1 || c->threads > 256)
+        return vae_fail(msg, VAE_ERR_INVALID, "threads = %d: must be in 1..256", c->threads);
+    return VAE_OK;
+}
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static int declare_params(vae_model *m)
+{
+    const vae_model_config *c = &m->cfg;
+    vn_params *P = &m->P;
+    int dec_sizes[VAE_MAX_HIDDEN];
+    for (int k = 0; k < c->n_hidden; k++)
+        dec_sizes[k] = c->hidden[c->n_hidden - 1 - k];
+    int top = c->n_hidden ? c->hidden[c->n_hidden - 1] : c->input_dim;
+    int dec_top = c->n_hidden ? dec_sizes[c->n_hidden - 1] : c->latent_dim;
+    if (vn_mlp_declare(&m->enc, P, "enc", c->input_dim, c->hidden, c->n_hidden, c->activation,
+                       c->leaky_slope) != 0)
+        return -1;
+    m->w_mu = vn_dense_declare(P, "enc.mu", top, c->latent_dim);
+    m->w_lv = vn_dense_declare(P, "enc.logvar", top, c->latent_dim);
+    if (m->w_mu < 0 || m->w_lv < 0)
+        return -1;
+    if (vn_mlp_declare(&m->dec, P, "dec", c->latent_dim, dec_sizes, c->n_hidden, c->activation,
+                       c->leaky_slope) != 0)
+        return -1;
+    m->w_out = vn_dense_declare(P, "dec.out", dec_top, c->input_dim);
+    if (m->w_out < 0)
+        return -1;
+    m->p_logsigma = -1;
+    if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED) {
+        m->p_logsigma = vn_params_add(P, "dec.logsigma", 1, c->input_dim);
+        if (m->p_logsigma < 0)
+            return -1;
+    }
+    return vn_params_alloc(P);
+}
+
+/* Initialise in declaration order from the training stream, so a seed fixes them. */
+static void init_params(vae_model *m)
+{
+    vn_mlp_init(&m->enc, &m->P, &m->rng);
+    vn_dense_init(&m->P, m->w_mu, &m->rng);
+    vn_dense_init(&m->P, m->w_lv, &m->rng);
+    vn_mlp_init(&m->dec, &m->P, &m->rng);
+    vn_dense_init(&m->P, m->w_out, &m->rng);
+    if (m->p_logsigma >= 0) {
+        float *ls = vn_val(&m->P, m->p_logsigma);
+        for (int j = 0; j < m->cfg.input_dim; j++)
+            ls[j] = logf(m->cfg.gaussian_sigma);
+    }
+}
+
+/* ---- graphs ----------------------------------------------------------------- */
+
+typedef struct build_ctx {
+    vae_model *m;
+    int train;
+} build_ctx;
+
+static int build_decoder(void *ctx, vg_graph *g, int z)
+{
+    build_ctx *b = ctx;
+    int h = vn_mlp_build(&b->m->dec, g, &b->m->P, z, b->train);
+    return h < 0 ? -1 : vn_dense(g, &b->m->P, b->m->w_out, h, b->train);
+}
+
+/* log sigma of the Gaussian likelihood: the learned parameter, or a constant node. */
+static int logsigma_node(vae_model *m, vg_graph *g, int train)
+{
+    if (m->cfg.likelihood == VAE_LIK_BERNOULLI)
+        return -1;
+    if (m->p_logsigma >= 0)
+        return vn_param_node(g, &m->P, m->p_logsigma, train);
+    int id = vg_input(g, VG_ROWS_FIXED, 1, m->cfg.input_dim);
+    if (id >= 0)
+        for (int j = 0; j < m->cfg.input_dim; j++)
+            g->nodes[id].val[j] = logf(m->cfg.gaussian_sigma);
+    return id;
+}
+
+static vg_graph *build_elbo_graph(vae_model *m, vo_elbo *e, int samples, int kl_mode, int train)
+{
+    const vae_model_config *c = &m->cfg;
+    vg_graph *g = vg_new(samples);
+    if (!g)
+        return NULL;
+    build_ctx ctx = {m, train};
+    vo_likelihood lik = {c->likelihood, -1};
+    int x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
+    int h = x < 0 ? -1 : vn_mlp_build(&m->enc, g, &m->P, x, train);
+    int mu = h < 0 ? -1 : vn_dense(g, &m->P, m->w_mu, h, train);
+    int lv_raw = mu < 0 ? -1 : vn_dense(g, &m->P, m->w_lv, h, train);
+    int lv = lv_raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, lv_raw, c->logvar_min, c->logvar_max);
+    if (lv >= 0 && c->likelihood != VAE_LIK_BERNOULLI)
+        lik.logsigma = logsigma_node(m, g, train);
+    if (lv < 0 || (c->likelihood != VAE_LIK_BERNOULLI && lik.logsigma < 0) ||
+        vo_elbo_build(g, e, x, mu, lv, kl_mode, &lik, build_decoder, &ctx) != 0) {
+        vg_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int build_decode_graph(vae_model *m)
+{
+    vg_graph *g = vg_new(1);
+    if (!g)
+        return -1;
+    build_ctx ctx = {m, 0};
+    m->dec_g = g;
+    m->dec_z = vg_input(g, VG_ROWS_BATCH, 0, m->cfg.latent_dim);
+    int out = m->dec_z < 0 ? -1 : build_decoder(&ctx, g, m->dec_z);
+    if (out >= 0 && m->cfg.likelihood == VAE_LIK_BERNOULLI)
+        out = vg_unary(g, VG_OP_SIGMOID, out, 0.0f, 0.0f);
+    m->dec_out = out;
+    return out < 0 ? -1 : 0;
+}
+
+int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
+{
+    *out = NULL;
+    vae_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory allocating the model");
+    m->cfg = *cfg;
+    m->cfg.struct_size = sizeof m->cfg;
+    vt_rng_seed(&m->rng, cfg->seed, VM_STREAM_TRAIN);
+    if (declare_params(m) != 0)
+        goto nomem;
+    init_params(m);
+    m->train_g = build_elbo_graph(m, &m->train_e, cfg->samples, cfg->kl_mode, 1);
+    m->eval_g = build_elbo_graph(m, &m->eval_e, 1, VAE_KL_ANALYTIC, 0);
+    if (!m->train_g || !m->eval_g || build_decode_graph(m) != 0)
+        goto nomem;
+    *out = m;
+    return VAE_OK;
+nomem:
+    vm_free(m);
+    return vae_fail(msg, VAE_ERR_NOMEM, "out of memory building the model");
+}
+
+void vm_free(vae_model *m)
+{
+    if (!m)
+        return;
+    vg_free(m->train_g);
+    vg_free(m->eval_g);
+    vg_free(m->dec_g);
+    vn_params_free(&m->P);
+    free(m->perm);
+    free(m->batch);
+    free(m);
+}
+
+/* ---- training ------------------------------------------------------------- */
+
+static void stats_from_graph(const vg_graph *g, const vo_elbo *e, size_t n, vae_elbo_stats *st)
+{
+    st->rec = g->nodes[e->rec_mean].val[0];
+    st->kl = g->nodes[e->kl_mean].val[0];
+    st->elbo = st->rec - st->kl;
+    st->loss = g->nodes[e->loss].val[0];
+    st->n = n;
+}
+
+/* Sum of squared gradients in double; not finite iff some gradient is not finite
+ * (or the sum overflows, which is as bad). */
+static double grad_norm2(const float *g, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
+    return s;
+}
+
+int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+                  vae_elbo_stats *st)
+{
+    vg_graph *g = m->train_g;
+    const vo_elbo *e = &m->train_e;
+    int rc = vopt_bind(opt, m->P.total);
+    if (rc != VAE_OK)
+        return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
+    if (vg_set_batch(g, (int)n) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
+    vt_blas_set_threads(m->cfg.threads);
+    vg_bind(g, e->x, x);
+    vt_rng_normal(&m->rng, g->nodes[e->eps].val, n * (size_t)g->samples * m->cfg.latent_dim);
+    vg_forward(g, -1);
+    vg_backward(g, e->loss);
+    vae_elbo_stats s;
+    stats_from_graph(g, e, n, &s);
+    double norm2 = grad_norm2(m->P.grad, m->P.total);
+    if (!isfinite(s.loss) || !isfinite(norm2))
+        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: %s is not finite; the update was not applied",
+                        (unsigned long long)opt->steps + 1,
+                        isfinite(s.loss) ? "the gradient" : "the loss");
+    vopt_update(opt, m->P.val, m->P.grad, m->P.total, sqrt(norm2));
+    if (st)
+        *st = s;
+    return VAE_OK;
+}
+
+/* Make sure the epoch order and batch buffers can hold n rows / batch x d floats.
+ * Allocates only when a dataset or batch is larger than any before. */
+static int ensure_buffers(vae_model *m, size_t n, size_t batch)
+{
+    if (n > m->perm_cap) {
+        size_t *p = realloc(m->perm, n * sizeof *p);
+        if (!p)
+            return -1;
+        m->perm = p;
+        m->perm_cap = n;
+    }
+    size_t need = batch * (size_t)m->cfg.input_dim;
+    if (need > m->batch_cap) {
+        float *b = realloc(m->batch, need * sizeof *b);
+        if (!b)
+            return -1;
+        m->batch = b;
+        m->batch_cap = need;
+    }
+    return 0;
+}
+
+int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
+                   vae_progress_fn progress, void *user, vae_elbo_stats *st)
+{
+    size_t n = ds->n;
+    if (batch > n)
+        batch = n;
+    if (ensure_buffers(m, n, batch) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the epoch buffers");
+    for (size_t i = 0; i < n; i++)
+        m->perm[i] = i;
+    vt_rng_shuffle(&m->rng, m->perm, n);
+    size_t n_batches = (n + batch - 1) / batch;
+    double sum_rec = 0.0, sum_kl = 0.0, sum_loss = 0.0;
+    size_t done = 0;
+    for (size_t b = 0; b < n_batches; b++) {
+        size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
+        vds_gather(ds, m->perm + start, cnt, m->batch, &m->rng);
+        vae_elbo_stats s;
+        int rc = vm_train_step(m, opt, m->batch, cnt, &s);
+        if (rc != VAE_OK) {
+            if (rc == VAE_ERR_DIVERGED) {
+                char why[VAE_ERRMSG_LEN];
+                memcpy(why, m->errmsg, sizeof why);
+                vae_fail(m->errmsg, rc, "batch %zu of %zu: %s", b, n_batches, why);
+            }
+            return rc;
+        }
+        sum_rec += s.rec * (double)cnt;
+        sum_kl += s.kl * (double)cnt;
+        sum_loss += s.loss * (double)cnt;
+        done += cnt;
+        if (progress && progress(user, b, n_batches, (sum_rec - sum_kl) / (double)done) != 0)
+            return vae_fail(m->errmsg, VAE_ERR_CANCELLED, "cancelled by the progress callback after batch %zu",
+                            b);
+    }
+    if (st) {
+        st->rec = sum_rec / (double)done;
+        st->kl = sum_kl / (double)done;
+        st->elbo = st->rec - st->kl;
+        st->loss = sum_loss / (double)done;
+        st->n = done;
+    }
+    return VAE_OK;
+}
+
+/* ---- evaluation and use ------------------------------------------------------ */
+
+/* Run the evaluation graph on n rows at x with noise from rng; add per-example
+ * ELBOs to the sums (and write them to per_example when not NULL). */
+static int eval_rows(vae_model *m, const float *x, size_t n, vt_rng *rng, float *per_example,
+                     double *sum_rec, double *sum_kl)
+{
+    vg_graph *g = m->eval_g;
+    const vo_elbo *e = &m->eval_e;
+    if (vg_set_batch(g, (int)n) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
+    vg_bind(g, e->x, x);
+    vt_rng_normal(rng, g->nodes[e->eps].val, n * (size_t)m->cfg.latent_dim);
+    vg_forward(g, -1);
+    const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
+    for (size_t i = 0; i < n; i++) {
+        *sum_rec += rec[i];
+        *sum_kl += kl[i];
+        if (per_example)
+            per_example[i] = rec[i] - kl[i];
+    }
+    return VAE_OK;
+}
+
+static void finish_stats(vae_elbo_stats *st, double sum_rec, double sum_kl, size_t n)
+{
+    if (!st)
+        return;
+    st->rec = sum_rec / (double)n;
+    st->kl = sum_kl / (double)n;
+    st->elbo = st->rec - st->kl;
+    st->loss = -st->elbo;
+    st->n = n;
+}
+
+int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stats *st)
+{
+    size_t n = ds->n;
+    if (batch > n)
+        batch = n;
+    if (batch > VM_CHUNK)
+        batch = VM_CHUNK;
+    if (ensure_buffers(m, 0, batch) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the batch buffer");
+    vt_blas_set_threads(m->cfg.threads);
+    vt_rng rng;
+    vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
+    double sr = 0.0, sk = 0.0;
+    size_t idx[VM_CHUNK];
+    for (size_t start = 0; start < n; start += batch) {
+        size_t cnt = n - start < batch ? n - start : batch;
+        for (size_t i = 0; i < cnt; i++)
+            idx[i] = start + i;
+        vds_gather(ds, idx, cnt, m->batch, &rng);
+        int rc = eval_rows(m, m->batch, cnt, &rng, NULL, &sr, &sk);
+        if (rc != VAE_OK)
+            return rc;
+    }
+    finish_stats(st, sr, sk, n);
+    return VAE_OK;
+}
+
+int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo_stats *st)
+{
+    vt_blas_set_threads(m->cfg.threads);
+    vt_rng rng;
+    vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
+    double sr = 0.0, sk = 0.0;
+    size_t D = (size_t)m->cfg.input_dim;
+    for (size_t start = 0; start < n; start += VM_CHUNK) {
+        size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
+        int rc = eval_rows(m, x + start * D, cnt, &rng, per_example ? per_example + start : NULL,
+                           &sr, &sk);
+        if (rc != VAE_OK)
+            return rc;
+    }
+    finish_stats(st, sr, sk, n);
+    return VAE_OK;
+}
+
+int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv)
+{
+    vg_graph *g = m->eval_g;
+    const vo_elbo *e = &m->eval_e;
+    size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
+    vt_blas_set_threads(m->cfg.threads);
+    for (size_t start = 0; start < n; start += VM_CHUNK) {
+        size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
+        if (vg_set_batch(g, (int)cnt) != 0)
+            return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+        vg_bind(g, e->x, x + start * D);
+        vg_forward(g, e->lv > e->mu ? e->lv : e->mu);
+        if (mu)
+            memcpy(mu + start * K, g->nodes[e->mu].val, cnt * K * sizeof(float));
+        if (lv)
+            memcpy(lv + start * K, g->nodes[e->lv].val, cnt * K * sizeof(float));
+    }
+    return VAE_OK;
+}
+
+int vm_decode(vae_model *m, const float *z, size_t n, float *out)
+{
+    vg_graph *g = m->dec_g;
+    size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
+    vt_blas_set_threads(m->cfg.threads);
+    for (size_t start = 0; start < n; start += VM_CHUNK) {
+        size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
+        if (vg_set_batch(g, (int)cnt) != 0)
+            return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+        vg_bind(g, m->dec_z, z + start * K);
+        vg_forward(g, -1);
+        memcpy(out + start * D, g->nodes[m->dec_out].val, cnt * D * sizeof(float));
+    }
+    return VAE_OK;
+}
+
+/* decode(mu(x)) in chunks of at most VM_CHUNK rows. */
+int vm_reconstruct(vae_model *m, const float *x, size_t n, float *out)
+{
+    size_t K = (size_t)m->cfg.latent_dim, D = (size_t)m->cfg.input_dim;
+    size_t chunk = n < VM_CHUNK ? n : VM_CHUNK;
+    float *mu = malloc(chunk * K * sizeof *mu);
+    if (!mu)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for %zu latent rows", chunk);
+    int rc = VAE_OK;
+    for (size_t start = 0; start < n && rc == VAE_OK; start += chunk) {
+        size_t cnt = n - start < chunk ? n - start : chunk;
+        rc = vm_encode(m, x + start * D, cnt, mu, NULL);
+        if (rc == VAE_OK)
+            rc = vm_decode(m, mu, cnt, out + start * D);
+    }
+    free(mu);
+    return rc;
+}
+
+int vm_sample(vae_model *m, size_t n, float *out)
+{
+    size_t K = (size_t)m->cfg.latent_dim;
+    float *z = malloc(n * K * sizeof *z);
+    if (!z)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for %zu latent rows", n);
+    vt_rng_normal(&m->rng, z, n * K);
+    int rc = vm_decode(m, z, n, out);
+    free(z);
+    return rc;
+}

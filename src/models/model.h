@@ -1,0 +1,73 @@
+/* Internal view of vae_model: the Gaussian VAE built from the layers below.
+ *
+ * Functions here assume valid arguments (the api layer checks them) and
+ * report failures through the returned status and m->errmsg.
+ */
+#ifndef VAE_MODELS_MODEL_H
+#define VAE_MODELS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/graph.h"
+#include "libvae/vae.h"
+#include "nn/mlp.h"
+#include "objectives/elbo.h"
+#include "tensor/rng.h"
+
+/* Stream ids for vt_rng_seed: one generator per purpose, all from cfg.seed. */
+#define VM_STREAM_TRAIN 1u
+#define VM_STREAM_EVAL 2u
+
+struct vae_model {
+    vae_model_config cfg;
+    vn_params P;              /* all parameters, one flat buffer */
+    vn_mlp enc, dec;          /* hidden stacks */
+    int w_mu, w_lv, w_out;    /* heads: parameter index of W */
+    int p_logsigma;           /* learned log sigma [1, D], or -1 */
+
+    vt_rng rng;               /* training stream: init, eps, shuffles, binarisation, sampling */
+
+    vg_graph *train_g;        /* L samples, cfg.kl_mode, gradients */
+    vo_elbo train_e;
+    vg_graph *eval_g;         /* 1 sample, analytic KL, no gradients */
+    vo_elbo eval_e;
+    vg_graph *dec_g;          /* z -> probabilities or means */
+    int dec_z, dec_out;
+
+    size_t *perm;             /* epoch order (capacity perm_cap) */
+    size_t perm_cap;
+    float *batch;             /* a gathered batch (capacity batch_cap floats) */
+    size_t batch_cap;
+
+    char errmsg[VAE_ERRMSG_LEN];
+};
+
+/* Check a configuration; VAE_OK or an error with msg (VAE_ERRMSG_LEN) filled. */
+int vm_config_check(const vae_model_config *cfg, char *msg);
+
+/* Build a model for a checked configuration; parameters initialised from cfg->seed. */
+int vm_create(const vae_model_config *cfg, vae_model **out, char *msg);
+
+void vm_free(vae_model *m);
+
+/* The operations behind the public calls (arguments already checked). */
+int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+                  vae_elbo_stats *st);
+int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
+                   vae_progress_fn progress, void *user, vae_elbo_stats *st);
+int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stats *st);
+int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo_stats *st);
+int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv);
+int vm_decode(vae_model *m, const float *z, size_t n, float *out);
+int vm_reconstruct(vae_model *m, const float *x, size_t n, float *out);
+int vm_sample(vae_model *m, size_t n, float *out);
+
+/* The largest batch one graph call processes; larger requests run in chunks. */
+#define VM_CHUNK 1024
+
+/* Checkpoints (models/checkpoint.c). */
+int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);
+int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *msg);
+
+#endif
