@@ -1,0 +1,578 @@
+/* Optimizers: the public vae_optimizer_* calls (configuration, validation,
+ * learning rate, step count), the update rules over flat float arrays (SGD,
+ * momentum, Adagrad, Adam) and the optimizer's part of a checkpoint.
+ *
+ * The update rules follow PyTorch 1.13's torch.optim (with
+ * torch.nn.utils.clip_grad_norm_ before the step) in float32, in the same
+ * operation order, so a run here tracks the same run in PyTorch closely.
+ * vopt_update never allocates: vopt_bind sizes the state once.
+ */
+#include "optim/optimizer.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+
+/* Config structs larger than this are taken as garbage, not a newer version. */
+#define OPT_MAX_STRUCT_SIZE 4096
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------ */
+
+static int type_known(int type)
+{
+    return type >= VAE_OPT_SGD && type <= VAE_OPT_ADAM;
+}
+
+VAE_API void vae_optimizer_config_init(vae_optimizer_config *cfg, int type)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    /* An unknown type keeps its value (so create rejects it) over Adam's
+     * defaults, so every field is still well defined. */
+    cfg->type = type;
+    cfg->lr = (type == VAE_OPT_SGD || type == VAE_OPT_MOMENTUM || type == VAE_OPT_ADAGRAD)
+                  ? 1e-2f
+                  : 1e-3f;
+    cfg->momentum = 0.9f;
+    cfg->beta1 = 0.9f;
+    cfg->beta2 = 0.999f;
+    cfg->eps = type == VAE_OPT_ADAGRAD ? 1e-10f : 1e-8f; /* PyTorch's defaults */
+    cfg->weight_decay = 0.0f;
+    cfg->clip_norm = 0.0f;
+}
+
+/* Check every field of a full-size config. `who` prefixes the field names
+ * in messages ("cfg->" for callers, "optim." for checkpoint tensors). The
+ * comparisons are written so that NaN fails each of them. */
+static int config_check(const vae_optimizer_config *c, const char *who, char *msg)
+{
+    if (!type_known(c->type))
+        return vae_fail(msg, VAE_ERR_INVALID, "%stype = %d is not a known optimizer type", who,
+                        c->type);
+    if (!(isfinite(c->lr) && c->lr > 0.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%slr = %g must be finite and > 0", who,
+                        (double)c->lr);
+    if (!(c->momentum >= 0.0f && c->momentum < 1.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%smomentum = %g must be in [0, 1)", who,
+                        (double)c->momentum);
+    if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%sbeta1 = %g must be in [0, 1)", who,
+                        (double)c->beta1);
+    if (!(c->beta2 >= 0.0f && c->beta2 < 1.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%sbeta2 = %g must be in [0, 1)", who,
+                        (double)c->beta2);
+    if (!(isfinite(c->eps) && c->eps > 0.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%seps = %g must be finite and > 0", who,
+                        (double)c->eps);
+    if (!(isfinite(c->weight_decay) && c->weight_decay >= 0.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%sweight_decay = %g must be finite and >= 0",
+                        who, (double)c->weight_decay);
+    if (!(isfinite(c->clip_norm) && c->clip_norm >= 0.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "%sclip_norm = %g must be finite and >= 0", who,
+                        (double)c->clip_norm);
+    return VAE_OK;
+}
+
+/* Read a caller's config into a full-size *out and validate it. A smaller
+ * struct_size is an older caller: its bytes are laid over the defaults of
+ * its type, so fields it does not know keep their defaults. A larger one is
+ * a newer caller: the fields this library knows are taken. The struct must
+ * at least reach the type, or the defaults are unknown. */
+static int config_read(const vae_optimizer_config *in, vae_optimizer_config *out, char *msg)
+{
+    size_t size = in->struct_size;
+    size_t need = offsetof(vae_optimizer_config, type) + sizeof in->type;
+    if (size == 0 || size > OPT_MAX_STRUCT_SIZE)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "cfg->struct_size = %zu is not a config size (use "
+                        "vae_optimizer_config_init)",
+                        size);
+    if (size < need)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "cfg->struct_size = %zu is too small to hold the type (need >= %zu)", size,
+                        need);
+    int type;
+    memcpy(&type, (const char *)in + offsetof(vae_optimizer_config, type), sizeof type);
+    vae_optimizer_config c;
+    vae_optimizer_config_init(&c, type);
+    memcpy(&c, in, size < sizeof c ? size : sizeof c);
+    c.struct_size = sizeof c;
+    int st = config_check(&c, "cfg->", msg);
+    if (st == VAE_OK)
+        *out = c;
+    return st;
+}
+
+/* Write an error into a handle's message buffer. Handles are always heap
+ * objects made by vae_optimizer_create, never const-defined, so a const
+ * call may still record why it failed (as the API promises). */
+static char *errbuf(const vae_optimizer *o)
+{
+    return (char *)o->errmsg;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public lifecycle and accessors                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A new unbound optimizer holding a validated config; NULL when out of memory. */
+static vae_optimizer *opt_new(const vae_optimizer_config *c)
+{
+    vae_optimizer *o = calloc(1, sizeof *o);
+    if (o)
+        o->cfg = *c;
+    return o;
+}
+
+VAE_API int vae_optimizer_create(const vae_optimizer_config *cfg, vae_optimizer **out,
+                                 vae_error *err)
+{
+    char msg[VAE_ERRMSG_LEN];
+    if (out)
+        *out = NULL;
+    if (!cfg || !out)
+        return vae_error_set(err, VAE_ERR_NULL,
+                             !cfg ? "vae_optimizer_create: cfg is NULL"
+                                  : "vae_optimizer_create: out is NULL");
+    vae_optimizer_config c;
+    int st = config_read(cfg, &c, msg);
+    if (st != VAE_OK) {
+        char full[VAE_ERRMSG_LEN];
+        vae_fail(full, st, "vae_optimizer_create: %s", msg);
+        return vae_error_set(err, st, full);
+    }
+    vae_optimizer *o = opt_new(&c);
+    if (!o)
+        return vae_error_set(err, VAE_ERR_NOMEM, "vae_optimizer_create: out of memory");
+    *out = o;
+    return vae_error_set(err, VAE_OK, "");
+}
+
+VAE_API void vae_optimizer_free(vae_optimizer *opt)
+{
+    if (!opt)
+        return;
+    free(opt->m);
+    free(opt->v);
+    free(opt);
+}
+
+/* Copies min(cfg->struct_size, sizeof) bytes for an older caller and keeps
+ * its struct_size; a zero (unset), current or larger struct_size gets the
+ * whole current struct with struct_size = sizeof, so the caller can tell
+ * which fields were filled. */
+VAE_API int vae_optimizer_get_config(const vae_optimizer *opt, vae_optimizer_config *cfg)
+{
+    if (!opt)
+        return VAE_ERR_NULL;
+    if (!cfg)
+        return vae_fail(errbuf(opt), VAE_ERR_NULL, "vae_optimizer_get_config: cfg is NULL");
+    size_t size = cfg->struct_size;
+    if (size > 0 && size < sizeof *cfg) {
+        memcpy(cfg, &opt->cfg, size);
+        cfg->struct_size = size;
+    } else {
+        *cfg = opt->cfg;
+        cfg->struct_size = sizeof *cfg;
+    }
+    return VAE_OK;
+}
+
+VAE_API int vae_optimizer_set_config(vae_optimizer *opt, const vae_optimizer_config *cfg)
+{
+    if (!opt)
+        return VAE_ERR_NULL;
+    if (!cfg)
+        return vae_fail(opt->errmsg, VAE_ERR_NULL, "vae_optimizer_set_config: cfg is NULL");
+    char msg[VAE_ERRMSG_LEN];
+    vae_optimizer_config c;
+    int st = config_read(cfg, &c, msg);
+    if (st != VAE_OK)
+        return vae_fail(opt->errmsg, st, "vae_optimizer_set_config: %s", msg);
+    /* The state (moments, Adagrad sums) only means something for its type. */
+    if (c.type != opt->cfg.type)
+        return vae_fail(opt->errmsg, VAE_ERR_INVALID,
+                        "vae_optimizer_set_config: cfg->type = %d differs from the "
+                        "optimizer's type %d (create a new optimizer instead)",
+                        c.type, opt->cfg.type);
+    opt->cfg = c;
+    return VAE_OK;
+}
+
+VAE_API int vae_optimizer_set_lr(vae_optimizer *opt, float lr)
+{
+    if (!opt)
+        return VAE_ERR_NULL;
+    if (!(isfinite(lr) && lr > 0.0f))
+        return vae_fail(opt->errmsg, VAE_ERR_INVALID,
+                        "vae_optimizer_set_lr: lr = %g must be finite and > 0", (double)lr);
+    opt->cfg.lr = lr;
+    return VAE_OK;
+}
+
+VAE_API uint64_t vae_optimizer_steps(const vae_optimizer *opt)
+{
+    return opt ? opt->steps : 0;
+}
+
+VAE_API const char *vae_optimizer_errmsg(const vae_optimizer *opt)
+{
+    return opt ? opt->errmsg : "";
+}
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Which state arrays a type keeps: SGD none, momentum and Adagrad m, Adam m and v. */
+static int type_has_m(int type)
+{
+    return type != VAE_OPT_SGD;
+}
+
+static int type_has_v(int type)
+{
+    return type == VAE_OPT_ADAM;
+}
+
+int vopt_bind(vae_optimizer *o, size_t n)
+{
+    if (o->n != 0) {
+        if (o->n == n)
+            return VAE_OK;
+        return vae_fail(o->errmsg, VAE_ERR_SHAPE,
+                        "optimizer state is bound to %zu parameters, not %zu (use a new "
+                        "optimizer for another model)",
+                        o->n, n);
+    }
+    if (n == 0)
+        return vae_fail(o->errmsg, VAE_ERR_INVALID, "cannot bind an optimizer to 0 parameters");
+    if (n > SIZE_MAX / sizeof(float))
+        return vae_fail(o->errmsg, VAE_ERR_LIMIT, "%zu parameters are too many", n);
+    /* Zero is the initial state of every rule (PyTorch's zeros_like; the
+     * momentum buffer is replaced by g on the first step anyway). */
+    float *m = NULL, *v = NULL;
+    if (type_has_m(o->cfg.type) && !(m = calloc(n, sizeof *m)))
+        return vae_fail(o->errmsg, VAE_ERR_NOMEM, "out of memory for optimizer state (%zu floats)",
+                        n);
+    if (type_has_v(o->cfg.type) && !(v = calloc(n, sizeof *v))) {
+        free(m);
+        return vae_fail(o->errmsg, VAE_ERR_NOMEM, "out of memory for optimizer state (%zu floats)",
+                        n);
+    }
+    o->m = m;
+    o->v = v;
+    o->n = n;
+    return VAE_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Update rules                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The factor clip_grad_norm_ multiplies every gradient by:
+ *     coef = min(1, clip / (norm + 1e-6)),
+ * in float32 as PyTorch evaluates it (the norm is a float32 tensor, and
+ * `max_norm / tensor` is computed as reciprocal(tensor) * max_norm). PyTorch
+ * multiplies by the clamped coefficient unconditionally; 1 is exact. */
+static float clip_coef(double grad_norm, float clip)
+{
+    if (!(clip > 0.0f))
+        return 1.0f;
+    float norm = (float)grad_norm;
+    float coef = (1.0f / (norm + 1e-6f)) * clip;
+    return coef < 1.0f ? coef : 1.0f;
+}
+
+/* The gradient an update rule sees, per element:
+ *     d = g * coef            (clipping; coef = 1 when off, exact)
+ *     d = d + wd * p          (weight decay, PyTorch's grad.add(p, alpha=wd))
+ * `decay` is loop-invariant: the select vectorises, and with wd = 0 the
+ * parameter never enters d (so 0 * p cannot turn an inf p into NaN). */
+static inline float grad_eff(float g, float p, float coef, float wd, int decay)
+{
+    float d = g * coef;
+    return decay ? d + wd * p : d;
+}
+
+/* Preprocessing shared by all rules. */
+typedef struct grad_prep {
+    float coef;
+    float wd;
+    int decay;
+} grad_prep;
+
+/* SGD:  p = p - lr * d */
+static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
+                     grad_prep gp)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] -= lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+}
+
+/* Momentum (PyTorch SGD, dampening 0, no Nesterov):
+ *     buf = d                  on the first step (PyTorch clones the gradient)
+ *     buf = mu * buf + d       afterwards
+ *     p   = p - lr * buf */
+static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
+                          size_t n, float lr, float mu, int first, grad_prep gp)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+        float b = first ? d : buf[i] * mu + d;
+        buf[i] = b;
+        p[i] -= lr * b;
+    }
+}
+
+/* Adagrad (PyTorch, lr_decay 0, initial accumulator 0):
+ *     s = s + d * d
+ *     p = p - lr * d / (sqrt(s) + eps) */
+static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
+                         size_t n, float lr, float eps, grad_prep gp)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+        float si = s[i] + d * d;
+        s[i] = si;
+        p[i] -= lr * d / (sqrtf(si) + eps);
+    }
+}
+
+/* Adam's per-step scalars, computed once per step. */
+typedef struct adam_scalars {
+    float b1, c1;       /* beta1 and 1 - beta1 */
+    float b2, c2;       /* beta2 and 1 - beta2 */
+    float step_size;    /* lr / (1 - beta1^t) */
+    float bc2_sqrt;     /* sqrt(1 - beta2^t) */
+    float eps;
+} adam_scalars;
+
+/* Adam (PyTorch, not AMSGrad), at step t = steps + 1:
+ *     m = b1 * m + (1 - b1) * d
+ *     v = b2 * v + (1 - b2) * d * d
+ *     p = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
+static void adam_step(float *restrict p, float *restrict m, float *restrict v,
+                      const float *restrict g, size_t n, adam_scalars a, grad_prep gp)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+        float mi = m[i] * a.b1 + a.c1 * d;
+        float vi = v[i] * a.b2 + a.c2 * d * d;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
+        p[i] -= a.step_size * mi / denom;
+    }
+}
+
+/* PyTorch computes the bias corrections and step size as Python floats
+ * (double) and rounds them to float32 when they meet the tensors; so do we.
+ * 1 - beta is also a double rounded to float (exact for beta >= 0.5). */
+static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps)
+{
+    double t = (double)steps + 1.0;
+    double bc1 = 1.0 - pow((double)c->beta1, t);
+    double bc2 = 1.0 - pow((double)c->beta2, t);
+    adam_scalars a;
+    a.b1 = c->beta1;
+    a.c1 = (float)(1.0 - (double)c->beta1);
+    a.b2 = c->beta2;
+    a.c2 = (float)(1.0 - (double)c->beta2);
+    a.step_size = (float)((double)c->lr / bc1);
+    a.bc2_sqrt = (float)sqrt(bc2);
+    a.eps = c->eps;
+    return a;
+}
+
+void vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
+{
+    /* The caller binds first; a mismatch must never write out of bounds. */
+    if (n != o->n || n == 0)
+        return;
+    const vae_optimizer_config *c = &o->cfg;
+    grad_prep gp;
+    gp.coef = clip_coef(grad_norm, c->clip_norm);
+    gp.wd = c->weight_decay;
+    gp.decay = c->weight_decay != 0.0f;
+    switch (c->type) {
+    case VAE_OPT_SGD:
+        sgd_step(p, g, n, c->lr, gp);
+        break;
+    case VAE_OPT_MOMENTUM:
+        momentum_step(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp);
+        break;
+    case VAE_OPT_ADAGRAD:
+        adagrad_step(p, o->m, g, n, c->lr, c->eps, gp);
+        break;
+    case VAE_OPT_ADAM:
+        adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp);
+        break;
+    default:
+        return; /* unreachable: the type was validated */
+    }
+    o->steps++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoints                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The float hyperparameters and their tensor names, in file order. */
+typedef struct fparam {
+    const char *name;
+    size_t offset;
+} fparam;
+
+static const fparam fparams[] = {
+    {"optim.lr", offsetof(vae_optimizer_config, lr)},
+    {"optim.momentum", offsetof(vae_optimizer_config, momentum)},
+    {"optim.beta1", offsetof(vae_optimizer_config, beta1)},
+    {"optim.beta2", offsetof(vae_optimizer_config, beta2)},
+    {"optim.eps", offsetof(vae_optimizer_config, eps)},
+    {"optim.weight_decay", offsetof(vae_optimizer_config, weight_decay)},
+    {"optim.clip_norm", offsetof(vae_optimizer_config, clip_norm)},
+};
+#define N_FPARAMS (sizeof fparams / sizeof fparams[0])
+
+static float *fparam_ptr(vae_optimizer_config *c, size_t i)
+{
+    return (float *)(void *)((char *)c + fparams[i].offset);
+}
+
+int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg)
+{
+    vae_optimizer_config c = o->cfg;
+    int st = vio_writer_add_i64(w, "optim.type", c.type, msg);
+    /* float -> double is exact, so the file holds the values bit for bit. */
+    for (size_t i = 0; st == VAE_OK && i < N_FPARAMS; i++)
+        st = vio_writer_add_f64(w, fparams[i].name, (double)*fparam_ptr(&c, i), msg);
+    if (st == VAE_OK)
+        st = vio_writer_add_i64(w, "optim.steps", (int64_t)o->steps, msg);
+    if (st == VAE_OK)
+        st = vio_writer_add_i64(w, "optim.n", (int64_t)o->n, msg);
+    uint64_t dims[1] = {(uint64_t)o->n};
+    if (st == VAE_OK && o->m)
+        st = vio_writer_add(w, "optim.m", VIO_F32, 1, dims, o->m, msg);
+    if (st == VAE_OK && o->v)
+        st = vio_writer_add(w, "optim.v", VIO_F32, 1, dims, o->v, msg);
+    return st;
+}
+
+/* Read the config tensors into *c (not yet validated). A float parameter
+ * must be a float32 value stored as float64: anything else was not written
+ * by vopt_save. */
+static int load_config(const vio_file *f, vae_optimizer_config *c, char *msg)
+{
+    int64_t type;
+    int st = vio_file_i64(f, "optim.type", &type, msg);
+    if (st != VAE_OK)
+        return st;
+    if (type < VAE_OPT_SGD || type > VAE_OPT_ADAM)
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.type = %lld is not a known optimizer type",
+                        (long long)type);
+    vae_optimizer_config_init(c, (int)type);
+    for (size_t i = 0; i < N_FPARAMS; i++) {
+        double x;
+        if ((st = vio_file_f64(f, fparams[i].name, &x, msg)) != VAE_OK)
+            return st;
+        float xf = (float)x;
+        if (isfinite(x) && (double)xf != x)
+            return vae_fail(msg, VAE_ERR_FORMAT, "%s = %.17g is not a float32 value",
+                            fparams[i].name, x);
+        *fparam_ptr(c, i) = xf;
+    }
+    st = config_check(c, "optim.", msg);
+    return st == VAE_OK ? VAE_OK : VAE_ERR_FORMAT; /* a bad value in a file is a bad file */
+}
+
+/* Read optim.steps and optim.n and check they fit and agree. */
+static int load_counts(const vio_file *f, uint64_t *steps, size_t *n, char *msg)
+{
+    int64_t s, nn;
+    int st = vio_file_i64(f, "optim.steps", &s, msg);
+    if (st == VAE_OK)
+        st = vio_file_i64(f, "optim.n", &nn, msg);
+    if (st != VAE_OK)
+        return st;
+    if (s < 0)
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.steps = %lld is negative", (long long)s);
+    if (nn < 0)
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.n = %lld is negative", (long long)nn);
+    if ((uint64_t)nn > SIZE_MAX / sizeof(float))
+        return vae_fail(msg, VAE_ERR_LIMIT, "optim.n = %lld is too large", (long long)nn);
+    /* Steps are only taken once bound, so a stepped optimizer has state. */
+    if (s > 0 && nn == 0)
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.steps = %lld but optim.n = 0 (unbound)",
+                        (long long)s);
+    *steps = (uint64_t)s;
+    *n = (size_t)nn;
+    return VAE_OK;
+}
+
+/* Copy one state tensor (name) of n floats into dst, or check it is absent
+ * when not wanted (dst NULL). Sums of squares must be >= 0. */
+static int load_state(const vio_file *f, const char *name, float *dst, size_t n, int nonneg,
+                      char *msg)
+{
+    if (!dst) {
+        if (vio_file_find(f, name))
+            return vae_fail(msg, VAE_ERR_FORMAT,
+                            "%s is present but this optimizer (type, optim.n) has no such state",
+                            name);
+        return VAE_OK;
+    }
+    const vio_tensor *t;
+    int st = vio_file_expect(f, name, VIO_F32, (uint64_t)n, &t, msg);
+    if (st != VAE_OK)
+        return st;
+    const float *src = t->data;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(src[i]) || (nonneg && src[i] < 0.0f))
+            return vae_fail(msg, VAE_ERR_FORMAT, "%s[%zu] = %g is not a valid %s", name, i,
+                            (double)src[i], nonneg ? "sum of squares" : "moment");
+    }
+    memcpy(dst, src, n * sizeof *dst);
+    return VAE_OK;
+}
+
+int vopt_load(const vio_file *f, vae_optimizer **out, char *msg)
+{
+    *out = NULL;
+    if (!vio_file_find(f, "optim.type"))
+        return VAE_OK;
+    vae_optimizer_config c;
+    uint64_t steps = 0;
+    size_t n = 0;
+    int st = load_config(f, &c, msg);
+    if (st == VAE_OK)
+        st = load_counts(f, &steps, &n, msg);
+    if (st != VAE_OK)
+        return st;
+    vae_optimizer *o = opt_new(&c);
+    if (!o)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory for the optimizer");
+    if (n > 0 && (st = vopt_bind(o, n)) != VAE_OK) {
+        vae_fail(msg, st, "%s", o->errmsg);
+        vae_optimizer_free(o);
+        return st;
+    }
+    int adagrad = c.type == VAE_OPT_ADAGRAD;
+    st = load_state(f, "optim.m", o->m, n, adagrad, msg);
+    if (st == VAE_OK)
+        st = load_state(f, "optim.v", o->v, n, 1, msg);
+    if (st != VAE_OK) {
+        vae_optimizer_free(o);
+        return st;
+    }
+    o->steps = steps;
+    *out = o;
+    return VAE_OK;
+}
