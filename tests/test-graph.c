@@ -1,0 +1,441 @@
+/* Finite-difference gradient checks for every op of the graph layer, and the
+ * analytic KL against a Monte Carlo estimate. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+#include "tensor/rng.h"
+#include "testutil.h"
+
+/* A test graph: leaf inputs are "parameters" with their own buffers so they
+ * receive gradients; data leaves (eps, x) are plain inputs. */
+typedef struct leaf {
+    int node;
+    float *val, *grad;
+    int n;
+} leaf;
+
+static leaf mk_leaf(vg_graph *g, int rows, int cols, vt_rng *r, float lo, float hi, int grad)
+{
+    leaf l;
+    l.n = rows * cols;
+    l.val = malloc((size_t)l.n * sizeof(float));
+    l.grad = grad ? calloc((size_t)l.n, sizeof(float)) : NULL;
+    for (int i = 0; i < l.n; i++)
+        l.val[i] = (float)(lo + (hi - lo) * vt_rng_uniform(r));
+    l.node = vg_param(g, rows, cols, l.val, l.grad);
+    return l;
+}
+
+static void free_leaf(leaf *l)
+{
+    free(l->val);
+    free(l->grad);
+}
+
+/* sum_i w_i y_i in double: the scalar whose gradient we check. */
+static double project(const vg_graph *g, int y, const float *w)
+{
+    const vg_node *v = &g->nodes[y];
+    double s = 0.0;
+    for (int i = 0; i < v->rows * v->cols; i++)
+        s += (double)w[i] * v->val[i];
+    return s;
+}
+
+/* Backward pass seeded with dL/dy = w (a non-scalar output). */
+static void backward_from(vg_graph *g, int y, const float *w)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i].grad_ready = 0;
+    vg_node *v = &g->nodes[y];
+    memcpy(v->grad, w, (size_t)v->rows * v->cols * sizeof(float));
+    v->grad_ready = 1;
+    for (int i = y; i >= 0; i--) {
+        vg_node *u = &g->nodes[i];
+        if (u->need_grad && u->grad_ready && vg_ops[u->op].backward)
+            vg_ops[u->op].backward(g, u);
+    }
+}
+
+/* Compare the analytic gradient of every leaf with central differences. */
+static void check_grads(vg_graph *g, int y, leaf *leaves, int n_leaves, vt_rng *r, double h,
+                        double tol)
+{
+    const vg_node *v = &g->nodes[y];
+    int ny = v->rows * v->cols;
+    float *w = malloc((size_t)ny * sizeof(float));
+    for (int i = 0; i < ny; i++)
+        w[i] = (float)(vt_rng_uniform(r) * 2.0 - 1.0);
+    vg_forward(g, -1);
+    backward_from(g, y, w);
+    for (int k = 0; k < n_leaves; k++) {
+        leaf *l = &leaves[k];
+        if (!l->grad)
+            continue;
+        for (int i = 0; i < l->n; i++) {
+            float saved = l->val[i];
+            l->val[i] = saved + (float)h;
+            vg_forward(g, -1);
+            double fp = project(g, y, w);
+            l->val[i] = saved - (float)h;
+            vg_forward(g, -1);
+            double fm = project(g, y, w);
+            l->val[i] = saved;
+            double fd = (fp - fm) / (2.0 * h);
+            double an = l->grad[i];
+            ck_assert_msg(fabs(fd - an) <= tol * (1.0 + fabs(fd)),
+                          "op %s leaf %d elem %d: analytic %.6g vs finite difference %.6g",
+                          vg_ops[v->op].name, k, i, an, fd);
+        }
+    }
+    free(w);
+}
+
+static void run_unary(int op, float p0, float p1, float lo, float hi)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 42, op);
+    vg_graph *g = vg_new(1);
+    leaf x = mk_leaf(g, 3, 5, &r, lo, hi, 1);
+    /* Keep away from kinks, where finite differences are meaningless. */
+    for (int i = 0; i < x.n; i++) {
+        if (fabsf(x.val[i]) < 0.1f)
+            x.val[i] += 0.3f;
+        if (op == VG_OP_CLAMP && (fabsf(x.val[i] - p0) < 0.1f || fabsf(x.val[i] - p1) < 0.1f))
+            x.val[i] += 0.25f;
+    }
+    int y = vg_unary(g, op, x.node, p0, p1);
+    ck_assert_int_ge(y, 0);
+    ck_assert_int_eq(vg_set_batch(g, 1), 0);
+    check_grads(g, y, &x, 1, &r, 1e-3, 2e-3);
+    free_leaf(&x);
+    vg_free(g);
+}
+
+START_TEST(test_relu) { run_unary(VG_OP_RELU, 0, 0, -2, 2); }
+END_TEST
+START_TEST(test_leaky_relu) { run_unary(VG_OP_LEAKY_RELU, 0.1f, 0, -2, 2); }
+END_TEST
+START_TEST(test_tanh) { run_unary(VG_OP_TANH, 0, 0, -2, 2); }
+END_TEST
+START_TEST(test_sigmoid) { run_unary(VG_OP_SIGMOID, 0, 0, -4, 4); }
+END_TEST
+START_TEST(test_softplus) { run_unary(VG_OP_SOFTPLUS, 0, 0, -4, 4); }
+END_TEST
+START_TEST(test_clamp) { run_unary(VG_OP_CLAMP, -1.0f, 1.5f, -3, 3); }
+END_TEST
+
+START_TEST(test_relu_values)
+{
+    vg_graph *g = vg_new(1);
+    float xv[4] = {-1.0f, 0.0f, 2.0f, -0.5f};
+    int x = vg_param(g, 1, 4, xv, NULL);
+    int y = vg_unary(g, VG_OP_LEAKY_RELU, x, 0.5f, 0);
+    vg_set_batch(g, 1);
+    vg_forward(g, -1);
+    const float expect[4] = {-0.5f, 0.0f, 2.0f, -0.25f};
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(g->nodes[y].val[i], expect[i]);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_dense)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 7, 0);
+    vg_graph *g = vg_new(1);
+    leaf l[3] = {mk_leaf(g, 4, 6, &r, -1, 1, 1), mk_leaf(g, 6, 3, &r, -1, 1, 1),
+                 mk_leaf(g, 1, 3, &r, -1, 1, 1)};
+    int y = vg_dense(g, l[0].node, l[1].node, l[2].node);
+    vg_set_batch(g, 1);
+    vg_forward(g, -1);
+    /* Value check against a plain triple loop. */
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++) {
+            double s = l[2].val[j];
+            for (int k = 0; k < 6; k++)
+                s += (double)l[0].val[i * 6 + k] * l[1].val[k * 3 + j];
+            ck_assert_double_eq_tol(g->nodes[y].val[i * 3 + j], s, 1e-5);
+        }
+    check_grads(g, y, l, 3, &r, 1e-3, 2e-3);
+    for (int k = 0; k < 3; k++)
+        free_leaf(&l[k]);
+    vg_free(g);
+}
+END_TEST
+
+/* A batch-row input node filled with given values. */
+static int data_input(vg_graph *g, int kind, int cols)
+{
+    return vg_input(g, kind, 0, cols);
+}
+
+static void fill_input(vg_graph *g, int node, vt_rng *r, int normal, float lo, float hi)
+{
+    vg_node *v = &g->nodes[node];
+    int n = v->rows * v->cols;
+    if (normal)
+        vt_rng_normal(r, v->val, (size_t)n);
+    else
+        for (int i = 0; i < n; i++)
+            v->val[i] = (float)(lo + (hi - lo) * vt_rng_uniform(r));
+}
+
+START_TEST(test_reparam)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 9, 0);
+    vg_graph *g = vg_new(3);
+    leaf l[2] = {mk_leaf(g, 2, 4, &r, -1, 1, 1), mk_leaf(g, 2, 4, &r, -2, 1, 1)};
+    /* mu and lv as batch-row nodes: feed them through a zero-cost clamp with a wide range. */
+    int eps = data_input(g, VG_ROWS_SAMPLES, 4);
+    int z = vg_reparam(g, l[0].node, l[1].node, eps);
+    vg_set_batch(g, 2);
+    fill_input(g, eps, &r, 1, 0, 0);
+    vg_forward(g, -1);
+    for (int row = 0; row < 6; row++)
+        for (int j = 0; j < 4; j++) {
+            int i = row / 3;
+            double expect = l[0].val[i * 4 + j] +
+                            exp(0.5 * l[1].val[i * 4 + j]) * g->nodes[eps].val[row * 4 + j];
+            ck_assert_double_eq_tol(g->nodes[z].val[row * 4 + j], expect, 1e-5);
+        }
+    check_grads(g, z, l, 2, &r, 1e-3, 2e-3);
+    free_leaf(&l[0]);
+    free_leaf(&l[1]);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_kl_stdnormal)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 11, 0);
+    vg_graph *g = vg_new(1);
+    leaf l[2] = {mk_leaf(g, 3, 4, &r, -1, 1, 1), mk_leaf(g, 3, 4, &r, -2, 1, 1)};
+    int kl = vg_kl_stdnormal(g, l[0].node, l[1].node);
+    g->nodes[kl].rows_kind = VG_ROWS_FIXED; /* mu/lv are fixed-row leaves here */
+    g->nodes[kl].fixed_rows = 3;
+    vg_node *k = &g->nodes[kl];
+    k->val = calloc(3, sizeof(float));
+    k->grad = calloc(3, sizeof(float));
+    k->cap = 3;
+    vg_set_batch(g, 1);
+    vg_forward(g, -1);
+    for (int i = 0; i < 3; i++) {
+        /* KL(N(m, s^2) || N(0,1)) = log(1/s) + (s^2 + m^2)/2 - 1/2 per dimension. */
+        double e = 0.0;
+        for (int j = 0; j < 4; j++) {
+            double m = l[0].val[i * 4 + j], s2 = exp(l[1].val[i * 4 + j]);
+            e += -0.5 * log(s2) + 0.5 * (s2 + m * m) - 0.5;
+        }
+        ck_assert_double_eq_tol(k->val[i], e, 1e-5);
+    }
+    check_grads(g, kl, l, 2, &r, 1e-3, 2e-3);
+    free_leaf(&l[0]);
+    free_leaf(&l[1]);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_kl_mc)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 12, 0);
+    vg_graph *g = vg_new(2);
+    leaf lv = mk_leaf(g, 2, 3, &r, -1, 1, 1);
+    int eps = data_input(g, VG_ROWS_SAMPLES, 3);
+    leaf z = mk_leaf(g, 4, 3, &r, -2, 2, 1);
+    int kl = vg_kl_mc(g, lv.node, eps, z.node);
+    vg_set_batch(g, 2);
+    fill_input(g, eps, &r, 1, 0, 0);
+    leaf l[2] = {lv, z};
+    check_grads(g, kl, l, 2, &r, 1e-3, 2e-3);
+    free_leaf(&lv);
+    free_leaf(&z);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_bernoulli_ll)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 13, 0);
+    vg_graph *g = vg_new(2);
+    leaf lg = mk_leaf(g, 4, 5, &r, -30, 30, 1); /* includes saturated logits */
+    int x = data_input(g, VG_ROWS_BATCH, 5);
+    int ll = vg_bernoulli_ll(g, lg.node, x);
+    vg_set_batch(g, 2);
+    fill_input(g, x, &r, 0, 0, 1);
+    vg_forward(g, -1);
+    for (int row = 0; row < 4; row++) {
+        double e = 0.0;
+        for (int j = 0; j < 5; j++) {
+            double l = lg.val[row * 5 + j], xv = g->nodes[x].val[(row / 2) * 5 + j];
+            /* x log s + (1-x) log(1-s) with s = sigmoid(l), in a stable form */
+            double log_s = -log1p(exp(-l)), log_1ms = -l - log1p(exp(-l));
+            if (l < 0) {
+                log_s = l - log1p(exp(l));
+                log_1ms = -log1p(exp(l));
+            }
+            e += xv * log_s + (1 - xv) * log_1ms;
+        }
+        ck_assert_double_eq_tol(g->nodes[ll].val[row], e, 1e-4 * (1 + fabs(e)));
+    }
+    check_grads(g, ll, &lg, 1, &r, 1e-3, 2e-3);
+    free_leaf(&lg);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_gauss_ll)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 14, 0);
+    vg_graph *g = vg_new(2);
+    leaf l[2] = {mk_leaf(g, 4, 3, &r, -1, 1, 1), mk_leaf(g, 1, 3, &r, -1, 0.5f, 1)};
+    int x = data_input(g, VG_ROWS_BATCH, 3);
+    int ll = vg_gauss_ll(g, l[0].node, l[1].node, x);
+    vg_set_batch(g, 2);
+    fill_input(g, x, &r, 0, -1, 1);
+    vg_forward(g, -1);
+    for (int row = 0; row < 4; row++) {
+        double e = 0.0;
+        for (int j = 0; j < 3; j++) {
+            double s = exp(l[1].val[j]), d = g->nodes[x].val[(row / 2) * 3 + j] - l[0].val[row * 3 + j];
+            e += -log(s * sqrt(2 * 3.14159265358979323846)) - d * d / (2 * s * s);
+        }
+        ck_assert_double_eq_tol(g->nodes[ll].val[row], e, 1e-5 * (1 + fabs(e)));
+    }
+    check_grads(g, ll, l, 2, &r, 1e-3, 2e-3);
+    free_leaf(&l[0]);
+    free_leaf(&l[1]);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_mean_axpby)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 15, 0);
+    vg_graph *g = vg_new(1);
+    leaf a = mk_leaf(g, 5, 1, &r, -1, 1, 1), b = mk_leaf(g, 3, 1, &r, -1, 1, 1);
+    int ma = vg_mean(g, a.node), mb = vg_mean(g, b.node);
+    int y = vg_axpby(g, -2.0f, ma, 0.5f, mb);
+    vg_set_batch(g, 1);
+    vg_forward(g, -1);
+    double sa = 0, sb = 0;
+    for (int i = 0; i < 5; i++)
+        sa += a.val[i];
+    for (int i = 0; i < 3; i++)
+        sb += b.val[i];
+    ck_assert_double_eq_tol(g->nodes[y].val[0], -2.0 * sa / 5 + 0.5 * sb / 3, 1e-6);
+    leaf l[2] = {a, b};
+    check_grads(g, y, l, 2, &r, 1e-3, 2e-3);
+    /* The scalar driver vg_backward gives the same gradients. */
+    vg_backward(g, y);
+    for (int i = 0; i < 5; i++)
+        ck_assert_double_eq_tol(a.grad[i], -2.0 / 5, 1e-7);
+    free_leaf(&a);
+    free_leaf(&b);
+    vg_free(g);
+}
+END_TEST
+
+/* A chain that reuses a node twice checks gradient accumulation (grad_ready). */
+START_TEST(test_accumulation)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 16, 0);
+    vg_graph *g = vg_new(1);
+    leaf x = mk_leaf(g, 2, 3, &r, 0.2f, 1, 1), w = mk_leaf(g, 3, 3, &r, -1, 1, 1),
+         b = mk_leaf(g, 1, 3, &r, -1, 1, 1);
+    int h = vg_dense(g, x.node, w.node, b.node);
+    int t = vg_unary(g, VG_OP_TANH, h, 0, 0);
+    int y = vg_dense(g, t, w.node, b.node); /* W and b used twice */
+    vg_set_batch(g, 1);
+    leaf l[3] = {x, w, b};
+    check_grads(g, y, l, 3, &r, 1e-3, 2e-3);
+    free_leaf(&x);
+    free_leaf(&w);
+    free_leaf(&b);
+    vg_free(g);
+}
+END_TEST
+
+/* Analytic KL equals the Monte Carlo mean of log q(z) - log p(z) within 4 standard errors. */
+START_TEST(test_kl_analytic_vs_mc)
+{
+    const int K = 4, S = tu_quick() ? 20000 : 400000;
+    vt_rng r;
+    vt_rng_seed(&r, 17, 0);
+    const float mu[4] = {0.5f, -1.0f, 0.0f, 2.0f}, lv[4] = {-1.0f, 0.5f, 0.0f, -2.0f};
+    double analytic = 0.0;
+    for (int j = 0; j < K; j++)
+        analytic += 0.5 * (mu[j] * mu[j] + exp(lv[j]) - 1.0 - lv[j]);
+    double sum = 0.0, sum2 = 0.0;
+    float eps[4];
+    for (int s = 0; s < S; s++) {
+        vt_rng_normal(&r, eps, K);
+        double v = 0.0;
+        for (int j = 0; j < K; j++) {
+            double z = mu[j] + exp(0.5 * lv[j]) * eps[j];
+            v += -0.5 * lv[j] - 0.5 * (double)eps[j] * eps[j] + 0.5 * z * z;
+        }
+        sum += v;
+        sum2 += v * v;
+    }
+    double mean = sum / S, se = sqrt((sum2 / S - mean * mean) / S);
+    ck_assert_msg(fabs(mean - analytic) < 4 * se, "MC KL %.5f vs analytic %.5f (se %.5f)", mean,
+                  analytic, se);
+}
+END_TEST
+
+/* Growing the batch reallocates; shrinking reuses the buffers. */
+START_TEST(test_set_batch_capacity)
+{
+    vg_graph *g = vg_new(2);
+    int x = vg_input(g, VG_ROWS_BATCH, 0, 3);
+    int e = vg_input(g, VG_ROWS_SAMPLES, 0, 3);
+    ck_assert_int_eq(vg_set_batch(g, 4), 0);
+    float *before = g->nodes[e].val;
+    ck_assert_int_eq(g->nodes[x].rows, 4);
+    ck_assert_int_eq(g->nodes[e].rows, 8);
+    ck_assert_int_eq(vg_set_batch(g, 2), 0);
+    ck_assert_ptr_eq(g->nodes[e].val, before);
+    ck_assert_int_eq(g->nodes[e].rows, 4);
+    ck_assert_int_eq(vg_set_batch(g, 10), 0);
+    ck_assert_uint_ge(g->nodes[e].cap, 60);
+    vg_free(g);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("graph");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, test_relu);
+    tcase_add_test(tc, test_leaky_relu);
+    tcase_add_test(tc, test_relu_values);
+    tcase_add_test(tc, test_tanh);
+    tcase_add_test(tc, test_sigmoid);
+    tcase_add_test(tc, test_softplus);
+    tcase_add_test(tc, test_clamp);
+    tcase_add_test(tc, test_dense);
+    tcase_add_test(tc, test_reparam);
+    tcase_add_test(tc, test_kl_stdnormal);
+    tcase_add_test(tc, test_kl_mc);
+    tcase_add_test(tc, test_bernoulli_ll);
+    tcase_add_test(tc, test_gauss_ll);
+    tcase_add_test(tc, test_mean_axpby);
+    tcase_add_test(tc, test_accumulation);
+    tcase_add_test(tc, test_kl_analytic_vs_mc);
+    tcase_add_test(tc, test_set_batch_capacity);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return tu_run_suite(suite()); }
