@@ -7,8 +7,9 @@
  *
  * Reading (vio_file_read) loads and validates the whole file — magic,
  * version, sizes against the file length, CRC, every record's bounds —
- * before anything is handed out; lookups then return borrowed pointers into
- * the loaded buffer. All multi-byte values are little-endian on disk.
+ * before anything is handed out; lookups then return borrowed pointers to
+ * host-order, aligned copies of the tensors, valid until vio_file_free.
+ * All multi-byte values are little-endian on disk.
  */
 #ifndef VAE_IO_CKPT_H
 #define VAE_IO_CKPT_H
@@ -18,6 +19,9 @@
 
 #define VIO_MAX_DIMS 4
 #define VIO_MAX_NAME 255
+/* Largest checkpoint file the reader accepts (16 GiB); the writer refuses
+ * to build a larger one (VAE_ERR_LIMIT). */
+#define VIO_MAX_FILE_BYTES ((uint64_t)1 << 34)
 
 enum vio_dtype {
     VIO_F32 = 1,  /* IEEE float32 */
@@ -32,8 +36,11 @@ typedef struct vio_writer vio_writer;
 vio_writer *vio_writer_new(void);
 
 /* Append a tensor record. ndim in [0, VIO_MAX_DIMS] (0 = scalar, 1 element);
- * name 1..VIO_MAX_NAME bytes, unique. data holds prod(dims) elements in host
- * order. Returns VAE_OK or VAE_ERR_NOMEM / VAE_ERR_INVALID (msg filled). */
+ * name 1..VIO_MAX_NAME printable ASCII bytes (0x20..0x7E), unique. data
+ * holds prod(dims) elements in host order (may be NULL when that is 0).
+ * Returns VAE_OK or VAE_ERR_NOMEM / VAE_ERR_INVALID / VAE_ERR_LIMIT
+ * (the file would exceed VIO_MAX_FILE_BYTES) with msg filled; on failure
+ * the writer is unchanged. */
 int vio_writer_add(vio_writer *w, const char *name, int dtype, int ndim, const uint64_t *dims,
                    const void *data, char *msg);
 
