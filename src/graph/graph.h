@@ -66,6 +66,7 @@ typedef struct vg_graph {
     int batch;            /* n: examples in the current batch */
     int samples;          /* L: rows per example in VG_ROWS_SAMPLES nodes */
     int cap_batch;        /* largest batch the buffers hold */
+    int threads;          /* BLAS threads for this graph's products (set by the model) */
 } vg_graph;
 
 typedef struct vg_op {

@@ -48,7 +48,7 @@ static void dense_fwd(vg_graph *g, vg_node *y)
     const vg_node *x = X(0), *w = X(1), *b = X(2);
     for (int r = 0; r < y->rows; r++)
         memcpy(y->val + (size_t)r * y->cols, b->val, (size_t)y->cols * sizeof(float));
-    vt_gemm(0, 0, y->rows, y->cols, x->cols, 1.0f, x->val, x->cols, w->val, w->cols, 1.0f, y->val,
+    vt_gemm(g->threads, 0, 0, y->rows, y->cols, x->cols, 1.0f, x->val, x->cols, w->val, w->cols, 1.0f, y->val,
             y->cols);
 }
 
@@ -57,7 +57,7 @@ static void dense_bwd(vg_graph *g, vg_node *y)
 {
     vg_node *x = X(0), *w = X(1), *b = X(2);
     if (w->need_grad) {
-        vt_gemm(1, 0, x->cols, y->cols, y->rows, 1.0f, x->val, x->cols, y->grad, y->cols,
+        vt_gemm(g->threads, 1, 0, x->cols, y->cols, y->rows, 1.0f, x->val, x->cols, y->grad, y->cols,
                 w->grad_ready ? 1.0f : 0.0f, w->grad, w->cols);
         w->grad_ready = 1;
     }
@@ -73,7 +73,7 @@ static void dense_bwd(vg_graph *g, vg_node *y)
         b->grad_ready = 1;
     }
     if (x->need_grad) {
-        vt_gemm(0, 1, y->rows, x->cols, y->cols, 1.0f, y->grad, y->cols, w->val, w->cols,
+        vt_gemm(g->threads, 0, 1, y->rows, x->cols, y->cols, 1.0f, y->grad, y->cols, w->val, w->cols,
                 x->grad_ready ? 1.0f : 0.0f, x->grad, x->cols);
         x->grad_ready = 1;
     }

@@ -13,7 +13,6 @@
 #include "common/errors.h"
 #include "data/dataset.h"
 #include "optim/optimizer.h"
-#include "tensor/blas.h"
 
 int vm_config_check(const vae_model_config *c, char *msg)
 {
@@ -240,7 +239,7 @@ int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
         return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
-    vt_blas_set_threads(m->cfg.threads);
+    g->threads = m->cfg.threads;
     vg_bind(g, e->x, x);
     vt_rng_normal(&m->rng, g->nodes[e->eps].val, n * (size_t)g->samples * m->cfg.latent_dim);
     vg_forward(g, -1);
@@ -335,6 +334,7 @@ static int eval_rows(vae_model *m, const float *x, size_t n, vt_rng *rng, float 
 {
     vg_graph *g = m->eval_g;
     const vo_elbo *e = &m->eval_e;
+    g->threads = m->cfg.threads;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     vg_bind(g, e->x, x);
@@ -370,7 +370,6 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
         batch = VM_CHUNK;
     if (ensure_buffers(m, 0, batch) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the batch buffer");
-    vt_blas_set_threads(m->cfg.threads);
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
     double sr = 0.0, sk = 0.0;
@@ -390,7 +389,6 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
 
 int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo_stats *st)
 {
-    vt_blas_set_threads(m->cfg.threads);
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
     double sr = 0.0, sk = 0.0;
@@ -411,7 +409,7 @@ int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv)
     vg_graph *g = m->eval_g;
     const vo_elbo *e = &m->eval_e;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
-    vt_blas_set_threads(m->cfg.threads);
+    g->threads = m->cfg.threads;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
         if (vg_set_batch(g, (int)cnt) != 0)
@@ -430,7 +428,7 @@ int vm_decode(vae_model *m, const float *z, size_t n, float *out)
 {
     vg_graph *g = m->dec_g;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
-    vt_blas_set_threads(m->cfg.threads);
+    g->threads = m->cfg.threads;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
         if (vg_set_batch(g, (int)cnt) != 0)
