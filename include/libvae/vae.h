@@ -106,6 +106,7 @@ typedef struct vae_dataset vae_dataset;
 
 /** How raw values are mapped before use. */
 enum vae_scale {
+    VAE_SCALE_AUTO = -1,    /**< the default: VAE_SCALE_255 for IDX uint8 images, VAE_SCALE_NONE otherwise */
     VAE_SCALE_NONE = 0,     /**< use values as given */
     VAE_SCALE_255 = 1,      /**< divide by 255 (8-bit pixels to [0,1]) */
     VAE_SCALE_MINMAX = 2    /**< (v - min) / (max - min) over the whole dataset */
@@ -127,7 +128,7 @@ enum vae_array_mode {
 /** Options for creating a dataset. Initialise with vae_dataset_options_init. */
 typedef struct vae_dataset_options {
     size_t struct_size;     /**< sizeof(vae_dataset_options) */
-    int scale;              /**< enum vae_scale; IDX uint8 images default to VAE_SCALE_255, others to VAE_SCALE_NONE */
+    int scale;              /**< enum vae_scale, default VAE_SCALE_AUTO */
     int binarize;           /**< enum vae_binarize, default VAE_BINARIZE_NONE */
     float threshold;        /**< for VAE_BINARIZE_THRESHOLD, default 0.5 */
     int csv_header;         /**< CSV: 1 if the first line is a header to skip, default 0 */
@@ -170,7 +171,7 @@ VAE_API int vae_dataset_load_csv(const char *path, const vae_dataset_options *op
  * Make a dataset from a caller's row-major float array of n rows and d
  * columns. With VAE_ARRAY_COPY the array may be freed right after the call;
  * with VAE_ARRAY_BORROW it must outlive the dataset and stay unchanged, and
- * opt->scale must be VAE_SCALE_NONE. labels may be NULL, else n ints.
+ * opt->scale must be VAE_SCALE_NONE or VAE_SCALE_AUTO. labels may be NULL, else n ints.
  * Non-finite values give VAE_ERR_NONFINITE.
  * @since 0.1.0
  */

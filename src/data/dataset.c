@@ -16,7 +16,7 @@
 /* What vae_dataset_options_init puts in opt->scale: VAE_SCALE_255 for IDX
  * u8 images, VAE_SCALE_NONE for everything else. A caller who sets
  * VAE_SCALE_NONE explicitly thus gets raw 0..255 pixels. */
-#define SCALE_AUTO (-1)
+#define SCALE_AUTO VAE_SCALE_AUTO
 
 /* A struct_size larger than this cannot come from any version of the
  * struct: most likely the caller never called vae_dataset_options_init. */
