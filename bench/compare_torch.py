@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""Training throughput of libvae's vae-train against the same VAE in PyTorch.
+
+Both sides train the identical model on the same data, in the same way:
+
+  * encoder 784-400 (ReLU) with mean and log-variance heads 400-20 each,
+    decoder 20-400 (ReLU)-784 giving Bernoulli logits;
+  * loss per example: BCE-with-logits summed over the 784 pixels plus the
+    analytic KL(q(z|x) || N(0, I)) (one reparameterised z sample), averaged
+    over the batch (= minus libvae's ELBO); log-variance clamped to [-30, 20]
+    as in libvae;
+  * Adam, lr 1e-3 (betas 0.9/0.999, eps 1e-8), batch 100 by default;
+  * the first 9000 MNIST test-set images as training data (pixels / 255,
+    float32 in [0, 1], not binarised), reshuffled every epoch; the last 1000
+    images as the test set;
+  * PyTorch's default nn.Linear initialisation (libvae uses the same
+    uniform(+-1/sqrt(fan_in)) rule).
+
+Speed is examples / seconds of an epoch's training loop (shuffling, batch
+gathering, forward, backward, update), the definition of vae-train's
+samples/s column; evaluation is outside the timed region on both sides.
+libvae runs with --threads T, PyTorch with torch.set_num_threads(T). Runs
+alternate (libvae, PyTorch, libvae, ...) over --reps repetitions, so drifts
+in machine load hit both alike; each side's figure is the median over all
+epochs of all repetitions. The test ELBO after the last epoch is printed as
+a sanity column (nats, analytic KL, one z sample per test example).
+
+usage: /usr/bin/python3 bench/compare_torch.py [--vae-train build/examples/vae-train]
+           [--data ../shared/data/mnist/t10k-images-idx3-ubyte.gz]
+           [--epochs 3] [--reps 3] [--threads 1,2] [--batch 100]
+"""
+import argparse
+import gzip
+import json
+import os
+import platform
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+N_TRAIN, N_TEST = 9000, 1000
+LINE_RE = re.compile(r"^epoch (\d+) time ([0-9.]+) samples/s ([0-9.]+) "
+                     r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)$")
+
+
+def load_idx_images(path):
+    """The IDX3 u8 images of a gzip file as float32 in [0, 1], shape (n, rows*cols)."""
+    import numpy as np
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, n, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != 0x00000803:
+        raise ValueError("%s: not an IDX3 u8 file (magic %#x)" % (path, magic))
+    x = np.frombuffer(raw, dtype=np.uint8, count=n * rows * cols, offset=16)
+    return (x.reshape(n, rows * cols).astype(np.float32) / np.float32(255.0))
+
+
+# ---------------------------------------------------------------------------
+# The PyTorch side (run in its own process: python3 compare_torch.py --worker)
+# ---------------------------------------------------------------------------
+
+def torch_worker(args):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    x = load_idx_images(args.data)
+    train = torch.from_numpy(x[:N_TRAIN].copy())
+    test = torch.from_numpy(x[len(x) - N_TEST:].copy())
+
+    class VAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(784, 400)
+            self.fc_mu = nn.Linear(400, 20)
+            self.fc_logvar = nn.Linear(400, 20)
+            self.fc3 = nn.Linear(20, 400)
+            self.fc4 = nn.Linear(400, 784)
+
+        def forward(self, xb):
+            h = F.relu(self.fc1(xb))
+            mu = self.fc_mu(h)
+            logvar = torch.clamp(self.fc_logvar(h), -30.0, 20.0)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = self.fc4(F.relu(self.fc3(z)))
+            rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(1)
+            kl = 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
+            return rec, kl  # per example: -log p(x|z), KL
+
+    model = VAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rates, train_elbos = [], []
+    n, b = train.shape[0], args.batch
+    for _ in range(args.epochs):
+        total = 0.0
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        for i in range(0, n, b):
+            xb = train[perm[i:i + b]]
+            rec, kl = model(xb)
+            loss = (rec + kl).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * xb.shape[0]
+        dt = time.perf_counter() - t0
+        rates.append(n / dt)
+        train_elbos.append(-total / n)
+    with torch.no_grad():
+        rec, kl = model(test)
+        test_elbo = -(rec + kl).mean().item()
+    json.dump({"rates": rates, "train_elbo": train_elbos, "test_elbo": test_elbo,
+               "torch": torch.__version__, "threads": torch.get_num_threads()}, sys.stdout)
+
+
+def run_torch(args, threads, batch, seed):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--data", args.data,
+           "--epochs", str(args.epochs), "--threads", str(threads), "--batch", str(batch),
+           "--seed", str(seed)]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+# ---------------------------------------------------------------------------
+# The libvae side
+# ---------------------------------------------------------------------------
+
+def run_libvae(args, threads, batch, seed):
+    cmd = [args.vae_train, "--data", args.data, "--holdout", str(N_TEST),
+           "--hidden", "400", "--latent", "20", "--batch", str(batch),
+           "--optimizer", "adam", "--lr", "1e-3", "--epochs", str(args.epochs),
+           "--seed", str(seed), "--threads", str(threads)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("vae-train failed (%d): %s" % (r.returncode, r.stderr.strip()))
+    rates, test_elbo, train_elbos = [], None, []
+    for line in r.stdout.splitlines():
+        m = LINE_RE.match(line)
+        if not m:
+            raise RuntimeError("unexpected vae-train output: %r" % line)
+        rates.append(float(m.group(3)))
+        train_elbos.append(float(m.group(4)))
+        test_elbo = float(m.group(5))
+    if len(rates) != args.epochs:
+        raise RuntimeError("vae-train printed %d epochs, expected %d" % (len(rates), args.epochs))
+    return {"rates": rates, "train_elbo": train_elbos, "test_elbo": test_elbo}
+
+
+def find_vae_train():
+    for d in ("build", "build-release", "builddir", "_build"):
+        p = os.path.join(ROOT, d, "examples", "vae-train")
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def int_list(s):
+    return [int(v) for v in s.split(",") if v]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vae-train", default=None, help="path to the built vae-train "
+                    "(default: build/examples/vae-train)")
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "mnist",
+                                                   "t10k-images-idx3-ubyte.gz"))
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--batch", default="100", help="comma-separated batch sizes")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        args.threads, args.batch = int(args.threads), int(args.batch)
+        torch_worker(args)
+        return 0
+
+    args.vae_train = args.vae_train or find_vae_train()
+    if not args.vae_train or not os.access(args.vae_train, os.X_OK):
+        ap.error("vae-train not found: build it (meson compile -C build) or pass --vae-train")
+    if not os.path.exists(args.data):
+        ap.error("no MNIST images at %s (pass --data)" % args.data)
+    threads, batches = int_list(args.threads), int_list(args.batch)
+
+    import numpy  # noqa: F401  (fail early when missing)
+    import torch
+    print("# libvae vae-train: %s" % args.vae_train)
+    print("# PyTorch %s, Python %s, %s, %d CPUs" % (torch.__version__, platform.python_version(),
+                                                    cpu_name(), os.cpu_count()))
+    print("# data: %s (first %d train, last %d test)" % (args.data, N_TRAIN, N_TEST))
+    print("# %d epochs x %d reps per configuration, alternating libvae / PyTorch"
+          % (args.epochs, args.reps))
+    sys.stdout.flush()
+
+    configs = [(t, b) for b in batches for t in threads]
+    results = {c: {"libvae": [], "torch": []} for c in configs}
+    for rep in range(args.reps):
+        for (t, b) in configs:
+            seed = args.seed + rep
+            # alternate the order too, so neither side always runs first
+            order = ("libvae", "torch") if rep % 2 == 0 else ("torch", "libvae")
+            for side in order:
+                r = (run_libvae if side == "libvae" else run_torch)(args, t, b, seed)
+                results[(t, b)][side].append(r)
+                print("rep %d threads %d batch %d %-6s samples/s %s test_elbo %.2f"
+                      % (rep + 1, t, b, side, " ".join("%.0f" % v for v in r["rates"]),
+                         r["test_elbo"]))
+                sys.stdout.flush()
+
+    print()
+    print("| threads | batch | libvae samples/s | PyTorch samples/s | libvae/PyTorch "
+          "| libvae test ELBO | PyTorch test ELBO |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for (t, b) in configs:
+        lv = statistics.median(v for r in results[(t, b)]["libvae"] for v in r["rates"])
+        pt = statistics.median(v for r in results[(t, b)]["torch"] for v in r["rates"])
+        le = statistics.median(r["test_elbo"] for r in results[(t, b)]["libvae"])
+        pe = statistics.median(r["test_elbo"] for r in results[(t, b)]["torch"])
+        print("| %d | %d | %.0f | %.0f | %.2fx | %.2f | %.2f |" % (t, b, lv, pt, lv / pt, le, pe))
+    print()
+    print("samples/s: median over %d epochs x %d reps; test ELBO (nats): median over reps "
+          "after %d epochs" % (args.epochs, args.reps, args.epochs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Smoke tests of examples/vae-train (run by meson test, suite infra).
+#
+# usage: smoke.sh MODE VAE_TRAIN
+#   synthetic   no --data: 2 epochs on the built-in set, 2 well-formed lines
+#   mnist       1 epoch on real MNIST ($VAE_MNIST_DIR), test_elbo > -200
+#   help        --help exits 0 and prints the usage
+#   badflags    invalid arguments exit nonzero with a message on stderr
+#   saveload    --save, then --load with --epochs 0 and 1
+#   acceptance  the 10-epoch MNIST run must reach test_elbo >= -122
+# Exit 77 (skip) when the MNIST directory is missing.
+set -euo pipefail
+
+mode=$1 exe=$2
+tmp=$(mktemp -d "${VAE_TEST_TMPDIR:-${TMPDIR:-/tmp}}/smoke-$mode.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# The contract: one line per epoch, nothing else on stdout.
+NUM='-?[0-9]+(\.[0-9]+)?'
+LINE_RE="^epoch [0-9]+ time [0-9.]+ samples/s [0-9.]+ train_elbo $NUM test_elbo $NUM\$"
+MNIST_LINE_RE='^epoch [0-9]+ time [0-9.]+ samples/s [0-9.]+ train_elbo -[0-9.]+ test_elbo -[0-9.]+$'
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+
+run() {  # run ARGS...: stdout to $tmp/out, stderr to $tmp/err, status in $rc
+    echo "+ vae-train $*"
+    set +e
+    "$exe" "$@" > "$tmp/out" 2> "$tmp/err"
+    rc=$?
+    set -e
+    sed 's/^/  stdout: /' "$tmp/out"
+    sed 's/^/  stderr: /' "$tmp/err"
+}
+
+check_lines() {  # check_lines N REGEX: exactly N lines, epochs 1..N, all matching
+    local n=$1 re=$2
+    [ "$rc" -eq 0 ] || die "exit status $rc"
+    [ "$(wc -l < "$tmp/out")" -eq "$n" ] || die "expected $n lines on stdout"
+    local i=1
+    while IFS= read -r line; do
+        [[ $line =~ $re ]] || die "line does not match the output contract: '$line'"
+        [[ $line == "epoch $i "* ]] || die "expected epoch $i: '$line'"
+        i=$((i + 1))
+    done < "$tmp/out"
+}
+
+field() {  # field NAME [LINE]: the value after NAME on the last (or given) line
+    tail -n "${2:-1}" "$tmp/out" | head -n1 | awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'
+}
+
+need_mnist() {
+    mnist=${VAE_MNIST_DIR:-}
+    images=$mnist/t10k-images-idx3-ubyte.gz
+    if [ -z "$mnist" ] || [ ! -d "$mnist" ] || [ ! -e "$images" ]; then
+        echo "SKIP: no MNIST at '${mnist}' (set VAE_MNIST_DIR or -Dmnist_dir)"
+        exit 77
+    fi
+}
+
+case "$mode" in
+synthetic)
+    run --epochs 2 --seed 3
+    check_lines 2 "$LINE_RE"
+    [ ! -s "$tmp/err" ] || die "unexpected stderr output"
+    ;;
+mnist)
+    need_mnist
+    run --data "$images" --holdout 1000 --epochs 1 --threads 2
+    check_lines 1 "$MNIST_LINE_RE"
+    te=$(field test_elbo)
+    awk -v v="$te" 'BEGIN { exit !(v > -200) }' || die "test_elbo $te is not > -200"
+    echo "ok: test_elbo $te after 1 epoch"
+    ;;
+help)
+    run --help
+    [ "$rc" -eq 0 ] || die "--help exit status $rc"
+    grep -q '^usage: vae-train' "$tmp/out" || die "--help printed no usage on stdout"
+    for opt in --data --holdout --epochs --threads --save --load; do
+        grep -q -- "$opt" "$tmp/out" || die "--help does not mention $opt"
+    done
+    ;;
+badflags)
+    bad_cases=(
+        "--latent 0"
+        "--latent=0"
+        "--optimizer bogus"
+        "--data /nonexistent/images.idx.gz"
+        "--epochs -1"
+        "--batch 0"
+        "--threads 0"
+        "--hidden 400,x"
+        "--lr -1"
+        "--no-such-flag"
+        "--load /nonexistent/model.ckpt --epochs 0"
+        "--epochs 1 stray-argument"
+    )
+    for args in "${bad_cases[@]}"; do
+        # shellcheck disable=SC2086  # each case is a word list
+        run $args
+        [ "$rc" -ne 0 ] || die "'$args' exited 0"
+        [ "$rc" -lt 128 ] || die "'$args' died from a signal (status $rc)"
+        [ -s "$tmp/err" ] || die "'$args' printed nothing on stderr"
+        [ ! -s "$tmp/out" ] || die "'$args' printed epoch lines on stdout"
+    done
+    ;;
+saveload)
+    ck=$tmp/model.ckpt
+    run --epochs 1 --seed 5 --save "$ck"
+    check_lines 1 "$LINE_RE"
+    [ -s "$ck" ] || die "no checkpoint written"
+    run --load "$ck" --epochs 0
+    [ "$rc" -eq 0 ] || die "--load --epochs 0 exit status $rc"
+    [ ! -s "$tmp/out" ] || die "--epochs 0 printed epoch lines"
+    run --load "$ck" --epochs 1 --save "$tmp/model2.ckpt"
+    check_lines 1 "$LINE_RE"
+    [ -s "$tmp/model2.ckpt" ] || die "no second checkpoint written"
+    # Resuming is exact: 1 + 1 epochs from a checkpoint == 2 epochs straight.
+    run --epochs 2 --seed 5
+    check_lines 2 "$LINE_RE"
+    straight=$(tail -n1 "$tmp/out" | sed 's/ time [^ ]* samples\/s [^ ]*//; s/^epoch [0-9]* //')
+    run --load "$ck" --epochs 1
+    resumed=$(tail -n1 "$tmp/out" | sed 's/ time [^ ]* samples\/s [^ ]*//; s/^epoch [0-9]* //')
+    echo "straight: $straight"
+    echo "resumed:  $resumed"
+    [ "$straight" = "$resumed" ] || die "resuming from the checkpoint does not continue the run exactly"
+    ;;
+acceptance)
+    need_mnist
+    run --data "$images" --holdout 1000 --hidden 400 --latent 20 --batch 100 \
+        --optimizer adam --lr 1e-3 --epochs 10 --seed 1 --threads 2
+    check_lines 10 "$MNIST_LINE_RE"
+    te=$(field test_elbo)
+    awk -v v="$te" 'BEGIN { exit !(v >= -122.0) }' || die "final test_elbo $te < -122.0"
+    echo "ok: test_elbo $te after 10 epochs (>= -122.0)"
+    ;;
+*)
+    echo "unknown mode $mode" >&2
+    exit 2
+    ;;
+esac
