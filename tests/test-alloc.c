@@ -1,0 +1,148 @@
+/* Steady-state training allocates nothing: after the first batch, a
+ * training step (and an epoch's batches) makes no malloc/calloc/realloc call.
+ *
+ * The test interposes malloc, calloc and realloc in this executable (glibc
+ * exports the real ones as __libc_*). The library is linked statically
+ * into this executable, so a call whose return address lies in the
+ * executable's text is libvae's (or the test's own). OpenBLAS, a separate
+ * shared object, keeps small per-call work buffers of its own; those are
+ * counted apart and reported, not failed: they are the BLAS's business.
+ * Sanitizers and valgrind replace the allocator themselves, so those runs
+ * skip this test. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libvae/vae.h"
+#include "testutil.h"
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+
+extern char __executable_start[], etext[];
+
+static volatile long n_allocs;      /* from this executable: libvae and the test */
+static volatile long n_foreign;     /* from shared libraries (OpenBLAS, libc internals) */
+
+static void count(void *caller)
+{
+    if ((char *)caller >= __executable_start && (char *)caller < etext)
+        n_allocs++;
+    else
+        n_foreign++;
+}
+
+void *malloc(size_t n)
+{
+    count(__builtin_return_address(0));
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t a, size_t b)
+{
+    count(__builtin_return_address(0));
+    return __libc_calloc(a, b);
+}
+
+void *realloc(void *p, size_t n)
+{
+    count(__builtin_return_address(0));
+    return __libc_realloc(p, n);
+}
+
+static int sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 1;
+#endif
+#endif
+    return tu_quick(); /* the valgrind setup */
+}
+
+static void steady_state(int threads, int likelihood, int samples)
+{
+    if (sanitized())
+        return;
+    vae_model_config c;
+    vae_model_config_init(&c);
+    c.input_dim = 784;
+    c.threads = threads;
+    c.likelihood = likelihood;
+    c.samples = samples;
+    vae_model *m;
+    ck_assert_int_eq(vae_model_create(&c, &m, NULL), VAE_OK);
+    vae_optimizer_config oc;
+    vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
+    oc.clip_norm = 100.0f;
+    vae_optimizer *o;
+    ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
+    const size_t n = 300;
+    float *x = malloc(n * 784 * sizeof(float));
+    for (size_t i = 0; i < n * 784; i++)
+        x[i] = (float)((i * 2654435761u) % 256) / 255.0f;
+    vae_dataset_options dopt;
+    vae_dataset_options_init(&dopt);
+    dopt.binarize = VAE_BINARIZE_DYNAMIC;
+    vae_dataset *ds;
+    ck_assert_int_eq(vae_dataset_from_array(x, n, 784, NULL, VAE_ARRAY_BORROW, &dopt, &ds, NULL), VAE_OK);
+    /* First batch and first epoch: buffers are sized here. */
+    ck_assert_int_eq(vae_model_train_step(m, o, x, 100, NULL), VAE_OK);
+    ck_assert_int_eq(vae_model_train_epoch(m, o, ds, 100, NULL, NULL, NULL), VAE_OK);
+    /* No Check assertion inside the measured window: Check itself allocates. */
+    int rc[8], k = 0;
+    long before = n_allocs, foreign = n_foreign;
+    for (int s = 0; s < 5; s++)
+        rc[k++] = vae_model_train_step(m, o, x + (size_t)s * 784, 100, NULL);
+    rc[k++] = vae_model_train_step(m, o, x, 37, NULL); /* a smaller batch reuses buffers */
+    for (int e = 0; e < 2; e++)
+        rc[k++] = vae_model_train_epoch(m, o, ds, 100, NULL, NULL, NULL);
+    long during = n_allocs - before;
+    fprintf(stderr, "threads %d: %ld allocations by libvae, %ld by shared libraries (BLAS)\n",
+            threads, during, n_foreign - foreign);
+    for (int i = 0; i < k; i++)
+        ck_assert_int_eq(rc[i], VAE_OK);
+    ck_assert_msg(during == 0, "%ld allocations in steady-state training (threads %d)", during,
+                  threads);
+    vae_dataset_free(ds);
+    vae_optimizer_free(o);
+    vae_model_free(m);
+    free(x);
+}
+
+START_TEST(test_no_alloc_1_thread) { steady_state(1, VAE_LIK_BERNOULLI, 1); }
+END_TEST
+START_TEST(test_no_alloc_2_threads) { steady_state(2, VAE_LIK_GAUSSIAN_LEARNED, 2); }
+END_TEST
+
+/* The counter works: a model creation does allocate. */
+START_TEST(test_counter_counts)
+{
+    if (sanitized())
+        return;
+    long before = n_allocs;
+    vae_model_config c;
+    vae_model_config_init(&c);
+    vae_model *m;
+    ck_assert_int_eq(vae_model_create(&c, &m, NULL), VAE_OK);
+    ck_assert_int_gt(n_allocs - before, 0);
+    vae_model_free(m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("alloc");
+    TCase *tc = tcase_create("alloc");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_counter_counts);
+    tcase_add_test(tc, test_no_alloc_1_thread);
+    tcase_add_test(tc, test_no_alloc_2_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return tu_run_suite(suite()); }
