@@ -192,7 +192,7 @@ START_TEST(test_reparam)
     leaf l[2] = {mk_leaf(g, 2, 4, &r, -1, 1, 1), mk_leaf(g, 2, 4, &r, -2, 1, 1)};
     /* mu and lv as batch-row nodes: feed them through a zero-cost clamp with a wide range. */
     int eps = data_input(g, VG_ROWS_SAMPLES, 4);
-    int z = vg_reparam(g, l[0].node, l[1].node, eps);
+    int z = vg_reparam(g, l[0].node, l[1].node, eps, 0);
     vg_set_batch(g, 2);
     fill_input(g, eps, &r, 1, 0, 0);
     vg_forward(g, -1);
@@ -241,21 +241,167 @@ START_TEST(test_kl_stdnormal)
 }
 END_TEST
 
-START_TEST(test_kl_mc)
+static void run_logq(int family)
 {
     vt_rng r;
-    vt_rng_seed(&r, 12, 0);
+    vt_rng_seed(&r, 12, (uint64_t)family);
     vg_graph *g = vg_new(2);
-    leaf lv = mk_leaf(g, 2, 3, &r, -1, 1, 1);
-    int eps = data_input(g, VG_ROWS_SAMPLES, 3);
-    leaf z = mk_leaf(g, 4, 3, &r, -2, 2, 1);
-    int kl = vg_kl_mc(g, lv.node, eps, z.node);
+    leaf l[3] = {mk_leaf(g, 2, 3, &r, -1, 1, 1), mk_leaf(g, 2, 3, &r, -1, 1, 1),
+                 mk_leaf(g, 4, 3, &r, -2, 2, 1)};
+    if (family == VG_FAMILY_LAPLACE) /* keep z away from the kink at z = mu */
+        for (int row = 0; row < 4; row++)
+            for (int j = 0; j < 3; j++) {
+                float *z = &l[2].val[row * 3 + j], m = l[0].val[(row / 2) * 3 + j];
+                if (fabsf(*z - m) < 0.05f)
+                    *z += 0.2f;
+            }
+    int lq = vg_logq(g, family, l[0].node, l[1].node, l[2].node);
     vg_set_batch(g, 2);
-    fill_input(g, eps, &r, 1, 0, 0);
-    leaf l[2] = {lv, z};
-    check_grads(g, kl, l, 2, &r, 1e-3, 2e-3);
-    free_leaf(&lv);
+    vg_forward(g, -1);
+    /* Values against the textbook densities, in double. */
+    for (int row = 0; row < 4; row++) {
+        double e = 0.0;
+        for (int j = 0; j < 3; j++) {
+            double m = l[0].val[(row / 2) * 3 + j], s = exp(0.5 * l[1].val[(row / 2) * 3 + j]);
+            double z = l[2].val[row * 3 + j], u = (z - m) / s;
+            if (family == VG_FAMILY_GAUSSIAN)
+                e += -0.5 * log(2 * 3.14159265358979323846) - log(s) - 0.5 * u * u;
+            else if (family == VG_FAMILY_LAPLACE)
+                e += -log(2 * s) - fabs(u);
+            else
+                e += -u - log(s) - 2 * log1p(exp(-u));
+        }
+        ck_assert_double_eq_tol(g->nodes[lq].val[row], e, 1e-5 * (1 + fabs(e)));
+    }
+    check_grads(g, lq, l, 3, &r, 1e-3, 2e-3);
+    for (int k = 0; k < 3; k++)
+        free_leaf(&l[k]);
+    vg_free(g);
+}
+
+START_TEST(test_logq_gaussian) { run_logq(VG_FAMILY_GAUSSIAN); }
+END_TEST
+START_TEST(test_logq_laplace) { run_logq(VG_FAMILY_LAPLACE); }
+END_TEST
+START_TEST(test_logq_logistic) { run_logq(VG_FAMILY_LOGISTIC); }
+END_TEST
+
+/* Base samplers: Laplace(0,1) has mean 0, variance 2; logistic(0,1) mean 0, variance pi^2/3. */
+START_TEST(test_family_samplers)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 21, 0);
+    const int n = 200000;
+    float *e = malloc(n * sizeof *e);
+    const double var[3] = {1.0, 2.0, 3.14159265358979323846 * 3.14159265358979323846 / 3};
+    const double kurt[3] = {3.0, 6.0, 4.2}; /* E eps^4 / var^2 */
+    for (int f = 0; f < 3; f++) {
+        vg_family_sample(f, &r, e, n);
+        double s = 0, s2 = 0;
+        for (int i = 0; i < n; i++) {
+            s += e[i];
+            s2 += (double)e[i] * e[i];
+        }
+        double v = var[f], se_mean = sqrt(v / n), se_var = sqrt((kurt[f] - 1) * v * v / n);
+        ck_assert_double_eq_tol(s / n, 0.0, 4 * se_mean);
+        ck_assert_double_eq_tol(s2 / n, v, 4 * se_var);
+    }
+    free(e);
+}
+END_TEST
+
+START_TEST(test_logp_sum3_stopgrad)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 22, 0);
+    vg_graph *g = vg_new(1);
+    leaf z = mk_leaf(g, 3, 4, &r, -2, 2, 1), a = mk_leaf(g, 3, 1, &r, -1, 1, 1);
+    int lp = vg_logp_std(g, z.node);
+    int sg = vg_stopgrad(g, a.node);
+    int y = vg_sum3(g, 2.0f, lp, -0.5f, a.node, 3.0f, sg);
+    vg_set_batch(g, 1);
+    vg_forward(g, -1);
+    for (int i = 0; i < 3; i++) {
+        double e = 0;
+        for (int j = 0; j < 4; j++)
+            e += -0.5 * log(2 * 3.14159265358979323846) - 0.5 * z.val[i * 4 + j] * z.val[i * 4 + j];
+        ck_assert_double_eq_tol(g->nodes[lp].val[i], e, 1e-5);
+        ck_assert_double_eq_tol(g->nodes[y].val[i], 2 * e + 2.5 * a.val[i], 1e-5);
+    }
+    /* The finite difference sees the stop-gradient path (coefficient 2.5), the
+     * gradient must only see -0.5: check the two separately. */
+    float w[3] = {1, 1, 1};
+    backward_from(g, y, w);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq_tol(a.grad[i], -0.5, 1e-7);
+    leaf only_z = z;
+    check_grads(g, y, &only_z, 1, &r, 1e-3, 2e-3);
     free_leaf(&z);
+    free_leaf(&a);
+    vg_free(g);
+}
+END_TEST
+
+/* The score surrogate sends dy (R - b) into log q, with each baseline. */
+START_TEST(test_score_baselines)
+{
+    const int L = 3, n = 2;
+    const float R[6] = {1, 2, 6, -1, 0, 4};
+    for (int base = VG_BASELINE_NONE; base <= VG_BASELINE_LOO; base++) {
+        vg_graph *g = vg_new(L);
+        float lqv[6] = {0}, lqg[6];
+        int lq = vg_param(g, 6, 1, lqv, lqg);
+        int rw = vg_input(g, VG_ROWS_SAMPLES, 0, 1);
+        int s = vg_score(g, lq, rw, base, 0.5f);
+        g->nodes[lq].rows_kind = VG_ROWS_SAMPLES; /* a sample-row leaf */
+        vg_set_batch(g, n);
+        memcpy(g->nodes[rw].val, R, sizeof R);
+        for (int step = 0; step < 2; step++) {
+            vg_forward(g, -1);
+            float w[6] = {1, 1, 1, 1, 1, 1};
+            backward_from(g, s, w);
+            for (int r = 0; r < 6; r++) {
+                double b = 0.0;
+                if (base == VG_BASELINE_LOO) {
+                    int i = r / L;
+                    b = (R[i * L] + R[i * L + 1] + R[i * L + 2] - R[r]) / (L - 1);
+                } else if (base == VG_BASELINE_EMA && step == 1) {
+                    b = 2.0; /* mean reward of the first step initialises the EMA */
+                }
+                ck_assert_double_eq_tol(lqg[r], R[r] - b, 1e-6);
+                ck_assert_float_eq(g->nodes[s].val[r], 0.0f);
+            }
+        }
+        if (base == VG_BASELINE_EMA) /* after step 2: 0.5 * 2 + 0.5 * 2 */
+            ck_assert_double_eq_tol(g->nodes[s].fparam[1], 2.0, 1e-6);
+        vg_free(g);
+    }
+}
+END_TEST
+
+START_TEST(test_logmeanexp)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 23, 0);
+    vg_graph *g = vg_new(4);
+    leaf w = mk_leaf(g, 8, 1, &r, -50, 5, 1);
+    g->nodes[w.node].rows_kind = VG_ROWS_SAMPLES;
+    int y = vg_logmeanexp(g, w.node);
+    vg_set_batch(g, 2);
+    vg_forward(g, -1);
+    for (int i = 0; i < 2; i++) {
+        double s = 0;
+        for (int k = 0; k < 4; k++)
+            s += exp((double)w.val[i * 4 + k]);
+        ck_assert_double_eq_tol(g->nodes[y].val[i], log(s / 4), 1e-5);
+    }
+    /* Huge weights do not overflow. */
+    w.val[0] = 1000.0f;
+    vg_forward(g, -1);
+    ck_assert_double_eq_tol(g->nodes[y].val[0], 1000.0 - log(4.0), 1e-3);
+    w.val[0] = 1.0f;
+    check_grads(g, y, &w, 1, &r, 1e-3, 2e-3);
+    free_leaf(&w);
     vg_free(g);
 }
 END_TEST
@@ -427,7 +573,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_dense);
     tcase_add_test(tc, test_reparam);
     tcase_add_test(tc, test_kl_stdnormal);
-    tcase_add_test(tc, test_kl_mc);
+    tcase_add_test(tc, test_logq_gaussian);
+    tcase_add_test(tc, test_logq_laplace);
+    tcase_add_test(tc, test_logq_logistic);
+    tcase_add_test(tc, test_family_samplers);
+    tcase_add_test(tc, test_logp_sum3_stopgrad);
+    tcase_add_test(tc, test_score_baselines);
+    tcase_add_test(tc, test_logmeanexp);
     tcase_add_test(tc, test_bernoulli_ll);
     tcase_add_test(tc, test_gauss_ll);
     tcase_add_test(tc, test_mean_axpby);

@@ -9,6 +9,8 @@
 #include "optim/optimizer.h"
 #include "testutil.h"
 
+static int g_posterior = VAE_POST_GAUSSIAN, g_objective = VAE_OBJ_ELBO;
+
 static vae_model *small_model(int likelihood, int kl_mode, int samples, int act)
 {
     vae_model_config c;
@@ -24,6 +26,8 @@ static vae_model *small_model(int likelihood, int kl_mode, int samples, int act)
     c.kl_mode = kl_mode;
     c.samples = samples;
     c.seed = 5;
+    c.posterior = g_posterior;
+    c.objective = g_objective;
     vae_model *m = NULL;
     vae_error err;
     ck_assert_msg(vae_model_create(&c, &m, &err) == VAE_OK, "%s", err.message);
@@ -51,7 +55,7 @@ static void fd_check(int likelihood, int kl_mode, int samples, int act)
     vg_graph *g = m->train_g;
     ck_assert_int_eq(vg_set_batch(g, n), 0);
     vg_bind(g, m->train_e.x, x);
-    vt_rng_normal(&r, g->nodes[m->train_e.eps].val, (size_t)n * samples * K);
+    vg_family_sample(g_posterior, &r, g->nodes[m->train_e.eps].val, (size_t)n * samples * K);
     vg_forward(g, -1);
     vg_backward(g, m->train_e.loss);
     float *grad = malloc(m->P.total * sizeof(float));
@@ -85,6 +89,31 @@ START_TEST(test_fd_gauss_fixed) { fd_check(VAE_LIK_GAUSSIAN_FIXED, VAE_KL_ANALYT
 END_TEST
 START_TEST(test_fd_gauss_learned) { fd_check(VAE_LIK_GAUSSIAN_LEARNED, VAE_KL_MONTE_CARLO, 2, VAE_ACT_SIGMOID); }
 END_TEST
+START_TEST(test_fd_laplace_posterior)
+{
+    g_posterior = VAE_POST_LAPLACE;
+    fd_check(VAE_LIK_BERNOULLI, VAE_KL_MONTE_CARLO, 2, VAE_ACT_TANH);
+    g_posterior = VAE_POST_GAUSSIAN;
+}
+END_TEST
+START_TEST(test_fd_logistic_posterior)
+{
+    g_posterior = VAE_POST_LOGISTIC;
+    fd_check(VAE_LIK_GAUSSIAN_LEARNED, VAE_KL_MONTE_CARLO, 2, VAE_ACT_SOFTPLUS);
+    g_posterior = VAE_POST_GAUSSIAN;
+}
+END_TEST
+START_TEST(test_fd_iwae)
+{
+    g_objective = VAE_OBJ_IWAE;
+    fd_check(VAE_LIK_BERNOULLI, VAE_KL_ANALYTIC, 5, VAE_ACT_TANH);
+    g_posterior = VAE_POST_LOGISTIC;
+    fd_check(VAE_LIK_GAUSSIAN_FIXED, VAE_KL_ANALYTIC, 3, VAE_ACT_TANH);
+    g_posterior = VAE_POST_GAUSSIAN;
+    g_objective = VAE_OBJ_ELBO;
+}
+END_TEST
+
 /* Whole-model checks use smooth activations: with ReLU a step of h crosses
  * kinks somewhere in the network and the finite difference is meaningless.
  * relu and leaky_relu are checked op by op in test-graph. */
@@ -264,6 +293,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fd_bernoulli_mc_L3);
     tcase_add_test(tc, test_fd_gauss_fixed);
     tcase_add_test(tc, test_fd_gauss_learned);
+    tcase_add_test(tc, test_fd_laplace_posterior);
+    tcase_add_test(tc, test_fd_logistic_posterior);
+    tcase_add_test(tc, test_fd_iwae);
     tcase_add_test(tc, test_elbo_by_hand);
     tcase_add_test(tc, test_reconstruct_is_decode_of_mu);
     tcase_add_test(tc, test_chunking_invariance);

@@ -313,6 +313,38 @@ enum vae_kl_mode {
     VAE_KL_MONTE_CARLO = 1  /**< log q(z|x) - log p(z) at the sampled z */
 };
 
+/** Families of the approximate posterior q(z|x): location mu(x), scale e^(logvar(x)/2). */
+enum vae_posterior {
+    VAE_POST_GAUSSIAN = 0,  /**< N(mu, s^2); KL to the prior in closed form */
+    VAE_POST_LAPLACE = 1,   /**< Laplace(mu, s); Monte Carlo KL */
+    VAE_POST_LOGISTIC = 2   /**< logistic(mu, s); Monte Carlo KL */
+};
+
+/** How the encoder's gradient is estimated. */
+enum vae_estimator {
+    VAE_EST_PATHWISE = 0,   /**< reparameterisation: gradients flow through z = mu + s eps */
+    VAE_EST_SCORE = 1       /**< score function (REINFORCE): E[(R - b) grad log q(z|x)] */
+};
+
+/** Baselines b for the score-function estimator. */
+enum vae_baseline {
+    VAE_BASELINE_NONE = 0,  /**< b = 0 */
+    VAE_BASELINE_EMA = 1,   /**< exponential moving average of the mean reward (ema_decay) */
+    VAE_BASELINE_LOO = 2    /**< leave-one-out mean of the other L-1 samples' rewards (needs samples >= 2) */
+};
+
+/** The reward R of the score-function estimator. */
+enum vae_score_reward {
+    VAE_REWARD_ELBO = 0,    /**< R = log p(x|z) + log p(z) - log q(z|x): the whole single-sample ELBO */
+    VAE_REWARD_REC = 1      /**< R = log p(x|z), plus the exact gradient of the analytic KL (Gaussian posterior) */
+};
+
+/** The training objective. */
+enum vae_objective {
+    VAE_OBJ_ELBO = 0,       /**< the ELBO (beta-weighted KL), L samples */
+    VAE_OBJ_IWAE = 1        /**< the importance-weighted bound with k = samples, pathwise */
+};
+
 /** Model configuration. Initialise with vae_model_config_init. */
 typedef struct vae_model_config {
     size_t struct_size;            /**< sizeof(vae_model_config) */
@@ -330,6 +362,14 @@ typedef struct vae_model_config {
     float logvar_max;              /**< defaults -30 and 20 (sigma from 3e-7 to 2e4) */
     uint64_t seed;                 /**< seeds parameter init, sampling and shuffling (default 1) */
     int threads;                   /**< BLAS threads used by this model's calls (default 1) */
+    /* Since 0.2.0: objective and gradient estimator (training settings, see vae_model_set_training). */
+    int posterior;                 /**< enum vae_posterior (default Gaussian) */
+    int estimator;                 /**< enum vae_estimator (default pathwise) */
+    int baseline;                  /**< enum vae_baseline for the score estimator (default none) */
+    float ema_decay;               /**< decay of the EMA baseline, in [0, 1) (default 0.9) */
+    int score_reward;              /**< enum vae_score_reward (default VAE_REWARD_ELBO) */
+    int objective;                 /**< enum vae_objective (default ELBO); for IWAE, samples is k */
+    float beta;                    /**< weight of the KL term, >= 0 (default 1: the ELBO) */
 } vae_model_config;
 
 /** Fill *cfg with defaults (784-400-20 Bernoulli VAE). @since 0.1.0 */
@@ -356,6 +396,17 @@ VAE_API const char *vae_model_errmsg(const vae_model *model);
 
 /** Copy the model's configuration into *cfg (cfg->struct_size must be set). @since 0.1.0 */
 VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg);
+
+/**
+ * Change the training settings of a model: samples, kl_mode, estimator,
+ * baseline, ema_decay, score_reward, objective, beta and threads are taken
+ * from cfg; every architecture field (sizes, activation, likelihood,
+ * posterior, logvar range, seed) must equal the model's, else
+ * VAE_ERR_INVALID and nothing changes. Parameters and the random state are
+ * kept; the EMA baseline restarts.
+ * @since 0.2.0
+ */
+VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg);
 
 /** Set the number of BLAS threads the model's calls use (1..256). @since 0.1.0 */
 VAE_API int vae_model_set_threads(vae_model *model, int threads);
@@ -451,6 +502,63 @@ VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, fl
  * @since 0.1.0
  */
 VAE_API int vae_model_sample(vae_model *model, size_t n, float *out);
+
+/**
+ * log p(x) estimated by importance sampling with q(z|x) as proposal:
+ *   log p(x) ~ log (1/k) sum_i p(x, z_i) / q(z_i|x),  z_i ~ q(z|x),
+ * computed with log-sum-exp, per example, in nats. This is also the IWAE_k
+ * bound (k = 1: the single-sample ELBO with Monte Carlo KL). Samples are
+ * processed in chunks so memory stays bounded for any k; noise comes from the
+ * evaluation stream (reset per call), so the result is a function of the
+ * parameters, x and k.
+ * @param k            importance samples per example, 1..2^20
+ * @param per_example  may be NULL; else n floats
+ * @param mean         may be NULL; else the mean over the n examples
+ * @since 0.2.0
+ */
+VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n, int k,
+                                     float *per_example, double *mean);
+
+/** Statistics of S gradient estimates of a set of parameters. */
+typedef struct vae_grad_stats {
+    double mean_norm;       /**< ||g_bar||, the L2 norm of the mean of the S estimates */
+    double total_variance;  /**< sum over coordinates of the sample variance (S - 1 denominator) */
+    double snr;             /**< signal-to-noise ratio mean_norm / sqrt(total_variance) */
+} vae_grad_stats;
+
+/**
+ * Draw S independent estimates of the gradient of the loss with respect to
+ * every parameter, on the n examples x, with the training settings of
+ * `training` (NULL: the model's own; its architecture fields are ignored),
+ * and report their statistics. Parameters are not changed; the model's
+ * training random stream advances.
+ * @param per_tensor  may be NULL; else vae_model_param_tensor_count() entries
+ * @param encoder     may be NULL; else the statistics over all encoder tensors ("enc.*")
+ * @param overall     may be NULL; else over all parameters
+ * @param mean_grad   may be NULL; else vae_model_param_count() floats: g_bar
+ * @since 0.2.0
+ */
+VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
+                                     const vae_model_config *training, int draws,
+                                     vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                                     vae_grad_stats *overall, float *mean_grad);
+
+/** Number of parameter tensors (weights and biases of each layer). @since 0.2.0 */
+VAE_API size_t vae_model_param_tensor_count(const vae_model *model);
+
+/**
+ * Name ("enc.0.W", "dec.out.b", ...), shape and offset in the flat
+ * parameter vector of tensor i. Weights are [in, out] (y = x W + b). The name
+ * borrows from the model. @since 0.2.0
+ */
+VAE_API int vae_model_param_tensor_info(const vae_model *model, size_t i, const char **name,
+                                        size_t *rows, size_t *cols, size_t *offset);
+
+/** Copy the flat parameter vector (count = vae_model_param_count) into out. @since 0.2.0 */
+VAE_API int vae_model_get_params(const vae_model *model, float *out, size_t count);
+
+/** Replace the flat parameter vector (finite values; count must match). @since 0.2.0 */
+VAE_API int vae_model_set_params(vae_model *model, const float *in, size_t count);
 
 /**
  * Write a checkpoint of the model (configuration, parameters, random state)

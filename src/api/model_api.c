@@ -30,6 +30,13 @@ VAE_API void vae_model_config_init(vae_model_config *cfg)
     cfg->logvar_max = 20.0f;
     cfg->seed = 1;
     cfg->threads = 1;
+    cfg->posterior = VAE_POST_GAUSSIAN;
+    cfg->estimator = VAE_EST_PATHWISE;
+    cfg->baseline = VAE_BASELINE_NONE;
+    cfg->ema_decay = 0.9f;
+    cfg->score_reward = VAE_REWARD_ELBO;
+    cfg->objective = VAE_OBJ_ELBO;
+    cfg->beta = 1.0f;
 }
 
 /* Copy a caller's config of any known size over the defaults. */
@@ -94,6 +101,64 @@ VAE_API int vae_model_set_threads(vae_model *model, int threads)
         return vae_fail(model->errmsg, VAE_ERR_INVALID, "threads = %d: must be in 1..256",
                         threads);
     model->cfg.threads = threads;
+    return VAE_OK;
+}
+
+/* Take the training fields of `in` over a copy of the model's configuration. */
+static void merge_training(const vae_model_config *model_cfg, const vae_model_config *in,
+                           vae_model_config *out)
+{
+    *out = *model_cfg;
+    out->samples = in->samples;
+    out->kl_mode = in->kl_mode;
+    out->threads = in->threads;
+    out->estimator = in->estimator;
+    out->baseline = in->baseline;
+    out->ema_decay = in->ema_decay;
+    out->score_reward = in->score_reward;
+    out->objective = in->objective;
+    out->beta = in->beta;
+}
+
+/* The architecture fields of two configurations agree; else a message naming the first that differs. */
+static int same_architecture(const vae_model_config *a, const vae_model_config *b, char *msg)
+{
+#define SAME(f)                                                                                  \
+    if (a->f != b->f)                                                                            \
+        return vae_fail(msg, VAE_ERR_INVALID,                                                    \
+                        "set_training: " #f " differs from the model's; architecture fields "   \
+                        "cannot change");
+    SAME(input_dim) SAME(latent_dim) SAME(n_hidden) SAME(activation) SAME(leaky_slope)
+    SAME(likelihood) SAME(gaussian_sigma) SAME(logvar_min) SAME(logvar_max) SAME(seed)
+    SAME(posterior)
+#undef SAME
+    for (int k = 0; k < a->n_hidden; k++)
+        if (a->hidden[k] != b->hidden[k])
+            return vae_fail(msg, VAE_ERR_INVALID, "set_training: hidden[%d] differs from the model's", k);
+    return VAE_OK;
+}
+
+VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!cfg)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "set_training: cfg is NULL");
+    vae_model_config in, merged;
+    int rc = read_config(cfg, &in, model->errmsg);
+    if (rc == VAE_OK)
+        rc = same_architecture(&model->cfg, &in, model->errmsg);
+    if (rc != VAE_OK)
+        return rc;
+    merge_training(&model->cfg, &in, &merged);
+    if ((rc = vm_training_check(&merged, model->errmsg)) != VAE_OK)
+        return rc;
+    vae_model_config old = model->cfg;
+    model->cfg = merged;
+    if (vm_build_train_graph(model) != 0) {
+        model->cfg = old;
+        return vae_fail(model->errmsg, VAE_ERR_NOMEM, "set_training: out of memory");
+    }
     return VAE_OK;
 }
 
@@ -264,4 +329,97 @@ VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **op
         return vae_error_set(err, VAE_ERR_NULL, !path ? "path is NULL" : "out is NULL");
     int rc = vm_load(path, out, opt_out, msg);
     return vae_error_set(err, rc, msg);
+}
+
+VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n, int k,
+                                     float *per_example, double *mean)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "log_likelihood: x is NULL");
+    if (k < 1 || k > (1 << 20))
+        return vae_fail(model->errmsg, VAE_ERR_INVALID, "log_likelihood: k = %d: must be in 1..2^20", k);
+    int rc = check_rows(model, n, "log_likelihood");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "log_likelihood");
+    return rc == VAE_OK ? vm_log_likelihood(model, x, n, k, per_example, mean) : rc;
+}
+
+VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
+                                     const vae_model_config *training, int draws,
+                                     vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                                     vae_grad_stats *overall, float *mean_grad)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "gradient_stats: x is NULL");
+    if (draws < 2 || draws > 10000000)
+        return vae_fail(model->errmsg, VAE_ERR_INVALID, "gradient_stats: draws = %d: must be in 2..10^7", draws);
+    vae_model_config c = model->cfg;
+    int rc = VAE_OK;
+    if (training) {
+        vae_model_config in;
+        rc = read_config(training, &in, model->errmsg);
+        if (rc == VAE_OK)
+            merge_training(&model->cfg, &in, &c);
+    }
+    if (rc == VAE_OK)
+        rc = vm_training_check(&c, model->errmsg);
+    if (rc == VAE_OK)
+        rc = check_rows(model, n, "gradient_stats");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "gradient_stats");
+    return rc == VAE_OK ? vm_gradient_stats(model, x, n, &c, draws, per_tensor, encoder, overall, mean_grad) : rc;
+}
+
+VAE_API size_t vae_model_param_tensor_count(const vae_model *model)
+{
+    return model ? (size_t)model->P.n : 0;
+}
+
+VAE_API int vae_model_param_tensor_info(const vae_model *model, size_t i, const char **name,
+                                        size_t *rows, size_t *cols, size_t *offset)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (i >= (size_t)model->P.n)
+        return VAE_ERR_INVALID;
+    const vn_param *p = &model->P.p[i];
+    if (name)
+        *name = p->name;
+    if (rows)
+        *rows = (size_t)p->rows;
+    if (cols)
+        *cols = (size_t)p->cols;
+    if (offset)
+        *offset = p->offset;
+    return VAE_OK;
+}
+
+VAE_API int vae_model_get_params(const vae_model *model, float *out, size_t count)
+{
+    if (!model || !out)
+        return VAE_ERR_NULL;
+    if (count != model->P.total)
+        return VAE_ERR_SHAPE;
+    memcpy(out, model->P.val, count * sizeof *out);
+    return VAE_OK;
+}
+
+VAE_API int vae_model_set_params(vae_model *model, const float *in, size_t count)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!in)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "set_params: in is NULL");
+    if (count != model->P.total)
+        return vae_fail(model->errmsg, VAE_ERR_SHAPE, "set_params: count = %zu, the model has %zu parameters",
+                        count, model->P.total);
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(in[i]))
+            return vae_fail(model->errmsg, VAE_ERR_NONFINITE, "set_params: in[%zu] is not finite", i);
+    memcpy(model->P.val, in, count * sizeof *in);
+    return VAE_OK;
 }

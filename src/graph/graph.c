@@ -1,8 +1,11 @@
 /* Graph construction, buffer management and the forward/backward drivers. */
 #include "graph/graph.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tensor/rng.h"
 
 vg_graph *vg_new(int samples)
 {
@@ -115,12 +118,16 @@ int vg_unary(vg_graph *g, int op, int x, float p0, float p1)
     return id;
 }
 
-int vg_reparam(vg_graph *g, int mu, int lv, int eps)
+int vg_reparam(vg_graph *g, int mu, int lv, int eps, int stop)
 {
     int in[3] = {mu, lv, eps};
     int id = add_node(g, VG_OP_REPARAM, VG_ROWS_SAMPLES, 0, g->nodes[mu].cols, 3, in);
-    if (id >= 0)
+    if (id >= 0) {
         g->nodes[id].aux_cols = g->nodes[mu].cols; /* sigma per z entry */
+        g->nodes[id].iparam[1] = stop;
+        if (stop)
+            g->nodes[id].need_grad = 0;
+    }
     return id;
 }
 
@@ -130,10 +137,64 @@ int vg_kl_stdnormal(vg_graph *g, int mu, int lv)
     return add_node(g, VG_OP_KL_STDNORMAL, VG_ROWS_BATCH, 0, 1, 2, in);
 }
 
-int vg_kl_mc(vg_graph *g, int lv, int eps, int z)
+int vg_logq(vg_graph *g, int family, int mu, int lv, int z)
 {
-    int in[3] = {lv, eps, z};
-    return add_node(g, VG_OP_KL_MC, VG_ROWS_SAMPLES, 0, 1, 3, in);
+    int in[3] = {mu, lv, z};
+    int id = add_node(g, VG_OP_LOGQ, VG_ROWS_SAMPLES, 0, 1, 3, in);
+    if (id >= 0)
+        g->nodes[id].iparam[0] = family;
+    return id;
+}
+
+int vg_logp_std(vg_graph *g, int z)
+{
+    return add_node(g, VG_OP_LOGP_STD, g->nodes[z].rows_kind, g->nodes[z].fixed_rows, 1, 1, &z);
+}
+
+int vg_stopgrad(vg_graph *g, int x)
+{
+    int id = add_node(g, VG_OP_STOPGRAD, g->nodes[x].rows_kind, g->nodes[x].fixed_rows,
+                      g->nodes[x].cols, 1, &x);
+    if (id >= 0)
+        g->nodes[id].need_grad = 0;
+    return id;
+}
+
+int vg_sum3(vg_graph *g, float c0, int x0, float c1, int x1, float c2, int x2)
+{
+    int in[3] = {x0, x1, x2};
+    int id = add_node(g, VG_OP_SUM3, g->nodes[x0].rows_kind, g->nodes[x0].fixed_rows,
+                      g->nodes[x0].cols, x2 >= 0 ? 3 : 2, in);
+    if (id >= 0) {
+        g->nodes[id].fparam[0] = c0;
+        g->nodes[id].fparam[1] = c1;
+        g->nodes[id].fparam[2] = c2;
+    }
+    return id;
+}
+
+int vg_score(vg_graph *g, int logq, int reward, int baseline, float decay)
+{
+    int in[2] = {logq, reward};
+    int id = add_node(g, VG_OP_SCORE, VG_ROWS_SAMPLES, 0, 1, 2, in);
+    if (id >= 0) {
+        vg_node *v = &g->nodes[id];
+        v->iparam[0] = baseline;
+        v->iparam[1] = 0; /* EMA not yet initialised */
+        v->fparam[0] = decay;
+        v->fparam[1] = 0.0f; /* EMA value */
+        v->aux_cols = 1;     /* R - b per row */
+        v->need_grad = g->nodes[logq].need_grad;
+    }
+    return id;
+}
+
+int vg_logmeanexp(vg_graph *g, int w)
+{
+    int id = add_node(g, VG_OP_LOGMEANEXP, VG_ROWS_BATCH, 0, 1, 1, &w);
+    if (id >= 0)
+        g->nodes[id].aux_cols = g->samples; /* softmax weights, L per example */
+    return id;
 }
 
 int vg_bernoulli_ll(vg_graph *g, int logits, int x)
@@ -250,5 +311,32 @@ void vg_backward(vg_graph *g, int loss)
         vg_node *v = &g->nodes[i];
         if (v->op == VG_OP_PARAM && v->need_grad && !v->grad_ready)
             memset(v->grad, 0, (size_t)v->rows * (size_t)v->cols * sizeof(float));
+    }
+}
+
+void vg_family_sample(int family, vt_rng *rng, float *out, size_t n)
+{
+    switch (family) {
+    case VG_FAMILY_LAPLACE:
+        /* inverse CDF: eps = -sign(u) log(1 - 2|u|), u ~ U(-1/2, 1/2) */
+        for (size_t i = 0; i < n; i++) {
+            double u = vt_rng_uniform(rng) - 0.5;
+            double a = 1.0 - 2.0 * fabs(u);
+            if (a <= 0.0)
+                a = 0x1.0p-53;
+            out[i] = (float)(u < 0 ? log(a) : -log(a));
+        }
+        break;
+    case VG_FAMILY_LOGISTIC:
+        /* inverse CDF: eps = log(u / (1 - u)), u ~ U(0, 1) */
+        for (size_t i = 0; i < n; i++) {
+            double u = vt_rng_uniform(rng);
+            if (u <= 0.0)
+                u = 0x1.0p-53;
+            out[i] = (float)log(u / (1.0 - u));
+        }
+        break;
+    default:
+        vt_rng_normal(rng, out, n);
     }
 }

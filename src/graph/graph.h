@@ -34,7 +34,12 @@ enum vg_op_id {
     VG_OP_CLAMP,          /* y = min(max(x, lo), hi) */
     VG_OP_REPARAM,        /* z = mu + exp(lv / 2) * eps */
     VG_OP_KL_STDNORMAL,   /* kl_i = 1/2 sum_j (mu^2 + e^lv - 1 - lv) */
-    VG_OP_KL_MC,          /* kl_r = sum_j (log q(z|x) - log p(z)) = sum_j (-lv/2 - eps^2/2 + z^2/2) */
+    VG_OP_LOGQ,           /* lq_r = sum_j log q_f(z_j; mu_j, s_j), s = e^(lv/2), f a location-scale family */
+    VG_OP_LOGP_STD,       /* lp_r = sum_j -log(2 pi)/2 - z_j^2/2 (the N(0, I) prior) */
+    VG_OP_STOPGRAD,       /* y = x; no gradient flows back */
+    VG_OP_SUM3,           /* y = c0 x0 + c1 x1 + c2 x2, element-wise (x2 optional) */
+    VG_OP_SCORE,          /* y = 0; dL/dlogq_r = dy_r (R_r - b_r): the score-function surrogate */
+    VG_OP_LOGMEANEXP,     /* y_i = log (1/L) sum_l exp(w_il) */
     VG_OP_BERNOULLI_LL,   /* ll_r = sum_j x l - softplus(l) */
     VG_OP_GAUSS_LL,       /* ll_r = sum_j -log(2 pi)/2 - s_j - (x - m)^2 e^(-2 s_j) / 2 */
     VG_OP_MEAN,           /* y = (1/rows) sum_r x_r */
@@ -46,10 +51,11 @@ typedef struct vg_node {
     int op;               /* enum vg_op_id */
     int n_in;
     int in[3];            /* input node indices */
+    int iparam[2];        /* op integer constants and state (family, stop flag, baseline kind) */
     int rows_kind;        /* enum vg_rows_kind */
     int rows, cols;       /* current shape */
     int fixed_rows;       /* rows for VG_ROWS_FIXED */
-    float fparam[2];      /* op constants (slope, clamp range, axpby coefficients) */
+    float fparam[4];      /* op constants and state (slope, clamp range, coefficients, EMA) */
     int need_grad;        /* gradients flow into this node */
     int grad_ready;       /* backward pass: grad holds data (else it is overwritten, not added to) */
     int external;         /* val/grad are views (parameters, bound inputs), not owned */
@@ -87,13 +93,33 @@ int vg_input(vg_graph *g, int rows_kind, int fixed_rows, int cols);
 int vg_param(vg_graph *g, int rows, int cols, float *val, float *grad);
 int vg_dense(vg_graph *g, int x, int w, int b);
 int vg_unary(vg_graph *g, int op, int x, float p0, float p1);
-int vg_reparam(vg_graph *g, int mu, int lv, int eps);
+/* Location-scale families of q(z|x); z = mu + s eps with eps from the base
+ * density phi_f: N(0,1), Laplace(0,1) or logistic(0,1). */
+enum vg_family { VG_FAMILY_GAUSSIAN = 0, VG_FAMILY_LAPLACE = 1, VG_FAMILY_LOGISTIC = 2 };
+
+/* Score-function baselines. */
+enum vg_baseline { VG_BASELINE_NONE = 0, VG_BASELINE_EMA = 1, VG_BASELINE_LOO = 2 };
+
+/* z = mu + exp(lv/2) * eps; with stop != 0 no gradient reaches mu and lv
+ * (a plain sample, for the score-function estimator). */
+int vg_reparam(vg_graph *g, int mu, int lv, int eps, int stop);
 int vg_kl_stdnormal(vg_graph *g, int mu, int lv);
-int vg_kl_mc(vg_graph *g, int lv, int eps, int z);
+int vg_logq(vg_graph *g, int family, int mu, int lv, int z);
+int vg_logp_std(vg_graph *g, int z);
+int vg_stopgrad(vg_graph *g, int x);
+int vg_sum3(vg_graph *g, float c0, int x0, float c1, int x1, float c2, int x2);
+/* Score surrogate for log q (rows nL) with reward R (rows nL, treated as a
+ * constant). baseline: enum vg_baseline; decay for the EMA. */
+int vg_score(vg_graph *g, int logq, int reward, int baseline, float decay);
+int vg_logmeanexp(vg_graph *g, int w);
 int vg_bernoulli_ll(vg_graph *g, int logits, int x);
 int vg_gauss_ll(vg_graph *g, int mean, int logsigma, int x);
 int vg_mean(vg_graph *g, int x);
 int vg_axpby(vg_graph *g, float a, int x1, float b, int x2);
+
+/* Fill n base-density draws of a family (enum vg_family) from rng. */
+struct vt_rng;
+void vg_family_sample(int family, struct vt_rng *rng, float *out, size_t n);
 
 /* Set the batch size n (>= 1) and resize buffers if n exceeds every
  * earlier batch. Returns 0, or -1 when out of memory (graph unchanged). */

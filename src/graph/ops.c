@@ -152,9 +152,11 @@ static void reparam_fwd(vg_graph *g, vg_node *y)
     }
 }
 
-/* dmu_i = sum_l dz_il; dlv_i = sum_l dz_il * eps_il * sigma_i / 2. */
+/* dmu_i = sum_l dz_il; dlv_i = sum_l dz_il * eps_il * sigma_i / 2 (nothing with the stop flag). */
 static void reparam_bwd(vg_graph *g, vg_node *y)
 {
+    if (y->iparam[1])
+        return;
     vg_node *mu = X(0), *lv = X(1);
     const vg_node *eps = X(2);
     int L = g->samples, K = y->cols, n = y->rows / L;
@@ -217,50 +219,223 @@ static void kl_std_bwd(vg_graph *g, vg_node *y)
         lv->grad_ready = 1;
 }
 
-/* ---- Monte Carlo KL at z = mu + sigma eps ---------------------------------
- * log q(z|x) - log p(z) = sum_j (-lv_j/2 - eps_j^2/2 + z_j^2/2) (the log 2 pi
- * terms cancel); as a function of (lv, z) with eps = (z - mu)/sigma held at
- * its sampled value, which is the pathwise derivative through z. */
+/* ---- log q(z|x) for a location-scale family --------------------------------
+ * With s = e^(lv/2), u = (z - mu)/s and base log-density log phi(u):
+ *   log q = log phi(u) - log s;  g(u) = d log phi / du
+ *   d/dz = g/s,  d/dmu = -g/s,  d/dlv = (-1 - u g) / 2
+ * Gaussian: log phi = -log(2 pi)/2 - u^2/2,       g = -u
+ * Laplace:  log phi = -log 2 - |u|,               g = -sign(u)
+ * logistic: log phi = -u - 2 log(1 + e^-u),       g = -tanh(u/2)
+ */
 
-static void kl_mc_fwd(vg_graph *g, vg_node *y)
+static inline void base_logpdf(int family, float u, float *lp, float *gu)
 {
-    const vg_node *lv = X(0), *eps = X(1), *z = X(2);
-    int L = g->samples, K = z->cols;
-    for (int r = 0; r < y->rows; r++) {
-        const float *l = lv->val + (size_t)(r / L) * K;
-        const float *e = eps->val + (size_t)r * K, *zz = z->val + (size_t)r * K;
-        double s = 0.0;
-        for (int j = 0; j < K; j++)
-            s += -0.5 * l[j] - 0.5 * (double)e[j] * e[j] + 0.5 * (double)zz[j] * zz[j];
-        y->val[r] = (float)s;
+    switch (family) {
+    case VG_FAMILY_LAPLACE:
+        *lp = -0.69314718056f - fabsf(u);
+        *gu = u > 0 ? -1.0f : (u < 0 ? 1.0f : 0.0f);
+        break;
+    case VG_FAMILY_LOGISTIC:
+        *lp = -u - 2.0f * softplusf(-u);
+        *gu = -tanhf(0.5f * u);
+        break;
+    default:
+        *lp = -0.91893853320f - 0.5f * u * u;
+        *gu = -u;
     }
 }
 
-/* d/dlv_i = -1/2 sum_l dy_l; d/dz_r = dy_r z_r. */
-static void kl_mc_bwd(vg_graph *g, vg_node *y)
+static void logq_fwd(vg_graph *g, vg_node *y)
 {
-    vg_node *lv = X(0), *z = X(2);
-    int L = g->samples, K = z->cols, n = y->rows / L;
-    if (lv->need_grad) {
-        int first = !lv->grad_ready;
-        for (int i = 0; i < n; i++) {
-            float s = 0.0f;
-            for (int l = 0; l < L; l++)
-                s += y->grad[i * L + l];
-            for (int j = 0; j < K; j++)
-                ACC(first, lv->grad[(size_t)i * K + j], -0.5f * s);
+    const vg_node *mu = X(0), *lv = X(1), *z = X(2);
+    int L = g->samples, K = z->cols, fam = y->iparam[0];
+    for (int r = 0; r < y->rows; r++) {
+        const float *m = mu->val + (size_t)(r / L) * K, *l = lv->val + (size_t)(r / L) * K;
+        const float *zz = z->val + (size_t)r * K;
+        double acc = 0.0;
+        for (int j = 0; j < K; j++) {
+            float s = expf(0.5f * l[j]), u = (zz[j] - m[j]) / s, lp, gu;
+            base_logpdf(fam, u, &lp, &gu);
+            acc += lp - 0.5f * l[j];
         }
-        lv->grad_ready = 1;
+        y->val[r] = (float)acc;
     }
-    if (z->need_grad) {
-        int first = !z->grad_ready;
-        for (int r = 0; r < y->rows; r++)
-            for (int j = 0; j < K; j++) {
+}
+
+static void logq_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *mu = X(0), *lv = X(1), *z = X(2);
+    int L = g->samples, K = z->cols, n = y->rows / L, fam = y->iparam[0];
+    int first_mu = !mu->grad_ready, first_lv = !lv->grad_ready, first_z = !z->grad_ready;
+    for (int i = 0; i < n; i++) {
+        const float *m = mu->val + (size_t)i * K, *l = lv->val + (size_t)i * K;
+        for (int j = 0; j < K; j++) {
+            float s = expf(0.5f * l[j]), am = 0.0f, al = 0.0f;
+            for (int k = 0; k < L; k++) {
+                int r = i * L + k;
                 size_t o = (size_t)r * K + j;
-                ACC(first, z->grad[o], y->grad[r] * z->val[o]);
+                float u = (z->val[o] - m[j]) / s, lp, gu, d = y->grad[r];
+                base_logpdf(fam, u, &lp, &gu);
+                am += -d * gu / s;
+                al += d * 0.5f * (-1.0f - u * gu);
+                if (z->need_grad)
+                    ACC(first_z, z->grad[o], d * gu / s);
             }
-        z->grad_ready = 1;
+            if (mu->need_grad)
+                ACC(first_mu, mu->grad[(size_t)i * K + j], am);
+            if (lv->need_grad)
+                ACC(first_lv, lv->grad[(size_t)i * K + j], al);
+        }
     }
+    if (mu->need_grad)
+        mu->grad_ready = 1;
+    if (lv->need_grad)
+        lv->grad_ready = 1;
+    if (z->need_grad)
+        z->grad_ready = 1;
+}
+
+/* ---- log N(z; 0, I) = sum_j -log(2 pi)/2 - z_j^2/2; d/dz = -z --------------- */
+
+static void logp_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *z = X(0);
+    for (int r = 0; r < y->rows; r++) {
+        const float *zz = z->val + (size_t)r * z->cols;
+        double acc = 0.0;
+        for (int j = 0; j < z->cols; j++)
+            acc += -0.91893853320467274178 - 0.5 * (double)zz[j] * zz[j];
+        y->val[r] = (float)acc;
+    }
+}
+
+static void logp_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *z = X(0);
+    int first = !z->grad_ready;
+    for (int r = 0; r < y->rows; r++)
+        for (int j = 0; j < z->cols; j++) {
+            size_t o = (size_t)r * z->cols + j;
+            ACC(first, z->grad[o], -y->grad[r] * z->val[o]);
+        }
+    z->grad_ready = 1;
+}
+
+/* ---- stop-gradient: y = x, and nothing flows back ------------------------------ */
+
+static void stopgrad_fwd(vg_graph *g, vg_node *y)
+{
+    memcpy(y->val, X(0)->val, size_of(y) * sizeof(float));
+}
+
+/* ---- y = c0 x0 + c1 x1 (+ c2 x2) element-wise ------------------------------ */
+
+static void sum3_fwd(vg_graph *g, vg_node *y)
+{
+    size_t n = size_of(y);
+    const float *a = X(0)->val, *b = X(1)->val, *c = y->n_in > 2 ? X(2)->val : NULL;
+    float c0 = y->fparam[0], c1 = y->fparam[1], c2 = y->fparam[2];
+    for (size_t i = 0; i < n; i++)
+        y->val[i] = c0 * a[i] + c1 * b[i] + (c ? c2 * c[i] : 0.0f);
+}
+
+static void sum3_bwd(vg_graph *g, vg_node *y)
+{
+    size_t n = size_of(y);
+    for (int k = 0; k < y->n_in; k++) {
+        vg_node *x = X(k);
+        if (!x->need_grad)
+            continue;
+        float c = y->fparam[k];
+        int first = !x->grad_ready;
+        for (size_t i = 0; i < n; i++)
+            ACC(first, x->grad[i], c * y->grad[i]);
+        x->grad_ready = 1;
+    }
+}
+
+/* ---- score-function surrogate -------------------------------------------------
+ * Forward: y_r = 0 (a surrogate has no value of its own); aux_r = R_r - b_r.
+ * Backward: dlogq_r = dy_r (R_r - b_r): minimising -mean(y) gives the
+ * estimator -(R - b) grad log q. Baselines b (constants for the gradient):
+ *   none: 0;  EMA: b = m, then m <- decay m + (1 - decay) mean(R) (m = mean(R)
+ *   on the first step, with b = 0 there);  leave-one-out over the L samples of
+ *   an example: b_il = (sum_l' R_il' - R_il) / (L - 1). */
+
+static void score_fwd(vg_graph *g, vg_node *y)
+{
+    const float *R = X(1)->val;
+    int L = g->samples, rows = y->rows;
+    float *adv = y->aux;
+    if (y->iparam[0] == VG_BASELINE_LOO && L > 1) {
+        for (int i = 0; i < rows / L; i++) {
+            double s = 0.0;
+            for (int k = 0; k < L; k++)
+                s += R[i * L + k];
+            for (int k = 0; k < L; k++)
+                adv[i * L + k] = R[i * L + k] - (float)((s - R[i * L + k]) / (L - 1));
+        }
+    } else {
+        float b = 0.0f;
+        if (y->iparam[0] == VG_BASELINE_EMA) {
+            double mean = 0.0;
+            for (int r = 0; r < rows; r++)
+                mean += R[r];
+            mean /= rows;
+            if (y->iparam[1]) {
+                b = y->fparam[1];
+                y->fparam[1] = (float)(y->fparam[0] * y->fparam[1] + (1.0 - y->fparam[0]) * mean);
+            } else {
+                y->fparam[1] = (float)mean;
+                y->iparam[1] = 1;
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            adv[r] = R[r] - b;
+    }
+    memset(y->val, 0, (size_t)rows * sizeof(float));
+}
+
+static void score_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *lq = X(0);
+    int first = !lq->grad_ready;
+    for (int r = 0; r < y->rows; r++)
+        ACC(first, lq->grad[r], y->grad[r] * y->aux[r]);
+    lq->grad_ready = 1;
+}
+
+/* ---- log-mean-exp over the L samples of each example ---------------------------
+ * y_i = max_l w_il + log( (1/L) sum_l exp(w_il - max) );  dw_il = dy_i softmax_l(w_i)_l */
+
+static void lme_fwd(vg_graph *g, vg_node *y)
+{
+    const float *w = X(0)->val;
+    int L = g->samples;
+    for (int i = 0; i < y->rows; i++) {
+        const float *wi = w + (size_t)i * L;
+        float mx = wi[0];
+        for (int k = 1; k < L; k++)
+            mx = fmaxf(mx, wi[k]);
+        double s = 0.0;
+        for (int k = 0; k < L; k++)
+            s += exp((double)wi[k] - mx);
+        for (int k = 0; k < L; k++)
+            y->aux[(size_t)i * L + k] = (float)(exp((double)wi[k] - mx) / s);
+        y->val[i] = (float)(mx + log(s / L));
+    }
+}
+
+static void lme_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *w = X(0);
+    int L = g->samples, first = !w->grad_ready;
+    for (int i = 0; i < y->rows; i++)
+        for (int k = 0; k < L; k++) {
+            size_t o = (size_t)i * L + k;
+            ACC(first, w->grad[o], y->grad[i] * y->aux[o]);
+        }
+    w->grad_ready = 1;
 }
 
 /* ---- Bernoulli log-likelihood with logits --------------------------------
@@ -399,7 +574,12 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_CLAMP] = {"clamp", clamp_fwd, clamp_bwd},
     [VG_OP_REPARAM] = {"reparam", reparam_fwd, reparam_bwd},
     [VG_OP_KL_STDNORMAL] = {"kl_stdnormal", kl_std_fwd, kl_std_bwd},
-    [VG_OP_KL_MC] = {"kl_mc", kl_mc_fwd, kl_mc_bwd},
+    [VG_OP_LOGQ] = {"logq", logq_fwd, logq_bwd},
+    [VG_OP_LOGP_STD] = {"logp_std", logp_fwd, logp_bwd},
+    [VG_OP_STOPGRAD] = {"stopgrad", stopgrad_fwd, NULL},
+    [VG_OP_SUM3] = {"sum3", sum3_fwd, sum3_bwd},
+    [VG_OP_SCORE] = {"score", score_fwd, score_bwd},
+    [VG_OP_LOGMEANEXP] = {"logmeanexp", lme_fwd, lme_bwd},
     [VG_OP_BERNOULLI_LL] = {"bernoulli_ll", bern_fwd, bern_bwd},
     [VG_OP_GAUSS_LL] = {"gauss_ll", gauss_fwd, gauss_bwd},
     [VG_OP_MEAN] = {"mean", mean_fwd, mean_bwd},

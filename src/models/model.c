@@ -45,16 +45,45 @@ int vm_config_check(const vae_model_config *c, char *msg)
     if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
         return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
                         (double)c->gaussian_sigma);
-    if (c->samples < 1 || c->samples > 4096)
-        return vae_fail(msg, VAE_ERR_INVALID, "samples = %d: must be in 1..4096", c->samples);
-    if (c->kl_mode != VAE_KL_ANALYTIC && c->kl_mode != VAE_KL_MONTE_CARLO)
-        return vae_fail(msg, VAE_ERR_INVALID, "kl_mode = %d: unknown", c->kl_mode);
     if (!isfinite(c->logvar_min) || !isfinite(c->logvar_max) || !(c->logvar_min < c->logvar_max))
         return vae_fail(msg, VAE_ERR_INVALID,
                         "logvar range [%g, %g]: must be finite with min < max",
                         (double)c->logvar_min, (double)c->logvar_max);
+    if (c->posterior < VAE_POST_GAUSSIAN || c->posterior > VAE_POST_LOGISTIC)
+        return vae_fail(msg, VAE_ERR_INVALID, "posterior = %d: unknown", c->posterior);
+    return vm_training_check(c, msg);
+}
+
+int vm_training_check(const vae_model_config *c, char *msg)
+{
+    if (c->samples < 1 || c->samples > 4096)
+        return vae_fail(msg, VAE_ERR_INVALID, "samples = %d: must be in 1..4096", c->samples);
+    if (c->kl_mode != VAE_KL_ANALYTIC && c->kl_mode != VAE_KL_MONTE_CARLO)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_mode = %d: unknown", c->kl_mode);
     if (c->threads < 1 || c->threads > 256)
         return vae_fail(msg, VAE_ERR_INVALID, "threads = %d: must be in 1..256", c->threads);
+    if (c->estimator != VAE_EST_PATHWISE && c->estimator != VAE_EST_SCORE)
+        return vae_fail(msg, VAE_ERR_INVALID, "estimator = %d: unknown", c->estimator);
+    if (c->baseline < VAE_BASELINE_NONE || c->baseline > VAE_BASELINE_LOO)
+        return vae_fail(msg, VAE_ERR_INVALID, "baseline = %d: unknown", c->baseline);
+    if (c->estimator == VAE_EST_SCORE && c->baseline == VAE_BASELINE_LOO && c->samples < 2)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "baseline leave-one-out needs samples >= 2 (samples = %d)", c->samples);
+    if (!(c->ema_decay >= 0.0f && c->ema_decay < 1.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "ema_decay = %g: must be in [0, 1)",
+                        (double)c->ema_decay);
+    if (c->score_reward != VAE_REWARD_ELBO && c->score_reward != VAE_REWARD_REC)
+        return vae_fail(msg, VAE_ERR_INVALID, "score_reward = %d: unknown", c->score_reward);
+    if (c->estimator == VAE_EST_SCORE && c->score_reward == VAE_REWARD_REC &&
+        (c->posterior != VAE_POST_GAUSSIAN || c->kl_mode != VAE_KL_ANALYTIC))
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "score_reward rec needs the analytic KL of a Gaussian posterior");
+    if (c->objective != VAE_OBJ_ELBO && c->objective != VAE_OBJ_IWAE)
+        return vae_fail(msg, VAE_ERR_INVALID, "objective = %d: unknown", c->objective);
+    if (c->objective == VAE_OBJ_IWAE && c->estimator != VAE_EST_PATHWISE)
+        return vae_fail(msg, VAE_ERR_INVALID, "objective iwae is trained with the pathwise estimator");
+    if (!(c->beta >= 0.0f) || !isfinite(c->beta))
+        return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
     return VAE_OK;
 }
 
@@ -134,27 +163,59 @@ static int logsigma_node(vae_model *m, vg_graph *g, int train)
     return id;
 }
 
-static vg_graph *build_elbo_graph(vae_model *m, vo_elbo *e, int samples, int kl_mode, int train)
+/* The objective options for a configuration (what = VO_*; -1: from cfg's estimator/objective). */
+static vo_options options_for(const vae_model_config *c, int what)
+{
+    vo_options o;
+    if (what < 0)
+        what = c->objective == VAE_OBJ_IWAE ? VO_IWAE
+               : c->estimator == VAE_EST_SCORE ? VO_ELBO_SCORE
+                                               : VO_ELBO_PATHWISE;
+    o.objective = what;
+    o.family = c->posterior;
+    o.analytic_kl = c->posterior == VAE_POST_GAUSSIAN && c->kl_mode == VAE_KL_ANALYTIC;
+    o.baseline = c->baseline;
+    o.ema_decay = c->ema_decay;
+    o.reward_rec = c->score_reward == VAE_REWARD_REC;
+    o.beta = c->beta;
+    o.lik_kind = c->likelihood;
+    o.logsigma = -1;
+    return o;
+}
+
+static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options o, int train)
 {
     const vae_model_config *c = &m->cfg;
     vg_graph *g = vg_new(samples);
     if (!g)
         return NULL;
     build_ctx ctx = {m, train};
-    vo_likelihood lik = {c->likelihood, -1};
     int x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
     int h = x < 0 ? -1 : vn_mlp_build(&m->enc, g, &m->P, x, train);
     int mu = h < 0 ? -1 : vn_dense(g, &m->P, m->w_mu, h, train);
     int lv_raw = mu < 0 ? -1 : vn_dense(g, &m->P, m->w_lv, h, train);
     int lv = lv_raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, lv_raw, c->logvar_min, c->logvar_max);
     if (lv >= 0 && c->likelihood != VAE_LIK_BERNOULLI)
-        lik.logsigma = logsigma_node(m, g, train);
-    if (lv < 0 || (c->likelihood != VAE_LIK_BERNOULLI && lik.logsigma < 0) ||
-        vo_elbo_build(g, e, x, mu, lv, kl_mode, &lik, build_decoder, &ctx) != 0) {
+        o.logsigma = logsigma_node(m, g, train);
+    if (lv < 0 || (c->likelihood != VAE_LIK_BERNOULLI && o.logsigma < 0) ||
+        vo_build(g, e, x, mu, lv, &o, build_decoder, &ctx) != 0) {
         vg_free(g);
         return NULL;
     }
+    g->threads = c->threads;
     return g;
+}
+
+int vm_build_train_graph(vae_model *m)
+{
+    vo_graph e;
+    vg_graph *g = build_graph(m, &e, m->cfg.samples, options_for(&m->cfg, -1), 1);
+    if (!g)
+        return -1;
+    vg_free(m->train_g);
+    m->train_g = g;
+    m->train_e = e;
+    return 0;
 }
 
 static int build_decode_graph(vae_model *m)
@@ -184,9 +245,12 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     if (declare_params(m) != 0)
         goto nomem;
     init_params(m);
-    m->train_g = build_elbo_graph(m, &m->train_e, cfg->samples, cfg->kl_mode, 1);
-    m->eval_g = build_elbo_graph(m, &m->eval_e, 1, VAE_KL_ANALYTIC, 0);
-    if (!m->train_g || !m->eval_g || build_decode_graph(m) != 0)
+    vae_model_config ec = *cfg; /* evaluation: the ELBO, one sample, analytic KL where there is one */
+    ec.kl_mode = VAE_KL_ANALYTIC;
+    ec.beta = 1.0f;
+    m->eval_g = build_graph(m, &m->eval_e, 1, options_for(&ec, VO_ELBO_PATHWISE), 0);
+    m->iw_g = build_graph(m, &m->iw_e, VM_IW_CHUNK, options_for(&ec, VO_WEIGHTS), 0);
+    if (vm_build_train_graph(m) != 0 || !m->eval_g || !m->iw_g || build_decode_graph(m) != 0)
         goto nomem;
     *out = m;
     return VAE_OK;
@@ -201,6 +265,7 @@ void vm_free(vae_model *m)
         return;
     vg_free(m->train_g);
     vg_free(m->eval_g);
+    vg_free(m->iw_g);
     vg_free(m->dec_g);
     vn_params_free(&m->P);
     free(m->perm);
@@ -210,7 +275,7 @@ void vm_free(vae_model *m)
 
 /* ---- training ------------------------------------------------------------- */
 
-static void stats_from_graph(const vg_graph *g, const vo_elbo *e, size_t n, vae_elbo_stats *st)
+static void stats_from_graph(const vg_graph *g, const vo_graph *e, size_t n, vae_elbo_stats *st)
 {
     st->rec = g->nodes[e->rec_mean].val[0];
     st->kl = g->nodes[e->kl_mean].val[0];
@@ -233,7 +298,7 @@ int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
                   vae_elbo_stats *st)
 {
     vg_graph *g = m->train_g;
-    const vo_elbo *e = &m->train_e;
+    const vo_graph *e = &m->train_e;
     int rc = vopt_bind(opt, m->P.total);
     if (rc != VAE_OK)
         return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
@@ -241,7 +306,8 @@ int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     g->threads = m->cfg.threads;
     vg_bind(g, e->x, x);
-    vt_rng_normal(&m->rng, g->nodes[e->eps].val, n * (size_t)g->samples * m->cfg.latent_dim);
+    vg_family_sample(m->cfg.posterior, &m->rng, g->nodes[e->eps].val,
+                     n * (size_t)g->samples * m->cfg.latent_dim);
     vg_forward(g, -1);
     vg_backward(g, e->loss);
     vae_elbo_stats s;
@@ -333,12 +399,12 @@ static int eval_rows(vae_model *m, const float *x, size_t n, vt_rng *rng, float 
                      double *sum_rec, double *sum_kl)
 {
     vg_graph *g = m->eval_g;
-    const vo_elbo *e = &m->eval_e;
+    const vo_graph *e = &m->eval_e;
     g->threads = m->cfg.threads;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     vg_bind(g, e->x, x);
-    vt_rng_normal(rng, g->nodes[e->eps].val, n * (size_t)m->cfg.latent_dim);
+    vg_family_sample(m->cfg.posterior, rng, g->nodes[e->eps].val, n * (size_t)m->cfg.latent_dim);
     vg_forward(g, -1);
     const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
     for (size_t i = 0; i < n; i++) {
@@ -407,7 +473,7 @@ int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo
 int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv)
 {
     vg_graph *g = m->eval_g;
-    const vo_elbo *e = &m->eval_e;
+    const vo_graph *e = &m->eval_e;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
     g->threads = m->cfg.threads;
     for (size_t start = 0; start < n; start += VM_CHUNK) {

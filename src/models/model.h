@@ -29,9 +29,11 @@ struct vae_model {
     vt_rng rng;               /* training stream: init, eps, shuffles, binarisation, sampling */
 
     vg_graph *train_g;        /* L samples, cfg.kl_mode, gradients */
-    vo_elbo train_e;
+    vo_graph train_e;
     vg_graph *eval_g;         /* 1 sample, analytic KL, no gradients */
-    vo_elbo eval_e;
+    vo_graph eval_e;
+    vg_graph *iw_g;           /* log importance weights, VM_IW_CHUNK samples per example, no gradients */
+    vo_graph iw_e;
     vg_graph *dec_g;          /* z -> probabilities or means */
     int dec_z, dec_out;
 
@@ -65,6 +67,23 @@ int vm_sample(vae_model *m, size_t n, float *out);
 
 /* The largest batch one graph call processes; larger requests run in chunks. */
 #define VM_CHUNK 1024
+
+/* Importance samples per example in one pass of the log-likelihood graph,
+ * and examples per pass: the decoder sees VM_IW_ROWS x VM_IW_CHUNK rows. */
+#define VM_IW_CHUNK 100
+#define VM_IW_ROWS 10
+
+/* Build (or rebuild) the training graph from m->cfg. 0 or -1 (no memory; old graph kept). */
+int vm_build_train_graph(vae_model *m);
+
+/* Check the training fields of cfg (samples, kl_mode, estimator, ...) against the architecture. */
+int vm_training_check(const vae_model_config *c, char *msg);
+
+int vm_log_likelihood(vae_model *m, const float *x, size_t n, int k, float *per_example,
+                      double *mean);
+int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_config *training,
+                      int draws, vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                      vae_grad_stats *overall, float *mean_grad);
 
 /* Checkpoints (models/checkpoint.c). */
 int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);

@@ -1,39 +1,68 @@
-/* Builds the ELBO graph (see elbo.h for the formulas). */
+/* Builds the objective graphs (see elbo.h for the formulas). */
 #include "objectives/elbo.h"
 
 #include "libvae/vae.h"
 
-int vo_elbo_build(vg_graph *g, vo_elbo *e, int x, int mu, int lv, int kl_mode,
-                  const vo_likelihood *lik, vo_decoder_fn decoder, void *ctx)
+static int build_kl(vg_graph *g, vo_graph *e, const vo_options *o)
+{
+    if (o->analytic_kl)
+        return e->kl = vg_kl_stdnormal(g, e->mu, e->lv);
+    /* KL_MC = log q(z|x) - log p(z) at the sampled z. */
+    return e->kl = vg_sum3(g, 1.0f, e->logq, -1.0f, e->logp, 0.0f, -1);
+}
+
+int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *o,
+             vo_decoder_fn decoder, void *ctx)
 {
     int K = g->nodes[mu].cols;
+    int score = o->objective == VO_ELBO_SCORE;
     e->x = x;
     e->mu = mu;
     e->lv = lv;
+    e->score = e->bound = e->w = -1;
     e->eps = vg_input(g, VG_ROWS_SAMPLES, 0, K);
-    e->z = e->eps < 0 ? -1 : vg_reparam(g, mu, lv, e->eps);
+    e->z = e->eps < 0 ? -1 : vg_reparam(g, mu, lv, e->eps, score);
     e->out = e->z < 0 ? -1 : decoder(ctx, g, e->z);
     if (e->out < 0)
         return -1;
-    if (lik->kind == VAE_LIK_BERNOULLI)
+    if (o->lik_kind == VAE_LIK_BERNOULLI)
         e->rec = vg_bernoulli_ll(g, e->out, x);
     else
-        e->rec = vg_gauss_ll(g, e->out, lik->logsigma, x);
-    if (kl_mode == VAE_KL_MONTE_CARLO)
-        e->kl = vg_kl_mc(g, lv, e->eps, e->z);
-    else
-        e->kl = vg_kl_stdnormal(g, mu, lv);
-    if (e->rec < 0 || e->kl < 0)
+        e->rec = vg_gauss_ll(g, e->out, o->logsigma, x);
+    e->logq = vg_logq(g, o->family, mu, lv, e->z);
+    e->logp = vg_logp_std(g, e->z);
+    if (e->rec < 0 || e->logq < 0 || e->logp < 0 || build_kl(g, e, o) < 0)
         return -1;
     e->rec_mean = vg_mean(g, e->rec);
     e->kl_mean = vg_mean(g, e->kl);
     if (e->rec_mean < 0 || e->kl_mean < 0)
         return -1;
-    e->loss = vg_axpby(g, -1.0f, e->rec_mean, 1.0f, e->kl_mean);
-    return e->loss < 0 ? -1 : 0;
-}
 
-void vo_elbo_set_beta(vg_graph *g, const vo_elbo *e, float beta)
-{
-    g->nodes[e->loss].fparam[1] = beta;
+    if (o->objective == VO_IWAE || o->objective == VO_WEIGHTS) {
+        e->w = vg_sum3(g, 1.0f, e->rec, 1.0f, e->logp, -1.0f, e->logq);
+        if (e->w < 0)
+            return -1;
+        if (o->objective == VO_WEIGHTS) {
+            e->loss = vg_axpby(g, -1.0f, e->rec_mean, o->beta, e->kl_mean);
+            return e->loss < 0 ? -1 : 0;
+        }
+        e->bound = vg_logmeanexp(g, e->w);
+        int m = e->bound < 0 ? -1 : vg_mean(g, e->bound);
+        e->loss = m < 0 ? -1 : vg_axpby(g, -1.0f, m, 0.0f, e->kl_mean);
+        return e->loss < 0 ? -1 : 0;
+    }
+    if (!score) {
+        e->loss = vg_axpby(g, -1.0f, e->rec_mean, o->beta, e->kl_mean);
+        return e->loss < 0 ? -1 : 0;
+    }
+    /* Score-function estimator: z is a plain sample, so rec and logq carry no
+     * pathwise gradient to the encoder; the surrogate supplies it. */
+    int reward = o->reward_rec ? e->rec : vg_sum3(g, 1.0f, e->rec, 1.0f, e->logp, -1.0f, e->logq);
+    int kl_term = o->reward_rec ? e->kl_mean : vg_stopgrad(g, e->kl_mean);
+    e->score = reward < 0 ? -1 : vg_score(g, e->logq, reward, o->baseline, o->ema_decay);
+    int s = e->score < 0 ? -1 : vg_mean(g, e->score);
+    if (s < 0 || kl_term < 0)
+        return -1;
+    e->loss = vg_sum3(g, -1.0f, e->rec_mean, o->beta, kl_term, -1.0f, s);
+    return e->loss < 0 ? -1 : 0;
 }

@@ -1,13 +1,22 @@
-/* The ELBO as a graph.
+/* Training and evaluation objectives as graphs.
  *
  *   ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z)),   p(z) = N(0, I),
- *   q(z|x) = N(mu(x), diag exp(lv(x))),  z = mu + exp(lv/2) * eps, eps ~ N(0, I).
+ *   q(z|x) = location-scale family f with location mu(x) and scale e^(lv(x)/2),
+ *   z = mu + e^(lv/2) * eps, eps ~ phi_f (N(0,1), Laplace(0,1), logistic(0,1)).
  *
- * The expectation is estimated with L samples per example; KL is analytic
- * (1/2 sum (mu^2 + e^lv - 1 - lv)) or the single-sample Monte Carlo value
- * log q(z|x) - log p(z) averaged over the L samples. The graph minimises
- *   loss = -mean_rows(rec) + beta * mean_rows(kl)
- * with beta = 1 for the plain ELBO. All figures are nats per example.
+ * Estimated with L samples per example. KL is analytic (Gaussian only) or the
+ * Monte Carlo value log q(z|x) - log p(z). The minimised loss is
+ *
+ *   pathwise ELBO:  -mean(rec) + beta mean(kl)             (gradients through z)
+ *   score ELBO:     -mean(rec) + beta mean(kl') - mean(S)  (z a plain sample)
+ *       S = score surrogate with reward R and a baseline b:
+ *       reward "elbo": R = log p(x|z) + log p(z) - log q(z|x), kl' = stop-gradient(kl)
+ *       reward "rec":  R = log p(x|z), kl' = analytic KL (its exact gradient)
+ *   IWAE_L:         -mean_i log (1/L) sum_l exp(w_il), w = log p(x|z) + log p(z) - log q(z|x)
+ *
+ * The decoder always gets the plain Monte Carlo gradient of log p(x|z)
+ * (under the score estimator z is held fixed). All figures in nats per example.
+ * See docs/objectives.md.
  */
 #ifndef VAE_OBJECTIVES_ELBO_H
 #define VAE_OBJECTIVES_ELBO_H
@@ -18,31 +27,39 @@
  * (logits for Bernoulli, means for Gaussian), or -1 when out of memory. */
 typedef int (*vo_decoder_fn)(void *ctx, vg_graph *g, int z);
 
-typedef struct vo_elbo {
+enum vo_objective { VO_ELBO_PATHWISE = 0, VO_ELBO_SCORE = 1, VO_IWAE = 2, VO_WEIGHTS = 3 };
+
+typedef struct vo_options {
+    int objective;      /* enum vo_objective; VO_WEIGHTS only computes w (log-likelihood estimates) */
+    int family;         /* enum vg_family */
+    int analytic_kl;    /* 1: closed-form KL (Gaussian family only) */
+    int baseline;       /* score: enum vg_baseline */
+    float ema_decay;    /* score: EMA decay */
+    int reward_rec;     /* score: 1 = reward log p(x|z) with the analytic KL gradient */
+    float beta;         /* KL weight */
+    int lik_kind;       /* enum vae_likelihood */
+    int logsigma;       /* Gaussian likelihood: node [1, D] of log sigma */
+} vo_options;
+
+typedef struct vo_graph {
     int x;          /* data input [n, D] */
-    int eps;        /* noise input [nL, K], filled with N(0,1) draws before each run */
+    int eps;        /* base-density draws [nL, K], filled before each run */
     int mu, lv;     /* encoder outputs [n, K] (lv already clamped) */
     int z;          /* [nL, K] */
     int out;        /* decoder output [nL, D] */
     int rec;        /* log p(x|z) per sample row [nL, 1] */
+    int logq, logp; /* log q(z|x), log p(z) [nL, 1] (-1 where not needed) */
+    int w;          /* log importance weights [nL, 1] (IWAE, weights) */
     int kl;         /* analytic: [n, 1]; Monte Carlo: [nL, 1] */
+    int score;      /* score surrogate node or -1 */
+    int bound;      /* IWAE: log-mean-exp [n, 1] */
     int rec_mean, kl_mean;
     int loss;       /* scalar */
-} vo_elbo;
+} vo_graph;
 
-/* Likelihood description for vo_elbo_build. */
-typedef struct vo_likelihood {
-    int kind;       /* enum vae_likelihood */
-    int logsigma;   /* Gaussian: node [1, D] with log sigma per dimension (param or constant) */
-} vo_likelihood;
-
-/* Add z, the decoder, the likelihood, the KL and the loss to g, given the
- * nodes x, mu and lv of the encoder. kl_mode: enum vae_kl_mode.
- * Returns 0, or -1 when out of memory. */
-int vo_elbo_build(vg_graph *g, vo_elbo *e, int x, int mu, int lv, int kl_mode,
-                  const vo_likelihood *lik, vo_decoder_fn decoder, void *ctx);
-
-/* Change the KL weight beta of a built graph (schedules; 1 = ELBO). */
-void vo_elbo_set_beta(vg_graph *g, const vo_elbo *e, float beta);
+/* Add sampling, the decoder, likelihood, KL and loss to g, given the encoder
+ * nodes x, mu and lv. Returns 0, or -1 when out of memory. */
+int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *opt,
+             vo_decoder_fn decoder, void *ctx);
 
 #endif
