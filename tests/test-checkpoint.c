@@ -19,6 +19,8 @@ static float *toy_data(size_t n, size_t d, uint64_t seed)
     return x;
 }
 
+static int g_estimator = VAE_EST_PATHWISE, g_baseline = VAE_BASELINE_NONE;
+
 static vae_model *toy_model(int likelihood, int n_hidden, int kl_mode)
 {
     vae_model_config c;
@@ -33,6 +35,8 @@ static vae_model *toy_model(int likelihood, int n_hidden, int kl_mode)
     c.samples = 2;
     c.seed = 77;
     c.activation = VAE_ACT_TANH;
+    c.estimator = g_estimator;
+    c.baseline = g_baseline;
     vae_model *m;
     ck_assert_int_eq(vae_model_create(&c, &m, NULL), VAE_OK);
     return m;
@@ -105,6 +109,17 @@ END_TEST
 START_TEST(test_continue_gauss_learned) { continue_identically(VAE_LIK_GAUSSIAN_LEARNED, 1, VAE_KL_MONTE_CARLO); }
 END_TEST
 START_TEST(test_continue_no_hidden) { continue_identically(VAE_LIK_GAUSSIAN_FIXED, 0, VAE_KL_ANALYTIC); }
+END_TEST
+
+/* The score estimator's EMA baseline is part of the state that must survive. */
+START_TEST(test_continue_score_ema)
+{
+    g_estimator = VAE_EST_SCORE;
+    g_baseline = VAE_BASELINE_EMA;
+    continue_identically(VAE_LIK_BERNOULLI, 1, VAE_KL_ANALYTIC);
+    g_estimator = VAE_EST_PATHWISE;
+    g_baseline = VAE_BASELINE_NONE;
+}
 END_TEST
 
 START_TEST(test_without_optimizer)
@@ -205,6 +220,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_continue_bernoulli);
     tcase_add_test(tc, test_continue_gauss_learned);
     tcase_add_test(tc, test_continue_no_hidden);
+    tcase_add_test(tc, test_continue_score_ema);
     tcase_add_test(tc, test_without_optimizer);
     tcase_add_test(tc, test_damaged_files);
     tcase_add_test(tc, test_save_errors);

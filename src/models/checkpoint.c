@@ -38,6 +38,13 @@ static int save_config(const vae_model_config *c, vio_writer *w, char *msg)
     rc = add_f64(w, "model.gaussian_sigma", c->gaussian_sigma, msg, rc);
     rc = add_f64(w, "model.logvar_min", c->logvar_min, msg, rc);
     rc = add_f64(w, "model.logvar_max", c->logvar_max, msg, rc);
+    rc = add_i64(w, "model.posterior", c->posterior, msg, rc);
+    rc = add_i64(w, "model.estimator", c->estimator, msg, rc);
+    rc = add_i64(w, "model.baseline", c->baseline, msg, rc);
+    rc = add_f64(w, "model.ema_decay", c->ema_decay, msg, rc);
+    rc = add_i64(w, "model.score_reward", c->score_reward, msg, rc);
+    rc = add_i64(w, "model.objective", c->objective, msg, rc);
+    rc = add_f64(w, "model.beta", c->beta, msg, rc);
     if (rc != VAE_OK)
         return rc;
     int64_t hidden[VAE_MAX_HIDDEN];
@@ -63,6 +70,11 @@ int vm_save(vae_model *m, const vae_optimizer *opt, const char *path)
     uint64_t rdims[1] = {4};
     if (rc == VAE_OK)
         rc = vio_writer_add(w, "model.rng", VIO_U64, 1, rdims, m->rng.s, m->errmsg);
+    if (rc == VAE_OK && m->train_e.score >= 0) {
+        const vg_node *sc = &m->train_g->nodes[m->train_e.score];
+        rc = add_f64(w, "model.score_ema", sc->fparam[1], m->errmsg, rc);
+        rc = add_i64(w, "model.score_ema_ready", sc->iparam[1], m->errmsg, rc);
+    }
     for (int i = 0; i < m->P.n && rc == VAE_OK; i++) {
         char name[VIO_MAX_NAME];
         snprintf(name, sizeof name, "param.%s", m->P.p[i].name);
@@ -98,6 +110,17 @@ static int get_float(const vio_file *f, const char *name, float *out, char *msg)
     return rc;
 }
 
+/* An optional scalar: absent keeps *out, present must be valid. */
+static int opt_int(const vio_file *f, const char *name, int *out, char *msg)
+{
+    return vio_file_find(f, name) ? get_int(f, name, out, msg) : VAE_OK;
+}
+
+static int opt_float(const vio_file *f, const char *name, float *out, char *msg)
+{
+    return vio_file_find(f, name) ? get_float(f, name, out, msg) : VAE_OK;
+}
+
 static int load_config(const vio_file *f, vae_model_config *c, char *msg)
 {
     vae_model_config_init(c);
@@ -118,6 +141,14 @@ static int load_config(const vio_file *f, vae_model_config *c, char *msg)
     if (rc == VAE_OK) rc = get_float(f, "model.gaussian_sigma", &c->gaussian_sigma, msg);
     if (rc == VAE_OK) rc = get_float(f, "model.logvar_min", &c->logvar_min, msg);
     if (rc == VAE_OK) rc = get_float(f, "model.logvar_max", &c->logvar_max, msg);
+    /* Since 0.2.0; older files lack them and get the defaults. */
+    if (rc == VAE_OK) rc = opt_int(f, "model.posterior", &c->posterior, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.estimator", &c->estimator, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.baseline", &c->baseline, msg);
+    if (rc == VAE_OK) rc = opt_float(f, "model.ema_decay", &c->ema_decay, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.score_reward", &c->score_reward, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.objective", &c->objective, msg);
+    if (rc == VAE_OK) rc = opt_float(f, "model.beta", &c->beta, msg);
     const vio_tensor *t;
     if (rc == VAE_OK) rc = vio_file_expect(f, "model.hidden", VIO_I64, VAE_MAX_HIDDEN, &t, msg);
     if (rc == VAE_OK) {
@@ -149,6 +180,18 @@ static int load_state(vae_model *m, const vio_file *f, char *msg)
     memcpy(m->rng.s, t->data, sizeof m->rng.s);
     if ((m->rng.s[0] | m->rng.s[1] | m->rng.s[2] | m->rng.s[3]) == 0)
         return vae_fail(msg, VAE_ERR_FORMAT, "model.rng is all zero (not a valid state)");
+    if (m->train_e.score >= 0 && vio_file_find(f, "model.score_ema")) {
+        vg_node *sc = &m->train_g->nodes[m->train_e.score];
+        float ema;
+        int ready = 0;
+        if ((rc = get_float(f, "model.score_ema", &ema, msg)) != VAE_OK ||
+            (rc = get_int(f, "model.score_ema_ready", &ready, msg)) != VAE_OK)
+            return rc;
+        if (!isfinite(ema))
+            return vae_fail(msg, VAE_ERR_FORMAT, "model.score_ema is not finite");
+        sc->fparam[1] = ema;
+        sc->iparam[1] = ready != 0;
+    }
     for (int i = 0; i < m->P.n; i++) {
         const vn_param *p = &m->P.p[i];
         char name[VIO_MAX_NAME];
