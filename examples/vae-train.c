@@ -25,6 +25,8 @@ typedef struct options {
     int epochs;
     long batch;
     int binarize;
+    int eval_ll;                /* importance samples for test_ll; 0: none */
+    int k;                      /* --k: IWAE samples */
 } options;
 
 static void usage(FILE *to)
@@ -44,6 +46,13 @@ static void usage(FILE *to)
             "  --epochs N         epochs (default 10)\n"
             "  --likelihood NAME  bernoulli|gaussian (default bernoulli)\n"
             "  --binarize MODE    none|threshold|dynamic (default none)\n"
+            "  --estimator NAME   pathwise|score|score-ema|score-loo (default pathwise)\n"
+            "  --samples L        z samples per example in training (default 1)\n"
+            "  --objective NAME   elbo|iwae (default elbo)\n"
+            "  --k K              importance samples of the IWAE objective (default 5)\n"
+            "  --posterior NAME   gaussian|laplace|logistic (default gaussian)\n"
+            "  --eval-ll K        after training print 'test_ll <nats>': log p(x) on the\n"
+            "                     test set estimated with K importance samples\n"
             "  --seed N           random seed (default 1)\n"
             "  --threads N        BLAS threads (default 1)\n"
             "  --save PATH        write a checkpoint after training\n"
@@ -100,14 +109,21 @@ static int parse_args(int argc, char **argv, options *o)
         {"optimizer", 1, 0, 'o'}, {"lr", 1, 0, 'r'}, {"epochs", 1, 0, 'e'},
         {"likelihood", 1, 0, 'l'}, {"binarize", 1, 0, 'B'}, {"seed", 1, 0, 's'},
         {"threads", 1, 0, 't'}, {"save", 1, 0, 'S'}, {"load", 1, 0, 'R'},
+        {"estimator", 1, 0, 'E'}, {"samples", 1, 0, 'n'}, {"objective", 1, 0, 'O'},
+        {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
         {"help", 0, 0, '?'}, {0, 0, 0, 0}};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
+    static const char *const est_names[] = {"pathwise", "score", "score-ema", "score-loo"};
+    static const char *const obj_names[] = {"elbo", "iwae"};
+    static const char *const post_names[] = {"gaussian", "laplace", "logistic"};
+    int objective = VAE_OBJ_ELBO;
     memset(o, 0, sizeof *o);
     o->holdout = -1;
     o->epochs = 10;
     o->batch = 100;
     o->opt_type = VAE_OPT_ADAM;
+    o->k = 5;
     vae_model_config_init(&o->model);
     int c;
     long v;
@@ -133,6 +149,18 @@ static int parse_args(int argc, char **argv, options *o)
         }
         case 'o': bad = (o->opt_type = pick(optarg, opt_names, 4)) < 0; break;
         case 'B': bad = (o->binarize = pick(optarg, bin_names, 3)) < 0; break;
+        case 'E': {
+            int e = pick(optarg, est_names, 4);
+            bad = e < 0;
+            o->model.estimator = e <= 0 ? VAE_EST_PATHWISE : VAE_EST_SCORE;
+            o->model.baseline = e == 2 ? VAE_BASELINE_EMA : e == 3 ? VAE_BASELINE_LOO : VAE_BASELINE_NONE;
+            break;
+        }
+        case 'n': bad = parse_long(optarg, 1, 4096, &v); o->model.samples = (int)v; break;
+        case 'K': bad = parse_long(optarg, 1, 4096, &v); o->k = (int)v; break;
+        case 'V': bad = parse_long(optarg, 1, 1L << 20, &v); o->eval_ll = (int)v; break;
+        case 'O': bad = (objective = pick(optarg, obj_names, 2)) < 0; break;
+        case 'P': bad = (o->model.posterior = pick(optarg, post_names, 3)) < 0; break;
         case 'l':
             if (strcmp(optarg, "bernoulli") == 0)
                 o->model.likelihood = VAE_LIK_BERNOULLI;
@@ -162,6 +190,12 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "vae-train: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (objective == VAE_OBJ_IWAE) {
+        o->model.objective = VAE_OBJ_IWAE;
+        o->model.samples = o->k; /* the IWAE bound's k is the model's samples per example */
+    }
+    if (o->model.posterior != VAE_POST_GAUSSIAN)
+        o->model.kl_mode = VAE_KL_MONTE_CARLO; /* no closed form */
     vae_optimizer_config_init(&o->opt, o->opt_type);
     if (o->lr > 0)
         o->opt.lr = o->lr;
@@ -273,6 +307,15 @@ int main(int argc, char **argv)
         printf("epoch %d time %.3f samples/s %.1f train_elbo %.4f test_elbo %.4f\n", e, dt,
                (double)tr.n / dt, tr.elbo, test ? te.elbo : 0.0);
         fflush(stdout);
+    }
+    if (o.eval_ll > 0 && test) {
+        double ll;
+        if (vae_model_log_likelihood(model, vae_dataset_data(test), vae_dataset_count(test),
+                                     o.eval_ll, NULL, &ll) != VAE_OK) {
+            fail("log-likelihood", vae_model_errmsg(model));
+            goto out;
+        }
+        printf("test_ll %.4f\n", ll);
     }
     if (o.save && vae_model_save(model, opt, o.save) != VAE_OK) {
         fail(o.save, vae_model_errmsg(model));
