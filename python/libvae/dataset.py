@@ -1,0 +1,273 @@
+"""libvae.Dataset: vae_dataset (IDX, CSV or numpy arrays)."""
+
+import ctypes
+import threading
+
+import numpy as np
+
+from . import capi
+from ._errors import Error, raise_from_error
+from ._util import (as_array, as_float, as_int, as_path, as_size, enum_value, fptr, iptr)
+
+lib = capi.lib
+
+SCALES = {"auto": capi.VAE_SCALE_AUTO, "none": capi.VAE_SCALE_NONE,
+          "255": capi.VAE_SCALE_255, "minmax": capi.VAE_SCALE_MINMAX}
+BINARIZE = {"none": capi.VAE_BINARIZE_NONE, "threshold": capi.VAE_BINARIZE_THRESHOLD,
+            "dynamic": capi.VAE_BINARIZE_DYNAMIC}
+
+
+class _Memory:
+    """The C dataset itself, freed when the last reference goes.
+
+    Dataset holds one reference until close(); numpy() views and running C
+    calls hold others, so the memory they read stays valid. `keep` holds
+    the borrowed numpy array of a VAE_ARRAY_BORROW dataset.
+    """
+    __slots__ = ("ptr", "keep")
+    _free_fn = lib.vae_dataset_free
+
+    def __init__(self, ptr, keep=None):
+        self.ptr = ptr
+        self.keep = keep
+
+    def __del__(self):
+        p, self.ptr = self.ptr, None
+        if p:
+            try:
+                type(self)._free_fn(p)
+            except Exception:
+                pass
+
+
+def _scale_value(scale):
+    """None -> VAE_SCALE_AUTO; a name from SCALES; 255 -> VAE_SCALE_255; else the enum int."""
+    if scale is None:
+        return capi.VAE_SCALE_AUTO
+    if isinstance(scale, str):
+        return enum_value(scale, SCALES, "scale")
+    if not isinstance(scale, bool) and scale == 255:
+        return capi.VAE_SCALE_255
+    return as_int(scale, "scale")
+
+
+def _options(scale=None, binarize="none", threshold=0.5, csv_header=None,
+             csv_label_column=None):
+    o = capi.new_dataset_options()
+    o.scale = _scale_value(scale)
+    if binarize is not None:
+        o.binarize = enum_value(binarize, BINARIZE, "binarize")
+    if threshold is not None:
+        o.threshold = as_float(threshold, "threshold")
+    if csv_header is not None:
+        o.csv_header = 1 if csv_header else 0
+    if csv_label_column is not None:
+        o.csv_label_column = as_int(csv_label_column, "label_column")
+    return o
+
+
+class Dataset:
+    """An immutable table of n examples of d float32 features (vae_dataset).
+
+    Make one with :meth:`from_numpy`, :meth:`from_idx`, :meth:`from_csv` or
+    :meth:`subset`. ``len(ds)`` is n, ``ds.dim`` is d. close() (or a
+    ``with`` block, or garbage collection) frees it; the memory stays until
+    the numpy() views of it are gone too.
+    """
+
+    def __init__(self, _ptr=None, _keep=None):
+        if _ptr is None:
+            raise TypeError("use Dataset.from_numpy, from_idx, from_csv or subset")
+        self._mem = _Memory(_ptr, _keep)
+        self._lock = threading.Lock()
+
+    # -- creation ---------------------------------------------------------
+
+    @staticmethod
+    def _create(fn, *args):
+        out = ctypes.c_void_p()
+        err = capi.VaeError()
+        rc = fn(*args, ctypes.byref(out), ctypes.byref(err))
+        if rc != capi.VAE_OK:
+            raise_from_error(rc, err)
+        return out.value
+
+    @classmethod
+    def from_numpy(cls, x, labels=None, conditions=None, copy=True, scale=None,
+                   binarize="none", threshold=0.5):
+        """A dataset from an (n, d) array (vae_dataset_from_array).
+
+        x is converted to C-contiguous float32 (a copy only when it is not
+        already); arrays of more than 2 dimensions are flattened per example
+        like IDX images. copy=False borrows the (converted) array: the
+        dataset keeps a reference to it, and it must not be modified while
+        the dataset lives. scale: None (as given), 'none', '255' (divide by
+        255, in float32, exactly as the IDX loader) or 'minmax'; scaling
+        needs copy=True. binarize: 'none', 'threshold' (> threshold) or
+        'dynamic' (redrawn each epoch). labels: n integers, or None.
+        """
+        if conditions is not None:
+            raise NotImplementedError(
+                "libvae: conditional datasets need the conditional-VAE C API, which "
+                "this libvae (%s) does not have yet" % version_string())
+        x = as_array(x, "Dataset.from_numpy")
+        if x.ndim < 2:
+            raise Error(capi.VAE_ERR_SHAPE, "Dataset.from_numpy: x has shape %s; expected "
+                        "(n, d) (or (n, ...) flattened per example)" % (tuple(x.shape),))
+        if x.ndim > 2:
+            x = x.reshape(x.shape[0], -1)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        n, d = x.shape
+        lab = None
+        if labels is not None:
+            lab = as_array(labels, "Dataset.from_numpy", "labels")
+            if lab.dtype.kind == "f":
+                if not np.all(np.isfinite(lab)) or not np.all(lab == np.round(lab)):
+                    raise Error(capi.VAE_ERR_INVALID,
+                                "Dataset.from_numpy: labels must be integers")
+            if lab.ndim != 1 or lab.shape[0] != n:
+                raise Error(capi.VAE_ERR_SHAPE, "Dataset.from_numpy: labels have shape %s; "
+                            "expected (%d,)" % (tuple(lab.shape), n))
+            if lab.size and (lab.min() < -(1 << 31) or lab.max() > (1 << 31) - 1):
+                raise Error(capi.VAE_ERR_INVALID,
+                            "Dataset.from_numpy: labels do not fit a C int")
+            lab = np.ascontiguousarray(lab, dtype=np.intc)
+        opt = _options(scale, binarize, threshold)
+        mode = capi.VAE_ARRAY_COPY if copy else capi.VAE_ARRAY_BORROW
+        ptr = cls._create(lib.vae_dataset_from_array, fptr(x), n, d, iptr(lab), mode,
+                          ctypes.byref(opt))
+        return cls(ptr, None if copy else x)
+
+    @classmethod
+    def from_idx(cls, images, labels=None, scale=None, binarize="none", threshold=0.5):
+        """Images (and optional labels) from IDX files, raw or gzip (vae_dataset_load_idx).
+
+        uint8 images are divided by 255 unless scale says otherwise.
+        """
+        opt = _options(scale, binarize, threshold)
+        ptr = cls._create(lib.vae_dataset_load_idx, as_path(images, "images"),
+                          None if labels is None else as_path(labels, "labels"),
+                          ctypes.byref(opt))
+        return cls(ptr)
+
+    @classmethod
+    def from_csv(cls, path, header=False, label_column=None, scale=None, binarize="none",
+                 threshold=0.5):
+        """A CSV file of numbers, one example per line (vae_dataset_load_csv).
+
+        header=True skips the first line; label_column (0-based) is taken out
+        of the features as integer labels.
+        """
+        opt = _options(scale, binarize, threshold, csv_header=header,
+                       csv_label_column=-1 if label_column is None else label_column)
+        ptr = cls._create(lib.vae_dataset_load_csv, as_path(path), ctypes.byref(opt))
+        return cls(ptr)
+
+    def subset(self, first, count):
+        """A new dataset of rows [first, first + count), copied (vae_dataset_subset)."""
+        mem = self._m()
+        ptr = self._create(lib.vae_dataset_subset, mem.ptr, as_size(first, "first"),
+                           as_size(count, "count"))
+        return Dataset(ptr)
+
+    # -- queries ----------------------------------------------------------
+
+    def _m(self):
+        mem = self._mem
+        if mem is None:
+            raise Error(capi.VAE_ERR_NULL, "dataset is closed")
+        return mem
+
+    def __len__(self):
+        return lib.vae_dataset_count(self._m().ptr)
+
+    @property
+    def count(self):
+        """Number of examples (vae_dataset_count)."""
+        return lib.vae_dataset_count(self._m().ptr)
+
+    @property
+    def dim(self):
+        """Features per example (vae_dataset_dim)."""
+        return lib.vae_dataset_dim(self._m().ptr)
+
+    @property
+    def shape(self):
+        mem = self._m()
+        return (lib.vae_dataset_count(mem.ptr), lib.vae_dataset_dim(mem.ptr))
+
+    @property
+    def has_labels(self):
+        return bool(lib.vae_dataset_has_labels(self._m().ptr))
+
+    @staticmethod
+    def _view(mem, addr, ctype, dtype, shape):
+        count = 1
+        for s in shape:
+            count *= s
+        buf = (ctype * count).from_address(addr)
+        buf._owner = mem            # the view keeps the C dataset alive
+        a = np.frombuffer(buf, dtype=dtype).reshape(shape)
+        a.flags.writeable = False
+        return a
+
+    def numpy(self):
+        """A read-only, zero-copy (n, d) float32 view of the stored features.
+
+        The values are scaled but not binarised (vae_dataset_data). The view
+        keeps the dataset's memory alive, even after close().
+        """
+        mem = self._m()
+        n, d = lib.vae_dataset_count(mem.ptr), lib.vae_dataset_dim(mem.ptr)
+        p = lib.vae_dataset_data(mem.ptr)
+        return self._view(mem, ctypes.addressof(p.contents), ctypes.c_float, np.float32, (n, d))
+
+    def labels(self):
+        """A read-only zero-copy int32 view of the n labels, or None (vae_dataset_labels)."""
+        mem = self._m()
+        p = lib.vae_dataset_labels(mem.ptr)
+        if not p:
+            return None
+        n = lib.vae_dataset_count(mem.ptr)
+        return self._view(mem, ctypes.addressof(p.contents), ctypes.c_int, np.intc, (n,))
+
+    def set_binarize(self, mode, threshold=0.5):
+        """How batches drawn from the dataset are binarised (vae_dataset_set_binarize).
+
+        mode: 'none', 'threshold' (1 if v > threshold) or 'dynamic'.
+        """
+        m = enum_value(mode, BINARIZE, "binarize")
+        t = as_float(threshold, "threshold")
+        with self._lock:
+            mem = self._m()
+            rc = lib.vae_dataset_set_binarize(mem.ptr, m, t)
+            if rc != capi.VAE_OK:
+                raise Error(rc, (lib.vae_dataset_errmsg(mem.ptr) or b"").decode())
+
+    # -- lifetime ---------------------------------------------------------
+
+    def close(self):
+        """Release the dataset (idempotent). Its memory is freed once no
+        numpy() view of it and no running call uses it."""
+        self._mem = None
+
+    @property
+    def closed(self):
+        return self._mem is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self._mem is None:
+            return "<libvae.Dataset closed>"
+        n, d = self.shape
+        return "<libvae.Dataset %d x %d%s>" % (n, d, ", labels" if self.has_labels else "")
+
+
+def version_string():
+    return lib.vae_version_string().decode()

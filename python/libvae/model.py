@@ -1,0 +1,690 @@
+"""libvae.Model: vae_model (a Gaussian VAE with MLP encoder and decoder)."""
+
+import ctypes
+from typing import NamedTuple
+
+import numpy as np
+
+from . import capi
+from ._errors import Error, check_handle, raise_from_error, status_str
+from ._util import (Busy, Handle, as_array, as_float, as_int, as_path, as_rows, as_size,
+                    enum_name, enum_value, f32, fptr)
+from .dataset import Dataset
+from .optimizer import Optimizer
+
+lib = capi.lib
+
+LIKELIHOODS = {"bernoulli": capi.VAE_LIK_BERNOULLI,
+               "gaussian": capi.VAE_LIK_GAUSSIAN_FIXED,
+               "gaussian-learned": capi.VAE_LIK_GAUSSIAN_LEARNED}
+ACTIVATIONS = {"relu": capi.VAE_ACT_RELU, "leaky-relu": capi.VAE_ACT_LEAKY_RELU,
+               "tanh": capi.VAE_ACT_TANH, "sigmoid": capi.VAE_ACT_SIGMOID,
+               "softplus": capi.VAE_ACT_SOFTPLUS}
+KL_MODES = {"analytic": capi.VAE_KL_ANALYTIC, "mc": capi.VAE_KL_MONTE_CARLO,
+            "monte-carlo": capi.VAE_KL_MONTE_CARLO}
+POSTERIORS = {"gaussian": capi.VAE_POST_GAUSSIAN, "laplace": capi.VAE_POST_LAPLACE,
+              "logistic": capi.VAE_POST_LOGISTIC}
+ESTIMATORS = {"pathwise": capi.VAE_EST_PATHWISE, "score": capi.VAE_EST_SCORE}
+BASELINES = {"none": capi.VAE_BASELINE_NONE, "ema": capi.VAE_BASELINE_EMA,
+             "loo": capi.VAE_BASELINE_LOO}
+REWARDS = {"elbo": capi.VAE_REWARD_ELBO, "rec": capi.VAE_REWARD_REC}
+OBJECTIVES = {"elbo": capi.VAE_OBJ_ELBO, "iwae": capi.VAE_OBJ_IWAE}
+# vae-train's shorthands: --estimator score-ema / score-loo
+_ESTIMATOR_SHORTHANDS = {"score-ema": "ema", "score-loo": "loo"}
+
+# keyword -> (vae_model_config field, kind, enum table, training setting?)
+# Kinds: "int", "u64", "float", "enum", "hidden". Training settings are the
+# ones vae_model_set_training may change; the others fix the architecture.
+_OPTIONS = {
+    "input_dim": ("input_dim", "int", None, False),
+    "hidden": ("hidden", "hidden", None, False),
+    "latent": ("latent_dim", "int", None, False),
+    "likelihood": ("likelihood", "enum", LIKELIHOODS, False),
+    "activation": ("activation", "enum", ACTIVATIONS, False),
+    "leaky_slope": ("leaky_slope", "float", None, False),
+    "gaussian_sigma": ("gaussian_sigma", "float", None, False),
+    "posterior": ("posterior", "enum", POSTERIORS, False),
+    "logvar_min": ("logvar_min", "float", None, False),
+    "logvar_max": ("logvar_max", "float", None, False),
+    "seed": ("seed", "u64", None, False),
+    "samples": ("samples", "int", None, True),
+    "kl": ("kl_mode", "enum", KL_MODES, True),
+    "estimator": ("estimator", "enum", ESTIMATORS, True),
+    "baseline": ("baseline", "enum", BASELINES, True),
+    "ema_decay": ("ema_decay", "float", None, True),
+    "score_reward": ("score_reward", "enum", REWARDS, True),
+    "objective": ("objective", "enum", OBJECTIVES, True),
+    "beta": ("beta", "float", None, True),
+    "threads": ("threads", "int", None, True),
+}
+
+#: The keywords vae_model_set_training takes (Model.set_training, gradient_stats).
+TRAINING_OPTIONS = tuple(k for k, v in _OPTIONS.items() if v[3])
+
+
+def _norm(v):
+    return v.strip().lower().replace("_", "-") if isinstance(v, str) else v
+
+
+def _fill_config(cfg, options, what):
+    """Write keyword options (None = keep) into a ModelConfig filled by the library."""
+    options = {k: v for k, v in options.items() if v is not None}
+    est = _norm(options.get("estimator"))
+    if est in _ESTIMATOR_SHORTHANDS:
+        base = _ESTIMATOR_SHORTHANDS[est]
+        if "baseline" in options and _norm(options["baseline"]) != base:
+            raise Error(capi.VAE_ERR_INVALID, "%s: estimator %r and baseline %r disagree"
+                        % (what, options["estimator"], options["baseline"]))
+        options["estimator"], options["baseline"] = "score", base
+    # vae-train's rule: a non-Gaussian posterior has no closed-form KL, so
+    # unless kl is given it is Monte Carlo (the library uses MC KL for it anyway).
+    post = _norm(options.get("posterior"))
+    if post not in (None, "gaussian", capi.VAE_POST_GAUSSIAN) and "kl" not in options:
+        options["kl"] = "mc"
+    for key, value in options.items():
+        field, kind, table, _ = _OPTIONS[key]
+        if not capi.field_supported(cfg, field):
+            raise NotImplementedError(
+                "libvae: %s=%r needs vae_model_config.%s, which %s (libvae %s) does not have"
+                % (key, value, field, capi.library_path, lib.vae_version_string().decode()))
+        if kind == "int":
+            setattr(cfg, field, as_int(value, key))
+        elif kind == "u64":
+            setattr(cfg, field, as_int(value, key, 0, (1 << 64) - 1))
+        elif kind == "float":
+            setattr(cfg, field, as_float(value, key))
+        elif kind == "enum":
+            setattr(cfg, field, enum_value(value, table, key))
+        else:   # hidden
+            if isinstance(value, (int, np.integer)):
+                value = (value,)
+            if isinstance(value, (str, bytes)):
+                raise Error(capi.VAE_ERR_INVALID,
+                            "hidden = %r: expected a sequence of layer sizes" % (value,))
+            try:
+                sizes = [as_int(h, "hidden") for h in value]
+            except TypeError:
+                raise Error(capi.VAE_ERR_INVALID,
+                            "hidden = %r: expected a sequence of layer sizes" % (value,)) from None
+            if len(sizes) > capi.VAE_MAX_HIDDEN:
+                raise Error(capi.VAE_ERR_INVALID, "hidden: %d layers, at most %d are allowed"
+                            % (len(sizes), capi.VAE_MAX_HIDDEN))
+            cfg.n_hidden = len(sizes)
+            for i in range(capi.VAE_MAX_HIDDEN):
+                cfg.hidden[i] = sizes[i] if i < len(sizes) else 0
+
+
+def _config_dict(c):
+    d = {}
+    for key, (field, kind, table, _) in _OPTIONS.items():
+        if not capi.field_supported(c, field):
+            continue
+        if kind == "hidden":
+            n = max(0, min(c.n_hidden, capi.VAE_MAX_HIDDEN))
+            d[key] = tuple(c.hidden[i] for i in range(n))
+        elif kind == "float":
+            d[key] = f32(getattr(c, field))
+        elif kind == "enum":
+            d[key] = enum_name(getattr(c, field), table)
+        else:
+            d[key] = getattr(c, field)
+    return d
+
+
+def _require(name, what):
+    if not capi.has(name):
+        raise NotImplementedError(
+            "libvae: %s needs the C function %s, which %s (libvae %s) does not export"
+            % (what, name, capi.library_path, lib.vae_version_string().decode()))
+
+
+class Stats(NamedTuple):
+    """Per-example averages of the objective's terms, in nats (vae_elbo_stats)."""
+    elbo: float    #: mean of E_q[log p(x|z)] - KL
+    rec: float     #: mean E_q[log p(x|z)]
+    kl: float      #: mean KL(q(z|x) || p(z))
+    loss: float    #: the mean objective minimised (-elbo for the plain ELBO)
+    n: int         #: examples covered
+
+    @classmethod
+    def _from_c(cls, s):
+        return cls(s.elbo, s.rec, s.kl, s.loss, s.n)
+
+
+class _Progress:
+    """A vae_progress_fn around a Python callable; exceptions stay in Python."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.exc = None
+        self.stopped = False
+        self.cfunc = capi.PROGRESS_FN(self._call)   # referenced for the call's duration
+
+    def _call(self, user, batch, n_batches, running_elbo):
+        try:
+            if self.fn(batch, n_batches, running_elbo):
+                self.stopped = True
+                return 1
+            return 0
+        except BaseException as e:   # incl. KeyboardInterrupt: never unwind through C
+            self.exc = e
+            return 1
+
+
+def _check(model_ptr, rc):
+    return check_handle(rc, lib.vae_model_errmsg, model_ptr)
+
+
+class ParamTensor(NamedTuple):
+    """One parameter tensor (vae_model_param_tensor_info)."""
+    name: str       #: e.g. 'enc.0.W', 'dec.out.b'
+    shape: tuple    #: (rows, cols); weights are [in, out] (y = x W + b)
+    offset: int     #: start in the flat parameter vector
+
+
+class GradStats(NamedTuple):
+    """Statistics of S gradient estimates (vae_grad_stats)."""
+    mean_norm: float        #: L2 norm of the mean estimate
+    total_variance: float   #: sum over coordinates of the sample variance
+    snr: float              #: mean_norm / sqrt(total_variance)
+
+    @classmethod
+    def _from_c(cls, s):
+        return cls(s.mean_norm, s.total_variance, s.snr)
+
+
+class GradientReport(NamedTuple):
+    """What Model.gradient_stats returns."""
+    overall: GradStats      #: over all parameters
+    encoder: GradStats      #: over the encoder tensors ('enc.*')
+    tensors: dict           #: tensor name -> GradStats
+    mean_grad: object       #: the mean gradient (flat float32 array), or None
+
+
+class Model(Handle):
+    """A variational autoencoder (vae_model).
+
+    ``Model(input_dim=784, hidden=(400,), latent=20, likelihood='bernoulli',
+    activation='relu', ...)``; every argument left as None keeps the
+    library's default (vae_model_config_init: a 784-400-20 ReLU Bernoulli
+    VAE, seed 1, one thread). Arguments:
+
+    - input_dim: features per example
+    - hidden: encoder hidden layer sizes, input side first (the decoder
+      mirrors them); an int for one layer, () for none; at most 8
+    - latent: latent dimensions
+    - likelihood: 'bernoulli', 'gaussian' (fixed sigma) or 'gaussian-learned'
+    - activation: 'relu', 'leaky-relu', 'tanh', 'sigmoid' or 'softplus'
+    - leaky_slope, gaussian_sigma, logvar_min, logvar_max: floats
+    - posterior: q(z|x) family, 'gaussian', 'laplace' or 'logistic' (the
+      last two imply kl='mc' unless kl is given, as in vae-train)
+    - seed: seeds initialisation, sampling and shuffling
+
+    Training settings (also changeable later with :meth:`set_training`):
+
+    - samples: z samples per example in training (k for objective='iwae')
+    - kl: 'analytic' or 'mc' (Monte Carlo)
+    - estimator: 'pathwise' (reparameterisation) or 'score' (REINFORCE);
+      'score-ema' / 'score-loo' also set the baseline
+    - baseline: 'none', 'ema' or 'loo' (leave-one-out, samples >= 2)
+    - ema_decay: decay of the EMA baseline, in [0, 1)
+    - score_reward: 'elbo' or 'rec'
+    - objective: 'elbo' or 'iwae'
+    - beta: weight of the KL term (1: the ELBO)
+    - threads: BLAS threads used by this model's calls
+
+    Array arguments are converted to C-contiguous float32 (copied only when
+    they are not already); results are new numpy arrays filled by the
+    library. Failures raise :class:`libvae.Error`.
+    """
+
+    _kind = "model"
+    _free_fn = lib.vae_model_free
+
+    def __init__(self, input_dim=None, hidden=None, latent=None, likelihood=None,
+                 activation=None, leaky_slope=None, gaussian_sigma=None, samples=None,
+                 kl=None, logvar_min=None, logvar_max=None, seed=None, threads=None,
+                 posterior=None, estimator=None, baseline=None, ema_decay=None,
+                 score_reward=None, objective=None, beta=None):
+        super().__init__()
+        self.optimizer = None
+        cfg = capi.new_model_config()
+        _fill_config(cfg, dict(
+            input_dim=input_dim, hidden=hidden, latent=latent, likelihood=likelihood,
+            activation=activation, leaky_slope=leaky_slope, gaussian_sigma=gaussian_sigma,
+            samples=samples, kl=kl, logvar_min=logvar_min, logvar_max=logvar_max, seed=seed,
+            threads=threads, posterior=posterior, estimator=estimator, baseline=baseline,
+            ema_decay=ema_decay, score_reward=score_reward, objective=objective, beta=beta),
+            "Model")
+        out = ctypes.c_void_p()
+        err = capi.VaeError()
+        rc = lib.vae_model_create(ctypes.byref(cfg), ctypes.byref(out), ctypes.byref(err))
+        if rc != capi.VAE_OK:
+            raise_from_error(rc, err)
+        self._ptr = out.value
+        self._dims()
+
+    def close(self):
+        """Free the model now (idempotent; later calls raise libvae.Error) and
+        drop its reference to ``model.optimizer`` (freed too unless referenced
+        elsewhere)."""
+        super().close()
+        self.optimizer = None
+
+    def _dims(self):
+        c = self._get_config()
+        self._input_dim = c.input_dim
+        self._latent_dim = c.latent_dim
+
+    # -- checkpoints --------------------------------------------------------
+
+    @classmethod
+    def load(cls, path, with_optimizer=False):
+        """Load a checkpoint (vae_model_load).
+
+        Returns the model, or with with_optimizer=True a pair (model,
+        optimizer) where optimizer is None when the file holds no optimizer
+        state. The loaded optimizer is also ``model.optimizer``, the one
+        fit() uses by default, so training continues exactly.
+        """
+        out = ctypes.c_void_p()
+        opt = ctypes.c_void_p()
+        err = capi.VaeError()
+        rc = lib.vae_model_load(as_path(path), ctypes.byref(out), ctypes.byref(opt),
+                                ctypes.byref(err))
+        if rc != capi.VAE_OK:
+            raise_from_error(rc, err)
+        self = cls.__new__(cls)
+        Handle.__init__(self)
+        self._ptr = out.value
+        self.optimizer = Optimizer._wrap(opt.value) if opt.value else None
+        self._dims()
+        return (self, self.optimizer) if with_optimizer else self
+
+    def save(self, path, optimizer=None):
+        """Write a checkpoint (vae_model_save), with the optimizer's state if given.
+
+        The file is written under a temporary name and renamed.
+        """
+        p = as_path(path)
+        with self._lock:
+            h = self._h()
+            if optimizer is None:
+                _check(h, lib.vae_model_save(h, None, p))
+                return
+            with optimizer._lock:
+                _check(h, lib.vae_model_save(h, optimizer._h(), p))
+
+    # -- configuration ------------------------------------------------------
+
+    def _get_config(self):
+        with self._lock:
+            h = self._h()
+            cfg = capi.empty_model_config()
+            _check(h, lib.vae_model_get_config(h, ctypes.byref(cfg)))
+            return cfg
+
+    @property
+    def config(self):
+        """The configuration as a dict with the constructor's keywords
+        (vae_model_get_config): ``Model(**m.config)`` makes the same model."""
+        return _config_dict(self._get_config())
+
+    def set_training(self, **settings):
+        """Change training settings, keeping parameters and random state
+        (vae_model_set_training): samples, kl, estimator, baseline,
+        ema_decay, score_reward, objective, beta, threads. The EMA baseline
+        restarts. Architecture options cannot change (Error VAE_ERR_INVALID).
+        """
+        _require("vae_model_set_training", "set_training")
+        unknown = set(settings) - set(TRAINING_OPTIONS)
+        if unknown:
+            raise TypeError("set_training: %s not a training setting; these are: %s"
+                            % (", ".join(sorted(unknown)) + (" is" if len(unknown) == 1
+                                                             else " are"),
+                               ", ".join(TRAINING_OPTIONS)))
+        with self._lock:
+            h = self._h()
+            cfg = capi.empty_model_config()
+            _check(h, lib.vae_model_get_config(h, ctypes.byref(cfg)))
+            _fill_config(cfg, settings, "set_training")
+            _check(h, lib.vae_model_set_training(h, ctypes.byref(cfg)))
+
+    @property
+    def input_dim(self):
+        return self._input_dim
+
+    @property
+    def latent_dim(self):
+        return self._latent_dim
+
+    @property
+    def param_count(self):
+        """Number of trainable parameters (vae_model_param_count)."""
+        with self._lock:
+            return lib.vae_model_param_count(self._h())
+
+    @property
+    def threads(self):
+        """BLAS threads the model's calls use; settable (vae_model_set_threads)."""
+        return self._get_config().threads
+
+    @threads.setter
+    def threads(self, n):
+        n = as_int(n, "threads")
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_set_threads(h, n))
+
+    def __repr__(self):
+        if self.closed:
+            return "<libvae.Model closed>"
+        c = self.config
+        return "<libvae.Model %s %d-%s-%d %s, %d parameters>" % (
+            c["likelihood"], c["input_dim"], "-".join(str(h) for h in c["hidden"]) or "",
+            c["latent"], c["activation"], self.param_count)
+
+    # -- training -----------------------------------------------------------
+
+    def _optimizer(self, optimizer):
+        if optimizer is not None:
+            if not isinstance(optimizer, Optimizer):
+                raise Error(capi.VAE_ERR_INVALID, "optimizer = %r: expected a libvae.Optimizer"
+                            % (optimizer,))
+            return optimizer
+        if self.optimizer is None or self.optimizer.closed:
+            self.optimizer = Optimizer("adam")
+        return self.optimizer
+
+    def train_step(self, x, optimizer=None):
+        """One training step on the rows of x (vae_model_train_step).
+
+        Returns the batch's Stats (before the update). optimizer defaults to
+        ``model.optimizer`` (an Adam created on first use).
+        """
+        x = as_rows(x, self._input_dim, "train_step")
+        opt = self._optimizer(optimizer)
+        st = capi.ElboStats()
+        with self._lock, opt._lock:
+            h = self._h()
+            _check(h, lib.vae_model_train_step(h, opt._h(), fptr(x), x.shape[0],
+                                                ctypes.byref(st)))
+        return Stats._from_c(st)
+
+    @staticmethod
+    def _dataset(data, what):
+        """(dataset, temporary?) for a Dataset or an array."""
+        if isinstance(data, Dataset):
+            return data, False
+        try:
+            return Dataset.from_numpy(data, copy=False), True
+        except Error as e:
+            raise Error(e.status, "%s: %s" % (what, e.message)) from None
+
+    def train_epoch(self, data, optimizer=None, batch_size=100, callback=None):
+        """One epoch over data (vae_model_train_epoch): shuffle, then batches.
+
+        data: a Dataset or an (n, input_dim) array. callback(batch,
+        n_batches, running_elbo), called after each batch, may return a true
+        value to stop the epoch (Error VAE_ERR_CANCELLED is then raised);
+        an exception it raises stops the epoch and is re-raised here.
+        Returns the epoch's Stats.
+        """
+        ds, temp = self._dataset(data, "train_epoch")
+        try:
+            st = self._epoch(ds, self._optimizer(optimizer), batch_size, callback)
+        finally:
+            if temp:
+                ds.close()
+        return st
+
+    def _epoch(self, ds, opt, batch_size, callback):
+        """One vae_model_train_epoch call; a callback's exception is re-raised here."""
+        bs = as_size(batch_size, "batch_size")
+        mem = ds._m()
+        st = capi.ElboStats()
+        prog = _Progress(callback) if callback is not None else None
+        with self._lock, opt._lock:
+            h, o = self._h(), opt._h()
+            with Busy(self, opt):
+                rc = lib.vae_model_train_epoch(h, o, mem.ptr, bs,
+                                               prog.cfunc if prog else capi.NULL_PROGRESS, None,
+                                               ctypes.byref(st))
+            if prog is not None and prog.exc is not None:
+                raise prog.exc
+            _check(h, rc)
+        return Stats._from_c(st)
+
+    def fit(self, data, epochs=1, batch_size=100, optimizer=None, callback=None,
+            on_epoch=None):
+        """Train for `epochs` epochs (vae_model_train_epoch each) and return
+        the list of per-epoch Stats.
+
+        data: a Dataset or an (n, input_dim) array (borrowed for the call).
+        optimizer: defaults to ``model.optimizer`` (an Adam with the
+        library's defaults, created on first use and kept, so repeated fit()
+        calls continue its state). callback(epoch, batch, n_batches,
+        running_elbo) runs after every batch (epoch counts from 1) and
+        on_epoch(epoch, stats) after every epoch; either may return a true
+        value to stop training early: fit() then returns the epochs
+        completed. An exception in a callback stops training and propagates.
+        """
+        n_epochs = as_int(epochs, "epochs", 0)
+        ds, temp = self._dataset(data, "fit")
+        opt = self._optimizer(optimizer)
+        out = []
+        try:
+            for e in range(1, n_epochs + 1):
+                cb = None
+                if callback is not None:
+                    def cb(batch, n_batches, running, _e=e):
+                        return callback(_e, batch, n_batches, running)
+                try:
+                    st = self._epoch(ds, opt, batch_size, cb)
+                except Error as err:
+                    if err.status == capi.VAE_ERR_CANCELLED and cb is not None:
+                        break
+                    raise
+                out.append(st)
+                if on_epoch is not None and on_epoch(e, st):
+                    break
+        finally:
+            if temp:
+                ds.close()
+        return out
+
+    # -- evaluation and use -------------------------------------------------
+
+    def evaluate(self, data, batch_size=100):
+        """The ELBO over a Dataset or array (vae_model_evaluate): analytic
+        KL, one z sample per example from a stream reset at every call."""
+        ds, temp = self._dataset(data, "evaluate")
+        bs = as_size(batch_size, "batch_size")
+        try:
+            mem = ds._m()
+            st = capi.ElboStats()
+            with self._lock:
+                h = self._h()
+                _check(h, lib.vae_model_evaluate(h, mem.ptr, bs, ctypes.byref(st)))
+        finally:
+            if temp:
+                ds.close()
+        return Stats._from_c(st)
+
+    def elbo(self, x):
+        """(per_example, stats): the ELBO of every row of x as a float32
+        array of n, and their Stats (vae_model_elbo)."""
+        x = as_rows(x, self._input_dim, "elbo")
+        per = np.empty(x.shape[0], dtype=np.float32)
+        st = capi.ElboStats()
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_elbo(h, fptr(x), x.shape[0], fptr(per), ctypes.byref(st)))
+        return per, Stats._from_c(st)
+
+    def log_likelihood(self, x, k=100):
+        """(per_example, mean): log p(x) of every row of x estimated by
+        importance sampling with k samples from q(z|x) (the IWAE_k bound),
+        in nats (vae_model_log_likelihood). per_example is a float32 array
+        of n; mean is their mean (a double). Noise comes from a stream reset
+        at every call.
+
+        Raises NotImplementedError when the loaded libvae lacks the function.
+        """
+        _require("vae_model_log_likelihood", "log_likelihood")
+        x = as_rows(x, self._input_dim, "log_likelihood")
+        kk = as_int(k, "k")
+        per = np.empty(x.shape[0], dtype=np.float32)
+        mean = ctypes.c_double()
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_log_likelihood(h, fptr(x), x.shape[0], kk, fptr(per),
+                                                   ctypes.byref(mean)))
+        return per, mean.value
+
+    def gradient_stats(self, x, draws, training=None, mean_grad=False):
+        """Statistics of `draws` independent gradient estimates of the loss on
+        the rows of x (vae_model_gradient_stats). Parameters do not change;
+        the training random stream advances.
+
+        training: None (the model's own settings) or a dict of training
+        settings (as for :meth:`set_training`) to use instead.
+        mean_grad=True also returns the mean gradient (a flat float32 array
+        laid out like :meth:`get_params`).
+        Returns a GradientReport(overall, encoder, tensors, mean_grad).
+        """
+        _require("vae_model_gradient_stats", "gradient_stats")
+        x = as_rows(x, self._input_dim, "gradient_stats")
+        d = as_int(draws, "draws")
+        tcfg = None
+        if training is not None:
+            unknown = set(training) - set(TRAINING_OPTIONS)
+            if unknown:
+                raise TypeError("gradient_stats: %s not training settings"
+                                % ", ".join(sorted(unknown)))
+        overall, encoder = capi.GradStats(), capi.GradStats()
+        with self._lock:
+            h = self._h()
+            if training is not None:
+                tcfg = capi.empty_model_config()
+                _check(h, lib.vae_model_get_config(h, ctypes.byref(tcfg)))
+                _fill_config(tcfg, dict(training), "gradient_stats")
+            tensors = self._tensors_locked(h)
+            per = (capi.GradStats * max(1, len(tensors)))()
+            mg = np.empty(lib.vae_model_param_count(h), dtype=np.float32) if mean_grad else None
+            _check(h, lib.vae_model_gradient_stats(
+                h, fptr(x), x.shape[0], ctypes.byref(tcfg) if tcfg is not None else None, d,
+                per, ctypes.byref(encoder), ctypes.byref(overall), fptr(mg)))
+        return GradientReport(GradStats._from_c(overall), GradStats._from_c(encoder),
+                              {t.name: GradStats._from_c(per[i]) for i, t in enumerate(tensors)},
+                              mg)
+
+    # -- parameters ---------------------------------------------------------
+
+    @staticmethod
+    def _status_error(rc, what):
+        """For the const accessors, which return a status without a message."""
+        if rc != capi.VAE_OK:
+            raise Error(rc, "%s: %s" % (what, status_str(rc)))
+
+    def _tensors_locked(self, h):
+        _require("vae_model_param_tensor_info", "param_tensors")
+        out = []
+        name = ctypes.c_char_p()
+        rows, cols, off = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_size_t()
+        for i in range(lib.vae_model_param_tensor_count(h)):
+            self._status_error(lib.vae_model_param_tensor_info(
+                h, i, ctypes.byref(name), ctypes.byref(rows), ctypes.byref(cols),
+                ctypes.byref(off)), "vae_model_param_tensor_info(%d)" % i)
+            out.append(ParamTensor(name.value.decode(), (rows.value, cols.value), off.value))
+        return out
+
+    def param_tensors(self):
+        """The parameter tensors in order: a list of ParamTensor(name, shape,
+        offset) (vae_model_param_tensor_count and _info)."""
+        with self._lock:
+            return self._tensors_locked(self._h())
+
+    def get_params(self):
+        """A copy of the flat parameter vector, float32 (vae_model_get_params)."""
+        _require("vae_model_get_params", "get_params")
+        with self._lock:
+            h = self._h()
+            out = np.empty(lib.vae_model_param_count(h), dtype=np.float32)
+            self._status_error(lib.vae_model_get_params(h, fptr(out), out.size),
+                               "vae_model_get_params")
+        return out
+
+    def params(self):
+        """The parameters as a dict name -> (rows, cols) float32 array (copies)."""
+        flat = self.get_params()
+        return {t.name: flat[t.offset:t.offset + t.shape[0] * t.shape[1]].reshape(t.shape)
+                for t in self.param_tensors()}
+
+    def set_params(self, values):
+        """Replace the parameters (vae_model_set_params): a flat array of
+        param_count values, or a dict name -> array for some tensors (the
+        others keep their values). Values must be finite."""
+        _require("vae_model_set_params", "set_params")
+        if isinstance(values, dict):
+            flat = self.get_params()
+            tensors = {t.name: t for t in self.param_tensors()}
+            for name, v in values.items():
+                if name not in tensors:
+                    raise Error(capi.VAE_ERR_INVALID, "set_params: no tensor %r; the model has %s"
+                                % (name, ", ".join(tensors)))
+                t = tensors[name]
+                a = as_array(v, "set_params", name)
+                if a.shape != t.shape and a.size != t.shape[0] * t.shape[1]:
+                    raise Error(capi.VAE_ERR_SHAPE, "set_params: %s has shape %s, expected %s"
+                                % (name, tuple(a.shape), t.shape))
+                flat[t.offset:t.offset + a.size] = a.reshape(-1)
+        else:
+            a = as_array(values, "set_params", "values")
+            if a.ndim != 1:
+                raise Error(capi.VAE_ERR_SHAPE, "set_params: values have shape %s; expected a "
+                            "flat vector (param_count,) or a dict" % (tuple(a.shape),))
+            flat = np.ascontiguousarray(a, dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_set_params(h, fptr(flat), flat.size))
+
+    def encode(self, x):
+        """(mu, logvar), each (n, latent) float32: the encoder's outputs (vae_model_encode)."""
+        x = as_rows(x, self._input_dim, "encode")
+        n = x.shape[0]
+        mu = np.empty((n, self._latent_dim), dtype=np.float32)
+        lv = np.empty((n, self._latent_dim), dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_encode(h, fptr(x), n, fptr(mu), fptr(lv)))
+        return mu, lv
+
+    def decode(self, z):
+        """(n, input_dim) float32 decoder outputs for latent rows z: Bernoulli
+        probabilities or Gaussian means (vae_model_decode)."""
+        z = as_rows(z, self._latent_dim, "decode", "z")
+        out = np.empty((z.shape[0], self._input_dim), dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_decode(h, fptr(z), z.shape[0], fptr(out)))
+        return out
+
+    def reconstruct(self, x):
+        """decode(mu(x)), (n, input_dim) float32 (vae_model_reconstruct)."""
+        x = as_rows(x, self._input_dim, "reconstruct")
+        out = np.empty((x.shape[0], self._input_dim), dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_reconstruct(h, fptr(x), x.shape[0], fptr(out)))
+        return out
+
+    def sample(self, n):
+        """n samples, (n, input_dim) float32: z ~ N(0, I) from the model's
+        generator, then the decoder output (vae_model_sample)."""
+        nn = as_size(n, "n")
+        out = np.empty((nn, self._input_dim), dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_sample(h, nn, fptr(out)))
+        return out
