@@ -357,7 +357,7 @@ typedef struct vae_model_config {
     int likelihood;                /**< enum vae_likelihood (default Bernoulli) */
     float gaussian_sigma;          /**< fixed sigma, or initial sigma when learned (default 1) */
     int samples;                   /**< L: z samples per example in training (default 1) */
-    int kl_mode;                   /**< enum vae_kl_mode (default analytic) */
+    int kl_mode;                   /**< enum vae_kl_mode (default analytic; only a Gaussian posterior has a closed form, the other families always use Monte Carlo) */
     float logvar_min;              /**< encoder log-variance is clamped to [logvar_min, logvar_max] */
     float logvar_max;              /**< defaults -30 and 20 (sigma from 3e-7 to 2e4) */
     uint64_t seed;                 /**< seeds parameter init, sampling and shuffling (default 1) */
