@@ -16,10 +16,18 @@
 #include <string.h>
 
 #include "common/errors.h"
-#include "data/idx.h" /* VDS_MAX_EXAMPLES, VDS_MAX_VALUES */
+#include "data/idx.h" /* VDS_MAX_EXAMPLES */
 #include "libvae/vae.h"
 
 #define BLOCK_BYTES 16384
+
+/* The most columns a row may have (2^18 = 262,144), label column included.
+ * Well above any real table (a 512x512 image is 2^18 pixels), and low
+ * enough that a row of a million columns is refused (VAE_ERR_LIMIT) while
+ * its line is still being read, before it is buffered or parsed. Lower
+ * than VDS_MAX_VALUES, which bounds the values per example of IDX files
+ * and caller arrays. */
+#define CSV_MAX_COLUMNS ((size_t)1 << 18)
 
 typedef struct csv_reader {
     FILE *f;
@@ -97,9 +105,9 @@ static int rd_line(csv_reader *r, int keep, int *more, size_t *commas)
         if (!keep)
             continue;
         *commas += count_commas(start, take);
-        if (*commas >= VDS_MAX_VALUES)
+        if (*commas >= CSV_MAX_COLUMNS)
             return vae_fail(r->msg, VAE_ERR_LIMIT, "%s: line %zu has more than %zu columns",
-                            r->path, r->lineno + 1, VDS_MAX_VALUES);
+                            r->path, r->lineno + 1, CSV_MAX_COLUMNS);
         int st = rd_append(r, start, take);
         if (st != VAE_OK)
             return st;
