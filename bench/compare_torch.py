@@ -202,14 +202,16 @@ def main():
         ap.error("no MNIST images at %s (pass --data)" % args.data)
     threads, batches = int_list(args.threads), int_list(args.batch)
 
-    import numpy  # noqa: F401  (fail early when missing)
+    import numpy
     import torch
     print("# libvae vae-train: %s" % args.vae_train)
-    print("# PyTorch %s, Python %s, %s, %d CPUs" % (torch.__version__, platform.python_version(),
-                                                    cpu_name(), os.cpu_count()))
+    print("# PyTorch %s, numpy %s, Python %s, %s, %d CPUs"
+          % (torch.__version__, numpy.__version__, platform.python_version(), cpu_name(),
+             os.cpu_count()))
     print("# data: %s (first %d train, last %d test)" % (args.data, N_TRAIN, N_TEST))
     print("# %d epochs x %d reps per configuration, alternating libvae / PyTorch"
           % (args.epochs, args.reps))
+    print("# load average at start: %.2f %.2f %.2f" % os.getloadavg())
     sys.stdout.flush()
 
     configs = [(t, b) for b in batches for t in threads]
@@ -238,6 +240,7 @@ def main():
         pe = statistics.median(r["test_elbo"] for r in results[(t, b)]["torch"])
         print("| %d | %d | %.0f | %.0f | %.2fx | %.2f | %.2f |" % (t, b, lv, pt, lv / pt, le, pe))
     print()
+    print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     print("samples/s: median over %d epochs x %d reps; test ELBO (nats): median over reps "
           "after %d epochs" % (args.epochs, args.reps, args.epochs))
     return 0

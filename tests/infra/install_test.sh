@@ -35,7 +35,8 @@ done
 # `pkg-config --define-prefix`, which assumes <prefix>/lib/pkgconfig, so the
 # staged paths are resolved with the sysroot variable, which is exactly the
 # DESTDIR convention: every -I/-L path gets the stage prepended.
-export PKG_CONFIG_PATH=$(dirname "$pc")
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH
 export PKG_CONFIG_SYSROOT_DIR=$stage
 export PKG_CONFIG_LIBDIR=$PKG_CONFIG_PATH   # nothing from the system's .pc files
 cflags=$(pkg-config --cflags vae)

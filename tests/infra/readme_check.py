@@ -8,7 +8,7 @@
 2. The README's quick-start commands must be run verbatim by .ci/run, and
    the package list they use (.ci/packages) must be well formed.
 3. The compiled example runs for one epoch on MNIST (exit 77, skipped, when
-   $VAE_MNIST_DIR is missing) and must print a sensible ELBO.
+   the $VAE_MNIST_DIR directory is missing) and must print a sensible ELBO.
 
 usage: readme_check.py SOURCE_ROOT EXAMPLE_EXE
 """
@@ -75,9 +75,11 @@ def main():
     # 3. run the example
     mnist = os.environ.get("VAE_MNIST_DIR", "")
     images = os.path.join(mnist, "t10k-images-idx3-ubyte.gz")
-    if not mnist or not os.path.exists(images):
+    if not mnist or not os.path.isdir(mnist):
         print("SKIP: running the example needs MNIST in $VAE_MNIST_DIR (%r)" % mnist)
         sys.exit(77)
+    if not os.path.exists(images):
+        fail("the MNIST directory exists but %s is missing" % images)
     base = os.environ.get("VAE_TEST_TMPDIR") or None
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         ckpt = os.path.join(tmp, "vae.ckpt")

@@ -8,7 +8,8 @@
 #   badflags    invalid arguments exit nonzero with a message on stderr
 #   saveload    --save, then --load with --epochs 0 and 1
 #   acceptance  the 10-epoch MNIST run must reach test_elbo >= -122
-# Exit 77 (skip) when the MNIST directory is missing.
+# Exit 77 (skip) when the MNIST directory is missing (a directory without
+# the images file is a failure).
 set -euo pipefail
 
 mode=$1 exe=$2
@@ -51,10 +52,11 @@ field() {  # field NAME [LINE]: the value after NAME on the last (or given) line
 need_mnist() {
     mnist=${VAE_MNIST_DIR:-}
     images=$mnist/t10k-images-idx3-ubyte.gz
-    if [ -z "$mnist" ] || [ ! -d "$mnist" ] || [ ! -e "$images" ]; then
-        echo "SKIP: no MNIST at '${mnist}' (set VAE_MNIST_DIR or -Dmnist_dir)"
+    if [ -z "$mnist" ] || [ ! -d "$mnist" ]; then
+        echo "SKIP: no MNIST directory '${mnist}' (set VAE_MNIST_DIR or -Dmnist_dir)"
         exit 77
     fi
+    [ -r "$images" ] || die "the MNIST directory exists but $images is missing"
 }
 
 case "$mode" in
