@@ -81,7 +81,8 @@ static void draws(vae_model *m, int S, double *mean, double *se)
 
 START_TEST(test_unbiased_vs_quadrature)
 {
-    const int Q = 4000;
+    /* Under valgrind (quick mode) a coarser grid and fewer draws keep it to seconds. */
+    const int Q = tu_quick() ? 400 : 4000;
     vae_model *q = tiny_model(Q, VAE_EST_PATHWISE, VAE_BASELINE_NONE);
     size_t P = q->P.total;
     vg_graph *g = q->train_g;
@@ -111,10 +112,11 @@ START_TEST(test_unbiased_vs_quadrature)
         {VAE_EST_SCORE, VAE_BASELINE_LOO, 2, 100000},
     };
     double *mean = malloc(P * sizeof *mean), *se = malloc(P * sizeof *se);
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    size_t n_cases = tu_quick() ? 1 : sizeof cases / sizeof cases[0];
+    for (size_t c = 0; c < n_cases; c++) {
         vae_model *m = tiny_model(cases[c].samples, cases[c].est, cases[c].base);
         memcpy(m->P.val, q->P.val, P * sizeof(float)); /* the same seed gives the same params anyway */
-        int S = tu_quick() ? cases[c].S / 20 : cases[c].S;
+        int S = tu_quick() ? cases[c].S / 10 : cases[c].S;
         draws(m, S, mean, se);
         for (size_t i = 0; i < P; i++)
             ck_assert_msg(fabs(mean[i] - exact[i]) <= 4 * se[i] + 2e-4,
@@ -126,7 +128,8 @@ START_TEST(test_unbiased_vs_quadrature)
             sum_se += se[i];
             sum_g += fabs(exact[i]);
         }
-        ck_assert_msg(sum_se < 0.25 * sum_g, "standard errors too large to test anything");
+        if (!tu_quick())
+            ck_assert_msg(sum_se < 0.25 * sum_g, "standard errors too large to test anything");
         vae_model_free(m);
     }
     free(mean);
@@ -144,7 +147,9 @@ static vae_dataset *g_test;
 static void trained_setup(void)
 {
     char path[4096];
-    if (!tu_mnist_file(path, "t10k-images-idx3-ubyte.gz"))
+    /* MNIST-sized products under valgrind take many minutes; the code paths
+     * are the ones the oracle tests cover, so quick mode skips these. */
+    if (tu_quick() || !tu_mnist_file(path, "t10k-images-idx3-ubyte.gz"))
         return;
     vae_dataset *all, *train;
     ck_assert_int_eq(vae_dataset_load_idx(path, NULL, NULL, &all, NULL), VAE_OK);
@@ -181,7 +186,7 @@ START_TEST(test_variance_ordering_mnist)
     c.struct_size = sizeof c;
     vae_model_get_config(g_trained, &c);
     c.samples = 4;
-    const int S = tu_quick() ? 8 : 40;
+    const int S = tu_quick() ? 6 : 40;
     struct {
         int est, base;
         double var;
@@ -208,7 +213,7 @@ START_TEST(test_bound_ordering)
 {
     if (!g_trained)
         return;
-    const size_t n = tu_quick() ? 20 : 200;
+    const size_t n = tu_quick() ? 10 : 200;
     const float *x = vae_dataset_data(g_test);
     const int ks[4] = {1, 5, 50, 500};
     float *v[4];
@@ -216,14 +221,19 @@ START_TEST(test_bound_ordering)
         v[j] = malloc(n * sizeof(float));
         ck_assert_int_eq(vae_model_log_likelihood(g_trained, x, n, ks[j], v[j], NULL), VAE_OK);
     }
-    vae_elbo_stats st;
-    ck_assert_int_eq(vae_model_elbo(g_trained, x, n, NULL, &st), VAE_OK);
-    /* The analytic-KL ELBO and IWAE_1 (Monte Carlo KL) estimate the same bound. */
-    double m1 = 0;
-    for (size_t i = 0; i < n; i++)
-        m1 += v[0][i];
-    m1 /= n;
-    ck_assert_msg(fabs(m1 - st.elbo) < 2.0, "IWAE_1 %.3f vs ELBO %.3f", m1, st.elbo);
+    /* The analytic-KL ELBO and IWAE_1 (Monte Carlo KL) estimate the same bound:
+     * their per-example difference has mean 0 within its standard error. */
+    float *elbo = malloc(n * sizeof(float));
+    ck_assert_int_eq(vae_model_elbo(g_trained, x, n, elbo, NULL), VAE_OK);
+    double sd = 0, sd2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = v[0][i] - elbo[i];
+        sd += d;
+        sd2 += d * d;
+    }
+    double md = sd / n, se_d = sqrt((sd2 / n - md * md) / n);
+    ck_assert_msg(fabs(md) < 4 * se_d + 0.1, "IWAE_1 - ELBO = %.3f (se %.3f)", md, se_d);
+    free(elbo);
     for (int j = 0; j + 1 < 4; j++) {
         double s = 0, s2 = 0;
         for (size_t i = 0; i < n; i++) {
@@ -459,8 +469,10 @@ START_TEST(test_ppca_trained_reaches_ml)
         ck_assert_int_eq(vae_model_train_epoch(m, o, ds, 100, NULL, NULL, NULL), VAE_OK);
     }
     double ll;
-    ck_assert_int_eq(vae_model_log_likelihood(m, x, n, 1000, NULL, &ll), VAE_OK);
-    ck_assert_msg(fabs(ll - ml) < 0.5, "trained VAE log p(x) %.4f vs PPCA maximum likelihood %.4f",
+    ck_assert_int_eq(vae_model_log_likelihood(m, x, tu_quick() ? 200 : n, tu_quick() ? 200 : 1000,
+                                              NULL, &ll), VAE_OK);
+    double tol = tu_quick() ? 1.0 : 0.5; /* quick: fewer epochs and a subset of the data */
+    ck_assert_msg(fabs(ll - ml) < tol, "trained VAE log p(x) %.4f vs PPCA maximum likelihood %.4f",
                   ll, ml);
     vae_optimizer_free(o);
     vae_dataset_free(ds);
