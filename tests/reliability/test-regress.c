@@ -1,0 +1,214 @@
+/* Inputs found by fuzzing (tests/reliability/regress/) and the fuzzers'
+ * seed corpora (fuzz/corpus/), fed through the public API.
+ *
+ * regress/ holds one file per finding, named <target>-<what>, where
+ * <target> is idx, csv or ckpt (the reader it reached). Each must give a
+ * clean outcome: VAE_OK, or an error status from the reader's documented
+ * set with a message and a NULL handle; and each is loaded in a forked
+ * child (rel_measure) so that a crash, a large allocation or a long run is
+ * reported as a failure of this test rather than taking the runner down.
+ * Files listed in `expected` below must give exactly that status.
+ *
+ * Every seed of fuzz/corpus/<target>/ must load (VAE_OK): it keeps the
+ * committed seeds valid as the formats evolve. */
+#include "relutil.h"
+
+#include <dirent.h>
+
+#include "libvae/vae.h"
+
+static const struct {
+    const char *file;
+    int status;
+} expected[] = {
+    /* fuzz-ckpt, 60 s run: optim.n = 2^45 made vopt_load allocate 2^45
+     * floats before checking the state tensors (ASan: allocation-size-too-big). */
+    {"ckpt-optim-n-2e45", VAE_ERR_FORMAT},
+};
+
+static int call_idx(void *arg, char *msg)
+{
+    vae_dataset *ds = (vae_dataset *)arg;
+    vae_error err;
+    int st = vae_dataset_load_idx(arg, NULL, NULL, &ds, &err);
+    snprintf(msg, 256, "%s", err.message);
+    if (st != VAE_OK && (ds != NULL || !err.message[0]))
+        st = 1000; /* contract broken: handle set or no message */
+    if (st != VAE_OK && st != 1000 && st != VAE_ERR_IO && st != VAE_ERR_FORMAT &&
+        st != VAE_ERR_LIMIT && st != VAE_ERR_NONFINITE && st != VAE_ERR_NOMEM)
+        st = 1001; /* undocumented status */
+    vae_dataset_free(st == VAE_OK ? ds : NULL);
+    return st;
+}
+
+/* CSV files whose name contains "header-label" have a header line and a
+ * label in column 0; the others are plain. */
+static int call_csv(void *arg, char *msg)
+{
+    vae_dataset *ds = (vae_dataset *)arg;
+    vae_error err;
+    vae_dataset_options opt;
+    vae_dataset_options_init(&opt);
+    if (strstr(arg, "header-label")) {
+        opt.csv_header = 1;
+        opt.csv_label_column = 0;
+    }
+    int st = vae_dataset_load_csv(arg, &opt, &ds, &err);
+    snprintf(msg, 256, "%s", err.message);
+    if (st != VAE_OK && (ds != NULL || !err.message[0]))
+        st = 1000;
+    if (st != VAE_OK && st != 1000 && st != VAE_ERR_IO && st != VAE_ERR_FORMAT &&
+        st != VAE_ERR_SHAPE && st != VAE_ERR_NONFINITE && st != VAE_ERR_INVALID &&
+        st != VAE_ERR_LIMIT && st != VAE_ERR_NOMEM)
+        st = 1001;
+    vae_dataset_free(st == VAE_OK ? ds : NULL);
+    return st;
+}
+
+static int call_ckpt(void *arg, char *msg)
+{
+    vae_model *m = (vae_model *)arg;
+    vae_optimizer *o = (vae_optimizer *)arg;
+    vae_error err;
+    int st = vae_model_load(arg, &m, &o, &err);
+    snprintf(msg, 256, "%s", err.message);
+    if (st != VAE_OK && (m != NULL || o != NULL || !err.message[0]))
+        st = 1000;
+    if (st != VAE_OK && st != 1000 && st != VAE_ERR_IO && st != VAE_ERR_FORMAT &&
+        st != VAE_ERR_LIMIT && st != VAE_ERR_NOMEM)
+        st = 1001;
+    if (st == VAE_OK) {
+        vae_model_free(m);
+        vae_optimizer_free(o);
+    }
+    return st;
+}
+
+static rel_fn reader_for(const char *name)
+{
+    if (strncmp(name, "idx", 3) == 0)
+        return call_idx;
+    if (strncmp(name, "csv", 3) == 0)
+        return call_csv;
+    if (strncmp(name, "ckpt", 4) == 0)
+        return call_ckpt;
+    return NULL;
+}
+
+/* The sorted regular files of dir (names malloc'd); *n receives the count. */
+static char **list_dir(const char *dir, size_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char **names = NULL;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "README.md") == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            names = realloc(names, cap * sizeof *names);
+            ck_assert_ptr_nonnull(names);
+        }
+        names[(*n)++] = strdup(e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 1; i < *n; i++) /* insertion sort: a handful of names */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    return names;
+}
+
+static void free_list(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+START_TEST(test_regressions)
+{
+    const char *dir = getenv("VAE_REGRESS_DIR");
+    ck_assert_msg(dir && *dir, "VAE_REGRESS_DIR is not set (run through meson test)");
+    size_t n = 0;
+    char **names = list_dir(dir, &n);
+    for (size_t i = 0; i < n; i++) {
+        rel_fn fn = reader_for(names[i]);
+        ck_assert_msg(fn != NULL, "%s: name must start with idx, csv or ckpt", names[i]);
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        rel_result r = rel_measure(fn, path);
+        fprintf(stderr, "regress: %s: %s (%d), %.3f s, peak RSS +%ld kB: %s\n", names[i],
+                r.status >= 1000 ? "CONTRACT BROKEN" : vae_status_str(r.status), r.status,
+                r.seconds, r.peak_growth_kb, r.msg);
+        ck_assert_msg(r.status != 1000, "%s: failed without a message or with a handle set",
+                      names[i]);
+        ck_assert_msg(r.status != 1001, "%s: undocumented status", names[i]);
+        for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++)
+            if (strcmp(expected[k].file, names[i]) == 0)
+                ck_assert_msg(r.status == expected[k].status, "%s: status %d (%s), expected %d",
+                              names[i], r.status, r.msg, expected[k].status);
+        rel_assert_cheap(r, names[i]);
+    }
+    fprintf(stderr, "regress: %zu inputs from %s\n", n, dir);
+    free_list(names, n);
+}
+END_TEST
+
+START_TEST(test_seed_corpora_load)
+{
+    const char *root = getenv("VAE_FUZZ_CORPUS_DIR");
+    ck_assert_msg(root && *root, "VAE_FUZZ_CORPUS_DIR is not set (run through meson test)");
+    static const char *const targets[] = {"idx", "csv", "ckpt"};
+    size_t total = 0;
+    for (int t = 0; t < 3; t++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", root, targets[t]);
+        size_t n = 0;
+        char **names = list_dir(dir, &n);
+        ck_assert_msg(n > 0, "no seeds in %s", dir);
+        rel_fn fn = reader_for(targets[t]);
+        for (size_t i = 0; i < n; i++) {
+            char path[8192], msg[256] = "";
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            /* Labels files are not images: load them as labels of a
+             * two-image file instead. */
+            if (t == 0 && strncmp(names[i], "labels", 6) == 0) {
+                char images[8192];
+                snprintf(images, sizeof images, "%s/u8-2x3x3", dir);
+                vae_dataset *ds = NULL;
+                vae_error err;
+                ck_assert_msg(vae_dataset_load_idx(images, path, NULL, &ds, &err) == VAE_OK,
+                              "%s: %s", path, err.message);
+                ck_assert(vae_dataset_has_labels(ds));
+                vae_dataset_free(ds);
+                continue;
+            }
+            int st = fn(path, msg);
+            ck_assert_msg(st == VAE_OK, "seed %s does not load: %s", path, msg);
+        }
+        total += n;
+        free_list(names, n);
+    }
+    fprintf(stderr, "regress: %zu seed files load\n", total);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("regress");
+    TCase *tc = tcase_create("regress");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_regressions);
+    tcase_add_test(tc, test_seed_corpora_load);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return tu_run_suite(suite()); }
