@@ -79,13 +79,15 @@ typedef struct rel_result {
     double seconds;      /* wall time of fn */
     long peak_growth_kb; /* VmHWM after fn minus VmRSS before it (-1 if unknown) */
     int limited;         /* 1 if RLIMIT_AS was in force */
+    int died;            /* the child's wait status if it did not return normally, else 0 */
     char msg[256];       /* fn's message, if it wrote one */
 } rel_result;
 
 typedef int (*rel_fn)(void *arg, char *msg);
 
-/* Run fn(arg, msg) in a forked child and return what it cost. Fails the
- * test if the child dies instead of returning. */
+/* Run fn(arg, msg) in a forked child and return what it cost. If the
+ * child dies instead of returning (a crash, a sanitizer abort), r.died
+ * holds its wait status and r.msg says so; rel_assert_cheap fails on it. */
 static inline rel_result rel_measure(rel_fn fn, void *arg)
 {
     int fds[2];
@@ -133,8 +135,16 @@ static inline rel_result rel_measure(rel_fn fn, void *arg)
     close(fds[0]);
     int ws = 0;
     ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-    ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && got == sizeof r,
-                  "the measured call did not return normally (wait status 0x%x)", ws);
+    if (!(WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && got == sizeof r)) {
+        memset(&r, 0, sizeof r);
+        r.died = ws ? ws : -1;
+        r.status = 2000;
+        if (WIFSIGNALED(ws))
+            snprintf(r.msg, sizeof r.msg, "the call did not return: killed by signal %d",
+                     WTERMSIG(ws));
+        else
+            snprintf(r.msg, sizeof r.msg, "the call did not return (wait status 0x%x)", ws);
+    }
     return r;
 }
 
@@ -147,6 +157,7 @@ static inline double rel_max_seconds(void) { return rel_under_valgrind() ? 120.0
 
 #define rel_assert_cheap(r, what)                                                               \
     do {                                                                                        \
+        ck_assert_msg(!(r).died, "%s: %s", (what), (r).msg);                                   \
         ck_assert_msg((r).seconds < rel_max_seconds(), "%s: took %.2f s", (what), (r).seconds); \
         ck_assert_msg((r).peak_growth_kb < REL_MAX_GROWTH_KB,                                   \
                       "%s: peak RSS grew by %ld kB (status %d)", (what), (r).peak_growth_kb,   \

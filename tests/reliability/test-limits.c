@@ -135,6 +135,7 @@ static void expect_refused(rel_fn fn, const char *path, int want1, int want2, co
                            const char *what)
 {
     rel_result r = rel_measure(fn, (void *)path);
+    ck_assert_msg(!r.died, "%s: %s", what, r.msg);
     fprintf(stderr, "limits: %s: %s, %.3f s, peak RSS +%ld kB%s: %s\n", what,
             vae_status_str(r.status), r.seconds, r.peak_growth_kb,
             r.limited ? " (under RLIMIT_AS +1 GiB)" : "", r.msg);
@@ -490,6 +491,7 @@ START_TEST(test_csv_column_limit_edge)
     const size_t limit = (size_t)1 << 18;
     write_row(p, limit, 0);
     rel_result r = rel_measure(call_load_csv, p);
+    ck_assert_msg(!r.died, "2^18 columns: %s", r.msg);
     ck_assert_msg(r.status == VAE_OK, "2^18 columns: %d %s", r.status, r.msg);
     ck_assert_str_eq(r.msg, "1 x 262144");
     write_row(p, limit + 1, 1);
