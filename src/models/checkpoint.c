@@ -211,6 +211,25 @@ static int load_state(vae_model *m, const vio_file *f, char *msg)
     return VAE_OK;
 }
 
+/* Before building a model (which allocates and initialises every parameter),
+ * make sure the file really holds that many: a small damaged file must not
+ * make us allocate gigabytes. */
+static int check_param_sizes(const vio_file *f, const vae_model_config *c, char *msg)
+{
+    double have = 0.0;
+    for (size_t i = 0; i < vio_file_count(f); i++) {
+        const vio_tensor *t = vio_file_at(f, i);
+        if (strncmp(t->name, "param.", 6) == 0)
+            have += (double)t->count;
+    }
+    double want = vm_param_count(c);
+    if (have != want)
+        return vae_fail(msg, VAE_ERR_FORMAT,
+                        "the configuration declares %.0f parameters, the file holds %.0f", want,
+                        have);
+    return VAE_OK;
+}
+
 int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *msg)
 {
     vio_file *f = NULL;
@@ -220,6 +239,8 @@ int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *ms
     int rc = vio_file_read(path, &f, msg);
     if (rc == VAE_OK)
         rc = load_config(f, &c, msg);
+    if (rc == VAE_OK)
+        rc = check_param_sizes(f, &c, msg);
     if (rc == VAE_OK)
         rc = vm_create(&c, &m, msg);
     if (rc == VAE_OK)

@@ -14,6 +14,28 @@
 #include "data/dataset.h"
 #include "optim/optimizer.h"
 
+double vm_param_count(const vae_model_config *c)
+{
+    /* Mirrors declare_params: encoder layers, mu and logvar heads, decoder
+     * layers (the encoder's mirrored), output layer, learned log sigma. */
+    double n = 0.0;
+    int prev = c->input_dim;
+    for (int k = 0; k < c->n_hidden; k++) {
+        n += (double)prev * c->hidden[k] + c->hidden[k];
+        prev = c->hidden[k];
+    }
+    n += 2.0 * ((double)prev * c->latent_dim + c->latent_dim);
+    prev = c->latent_dim;
+    for (int k = c->n_hidden - 1; k >= 0; k--) {
+        n += (double)prev * c->hidden[k] + c->hidden[k];
+        prev = c->hidden[k];
+    }
+    n += (double)prev * c->input_dim + c->input_dim;
+    if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED)
+        n += c->input_dim;
+    return n;
+}
+
 int vm_config_check(const vae_model_config *c, char *msg)
 {
     if (c->input_dim <= 0 || c->input_dim > (1 << 24))
@@ -23,16 +45,11 @@ int vm_config_check(const vae_model_config *c, char *msg)
     if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
         return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
                         VAE_MAX_HIDDEN);
-    double params = 0.0;
-    int prev = c->input_dim;
-    for (int k = 0; k < c->n_hidden; k++) {
+    for (int k = 0; k < c->n_hidden; k++)
         if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
             return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
                             c->hidden[k]);
-        params += 2.0 * ((double)prev * c->hidden[k] + c->hidden[k]);
-        prev = c->hidden[k];
-    }
-    params += 3.0 * (double)prev * c->latent_dim + (double)prev * c->input_dim;
+    double params = vm_param_count(c);
     if (params > 2147483647.0)
         return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
                         params);

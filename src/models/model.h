@@ -45,6 +45,9 @@ struct vae_model {
     char errmsg[VAE_ERRMSG_LEN];
 };
 
+/* The number of parameters a configuration declares (as a double: no overflow). */
+double vm_param_count(const vae_model_config *c);
+
 /* Check a configuration; VAE_OK or an error with msg (VAE_ERRMSG_LEN) filled. */
 int vm_config_check(const vae_model_config *cfg, char *msg);
 
