@@ -335,7 +335,10 @@ int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
                         "step %llu: %s is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1,
                         isfinite(s.loss) ? "the gradient" : "the loss");
-    vopt_update(opt, m->P.val, m->P.grad, m->P.total, sqrt(norm2));
+    if (vopt_update(opt, m->P.val, m->P.grad, m->P.total, sqrt(norm2)) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: the update would make parameters non-finite; it was not applied",
+                        (unsigned long long)opt->steps + 1);
     if (st)
         *st = s;
     return VAE_OK;

@@ -309,41 +309,65 @@ typedef struct grad_prep {
     int decay;
 } grad_prep;
 
+/* Every rule runs in two modes: write = 0 computes the new parameters and
+ * state without storing them and reports whether all are finite (so a step
+ * that would overflow is refused before anything changes); write = 1
+ * stores them. The flag is loop-invariant. Each returns 1 when all results
+ * are finite. */
+
 /* SGD:  p = p - lr * d */
-static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
-                     grad_prep gp)
+static int sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
+                    grad_prep gp, int write)
 {
-    for (size_t i = 0; i < n; i++)
-        p[i] -= lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        float pn = p[i] - lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+        ok &= isfinite(pn) != 0;
+        if (write)
+            p[i] = pn;
+    }
+    return ok;
 }
 
 /* Momentum (PyTorch SGD, dampening 0, no Nesterov):
  *     buf = d                  on the first step (PyTorch clones the gradient)
  *     buf = mu * buf + d       afterwards
  *     p   = p - lr * buf */
-static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
-                          size_t n, float lr, float mu, int first, grad_prep gp)
+static int momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
+                         size_t n, float lr, float mu, int first, grad_prep gp, int write)
 {
+    int ok = 1;
     for (size_t i = 0; i < n; i++) {
         float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
         float b = first ? d : buf[i] * mu + d;
-        buf[i] = b;
-        p[i] -= lr * b;
+        float pn = p[i] - lr * b;
+        ok &= (isfinite(pn) && isfinite(b)) != 0;
+        if (write) {
+            buf[i] = b;
+            p[i] = pn;
+        }
     }
+    return ok;
 }
 
 /* Adagrad (PyTorch, lr_decay 0, initial accumulator 0):
  *     s = s + d * d
  *     p = p - lr * d / (sqrt(s) + eps) */
-static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
-                         size_t n, float lr, float eps, grad_prep gp)
+static int adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
+                        size_t n, float lr, float eps, grad_prep gp, int write)
 {
+    int ok = 1;
     for (size_t i = 0; i < n; i++) {
         float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
         float si = s[i] + d * d;
-        s[i] = si;
-        p[i] -= lr * d / (sqrtf(si) + eps);
+        float pn = p[i] - lr * d / (sqrtf(si) + eps);
+        ok &= (isfinite(pn) && isfinite(si)) != 0;
+        if (write) {
+            s[i] = si;
+            p[i] = pn;
+        }
     }
+    return ok;
 }
 
 /* Adam's per-step scalars, computed once per step. */
@@ -359,18 +383,24 @@ typedef struct adam_scalars {
  *     m = b1 * m + (1 - b1) * d
  *     v = b2 * v + (1 - b2) * d * d
  *     p = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
-static void adam_step(float *restrict p, float *restrict m, float *restrict v,
-                      const float *restrict g, size_t n, adam_scalars a, grad_prep gp)
+static int adam_step(float *restrict p, float *restrict m, float *restrict v,
+                     const float *restrict g, size_t n, adam_scalars a, grad_prep gp, int write)
 {
+    int ok = 1;
     for (size_t i = 0; i < n; i++) {
         float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
         float mi = m[i] * a.b1 + a.c1 * d;
         float vi = v[i] * a.b2 + a.c2 * d * d;
-        m[i] = mi;
-        v[i] = vi;
         float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-        p[i] -= a.step_size * mi / denom;
+        float pn = p[i] - a.step_size * mi / denom;
+        ok &= (isfinite(pn) && isfinite(vi)) != 0;
+        if (write) {
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pn;
+        }
     }
+    return ok;
 }
 
 /* PyTorch computes the bias corrections and step size as Python floats
@@ -392,33 +422,38 @@ static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps)
     return a;
 }
 
-void vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
+/* One rule in one mode (see the comment above sgd_step). */
+static int run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_prep gp, int write)
+{
+    const vae_optimizer_config *c = &o->cfg;
+    switch (c->type) {
+    case VAE_OPT_SGD:
+        return sgd_step(p, g, n, c->lr, gp, write);
+    case VAE_OPT_MOMENTUM:
+        return momentum_step(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp, write);
+    case VAE_OPT_ADAGRAD:
+        return adagrad_step(p, o->m, g, n, c->lr, c->eps, gp, write);
+    case VAE_OPT_ADAM:
+        return adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp, write);
+    default:
+        return 0; /* unreachable: the type was validated */
+    }
+}
+
+int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
 {
     /* The caller binds first; a mismatch must never write out of bounds. */
     if (n != o->n || n == 0)
-        return;
-    const vae_optimizer_config *c = &o->cfg;
+        return -1;
     grad_prep gp;
-    gp.coef = clip_coef(grad_norm, c->clip_norm);
-    gp.wd = c->weight_decay;
-    gp.decay = c->weight_decay != 0.0f;
-    switch (c->type) {
-    case VAE_OPT_SGD:
-        sgd_step(p, g, n, c->lr, gp);
-        break;
-    case VAE_OPT_MOMENTUM:
-        momentum_step(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp);
-        break;
-    case VAE_OPT_ADAGRAD:
-        adagrad_step(p, o->m, g, n, c->lr, c->eps, gp);
-        break;
-    case VAE_OPT_ADAM:
-        adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp);
-        break;
-    default:
-        return; /* unreachable: the type was validated */
-    }
+    gp.coef = clip_coef(grad_norm, o->cfg.clip_norm);
+    gp.wd = o->cfg.weight_decay;
+    gp.decay = o->cfg.weight_decay != 0.0f;
+    if (!run_rule(o, p, g, n, gp, 0))
+        return -1; /* the update would overflow: nothing changed */
+    run_rule(o, p, g, n, gp, 1);
     o->steps++;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

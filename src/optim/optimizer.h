@@ -22,11 +22,13 @@ struct vae_optimizer {
  * different n fails with VAE_ERR_SHAPE). */
 int vopt_bind(vae_optimizer *o, size_t n);
 
-/* One update p <- p - step(g) over n parameters. The caller has checked
+/* One update p <- p - step(g) over n parameters. Returns 0, or -1 when the
+ * new parameters or state would not be finite (or n differs from the bound
+ * size): then nothing is changed and the step count does not advance. The caller has checked
  * that g is finite and bound the optimizer. grad_norm is the global L2 norm
  * of g, used for clipping (cfg.clip_norm > 0 scales g by clip/norm when
  * norm > clip). Weight decay adds wd * p to g. Never allocates. */
-void vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm);
+int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm);
 
 /* Append the optimizer's config and state as tensors named "optim.*". */
 int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg);
