@@ -161,7 +161,7 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
  * lines skipped). Every row must have the same number of columns. An
  * optional label column (opt->csv_label_column) is taken out of the
  * features. NaN/Inf values are refused with VAE_ERR_NONFINITE naming the
- * line and column; rows wider than 2^24 columns give VAE_ERR_LIMIT.
+ * line and column; rows wider than 2^18 (262,144) columns give VAE_ERR_LIMIT.
  * @since 0.1.0
  */
 VAE_API int vae_dataset_load_csv(const char *path, const vae_dataset_options *opt,
