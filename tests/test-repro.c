@@ -57,7 +57,8 @@ static vae_dataset *data(void)
     vae_dataset_options opt;
     vae_dataset_options_init(&opt);
     opt.binarize = VAE_BINARIZE_DYNAMIC;
-    if (tu_mnist_file(path, "t10k-images-idx3-ubyte.gz") &&
+    /* Quick (valgrind) runs use the small synthetic set: MNIST products take minutes there. */
+    if (!tu_quick() && tu_mnist_file(path, "t10k-images-idx3-ubyte.gz") &&
         vae_dataset_load_idx(path, NULL, &opt, &all, NULL) == VAE_OK) {
         ck_assert_int_eq(vae_dataset_subset(all, 0, 1000, &ds, NULL), VAE_OK);
         vae_dataset_free(all);

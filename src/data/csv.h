@@ -21,7 +21,7 @@
  * and returns VAE_ERR_IO, VAE_ERR_FORMAT (unparsable field, no data rows,
  * no feature columns), VAE_ERR_SHAPE (rows of different widths),
  * VAE_ERR_NONFINITE, VAE_ERR_INVALID (label column past the last column),
- * VAE_ERR_LIMIT (a row of more than VDS_MAX_VALUES columns, found while the
+ * VAE_ERR_LIMIT (a row of more than 2^18 (CSV_MAX_COLUMNS) columns, found while the
  * line is read, or more than VDS_MAX_EXAMPLES rows) or VAE_ERR_NOMEM. */
 int vds_csv_read(const char *path, int header, int label_column, float **x, int **labels,
                  size_t *n, size_t *d, char *msg);
