@@ -19,7 +19,11 @@ Both sides train the identical model on the same data, in the same way:
 Speed is examples / seconds of an epoch's training loop (shuffling, batch
 gathering, forward, backward, update), the definition of vae-train's
 samples/s column; evaluation is outside the timed region on both sides.
-libvae runs with --threads T, PyTorch with torch.set_num_threads(T). Runs
+libvae runs with --threads T, PyTorch with torch.set_num_threads(T) and
+OPENBLAS_NUM_THREADS=T (Debian's PyTorch calls the system OpenBLAS, whose
+threads set_num_threads does not limit); for T > 1 PyTorch is also run with
+a single-threaded BLAS (OPENBLAS_NUM_THREADS=1), which on few cores avoids
+its two thread pools competing, and both ratios are printed. Runs
 alternate (libvae, PyTorch, libvae, ...) over --reps repetitions, so drifts
 in machine load hit both alike; each side's figure is the median over all
 epochs of all repetitions. The test ELBO after the last epoch is printed as
@@ -120,11 +124,18 @@ def torch_worker(args):
                "torch": torch.__version__, "threads": torch.get_num_threads()}, sys.stdout)
 
 
-def run_torch(args, threads, batch, seed):
+def run_torch(args, threads, batch, seed, blas_threads):
+    """One PyTorch run in a fresh process. Debian's PyTorch does its matrix
+    products in the system BLAS (libblas.so.3 = OpenBLAS), whose thread pool
+    torch.set_num_threads does not control: without OPENBLAS_NUM_THREADS it
+    uses every core even at set_num_threads(1). So the BLAS thread count is
+    set explicitly, before torch is imported."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--data", args.data,
            "--epochs", str(args.epochs), "--threads", str(threads), "--batch", str(batch),
            "--seed", str(seed)]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(blas_threads))
+    r = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(r.stdout)
 
 
@@ -214,31 +225,46 @@ def main():
     print("# load average at start: %.2f %.2f %.2f" % os.getloadavg())
     sys.stdout.flush()
 
+    # PyTorch variants: "torch" gives PyTorch's intra-op pool and its BLAS
+    # T threads each (T threads in total, like libvae), "torch-b1" keeps the
+    # BLAS single-threaded (T threads in total at most, with no two pools
+    # competing for the cores); they coincide for T = 1.
     configs = [(t, b) for b in batches for t in threads]
-    results = {c: {"libvae": [], "torch": []} for c in configs}
+    sides = {c: ["libvae", "torch"] + (["torch-b1"] if c[0] > 1 else []) for c in configs}
+    results = {c: {s: [] for s in ("libvae", "torch", "torch-b1")} for c in configs}
     for rep in range(args.reps):
         for (t, b) in configs:
             seed = args.seed + rep
-            # alternate the order too, so neither side always runs first
-            order = ("libvae", "torch") if rep % 2 == 0 else ("torch", "libvae")
+            # alternate the order too, so that no side always runs first
+            order = sides[(t, b)] if rep % 2 == 0 else sides[(t, b)][::-1]
             for side in order:
-                r = (run_libvae if side == "libvae" else run_torch)(args, t, b, seed)
+                if side == "libvae":
+                    r = run_libvae(args, t, b, seed)
+                else:
+                    r = run_torch(args, t, b, seed, t if side == "torch" else 1)
                 results[(t, b)][side].append(r)
-                print("rep %d threads %d batch %d %-6s samples/s %s test_elbo %.2f"
+                print("rep %d threads %d batch %d %-8s samples/s %s test_elbo %.2f"
                       % (rep + 1, t, b, side, " ".join("%.0f" % v for v in r["rates"]),
                          r["test_elbo"]))
                 sys.stdout.flush()
 
+    def med_rate(c, side):
+        rs = results[c][side] or results[c]["torch"]
+        return statistics.median(v for r in rs for v in r["rates"])
+
+    def med_elbo(c, side):
+        return statistics.median(r["test_elbo"] for r in results[c][side])
+
     print()
-    print("| threads | batch | libvae samples/s | PyTorch samples/s | libvae/PyTorch "
+    print("| threads | batch | libvae samples/s | PyTorch samples/s (BLAS T threads) "
+          "| libvae/PyTorch | PyTorch samples/s (BLAS 1 thread) | libvae/PyTorch "
           "| libvae test ELBO | PyTorch test ELBO |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for (t, b) in configs:
-        lv = statistics.median(v for r in results[(t, b)]["libvae"] for v in r["rates"])
-        pt = statistics.median(v for r in results[(t, b)]["torch"] for v in r["rates"])
-        le = statistics.median(r["test_elbo"] for r in results[(t, b)]["libvae"])
-        pe = statistics.median(r["test_elbo"] for r in results[(t, b)]["torch"])
-        print("| %d | %d | %.0f | %.0f | %.2fx | %.2f | %.2f |" % (t, b, lv, pt, lv / pt, le, pe))
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in configs:
+        lv, pt, pb = med_rate(c, "libvae"), med_rate(c, "torch"), med_rate(c, "torch-b1")
+        print("| %d | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.2f | %.2f |"
+              % (c[0], c[1], lv, pt, lv / pt, pb, lv / pb, med_elbo(c, "libvae"),
+                 med_elbo(c, "torch")))
     print()
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     print("samples/s: median over %d epochs x %d reps; test ELBO (nats): median over reps "
