@@ -125,9 +125,9 @@ static int parse_args(int argc, char **argv, options *o)
     o->opt_type = VAE_OPT_ADAM;
     o->k = 5;
     vae_model_config_init(&o->model);
-    int c;
+    int c, li = -1;
     long v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((li = -1, c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
         int bad = 0;
         switch (c) {
         case 'd': o->data = optarg; break;
@@ -182,7 +182,7 @@ static int parse_args(int argc, char **argv, options *o)
         }
         if (bad) {
             fprintf(stderr, "vae-train: bad value '%s' for --%s\n", optarg ? optarg : "",
-                    longopts[0].name ? argv[optind - 1] + 2 : "");
+                    li >= 0 ? longopts[li].name : "?");
             return -1;
         }
     }
@@ -239,7 +239,7 @@ static int load_data(const options *o, vae_dataset **all)
     dopt.binarize = o->binarize;
     if (o->data) {
         if (vae_dataset_load_idx(o->data, o->labels, &dopt, all, &err) != VAE_OK)
-            return fail(o->data, err.message);
+            return fail("data", err.message); /* the message names the file */
         return 0;
     }
     size_t n = 2000, d;
@@ -276,7 +276,7 @@ int main(int argc, char **argv)
     }
     if (o.load) {
         if (vae_model_load(o.load, &model, &opt, &err) != VAE_OK) {
-            fail(o.load, err.message);
+            fail("--load", err.message);
             goto out;
         }
         vae_model_set_threads(model, o.model.threads);

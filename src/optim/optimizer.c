@@ -10,6 +10,21 @@
 #include "optim/optimizer.h"
 
 #include <math.h>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+typedef unsigned int fpmode_t;
+static fpmode_t fpmode_flush(void)
+{
+    unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+    return csr;
+}
+static void fpmode_restore(fpmode_t csr) { _mm_setcsr(csr); }
+#else
+typedef int fpmode_t;
+static fpmode_t fpmode_flush(void) { return 0; }
+static void fpmode_restore(fpmode_t m) { (void)m; }
+#endif
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,65 +324,41 @@ typedef struct grad_prep {
     int decay;
 } grad_prep;
 
-/* Every rule runs in two modes: write = 0 computes the new parameters and
- * state without storing them and reports whether all are finite (so a step
- * that would overflow is refused before anything changes); write = 1
- * stores them. The flag is loop-invariant. Each returns 1 when all results
- * are finite. */
-
 /* SGD:  p = p - lr * d */
-static int sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
-                    grad_prep gp, int write)
+static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
+                     grad_prep gp)
 {
-    int ok = 1;
-    for (size_t i = 0; i < n; i++) {
-        float pn = p[i] - lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-        ok &= isfinite(pn) != 0;
-        if (write)
-            p[i] = pn;
-    }
-    return ok;
+    for (size_t i = 0; i < n; i++)
+        p[i] -= lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
 }
 
 /* Momentum (PyTorch SGD, dampening 0, no Nesterov):
  *     buf = d                  on the first step (PyTorch clones the gradient)
  *     buf = mu * buf + d       afterwards
  *     p   = p - lr * buf */
-static int momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
-                         size_t n, float lr, float mu, int first, grad_prep gp, int write)
+static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
+                          size_t n, float lr, float mu, int first, grad_prep gp)
 {
-    int ok = 1;
     for (size_t i = 0; i < n; i++) {
         float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
         float b = first ? d : buf[i] * mu + d;
-        float pn = p[i] - lr * b;
-        ok &= (isfinite(pn) && isfinite(b)) != 0;
-        if (write) {
-            buf[i] = b;
-            p[i] = pn;
-        }
+        buf[i] = b;
+        p[i] -= lr * b;
     }
-    return ok;
 }
 
 /* Adagrad (PyTorch, lr_decay 0, initial accumulator 0):
  *     s = s + d * d
  *     p = p - lr * d / (sqrt(s) + eps) */
-static int adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
-                        size_t n, float lr, float eps, grad_prep gp, int write)
+static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
+                         size_t n, float lr, float eps, grad_prep gp)
 {
-    int ok = 1;
     for (size_t i = 0; i < n; i++) {
         float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
         float si = s[i] + d * d;
-        float pn = p[i] - lr * d / (sqrtf(si) + eps);
-        ok &= (isfinite(pn) && isfinite(si)) != 0;
-        if (write) {
-            s[i] = si;
-            p[i] = pn;
-        }
+        s[i] = si;
+        p[i] -= lr * d / (sqrtf(si) + eps);
     }
-    return ok;
 }
 
 /* Adam's per-step scalars, computed once per step. */
@@ -383,24 +374,67 @@ typedef struct adam_scalars {
  *     m = b1 * m + (1 - b1) * d
  *     v = b2 * v + (1 - b2) * d * d
  *     p = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
-static int adam_step(float *restrict p, float *restrict m, float *restrict v,
-                     const float *restrict g, size_t n, adam_scalars a, grad_prep gp, int write)
+static void adam_step(float *restrict p, float *restrict m, float *restrict v,
+                      const float *restrict g, size_t n, adam_scalars a, grad_prep gp)
 {
-    int ok = 1;
     for (size_t i = 0; i < n; i++) {
         float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
         float mi = m[i] * a.b1 + a.c1 * d;
         float vi = v[i] * a.b2 + a.c2 * d * d;
+        m[i] = mi;
+        v[i] = vi;
         float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-        float pn = p[i] - a.step_size * mi / denom;
-        ok &= (isfinite(pn) && isfinite(vi)) != 0;
-        if (write) {
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = pn;
-        }
+        p[i] -= a.step_size * mi / denom;
     }
-    return ok;
+}
+
+static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps);
+
+/* Would an update leave every parameter and state value finite? The same
+ * arithmetic as the rules above without storing anything; 0 * x is NaN
+ * exactly when x is not finite, so one branch-free (vectorisable) sum
+ * answers for all n elements. */
+static int update_stays_finite(const vae_optimizer *o, const float *restrict p,
+                               const float *restrict g, size_t n, grad_prep gp)
+{
+    const vae_optimizer_config *c = &o->cfg;
+    float acc = 0.0f;
+    switch (c->type) {
+    case VAE_OPT_SGD:
+        for (size_t i = 0; i < n; i++)
+            acc += 0.0f * (p[i] - c->lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay));
+        break;
+    case VAE_OPT_MOMENTUM: {
+        int first = o->steps == 0;
+        for (size_t i = 0; i < n; i++) {
+            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+            float b = first ? d : o->m[i] * c->momentum + d;
+            acc += 0.0f * (p[i] - c->lr * b) + 0.0f * b;
+        }
+        break;
+    }
+    case VAE_OPT_ADAGRAD:
+        for (size_t i = 0; i < n; i++) {
+            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+            float si = o->m[i] + d * d;
+            acc += 0.0f * (p[i] - c->lr * d / (sqrtf(si) + c->eps)) + 0.0f * si;
+        }
+        break;
+    case VAE_OPT_ADAM: {
+        adam_scalars a = adam_prepare(c, o->steps);
+        for (size_t i = 0; i < n; i++) {
+            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+            float mi = o->m[i] * a.b1 + a.c1 * d;
+            float vi = o->v[i] * a.b2 + a.c2 * d * d;
+            float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
+            acc += 0.0f * (p[i] - a.step_size * mi / denom) + 0.0f * vi;
+        }
+        break;
+    }
+    default:
+        return 0;
+    }
+    return acc == 0.0f;
 }
 
 /* PyTorch computes the bias corrections and step size as Python floats
@@ -422,21 +456,24 @@ static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps)
     return a;
 }
 
-/* One rule in one mode (see the comment above sgd_step). */
-static int run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_prep gp, int write)
+static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_prep gp)
 {
     const vae_optimizer_config *c = &o->cfg;
     switch (c->type) {
     case VAE_OPT_SGD:
-        return sgd_step(p, g, n, c->lr, gp, write);
+        sgd_step(p, g, n, c->lr, gp);
+        break;
     case VAE_OPT_MOMENTUM:
-        return momentum_step(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp, write);
+        momentum_step(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp);
+        break;
     case VAE_OPT_ADAGRAD:
-        return adagrad_step(p, o->m, g, n, c->lr, c->eps, gp, write);
+        adagrad_step(p, o->m, g, n, c->lr, c->eps, gp);
+        break;
     case VAE_OPT_ADAM:
-        return adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp, write);
+        adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp);
+        break;
     default:
-        return 0; /* unreachable: the type was validated */
+        break; /* unreachable: the type was validated */
     }
 }
 
@@ -449,11 +486,18 @@ int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double gra
     gp.coef = clip_coef(grad_norm, o->cfg.clip_norm);
     gp.wd = o->cfg.weight_decay;
     gp.decay = o->cfg.weight_decay != 0.0f;
-    if (!run_rule(o, p, g, n, gp, 0))
-        return -1; /* the update would overflow: nothing changed */
-    run_rule(o, p, g, n, gp, 1);
-    o->steps++;
-    return 0;
+    /* Flush subnormals to zero while updating (x86 SSE: FTZ and DAZ, restored
+     * after): moments of parameters whose gradient stays 0 decay
+     * geometrically into the subnormal range, where every operation costs
+     * ~100 cycles and training slowed 3x. Values below 1.2e-38 become 0. */
+    fpmode_t saved = fpmode_flush();
+    int ok = update_stays_finite(o, p, g, n, gp);
+    if (ok) {
+        run_rule(o, p, g, n, gp);
+        o->steps++;
+    }
+    fpmode_restore(saved);
+    return ok ? 0 : -1; /* -1: the update would overflow; nothing changed */
 }
 
 /* ------------------------------------------------------------------------ */
