@@ -261,6 +261,74 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* The 0.2.0 calls refuse bad input with a status and message, and change nothing. */
+START_TEST(test_training_api_errors)
+{
+    vae_model *m = make_model(4);
+    float before[16], after[16], x[8] = {0, 1, 0, 1, 1, 0, 1, 0};
+    snapshot(m, before);
+    vae_model_config c;
+    c.struct_size = sizeof c;
+    ck_assert_int_eq(vae_model_get_config(m, &c), VAE_OK);
+    /* set_training: architecture fields cannot change; training fields are checked. */
+    c.latent_dim = 3;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(vae_model_errmsg(m), "latent_dim"));
+    c.latent_dim = 2;
+    c.estimator = VAE_EST_SCORE;
+    c.baseline = VAE_BASELINE_LOO;
+    c.samples = 1;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(vae_model_errmsg(m), "leave-one-out"));
+    c.samples = 2;
+    c.ema_decay = 1.0f;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_ERR_INVALID);
+    c.ema_decay = 0.9f;
+    c.beta = -1.0f;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_ERR_INVALID);
+    c.beta = 1.0f;
+    c.objective = VAE_OBJ_IWAE; /* IWAE is pathwise only */
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_ERR_INVALID);
+    c.objective = VAE_OBJ_ELBO;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_OK);
+    ck_assert_int_eq(vae_model_set_training(m, NULL), VAE_ERR_NULL);
+    ck_assert_int_eq(vae_model_set_training(NULL, &c), VAE_ERR_NULL);
+    /* log_likelihood */
+    double mean;
+    ck_assert_int_eq(vae_model_log_likelihood(m, x, 2, 0, NULL, &mean), VAE_ERR_INVALID);
+    ck_assert_int_eq(vae_model_log_likelihood(m, x, 2, (1 << 20) + 1, NULL, &mean), VAE_ERR_INVALID);
+    ck_assert_int_eq(vae_model_log_likelihood(m, NULL, 2, 10, NULL, &mean), VAE_ERR_NULL);
+    ck_assert_int_eq(vae_model_log_likelihood(m, x, 0, 10, NULL, &mean), VAE_ERR_INVALID);
+    x[3] = NAN;
+    ck_assert_int_eq(vae_model_log_likelihood(m, x, 2, 10, NULL, &mean), VAE_ERR_NONFINITE);
+    ck_assert_int_eq(vae_model_gradient_stats(m, x, 2, NULL, 5, NULL, NULL, NULL, NULL), VAE_ERR_NONFINITE);
+    x[3] = 1.0f;
+    /* gradient_stats */
+    vae_grad_stats all;
+    ck_assert_int_eq(vae_model_gradient_stats(m, x, 2, NULL, 1, NULL, NULL, &all, NULL), VAE_ERR_INVALID);
+    ck_assert_int_eq(vae_model_gradient_stats(m, NULL, 2, NULL, 5, NULL, NULL, &all, NULL), VAE_ERR_NULL);
+    c.kl_mode = 9;
+    ck_assert_int_eq(vae_model_gradient_stats(m, x, 2, &c, 5, NULL, NULL, &all, NULL), VAE_ERR_INVALID);
+    /* parameter access */
+    size_t P = vae_model_param_count(m);
+    float *p = malloc((P + 1) * sizeof *p);
+    ck_assert_int_eq(vae_model_get_params(m, p, P + 1), VAE_ERR_SHAPE);
+    ck_assert_int_eq(vae_model_get_params(m, NULL, P), VAE_ERR_NULL);
+    ck_assert_int_eq(vae_model_get_params(m, p, P), VAE_OK);
+    ck_assert_int_eq(vae_model_set_params(m, p, P - 1), VAE_ERR_SHAPE);
+    p[7] = INFINITY;
+    ck_assert_int_eq(vae_model_set_params(m, p, P), VAE_ERR_NONFINITE);
+    ck_assert_ptr_nonnull(strstr(vae_model_errmsg(m), "in[7]"));
+    ck_assert_int_eq(vae_model_param_tensor_info(m, vae_model_param_tensor_count(m), NULL, NULL,
+                                                 NULL, NULL), VAE_ERR_INVALID);
+    ck_assert_int_eq(vae_model_param_tensor_info(NULL, 0, NULL, NULL, NULL, NULL), VAE_ERR_NULL);
+    snapshot(m, after);
+    ck_assert_mem_eq(before, after, sizeof before);
+    free(p);
+    vae_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api");
@@ -275,6 +343,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_divergence_keeps_parameters);
     tcase_add_test(tc, test_optimizer_bound_size);
     tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_training_api_errors);
     suite_add_tcase(s, tc);
     return s;
 }
