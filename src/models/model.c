@@ -490,18 +490,28 @@ int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo
     return VAE_OK;
 }
 
+/* Size graph g for cnt rows, bind `data` to its input node and run it forward
+ * up to node `upto` (-1: all) with the model's thread count. */
+static int run_rows(vae_model *m, vg_graph *g, int input, const float *data, size_t cnt, int upto)
+{
+    g->threads = m->cfg.threads;
+    if (vg_set_batch(g, (int)cnt) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+    vg_bind(g, input, data);
+    vg_forward(g, upto);
+    return VAE_OK;
+}
+
 int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv)
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
-    g->threads = m->cfg.threads;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
-        if (vg_set_batch(g, (int)cnt) != 0)
-            return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
-        vg_bind(g, e->x, x + start * D);
-        vg_forward(g, e->lv > e->mu ? e->lv : e->mu);
+        int rc = run_rows(m, g, e->x, x + start * D, cnt, e->lv > e->mu ? e->lv : e->mu);
+        if (rc != VAE_OK)
+            return rc;
         if (mu)
             memcpy(mu + start * K, g->nodes[e->mu].val, cnt * K * sizeof(float));
         if (lv)
@@ -514,13 +524,11 @@ int vm_decode(vae_model *m, const float *z, size_t n, float *out)
 {
     vg_graph *g = m->dec_g;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
-    g->threads = m->cfg.threads;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
-        if (vg_set_batch(g, (int)cnt) != 0)
-            return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
-        vg_bind(g, m->dec_z, z + start * K);
-        vg_forward(g, -1);
+        int rc = run_rows(m, g, m->dec_z, z + start * K, cnt, -1);
+        if (rc != VAE_OK)
+            return rc;
         memcpy(out + start * D, g->nodes[m->dec_out].val, cnt * D * sizeof(float));
     }
     return VAE_OK;
