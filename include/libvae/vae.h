@@ -582,6 +582,32 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,
                            vae_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Pictures                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Write n grayscale images as one PNG grid: `cols` images per row, rows as
+ * many as needed, cells separated by 2 pixels of mid-gray (also filling the
+ * unused cells of the last row). Image k is height*width floats, row-major,
+ * at pixels + k*height*width; 0 is black, 1 is white, values outside [0,1]
+ * are clamped. Useful for decoder means (vae_model_sample,
+ * vae_model_reconstruct) of image data. The file is 8-bit grayscale,
+ * zlib-compressed, readable by any PNG decoder; it is replaced if it exists
+ * and removed again if writing fails.
+ * @param path    file to write.
+ * @param pixels  n*height*width values in [0,1]; owned by the caller.
+ * @param cols    images per grid row (>= 1; more than n is taken as n).
+ * @param err     may be NULL; receives the status and message.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a size is 0),
+ *         VAE_ERR_NONFINITE (a NaN or infinite pixel), VAE_ERR_LIMIT (the
+ *         grid exceeds 8192 pixels a side), VAE_ERR_NOMEM, VAE_ERR_IO.
+ * Thread-safe: no state.
+ * @since 0.3.0
+ */
+VAE_API int vae_png_write_grid(const char *path, const float *pixels, size_t n, size_t height,
+                               size_t width, size_t cols, vae_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -280,6 +280,9 @@ _PROTOTYPES = {
     "vae_status_str": (c_char_p, [c_int]),
     "vae_version_string": (c_char_p, []),
     "vae_version_number": (c_uint, []),
+    # pictures (0.3.0)
+    "vae_png_write_grid": (c_int, [c_char_p, _F, c_size_t, c_size_t, c_size_t, c_size_t,
+                                   POINTER(VaeError)]),
     # datasets
     "vae_dataset_options_init": (None, [POINTER(DatasetOptions)]),
     "vae_dataset_load_idx": (c_int, [c_char_p, c_char_p, POINTER(DatasetOptions), _PP,

@@ -460,3 +460,34 @@ class TestCallbacks(ErrorCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestPngErrors(ErrorCase):
+
+    def test_png_bad_input(self):
+        tmp = tmpdir()
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "png-errors.png")
+        self.assertVaeError(libvae.VAE_ERR_SHAPE, libvae.write_png_grid, path, np.zeros((2, 5)))
+        self.assertVaeError(libvae.VAE_ERR_SHAPE, libvae.write_png_grid, path, np.zeros((2, 5)),
+                            shape=(2, 3))
+        self.assertVaeError(libvae.VAE_ERR_NONFINITE, libvae.write_png_grid, path,
+                            np.full((1, 2, 2), np.nan), contains="not finite")
+        self.assertVaeError(libvae.VAE_ERR_INVALID, libvae.write_png_grid, path,
+                            np.zeros((1, 2, 2)), cols=0)
+        self.assertVaeError(libvae.VAE_ERR_IO, libvae.write_png_grid,
+                            "/nonexistent-dir/x.png", np.zeros((1, 2, 2)))
+        self.assertFalse(os.path.exists(path))
+
+    def test_png_written(self):
+        tmp = tmpdir()
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "png-ok.png")
+        libvae.write_png_grid(path, np.linspace(0, 1, 4 * 6).reshape(4, 6), cols=2,
+                              shape=(2, 3))
+        with open(path, "rb") as f:
+            head = f.read(24)
+        self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(int.from_bytes(head[16:20], "big"), 2 * 3 + 2)  # width
+        self.assertEqual(int.from_bytes(head[20:24], "big"), 2 * 2 + 2)  # height
+        os.remove(path)
