@@ -392,9 +392,12 @@ class Model(Handle):
                 raise Error(capi.VAE_ERR_INVALID, "optimizer = %r: expected a libvae.Optimizer"
                             % (optimizer,))
             return optimizer
-        if self.optimizer is None or self.optimizer.closed:
-            self.optimizer = Optimizer("adam")
-        return self.optimizer
+        # Under the model's lock: threads sharing a model must not each create
+        # (and step) their own default optimizer.
+        with self._lock:
+            if self.optimizer is None or self.optimizer.closed:
+                self.optimizer = Optimizer("adam")
+            return self.optimizer
 
     def train_step(self, x, optimizer=None):
         """One training step on the rows of x (vae_model_train_step).
