@@ -1,20 +1,24 @@
-/*
- * libvae — variational autoencoders in C.
+/**
+ * @file vae.h
+ * @brief libvae — variational autoencoders in C.
  *
  * This is the umbrella header: it is the whole public API. Include it as
  * `#include <libvae/vae.h>` and link with `pkg-config --libs vae`.
  *
  * Conventions (see docs/design.md):
  *   - Opaque handles (vae_model, vae_optimizer, vae_dataset). Create with
- *     vae_<noun>_create/load, free with vae_<noun>_free; free(NULL) is a no-op.
+ *     vae_NOUN_create/load, free with vae_NOUN_free; free(NULL) is a no-op.
  *   - Every fallible call returns an int status: VAE_OK (0) or a negative
  *     enum vae_status code. After a failed call on a handle,
- *     vae_<noun>_errmsg(handle) says what was wrong and where, and the
+ *     vae_NOUN_errmsg(handle) says what was wrong and where, and the
  *     handle is as it was before the call. Calls that create a handle take an
  *     optional vae_error* that receives the status and message.
  *   - Thread rule: a handle may be used by one thread at a time; different
  *     handles may be used from different threads concurrently. The library
- *     has no mutable global state of its own.
+ *     has no mutable global state of its own. Each function states its rule
+ *     under "Threads" (in this header: \@thread_safe = any thread at any time;
+ *     \@thread_handle = one thread at a time per handle; \@thread_caller =
+ *     touches only the caller's struct).
  *   - Ownership: the caller owns every buffer it passes in and every buffer
  *     it passes to be filled. Nothing the library returns must be freed by
  *     the caller except handles (with their _free function).
@@ -79,21 +83,28 @@ typedef struct vae_error {
 
 /**
  * A static English description of a status code ("invalid argument", ...).
- * Never NULL; unknown codes give "unknown status". Thread-safe.
+ * @param status  a value of enum vae_status (any int is accepted).
+ * @return a static NUL-terminated string, never NULL; "unknown status" for
+ *         a value that is not a status code. Do not free it.
+ * @thread_safe
  * @since 0.1.0
  */
 VAE_API const char *vae_status_str(int status);
 
 /**
- * The runtime library version as "MAJOR.MINOR.PATCH" (static string).
- * Compare with VAE_VERSION_STRING to detect header/library mismatch.
- * Thread-safe. @since 0.1.0
+ * The runtime library version. Compare with VAE_VERSION_STRING (the headers
+ * the program was compiled with) to detect a header/library mismatch.
+ * @return a static string "MAJOR.MINOR.PATCH", never NULL. Do not free it.
+ * @thread_safe
+ * @since 0.1.0
  */
 VAE_API const char *vae_version_string(void);
 
 /**
- * The runtime library version as MAJOR*10000 + MINOR*100 + PATCH, the same
- * encoding as VAE_VERSION_NUMBER. Thread-safe. @since 0.1.0
+ * The runtime library version as a number, encoded as VAE_VERSION_NUMBER is.
+ * @return MAJOR*10000 + MINOR*100 + PATCH (300 for 0.3.0).
+ * @thread_safe
+ * @since 0.1.0
  */
 VAE_API unsigned vae_version_number(void);
 
@@ -135,21 +146,37 @@ typedef struct vae_dataset_options {
     int csv_label_column;   /**< CSV: index of an integer label column, -1 (default) for none */
 } vae_dataset_options;
 
-/** Fill *opt with defaults (and set struct_size). @since 0.1.0 */
+/**
+ * Fill *opt with the defaults (VAE_SCALE_AUTO, no binarisation, threshold
+ * 0.5, no CSV header, no label column) and set opt->struct_size. Call it
+ * before changing fields, so the struct can grow without breaking callers.
+ * @param opt  the options to fill (caller-owned); NULL is ignored.
+ * @thread_caller
+ * @since 0.1.0
+ */
 VAE_API void vae_dataset_options_init(vae_dataset_options *opt);
 
 /**
  * Load images from an IDX file (raw or gzip-compressed; the magic decides),
- * with optional labels from an IDX1 file (labels_path may be NULL).
+ * with optional labels from an IDX1 file.
  * Element types u8 and f32 are accepted; images of any rank >= 2 are
  * flattened per example. uint8 data is scaled by 1/255 unless opt->scale
  * says otherwise. Files claiming more than 2^28 examples or 2^24 values
  * per example are refused (VAE_ERR_LIMIT) before any large allocation.
- * @param opt   may be NULL for defaults.
- * @param out   receives the new dataset; set to NULL on failure.
- * @param err   may be NULL; receives status and message.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_IO, VAE_ERR_FORMAT, VAE_ERR_SHAPE
- *         (label count differs), VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * The files are read completely during the call; nothing keeps them open.
+ * @param images_path  path of the IDX images file (u8 or f32).
+ * @param labels_path  path of an IDX1 labels file with one label per image,
+ *                     or NULL for none.
+ * @param opt   options (scale, binarisation); NULL for the defaults.
+ * @param out   receives the new dataset, owned by the caller (free it with
+ *              vae_dataset_free); set to NULL on failure.
+ * @param err   may be NULL; receives the status and a message naming the file.
+ * @return VAE_OK; VAE_ERR_NULL (images_path or out NULL), VAE_ERR_INVALID
+ *         (bad options), VAE_ERR_IO (cannot open or read), VAE_ERR_FORMAT
+ *         (not IDX, truncated, unsupported type), VAE_ERR_SHAPE (label count
+ *         differs from the image count), VAE_ERR_NONFINITE (f32 data with
+ *         NaN or infinity), VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_safe
  * @since 0.1.0
  */
 VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_path,
@@ -160,19 +187,43 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
  * Load a CSV file of numbers (comma separated, one example per line; blank
  * lines skipped). Every row must have the same number of columns. An
  * optional label column (opt->csv_label_column) is taken out of the
- * features. NaN/Inf values are refused with VAE_ERR_NONFINITE naming the
- * line and column; rows wider than 2^18 (262,144) columns give VAE_ERR_LIMIT.
+ * features. The file is read completely during the call.
+ * @param path  path of the CSV file.
+ * @param opt   options (header line, label column, scale, binarisation);
+ *              NULL for the defaults.
+ * @param out   receives the new dataset, owned by the caller (free it with
+ *              vae_dataset_free); set to NULL on failure.
+ * @param err   may be NULL; receives the status and a message naming the
+ *              line and column at fault.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (bad options), VAE_ERR_IO,
+ *         VAE_ERR_FORMAT (a field that is not a number, ragged rows, no
+ *         rows), VAE_ERR_NONFINITE (NaN or infinity), VAE_ERR_LIMIT (rows
+ *         wider than 2^18 = 262,144 columns), VAE_ERR_NOMEM.
+ * @thread_safe
  * @since 0.1.0
  */
 VAE_API int vae_dataset_load_csv(const char *path, const vae_dataset_options *opt,
                                  vae_dataset **out, vae_error *err);
 
 /**
- * Make a dataset from a caller's row-major float array of n rows and d
- * columns. With VAE_ARRAY_COPY the array may be freed right after the call;
- * with VAE_ARRAY_BORROW it must outlive the dataset and stay unchanged, and
- * opt->scale must be VAE_SCALE_NONE or VAE_SCALE_AUTO. labels may be NULL, else n ints.
- * Non-finite values give VAE_ERR_NONFINITE.
+ * Make a dataset from a caller's row-major float array.
+ * @param x       n*d floats, row i at x[i*d]; must be finite.
+ * @param n       number of examples (rows), >= 1.
+ * @param d       features per example (columns), >= 1.
+ * @param labels  NULL, or n ints copied into the dataset.
+ * @param mode    enum vae_array_mode. VAE_ARRAY_COPY: the dataset keeps its
+ *                own copy and x may be freed right after the call.
+ *                VAE_ARRAY_BORROW: the dataset uses x in place; it must stay
+ *                valid and unchanged until vae_dataset_free, and opt->scale
+ *                must be VAE_SCALE_NONE or VAE_SCALE_AUTO.
+ * @param opt     options (scale, binarisation); NULL for the defaults.
+ * @param out     receives the new dataset, owned by the caller; NULL on failure.
+ * @param err     may be NULL; receives the status and message.
+ * @return VAE_OK; VAE_ERR_NULL (x or out NULL), VAE_ERR_INVALID (n or d
+ *         zero, bad mode or options, scaling a borrowed array),
+ *         VAE_ERR_NONFINITE (NaN or infinity, with its position),
+ *         VAE_ERR_LIMIT (absurd n or d), VAE_ERR_NOMEM.
+ * @thread_caller
  * @since 0.1.0
  */
 VAE_API int vae_dataset_from_array(const float *x, size_t n, size_t d, const int *labels,
@@ -181,42 +232,105 @@ VAE_API int vae_dataset_from_array(const float *x, size_t n, size_t d, const int
 
 /**
  * A new dataset holding rows [first, first + count) of src (copied, so src
- * may be freed afterwards). Binarisation settings are inherited. For the
- * first n use first = 0; for the last n use first = count(src) - n.
+ * may be freed afterwards). Labels and binarisation settings are inherited.
+ * For the first n rows use first = 0; for the last n use
+ * first = vae_dataset_count(src) - n.
+ * @param src    the dataset to take rows from (not changed).
+ * @param first  index of the first row taken.
+ * @param count  number of rows, >= 1; first + count must not exceed the
+ *               number of rows of src.
+ * @param out    receives the new dataset, owned by the caller; NULL on failure.
+ * @param err    may be NULL; receives the status and message.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (empty or out-of-range
+ *         rows), VAE_ERR_NOMEM.
+ * @par Threads
+ * Only reads src: several threads may take subsets of one dataset at once,
+ * as long as none changes it (vae_dataset_set_binarize, vae_dataset_free).
  * @since 0.1.0
  */
 VAE_API int vae_dataset_subset(const vae_dataset *src, size_t first, size_t count,
                                vae_dataset **out, vae_error *err);
 
-/** Free a dataset. NULL is a no-op. @since 0.1.0 */
+/**
+ * Free a dataset and everything it owns (not a borrowed array).
+ * @param ds  the dataset, or NULL (a no-op).
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API void vae_dataset_free(vae_dataset *ds);
 
-/** Number of examples (0 for NULL). @since 0.1.0 */
+/**
+ * Number of examples.
+ * @param ds  the dataset (may be NULL).
+ * @return the number of rows; 0 for NULL.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API size_t vae_dataset_count(const vae_dataset *ds);
 
-/** Number of features per example (0 for NULL). @since 0.1.0 */
+/**
+ * Number of features per example.
+ * @param ds  the dataset (may be NULL).
+ * @return the number of columns; 0 for NULL.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API size_t vae_dataset_dim(const vae_dataset *ds);
 
-/** 1 if the dataset carries labels, else 0. @since 0.1.0 */
+/**
+ * Whether the dataset carries labels.
+ * @param ds  the dataset (may be NULL).
+ * @return 1 if it has labels, else 0 (also for NULL).
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API int vae_dataset_has_labels(const vae_dataset *ds);
 
 /**
- * Borrow the stored (scaled, not binarised) features: n*d floats, valid
- * until the dataset is freed. NULL for a NULL handle. @since 0.1.0
+ * Borrow the stored features (scaled, not binarised), row-major.
+ * @param ds  the dataset (may be NULL).
+ * @return n*d floats owned by the dataset, valid until vae_dataset_free; do
+ *         not write or free them. NULL for a NULL handle.
+ * @thread_handle
+ * @since 0.1.0
  */
 VAE_API const float *vae_dataset_data(const vae_dataset *ds);
 
-/** Borrow the labels (n ints) or NULL when there are none. @since 0.1.0 */
+/**
+ * Borrow the labels.
+ * @param ds  the dataset (may be NULL).
+ * @return n ints owned by the dataset, valid until vae_dataset_free; NULL
+ *         when there are no labels or ds is NULL.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API const int *vae_dataset_labels(const vae_dataset *ds);
 
 /**
- * Change how batches are binarised (enum vae_binarize; threshold used by
- * VAE_BINARIZE_THRESHOLD). Dynamic binarisation needs values in [0,1].
+ * Change how batches drawn from the dataset are binarised. The stored
+ * values are not changed; binarisation happens when a batch is drawn
+ * (vae_model_train_epoch, vae_model_evaluate).
+ * @param ds         the dataset.
+ * @param mode       enum vae_binarize. VAE_BINARIZE_DYNAMIC needs all values
+ *                   in [0,1].
+ * @param threshold  used by VAE_BINARIZE_THRESHOLD (1 if v > threshold);
+ *                   must be finite.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (unknown mode, non-finite
+ *         threshold, dynamic binarisation of values outside [0,1]); the
+ *         message is in vae_dataset_errmsg(ds).
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_dataset_set_binarize(vae_dataset *ds, int mode, float threshold);
 
-/** The message of the last failed call on ds ("" if none). @since 0.1.0 */
+/**
+ * The message of the last failed call on ds.
+ * @param ds  the dataset (may be NULL).
+ * @return a string owned by the dataset ("" if no call failed, or for
+ *         NULL), valid until the next failing call on ds or its free.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API const char *vae_dataset_errmsg(const vae_dataset *ds);
 
 /* ------------------------------------------------------------------------ */
@@ -247,38 +361,94 @@ typedef struct vae_optimizer_config {
     float clip_norm;        /**< clip the global gradient norm to this value; 0 (default) = off */
 } vae_optimizer_config;
 
-/** Fill *cfg with the defaults of optimizer `type`. @since 0.1.0 */
+/**
+ * Fill *cfg with the defaults of optimizer `type` and set cfg->struct_size
+ * (lr 1e-3 for Adam, 1e-2 for SGD, momentum and Adagrad; momentum 0.9;
+ * betas 0.9 and 0.999; eps 1e-8 for Adam and 1e-10 for Adagrad; no weight
+ * decay; no clipping).
+ * @param cfg   the config to fill (caller-owned); NULL is ignored.
+ * @param type  enum vae_optimizer_type; an unknown type is stored as given
+ *              and refused by vae_optimizer_create.
+ * @thread_caller
+ * @since 0.1.0
+ */
 VAE_API void vae_optimizer_config_init(vae_optimizer_config *cfg, int type);
 
 /**
- * Create an optimizer. Its state is sized on the first step with a model
- * and then stays bound to models of that parameter count.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (bad type, lr <= 0, betas
- *         outside [0,1), eps <= 0, negative clip), VAE_ERR_NOMEM.
+ * Create an optimizer. Its state (moments) is sized on the first step with
+ * a model and then stays bound to models of that parameter count.
+ * @param cfg  hyperparameters, filled by vae_optimizer_config_init first;
+ *             copied, so it may be changed or freed after the call.
+ * @param out  receives the optimizer, owned by the caller (free it with
+ *             vae_optimizer_free); NULL on failure.
+ * @param err  may be NULL; receives the status and message.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (bad type, lr <= 0, betas
+ *         or momentum outside [0,1), eps <= 0, negative weight decay or
+ *         clip), VAE_ERR_NOMEM.
+ * @thread_safe
  * @since 0.1.0
  */
 VAE_API int vae_optimizer_create(const vae_optimizer_config *cfg, vae_optimizer **out,
                                  vae_error *err);
 
-/** Free an optimizer. NULL is a no-op. @since 0.1.0 */
+/**
+ * Free an optimizer and its state.
+ * @param opt  the optimizer, or NULL (a no-op).
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API void vae_optimizer_free(vae_optimizer *opt);
 
-/** Copy the current hyperparameters into *cfg. @since 0.1.0 */
+/**
+ * Copy the current hyperparameters into *cfg.
+ * @param opt  the optimizer.
+ * @param cfg  receives the hyperparameters (caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API int vae_optimizer_get_config(const vae_optimizer *opt, vae_optimizer_config *cfg);
 
 /**
- * Replace the hyperparameters (the type must stay the same; state is kept).
+ * Replace the hyperparameters. The type must stay the same; the state
+ * (moments, step count) is kept. On failure nothing changes.
+ * @param opt  the optimizer.
+ * @param cfg  the new hyperparameters (copied).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (another type, or a value
+ *         vae_optimizer_create would refuse); the message is in
+ *         vae_optimizer_errmsg(opt).
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_optimizer_set_config(vae_optimizer *opt, const vae_optimizer_config *cfg);
 
-/** Set only the learning rate (> 0, finite). @since 0.1.0 */
+/**
+ * Set only the learning rate, e.g. for a schedule between epochs.
+ * @param opt  the optimizer.
+ * @param lr   the new learning rate, finite and > 0.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API int vae_optimizer_set_lr(vae_optimizer *opt, float lr);
 
-/** Number of steps taken so far. @since 0.1.0 */
+/**
+ * Number of update steps taken so far (restored by vae_model_load).
+ * @param opt  the optimizer (may be NULL).
+ * @return the step count; 0 for NULL.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API uint64_t vae_optimizer_steps(const vae_optimizer *opt);
 
-/** The message of the last failed call on opt ("" if none). @since 0.1.0 */
+/**
+ * The message of the last failed call on opt.
+ * @param opt  the optimizer (may be NULL).
+ * @return a string owned by the optimizer ("" if none, or for NULL), valid
+ *         until the next failing call on opt or its free.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API const char *vae_optimizer_errmsg(const vae_optimizer *opt);
 
 /* ------------------------------------------------------------------------ */
@@ -372,29 +542,61 @@ typedef struct vae_model_config {
     float beta;                    /**< weight of the KL term, >= 0 (default 1: the ELBO) */
 } vae_model_config;
 
-/** Fill *cfg with defaults (784-400-20 Bernoulli VAE). @since 0.1.0 */
+/**
+ * Fill *cfg with the defaults and set cfg->struct_size: a 784-400-20
+ * Bernoulli VAE with ReLU, a Gaussian posterior, analytic KL, one sample,
+ * the pathwise estimator, the ELBO objective, beta 1, seed 1, 1 thread.
+ * @param cfg  the config to fill (caller-owned); NULL is ignored.
+ * @thread_caller
+ * @since 0.1.0
+ */
 VAE_API void vae_model_config_init(vae_model_config *cfg);
 
 /**
  * Create a model with freshly initialised parameters: weights and biases
  * uniform in +-1/sqrt(fan_in) (PyTorch's nn.Linear default), drawn from the
  * model's random generator seeded by cfg->seed.
- * @param out  receives the model; NULL on failure.
- * @param err  may be NULL.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a size <= 0, an unknown
- *         enum, sigma <= 0, ...), VAE_ERR_LIMIT (more than 2^31 parameters),
- *         VAE_ERR_NOMEM.
+ * @param cfg  the configuration, filled by vae_model_config_init first;
+ *             copied (an older, smaller struct_size is accepted).
+ * @param out  receives the model, owned by the caller (free it with
+ *             vae_model_free); NULL on failure.
+ * @param err  may be NULL; receives the status and message.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (a size <= 0, an unknown
+ *         enum, sigma <= 0, samples outside 1..4096, ...), VAE_ERR_LIMIT
+ *         (more than 2^31 parameters), VAE_ERR_NOMEM.
+ * @thread_safe
  * @since 0.1.0
  */
 VAE_API int vae_model_create(const vae_model_config *cfg, vae_model **out, vae_error *err);
 
-/** Free a model. NULL is a no-op. @since 0.1.0 */
+/**
+ * Free a model and everything it owns.
+ * @param model  the model, or NULL (a no-op).
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API void vae_model_free(vae_model *model);
 
-/** The message of the last failed call on model ("" if none). @since 0.1.0 */
+/**
+ * The message of the last failed call on model: what was wrong and where
+ * ("train_step: x[1][1] = nan is not finite").
+ * @param model  the model (may be NULL).
+ * @return a string owned by the model ("" if none, or for NULL), valid
+ *         until the next failing call on model or its free.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API const char *vae_model_errmsg(const vae_model *model);
 
-/** Copy the model's configuration into *cfg (cfg->struct_size must be set). @since 0.1.0 */
+/**
+ * Copy the model's configuration into *cfg.
+ * @param model  the model.
+ * @param cfg    receives the configuration; cfg->struct_size must be set
+ *               (min(struct_size, sizeof) bytes are written).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or absurd).
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg);
 
 /**
@@ -404,14 +606,33 @@ VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg);
  * posterior, logvar range, seed) must equal the model's, else
  * VAE_ERR_INVALID and nothing changes. Parameters and the random state are
  * kept; the EMA baseline restarts.
+ * @param model  the model.
+ * @param cfg    a full configuration, typically from vae_model_get_config
+ *               with the training fields changed (copied).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (an architecture field
+ *         differs, or a training value is out of range), VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.2.0
  */
 VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg);
 
-/** Set the number of BLAS threads the model's calls use (1..256). @since 0.1.0 */
+/**
+ * Set the number of BLAS threads the model's calls use.
+ * @param model    the model.
+ * @param threads  1..256.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API int vae_model_set_threads(vae_model *model, int threads);
 
-/** Total number of trainable parameters (0 for NULL). @since 0.1.0 */
+/**
+ * Total number of trainable parameters (floats in the flat parameter vector).
+ * @param model  the model (may be NULL).
+ * @return the count; 0 for NULL.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API size_t vae_model_param_count(const vae_model *model);
 
 /** Per-example averages of the objective's terms, in nats. */
@@ -426,21 +647,36 @@ typedef struct vae_elbo_stats {
 /**
  * Called after each training batch. Return 0 to go on, nonzero to stop the
  * epoch (the call then returns VAE_ERR_CANCELLED; parameters keep the
- * updates done so far).
+ * updates done so far). Called in the thread that called
+ * vae_model_train_epoch; it must not call functions on the same model.
+ * @param user         the pointer given to vae_model_train_epoch
  * @param batch        0-based index of the batch just done
  * @param n_batches    batches in the epoch
  * @param running_elbo mean ELBO (nats) over the examples of the epoch so far
+ * @return 0 to continue, nonzero to stop.
  */
 typedef int (*vae_progress_fn)(void *user, size_t batch, size_t n_batches, double running_elbo);
 
 /**
- * One training step on n examples (row-major n x input_dim): forward,
- * backward, and an optimizer update. Values must be finite; the Bernoulli
- * likelihood needs them in [0,1].
- * @param stats may be NULL; receives the batch's averages (before the update).
+ * One training step on n examples: forward, backward, and an optimizer
+ * update of the loss -mean(rec) + beta * mean(KL) (or the IWAE bound, as
+ * configured). Values must be finite; the Bernoulli likelihood needs them in
+ * [0,1]. The model's training random stream advances.
+ * @param model  the model.
+ * @param opt    the optimizer; bound to the model's parameter count on its
+ *               first step.
+ * @param x      n x input_dim floats, row-major (read only, not kept).
+ * @param n      number of examples, 1..2^28.
+ * @param stats  may be NULL; receives the batch's averages in nats (before
+ *               the update).
  * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not
  *         finite (the update is not applied: parameters and optimizer state
- *         stay as before the step); argument errors.
+ *         stay as before the step); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0,
+ *         data outside [0,1] for Bernoulli), VAE_ERR_NONFINITE,
+ *         VAE_ERR_SHAPE (optimizer bound to another model size),
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @par Threads
+ * One thread at a time per model and per optimizer.
  * @since 0.1.0
  */
 VAE_API int vae_model_train_step(vae_model *model, vae_optimizer *opt, const float *x, size_t n,
@@ -450,10 +686,22 @@ VAE_API int vae_model_train_step(vae_model *model, vae_optimizer *opt, const flo
  * One epoch over `data`: shuffle the example order with the model's random
  * generator, then call vae_model_train_step on consecutive batches of
  * batch_size (the last one may be smaller), binarising as the dataset says.
- * @param progress may be NULL.
- * @param stats    may be NULL; receives averages over the whole epoch.
- * @return as vae_model_train_step, plus VAE_ERR_CANCELLED. On
- *         VAE_ERR_DIVERGED the message names the step.
+ * @param model       the model.
+ * @param opt         the optimizer.
+ * @param data        the training set (not changed); its dim must equal
+ *                    input_dim.
+ * @param batch_size  examples per step, 1..2^28.
+ * @param progress    may be NULL; called after each batch (see vae_progress_fn).
+ * @param user        passed to progress unchanged.
+ * @param stats       may be NULL; receives averages over the whole epoch, in nats.
+ * @return VAE_OK; VAE_ERR_CANCELLED (progress returned nonzero; the updates
+ *         done so far are kept); VAE_ERR_DIVERGED (the message names the
+ *         step; that step's update is not applied); VAE_ERR_NULL,
+ *         VAE_ERR_SHAPE (dim differs), VAE_ERR_INVALID (batch_size 0, data
+ *         outside [0,1] for Bernoulli), VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @par Threads
+ * One thread at a time per model and per optimizer; the dataset is only
+ * read, so several threads may train different models on one dataset.
  * @since 0.1.0
  */
 VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const vae_dataset *data,
@@ -465,40 +713,88 @@ VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const va
  * per example, in batches of batch_size. Evaluation draws from its own
  * random stream, reset from the seed at every call, so it does not disturb
  * training and the same parameters always give the same figure.
+ * @param model       the model (its parameters are not changed).
+ * @param data        the examples (not changed); dim must equal input_dim.
+ * @param batch_size  examples per forward pass, 1..2^28 (memory only; the
+ *                    result does not depend on it).
+ * @param stats       receives the averages in nats (elbo, rec, kl, loss, n).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_INVALID,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t batch_size,
                                vae_elbo_stats *stats);
 
 /**
- * Like vae_model_evaluate for a caller's array of n examples; per_example
- * (may be NULL) receives the n per-example ELBOs.
+ * Like vae_model_evaluate for a caller's array: the ELBO of n examples with
+ * the analytic KL and one z sample each, from the evaluation stream.
+ * @param model        the model (parameters not changed).
+ * @param x            n x input_dim floats, row-major.
+ * @param n            number of examples, 1..2^28.
+ * @param per_example  may be NULL; else n floats: each example's ELBO, nats.
+ * @param stats        may be NULL; else the averages in nats.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *per_example,
                            vae_elbo_stats *stats);
 
 /**
- * Encoder outputs for n examples: mu and log sigma^2, each n x latent_dim,
- * written to caller buffers (either may be NULL if not wanted).
+ * Encoder outputs for n examples: the mean mu(x) and the log-variance
+ * log sigma^2(x) of q(z|x) (clamped to [logvar_min, logvar_max]).
+ * @param model   the model.
+ * @param x       n x input_dim floats, row-major.
+ * @param n       number of examples, 1..2^28.
+ * @param mu      may be NULL; else n x latent_dim floats (caller-owned).
+ * @param logvar  may be NULL; else n x latent_dim floats (caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_model_encode(vae_model *model, const float *x, size_t n, float *mu,
                              float *logvar);
 
 /**
- * Decoder output for n latent vectors z (n x latent_dim): Bernoulli
- * probabilities or Gaussian means, n x input_dim, into `out`.
+ * Decoder output for n latent vectors: Bernoulli probabilities (the
+ * sigmoid of the logits) or Gaussian means.
+ * @param model  the model.
+ * @param z      n x latent_dim floats, row-major, finite.
+ * @param n      number of vectors, 1..2^28.
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_model_decode(vae_model *model, const float *z, size_t n, float *out);
 
-/** decode(mu(x)): the reconstruction of n examples, n x input_dim. @since 0.1.0 */
+/**
+ * The reconstruction decode(mu(x)) of n examples (no sampling).
+ * @param model  the model.
+ * @param x      n x input_dim floats, row-major.
+ * @param n      number of examples, 1..2^28.
+ * @param out    n x input_dim floats (caller-owned); may not alias x.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.1.0
+ */
 VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, float *out);
 
 /**
- * n samples from the model: z ~ N(0, I) drawn with the model's generator,
- * then the decoder output (probabilities or means), n x input_dim.
+ * n samples from the model: z ~ N(0, I) drawn with the model's training
+ * generator (which advances), then the decoder output (probabilities or
+ * means).
+ * @param model  the model.
+ * @param n      number of samples, 1..2^28.
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_LIMIT,
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.1.0
  */
 VAE_API int vae_model_sample(vae_model *model, size_t n, float *out);
@@ -511,9 +807,15 @@ VAE_API int vae_model_sample(vae_model *model, size_t n, float *out);
  * processed in chunks so memory stays bounded for any k; noise comes from the
  * evaluation stream (reset per call), so the result is a function of the
  * parameters, x and k.
+ * @param model        the model (parameters not changed).
+ * @param x            n x input_dim floats, row-major.
+ * @param n            number of examples, 1..2^28.
  * @param k            importance samples per example, 1..2^20
- * @param per_example  may be NULL; else n floats
- * @param mean         may be NULL; else the mean over the n examples
+ * @param per_example  may be NULL; else n floats (nats)
+ * @param mean         may be NULL; else the mean over the n examples (nats)
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (k out of range, n = 0),
+ *         VAE_ERR_NONFINITE, VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.2.0
  */
 VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n, int k,
@@ -532,10 +834,20 @@ typedef struct vae_grad_stats {
  * `training` (NULL: the model's own; its architecture fields are ignored),
  * and report their statistics. Parameters are not changed; the model's
  * training random stream advances.
+ * @param model       the model.
+ * @param x           n x input_dim floats, row-major.
+ * @param n           number of examples, 1..2^28.
+ * @param training    NULL, or a configuration whose training fields
+ *                    (estimator, baseline, samples, ...) are used.
+ * @param draws       S, the number of gradient estimates, 2..10^7.
  * @param per_tensor  may be NULL; else vae_model_param_tensor_count() entries
  * @param encoder     may be NULL; else the statistics over all encoder tensors ("enc.*")
  * @param overall     may be NULL; else over all parameters
  * @param mean_grad   may be NULL; else vae_model_param_count() floats: g_bar
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (draws out of range, bad
+ *         training settings), VAE_ERR_NONFINITE, VAE_ERR_LIMIT,
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.2.0
  */
 VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
@@ -543,29 +855,70 @@ VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
                                      vae_grad_stats *per_tensor, vae_grad_stats *encoder,
                                      vae_grad_stats *overall, float *mean_grad);
 
-/** Number of parameter tensors (weights and biases of each layer). @since 0.2.0 */
+/**
+ * Number of parameter tensors (weights and biases of each layer).
+ * @param model  the model (may be NULL).
+ * @return the count; 0 for NULL.
+ * @thread_handle
+ * @since 0.2.0
+ */
 VAE_API size_t vae_model_param_tensor_count(const vae_model *model);
 
 /**
  * Name ("enc.0.W", "dec.out.b", ...), shape and offset in the flat
- * parameter vector of tensor i. Weights are [in, out] (y = x W + b). The name
- * borrows from the model. @since 0.2.0
+ * parameter vector of tensor i. Weights are [in, out] (y = x W + b).
+ * @param model   the model.
+ * @param i       tensor index, 0..vae_model_param_tensor_count()-1.
+ * @param name    may be NULL; else receives the name, borrowed from the
+ *                model (valid until vae_model_free).
+ * @param rows    may be NULL; else the number of rows.
+ * @param cols    may be NULL; else the number of columns.
+ * @param offset  may be NULL; else the offset of element [0][0] in the flat
+ *                vector (row-major within the tensor).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (i out of range).
+ * @thread_handle
+ * @since 0.2.0
  */
 VAE_API int vae_model_param_tensor_info(const vae_model *model, size_t i, const char **name,
                                         size_t *rows, size_t *cols, size_t *offset);
 
-/** Copy the flat parameter vector (count = vae_model_param_count) into out. @since 0.2.0 */
+/**
+ * Copy the flat parameter vector into out.
+ * @param model  the model.
+ * @param out    count floats (caller-owned).
+ * @param count  must equal vae_model_param_count(model).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_SHAPE (count differs).
+ * @thread_handle
+ * @since 0.2.0
+ */
 VAE_API int vae_model_get_params(const vae_model *model, float *out, size_t count);
 
-/** Replace the flat parameter vector (finite values; count must match). @since 0.2.0 */
+/**
+ * Replace the flat parameter vector (the optimizer state is not touched).
+ * On failure the parameters are unchanged.
+ * @param model  the model.
+ * @param in     count finite floats (copied).
+ * @param count  must equal vae_model_param_count(model).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_SHAPE (count differs),
+ *         VAE_ERR_NONFINITE.
+ * @thread_handle
+ * @since 0.2.0
+ */
 VAE_API int vae_model_set_params(vae_model *model, const float *in, size_t count);
 
 /**
  * Write a checkpoint of the model (configuration, parameters, random state)
- * and, if opt is not NULL, the optimizer's state. The file is written to a
- * temporary name beside `path`, flushed and renamed, so `path` holds either
- * the old or the new checkpoint, never a partial one. Refuses
- * (VAE_ERR_NONFINITE) to write non-finite parameters.
+ * and, if opt is not NULL, the optimizer's state (docs/format.md). The file
+ * is written to a temporary name beside `path`, flushed and renamed, so
+ * `path` holds either the old or the new checkpoint, never a partial one.
+ * @param model  the model (not changed).
+ * @param opt    NULL, or the optimizer whose state is saved with it.
+ * @param path   the file to write (replaced if it exists).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_NONFINITE (refuses to write
+ *         non-finite parameters), VAE_ERR_IO (cannot write or rename; the
+ *         old file is kept), VAE_ERR_NOMEM.
+ * @par Threads
+ * One thread at a time per model and per optimizer.
  * @since 0.1.0
  */
 VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const char *path);
@@ -574,9 +927,15 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
  * Load a checkpoint: a new model in *out and, when opt_out is not NULL and
  * the file holds optimizer state, a new optimizer in *opt_out (NULL if the
  * file has none). Training continues exactly as if never interrupted.
+ * @param path     the checkpoint file written by vae_model_save.
+ * @param out      receives the model, owned by the caller; NULL on failure.
+ * @param opt_out  NULL, or receives the optimizer (owned by the caller) or
+ *                 NULL when the file holds none.
+ * @param err      may be NULL; receives the status and a message.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_IO, VAE_ERR_FORMAT (bad magic,
  *         version, CRC, truncated, missing or misshaped tensor),
  *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_safe
  * @since 0.1.0
  */
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,

@@ -30,6 +30,23 @@ for f in libvae/vae.h libvae/vae_version.h; do
     fi
 done
 
+# Man pages of the example programs ($VAE_MAN_PAGES: those meson generates;
+# empty when help2man was not found at configure time).
+for page in ${VAE_MAN_PAGES:-}; do
+    f=$(find "$stage" -path "*/share/man/man1/$page" -print -quit)
+    if [ -z "$f" ]; then
+        echo "FAIL: man page $page was not installed under share/man/man1" >&2
+        exit 1
+    fi
+    name=${page%.1}
+    if ! MANWIDTH=80 man -l "$f" 2>/dev/null | grep -q "^ *$name - "; then
+        echo "FAIL: $f does not render with a NAME line for $name (man -l)" >&2
+        exit 1
+    fi
+    echo "== man page $page installed and renders"
+done
+[ -n "${VAE_MAN_PAGES:-}" ] || echo "note: no man pages expected (help2man not found)"
+
 # The .pc file says prefix=/usr/local (or whatever was configured). Debian's
 # multiarch libdir (lib/x86_64-linux-gnu/pkgconfig) defeats
 # `pkg-config --define-prefix`, which assumes <prefix>/lib/pkgconfig, so the
