@@ -956,12 +956,15 @@ VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **op
  * and removed again if writing fails.
  * @param path    file to write.
  * @param pixels  n*height*width values in [0,1]; owned by the caller.
+ * @param n       number of images (>= 1).
+ * @param height  rows of pixels per image (>= 1).
+ * @param width   columns of pixels per image (>= 1).
  * @param cols    images per grid row (>= 1; more than n is taken as n).
  * @param err     may be NULL; receives the status and message.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a size is 0),
  *         VAE_ERR_NONFINITE (a NaN or infinite pixel), VAE_ERR_LIMIT (the
  *         grid exceeds 8192 pixels a side), VAE_ERR_NOMEM, VAE_ERR_IO.
- * Thread-safe: no state.
+ * @thread_safe
  * @since 0.3.0
  */
 VAE_API int vae_png_write_grid(const char *path, const float *pixels, size_t n, size_t height,
