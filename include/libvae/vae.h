@@ -673,7 +673,7 @@ typedef struct vae_diagnostics {
  *    z_i ~ q(z|x_i): He et al.'s estimate of I(x; z) under the aggregate
  *    posterior of the n examples (log-sum-exp; one z per example from the
  *    evaluation stream, reset per call, so the figure is a function of the
- *    parameters and x). The estimate cannot exceed log n.
+ *    parameters and x). It is at most log n (plus Monte Carlo noise).
  * Cost O(n^2 K) for the MI; a few thousand examples are typical.
  * @param kl_per_dim   may be NULL; else latent_dim floats (caller-owned).
  * @param mu_variance  may be NULL; else latent_dim floats (caller-owned).
