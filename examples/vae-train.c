@@ -15,6 +15,8 @@
 
 #include <libvae/vae.h>
 
+#include "vae-train-beta.h"
+
 typedef struct options {
     const char *data, *labels, *save, *load;
     long holdout;               /* -1: 10% of the data */
@@ -27,6 +29,7 @@ typedef struct options {
     int binarize;
     int eval_ll;                /* importance samples for test_ll; 0: none */
     int k;                      /* --k: IWAE samples */
+    beta_options beta;          /* beta-VAE and collapse options (vae-train-beta.c) */
 } options;
 
 static void usage(FILE *to)
@@ -58,6 +61,7 @@ static void usage(FILE *to)
             "  --save PATH        write a checkpoint after training\n"
             "  --load PATH        start from a checkpoint (its architecture wins)\n"
             "  --help             this text\n");
+    beta_usage(to);
 }
 
 static int fail(const char *what, const char *msg)
@@ -103,7 +107,7 @@ static int pick(const char *s, const char *const *names, int n)
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    static const struct option longopts[] = {
+    static const struct option base_opts[] = {
         {"data", 1, 0, 'd'}, {"labels", 1, 0, 'L'}, {"holdout", 1, 0, 'H'},
         {"hidden", 1, 0, 'h'}, {"latent", 1, 0, 'k'}, {"batch", 1, 0, 'b'},
         {"optimizer", 1, 0, 'o'}, {"lr", 1, 0, 'r'}, {"epochs", 1, 0, 'e'},
@@ -117,6 +121,10 @@ static int parse_args(int argc, char **argv, options *o)
     static const char *const est_names[] = {"pathwise", "score", "score-ema", "score-loo"};
     static const char *const obj_names[] = {"elbo", "iwae"};
     static const char *const post_names[] = {"gaussian", "laplace", "logistic"};
+    struct option longopts[64];
+    size_t n_base = sizeof base_opts / sizeof base_opts[0] - 1;
+    memcpy(longopts, base_opts, n_base * sizeof *longopts);
+    memcpy(longopts + n_base, beta_longopts, (BETA_LONGOPTS_COUNT) * sizeof *longopts);
     int objective = VAE_OBJ_ELBO;
     memset(o, 0, sizeof *o);
     o->holdout = -1;
@@ -178,7 +186,7 @@ static int parse_args(int argc, char **argv, options *o)
             }
             usage(stderr);
             return -1;
-        default: bad = 1;
+        default: bad = beta_parse(c, optarg, &o->model, &o->beta) != 1;
         }
         if (bad) {
             fprintf(stderr, "vae-train: bad value '%s' for --%s\n", optarg ? optarg : "",
@@ -307,6 +315,8 @@ int main(int argc, char **argv)
         printf("epoch %d time %.3f samples/s %.1f train_elbo %.4f test_elbo %.4f\n", e, dt,
                (double)tr.n / dt, tr.elbo, test ? te.elbo : 0.0);
         fflush(stdout);
+        if (beta_after_epoch(model, test) != 0)
+            goto out;
     }
     if (o.eval_ll > 0 && test) {
         double ll;
@@ -317,6 +327,8 @@ int main(int argc, char **argv)
         }
         printf("test_ll %.4f\n", ll);
     }
+    if (beta_after_training(model, train, test, &o.beta) != 0)
+        goto out;
     if (o.save && vae_model_save(model, opt, o.save) != VAE_OK) {
         fail(o.save, vae_model_errmsg(model));
         goto out;

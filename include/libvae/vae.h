@@ -515,6 +515,13 @@ enum vae_objective {
     VAE_OBJ_IWAE = 1        /**< the importance-weighted bound with k = samples, pathwise */
 };
 
+/** Schedules of the KL weight (see docs/beta-vae.md). t counts schedule steps from 0. @since 0.3.0 */
+enum vae_kl_schedule {
+    VAE_KL_SCHEDULE_CONSTANT = 0,   /**< beta_t = beta */
+    VAE_KL_SCHEDULE_LINEAR = 1,     /**< warm-up: beta_t = beta * min(1, t / kl_warmup_steps) */
+    VAE_KL_SCHEDULE_CYCLICAL = 2    /**< Fu et al. 2019: tau = (t mod P) / P, beta_t = beta * min(1, tau / R); P = kl_cycle_steps, R = kl_cycle_ratio, for kl_cycles cycles (0: forever), then beta */
+};
+
 /** Model configuration. Initialise with vae_model_config_init. */
 typedef struct vae_model_config {
     size_t struct_size;            /**< sizeof(vae_model_config) */
@@ -540,6 +547,19 @@ typedef struct vae_model_config {
     int score_reward;              /**< enum vae_score_reward (default VAE_REWARD_ELBO) */
     int objective;                 /**< enum vae_objective (default ELBO); for IWAE, samples is k */
     float beta;                    /**< weight of the KL term, >= 0 (default 1: the ELBO) */
+    /* Since 0.3.0: beta-VAE schedules, capacity, free bits and aggressive
+     * training (training settings, see vae_model_set_training and docs/beta-vae.md). */
+    int kl_schedule;               /**< enum vae_kl_schedule (default constant) */
+    int kl_warmup_steps;           /**< linear warm-up length N in steps, >= 1 (default 10000) */
+    int kl_cycle_steps;            /**< cyclical: cycle length P in steps, >= 1 (default 10000) */
+    float kl_cycle_ratio;          /**< cyclical: fraction R of a cycle spent rising, in (0, 1] (default 0.5) */
+    int kl_cycles;                 /**< cyclical: number of cycles M, then beta stays at beta; 0 (default) = forever */
+    float capacity_gamma;          /**< capacity objective -rec + gamma |KL - C_t| when > 0 (default 0: off; Burgess et al. use 1000) */
+    float capacity_max;            /**< C_max in nats (default 25) */
+    int capacity_steps;            /**< C_t = C_max min(1, t / capacity_steps); >= 1 (default 100000) */
+    float free_bits;               /**< lambda in nats per latent dimension: KL term sum_j max(lambda, batch-mean KL_j); 0 (default) = off */
+    int aggressive;                /**< 1: lagging-inference-network "aggressive" training in vae_model_train_epoch (He et al. 2019); default 0 */
+    int aggressive_max_inner;      /**< most encoder updates per batch in aggressive mode, 1..10000 (default 100) */
 } vae_model_config;
 
 /**
@@ -601,8 +621,10 @@ VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg);
 
 /**
  * Change the training settings of a model: samples, kl_mode, estimator,
- * baseline, ema_decay, score_reward, objective, beta and threads are taken
- * from cfg; every architecture field (sizes, activation, likelihood,
+ * baseline, ema_decay, score_reward, objective, beta, threads and (since
+ * 0.3.0) kl_schedule, kl_warmup_steps, kl_cycle_steps, kl_cycle_ratio,
+ * kl_cycles, capacity_gamma, capacity_max, capacity_steps, free_bits,
+ * aggressive and aggressive_max_inner are taken from cfg; every architecture field (sizes, activation, likelihood,
  * posterior, logvar range, seed) must equal the model's, else
  * VAE_ERR_INVALID and nothing changes. Parameters and the random state are
  * kept; the EMA baseline restarts.
@@ -940,6 +962,87 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
  */
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,
                            vae_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* beta-VAE schedules, aggressive training, collapse diagnostics (0.3.0)     */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Where a model's training schedules stand. An output struct: set
+ * struct_size = sizeof(vae_training_state) before the call (a smaller, older
+ * struct receives the fields it has).
+ */
+typedef struct vae_training_state {
+    size_t struct_size;     /**< set by the caller: sizeof(vae_training_state) */
+    uint64_t step;          /**< schedule steps t taken so far (training steps that updated the decoder) */
+    double beta;            /**< the KL weight beta_t the next step uses (the configured beta under a constant schedule) */
+    double beta_norm;       /**< beta_t * K / n (latent size K, input size n), Higgins et al.'s normalised beta */
+    double capacity;        /**< the capacity target C_t (nats) the next step uses; 0 when the capacity objective is off */
+    int aggressive_active;  /**< 1 while aggressive training is on (cfg.aggressive and not yet switched off) */
+    double aggressive_mi;   /**< the last held-out MI given to vae_model_aggressive_update (nats); NaN before the first */
+    uint64_t encoder_steps; /**< encoder-only updates made by aggressive training so far */
+} vae_training_state;
+
+/**
+ * Read the model's schedule state: the step counter (saved in checkpoints),
+ * the effective KL weight and capacity target of the next step, and the
+ * aggressive-training status.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or absurd).
+ * Does not change the handle. @since 0.3.0
+ */
+VAE_API int vae_model_training_state(const vae_model *model, vae_training_state *state);
+
+/**
+ * The per-epoch check of aggressive training (He et al. 2019): estimate the
+ * mutual information I(x; z) on n held-out examples x (as
+ * vae_model_diagnostics does) and, when aggressive training is active and
+ * the estimate is lower than at the previous call, switch aggressive
+ * training off for good (the model then trains normally; cfg.aggressive
+ * stays as configured). Call it after each epoch of vae_model_train_epoch.
+ * Without these calls aggressive training never stops.
+ * @param mi      may be NULL; receives the estimate in nats.
+ * @param active  may be NULL; receives 1 if aggressive training stays on.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, data outside [0,1]
+ *         for a Bernoulli likelihood), VAE_ERR_NONFINITE, VAE_ERR_LIMIT,
+ *         VAE_ERR_NOMEM. Cost O(n^2 K). @since 0.3.0
+ */
+VAE_API int vae_model_aggressive_update(vae_model *model, const float *x, size_t n, double *mi,
+                                        int *active);
+
+/** A dimension counts as active when Cov_x(E_q[z_d]) exceeds this (Burda et al. 2016). */
+#define VAE_ACTIVE_UNIT_THRESHOLD 0.01
+
+/** Posterior-collapse diagnostics over a set of examples. Output struct: set struct_size. */
+typedef struct vae_diagnostics {
+    size_t struct_size;     /**< set by the caller: sizeof(vae_diagnostics) */
+    int active_units;       /**< dimensions d with Var_x(E_q[z_d|x]) > VAE_ACTIVE_UNIT_THRESHOLD */
+    double mi;              /**< I(x; z) estimate of He et al. 2019, nats */
+    double kl;              /**< mean KL(q(z|x) || N(0, I)) over the examples, nats (sum of kl_per_dim) */
+    size_t n;               /**< examples used */
+} vae_diagnostics;
+
+/**
+ * Collapse diagnostics of the model on n examples x (n x input_dim):
+ *  - kl_per_dim[d] = (1/n) sum_i KL(q(z_d|x_i) || N(0,1)), exact for every
+ *    posterior family (KL = -H(q_d) + log(2 pi)/2 + (mu^2 + Var q_d)/2);
+ *  - mu_variance[d] = Var_x(E_q[z_d|x]) = sample variance (n - 1
+ *    denominator) of mu_d over the examples; active units are those above
+ *    VAE_ACTIVE_UNIT_THRESHOLD (0.01);
+ *  - mi = (1/n) sum_i [ -H(q(z|x_i)) - log (1/n) sum_j q(z_i|x_j) ],
+ *    z_i ~ q(z|x_i): He et al.'s estimate of I(x; z) under the aggregate
+ *    posterior of the n examples (log-sum-exp; one z per example from the
+ *    evaluation stream, reset per call, so the figure is a function of the
+ *    parameters and x). It is at most log n (plus Monte Carlo noise).
+ * Cost O(n^2 K) for the MI; a few thousand examples are typical.
+ * @param kl_per_dim   may be NULL; else latent_dim floats (caller-owned).
+ * @param mu_variance  may be NULL; else latent_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, or data outside
+ *         [0,1] for a Bernoulli likelihood), VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT (n > 2^20), VAE_ERR_NOMEM.
+ * Thread rule: as every call on the handle. @since 0.3.0
+ */
+VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
+                                  vae_diagnostics *out, float *kl_per_dim, float *mu_variance);
 
 /* ------------------------------------------------------------------------ */
 /* Pictures                                                                  */

@@ -183,6 +183,43 @@ class ModelConfig(Structure):
         ("score_reward", c_int),
         ("objective", c_int),
         ("beta", c_float),
+        # Since 0.3.0: beta-VAE schedules, capacity, free bits, aggressive training.
+        ("kl_schedule", c_int),
+        ("kl_warmup_steps", c_int),
+        ("kl_cycle_steps", c_int),
+        ("kl_cycle_ratio", c_float),
+        ("kl_cycles", c_int),
+        ("capacity_gamma", c_float),
+        ("capacity_max", c_float),
+        ("capacity_steps", c_int),
+        ("free_bits", c_float),
+        ("aggressive", c_int),
+        ("aggressive_max_inner", c_int),
+    ]
+
+
+class TrainingState(Structure):
+    """``vae_training_state`` (0.3.0); set struct_size before the call."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("step", c_uint64),
+        ("beta", c_double),
+        ("beta_norm", c_double),
+        ("capacity", c_double),
+        ("aggressive_active", c_int),
+        ("aggressive_mi", c_double),
+        ("encoder_steps", c_uint64),
+    ]
+
+
+class Diagnostics(Structure):
+    """``vae_diagnostics`` (0.3.0); set struct_size before the call."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("active_units", c_int),
+        ("mi", c_double),
+        ("kl", c_double),
+        ("n", c_size_t),
     ]
 
 
@@ -343,6 +380,9 @@ _OPTIONAL_PROTOTYPES = {
                                             POINTER(c_size_t), POINTER(c_size_t),
                                             POINTER(c_size_t)]),
     "vae_model_get_params": (c_int, [_P, _F, c_size_t]),
+    "vae_model_training_state": (c_int, [_P, POINTER(TrainingState)]),
+    "vae_model_aggressive_update": (c_int, [_P, _F, c_size_t, POINTER(c_double), POINTER(c_int)]),
+    "vae_model_diagnostics": (c_int, [_P, _F, c_size_t, POINTER(Diagnostics), _F, _F]),
     "vae_model_set_params": (c_int, [_P, _F, c_size_t]),
 }
 
@@ -432,6 +472,9 @@ def empty_model_config():
 _FIELD_SINCE = {
     "posterior": 200, "estimator": 200, "baseline": 200, "ema_decay": 200,
     "score_reward": 200, "objective": 200, "beta": 200,
+    "kl_schedule": 300, "kl_warmup_steps": 300, "kl_cycle_steps": 300, "kl_cycle_ratio": 300,
+    "kl_cycles": 300, "capacity_gamma": 300, "capacity_max": 300, "capacity_steps": 300,
+    "free_bits": 300, "aggressive": 300, "aggressive_max_inner": 300,
 }
 _VERSION = lib.vae_version_number()
 

@@ -37,6 +37,17 @@ VAE_API void vae_model_config_init(vae_model_config *cfg)
     cfg->score_reward = VAE_REWARD_ELBO;
     cfg->objective = VAE_OBJ_ELBO;
     cfg->beta = 1.0f;
+    cfg->kl_schedule = VAE_KL_SCHEDULE_CONSTANT;
+    cfg->kl_warmup_steps = 10000;
+    cfg->kl_cycle_steps = 10000;
+    cfg->kl_cycle_ratio = 0.5f;
+    cfg->kl_cycles = 0;
+    cfg->capacity_gamma = 0.0f;
+    cfg->capacity_max = 25.0f;
+    cfg->capacity_steps = 100000;
+    cfg->free_bits = 0.0f;
+    cfg->aggressive = 0;
+    cfg->aggressive_max_inner = 100;
 }
 
 /* Copy a caller's config of any known size over the defaults. */
@@ -118,6 +129,17 @@ static void merge_training(const vae_model_config *model_cfg, const vae_model_co
     out->score_reward = in->score_reward;
     out->objective = in->objective;
     out->beta = in->beta;
+    out->kl_schedule = in->kl_schedule;
+    out->kl_warmup_steps = in->kl_warmup_steps;
+    out->kl_cycle_steps = in->kl_cycle_steps;
+    out->kl_cycle_ratio = in->kl_cycle_ratio;
+    out->kl_cycles = in->kl_cycles;
+    out->capacity_gamma = in->capacity_gamma;
+    out->capacity_max = in->capacity_max;
+    out->capacity_steps = in->capacity_steps;
+    out->free_bits = in->free_bits;
+    out->aggressive = in->aggressive;
+    out->aggressive_max_inner = in->aggressive_max_inner;
 }
 
 /* The architecture fields of two configurations agree; else a message naming the first that differs. */
@@ -158,6 +180,11 @@ VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg
     if (vm_build_train_graph(model) != 0) {
         model->cfg = old;
         return vae_fail(model->errmsg, VAE_ERR_NOMEM, "set_training: out of memory");
+    }
+    /* Turning aggressive training on (again) starts it afresh. */
+    if (merged.aggressive && !old.aggressive) {
+        model->agg_active = 1;
+        model->agg_mi = NAN;
     }
     return VAE_OK;
 }

@@ -228,6 +228,29 @@ int vg_axpby(vg_graph *g, float a, int x1, float b, int x2)
     return id;
 }
 
+int vg_freebits(vg_graph *g, int mu, int lv, float lambda)
+{
+    int in[2] = {mu, lv};
+    int K = g->nodes[mu].cols;
+    int id = add_node(g, VG_OP_FREEBITS, VG_ROWS_FIXED, 1, 1, 2, in);
+    if (id >= 0) {
+        vg_node *v = &g->nodes[id];
+        v->fparam[0] = lambda;
+        v->aux = calloc((size_t)K, sizeof(float)); /* kbar per dimension */
+        if (!v->aux)
+            return -1; /* the node's buffers are freed with the graph */
+    }
+    return id;
+}
+
+int vg_absdev(vg_graph *g, int x, float c)
+{
+    int id = add_node(g, VG_OP_ABSDEV, VG_ROWS_FIXED, 1, 1, 1, &x);
+    if (id >= 0)
+        g->nodes[id].fparam[0] = c;
+    return id;
+}
+
 /* Grow one batch-dependent node's buffers to hold `cap` floats. A bound
  * input's view is dropped (the caller binds again before the next run). */
 static int grow_node(vg_node *v, size_t cap)

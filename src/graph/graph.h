@@ -44,6 +44,8 @@ enum vg_op_id {
     VG_OP_GAUSS_LL,       /* ll_r = sum_j -log(2 pi)/2 - s_j - (x - m)^2 e^(-2 s_j) / 2 */
     VG_OP_MEAN,           /* y = (1/rows) sum_r x_r */
     VG_OP_AXPBY,          /* y = a x1 + b x2 (scalars) */
+    VG_OP_FREEBITS,       /* y = sum_j max(lambda, (1/n) sum_i kl_ij): free bits per latent dimension */
+    VG_OP_ABSDEV,         /* y = |x - c| on a scalar, c = fparam[0] */
     VG_OP_COUNT
 };
 
@@ -116,6 +118,11 @@ int vg_bernoulli_ll(vg_graph *g, int logits, int x);
 int vg_gauss_ll(vg_graph *g, int mean, int logsigma, int x);
 int vg_mean(vg_graph *g, int x);
 int vg_axpby(vg_graph *g, float a, int x1, float b, int x2);
+/* Free-bits KL term: scalar sum_j max(lambda, minibatch-mean analytic KL of
+ * dimension j) from mu and lv [n, K] (Gaussian posterior). */
+int vg_freebits(vg_graph *g, int mu, int lv, float lambda);
+/* y = |x - c| for scalar x; c is fparam[0] of the returned node (settable). */
+int vg_absdev(vg_graph *g, int x, float c);
 
 /* Fill n base-density draws of a family (enum vg_family) from rng. */
 struct vt_rng;

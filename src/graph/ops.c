@@ -562,6 +562,75 @@ static void axpby_bwd(vg_graph *g, vg_node *y)
     }
 }
 
+/* ---- free bits (Kingma et al. 2016), one floor per latent dimension --------
+ * With the analytic per-dimension KL of each example i,
+ *   kl_ij = 1/2 (mu_ij^2 + e^lv_ij - 1 - lv_ij),
+ * averaged over the minibatch, kbar_j = (1/n) sum_i kl_ij:
+ *   y = sum_j max(lambda, kbar_j)
+ *   d/dmu_ij = [kbar_j > lambda] mu_ij / n,  d/dlv_ij = [kbar_j > lambda] (e^lv_ij - 1) / (2n)
+ * A dimension at or below its floor gets no gradient. aux keeps kbar (K floats). */
+
+static void freebits_fwd(vg_graph *g, vg_node *y)
+{
+    (void)g;
+    const vg_node *mu = X(0), *lv = X(1);
+    int n = mu->rows, K = mu->cols;
+    float lambda = y->fparam[0];
+    double tot = 0.0;
+    for (int j = 0; j < K; j++) {
+        double s = 0.0;
+        for (int i = 0; i < n; i++) {
+            double m = mu->val[(size_t)i * K + j], l = lv->val[(size_t)i * K + j];
+            s += 0.5 * (m * m + exp(l) - 1.0 - l);
+        }
+        double kbar = s / n;
+        y->aux[j] = (float)kbar;
+        tot += kbar > lambda ? kbar : lambda;
+    }
+    y->val[0] = (float)tot;
+}
+
+static void freebits_bwd(vg_graph *g, vg_node *y)
+{
+    (void)g;
+    vg_node *mu = X(0), *lv = X(1);
+    int n = mu->rows, K = mu->cols;
+    float lambda = y->fparam[0], d = y->grad[0] / (float)n;
+    int fm = !mu->grad_ready, fl = !lv->grad_ready;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < K; j++) {
+            size_t o = (size_t)i * K + j;
+            int on = y->aux[j] > lambda;
+            if (mu->need_grad)
+                ACC(fm, mu->grad[o], on ? d * mu->val[o] : 0.0f);
+            if (lv->need_grad)
+                ACC(fl, lv->grad[o], on ? d * 0.5f * (expf(lv->val[o]) - 1.0f) : 0.0f);
+        }
+    if (mu->need_grad)
+        mu->grad_ready = 1;
+    if (lv->need_grad)
+        lv->grad_ready = 1;
+}
+
+/* ---- absolute deviation from a target (the capacity objective) -------------
+ * y = |x - c| on a scalar, c = fparam[0] (set before each run);
+ * dy/dx = sign(x - c), 0 where x == c. */
+
+static void absdev_fwd(vg_graph *g, vg_node *y)
+{
+    (void)g;
+    y->val[0] = fabsf(X(0)->val[0] - y->fparam[0]);
+}
+
+static void absdev_bwd(vg_graph *g, vg_node *y)
+{
+    (void)g;
+    vg_node *x = X(0);
+    float d = x->val[0] - y->fparam[0];
+    float v = y->grad[0] * (d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f));
+    deliver(x, 1, &v);
+}
+
 const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_INPUT] = {"input", NULL, NULL},
     [VG_OP_PARAM] = {"param", NULL, NULL},
@@ -584,4 +653,6 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_GAUSS_LL] = {"gauss_ll", gauss_fwd, gauss_bwd},
     [VG_OP_MEAN] = {"mean", mean_fwd, mean_bwd},
     [VG_OP_AXPBY] = {"axpby", axpby_fwd, axpby_bwd},
+    [VG_OP_FREEBITS] = {"freebits", freebits_fwd, freebits_bwd},
+    [VG_OP_ABSDEV] = {"absdev", absdev_fwd, absdev_bwd},
 };

@@ -45,6 +45,18 @@ static int save_config(const vae_model_config *c, vio_writer *w, char *msg)
     rc = add_i64(w, "model.score_reward", c->score_reward, msg, rc);
     rc = add_i64(w, "model.objective", c->objective, msg, rc);
     rc = add_f64(w, "model.beta", c->beta, msg, rc);
+    /* Since 0.3.0 (beta-VAE training settings). */
+    rc = add_i64(w, "model.kl_schedule", c->kl_schedule, msg, rc);
+    rc = add_i64(w, "model.kl_warmup_steps", c->kl_warmup_steps, msg, rc);
+    rc = add_i64(w, "model.kl_cycle_steps", c->kl_cycle_steps, msg, rc);
+    rc = add_f64(w, "model.kl_cycle_ratio", c->kl_cycle_ratio, msg, rc);
+    rc = add_i64(w, "model.kl_cycles", c->kl_cycles, msg, rc);
+    rc = add_f64(w, "model.capacity_gamma", c->capacity_gamma, msg, rc);
+    rc = add_f64(w, "model.capacity_max", c->capacity_max, msg, rc);
+    rc = add_i64(w, "model.capacity_steps", c->capacity_steps, msg, rc);
+    rc = add_f64(w, "model.free_bits", c->free_bits, msg, rc);
+    rc = add_i64(w, "model.aggressive", c->aggressive, msg, rc);
+    rc = add_i64(w, "model.aggressive_max_inner", c->aggressive_max_inner, msg, rc);
     if (rc != VAE_OK)
         return rc;
     int64_t hidden[VAE_MAX_HIDDEN];
@@ -75,6 +87,14 @@ int vm_save(vae_model *m, const vae_optimizer *opt, const char *path)
         rc = add_f64(w, "model.score_ema", sc->fparam[1], m->errmsg, rc);
         rc = add_i64(w, "model.score_ema_ready", sc->iparam[1], m->errmsg, rc);
     }
+    /* Since 0.3.0: schedule and aggressive-training state. */
+    if (rc == VAE_OK)
+        rc = vio_writer_add(w, "model.step", VIO_U64, 0, NULL, &m->step, m->errmsg);
+    if (rc == VAE_OK)
+        rc = vio_writer_add(w, "model.encoder_steps", VIO_U64, 0, NULL, &m->enc_steps, m->errmsg);
+    rc = add_i64(w, "model.aggressive_active", m->agg_active, m->errmsg, rc);
+    if (!isnan(m->agg_mi))
+        rc = add_f64(w, "model.aggressive_mi", m->agg_mi, m->errmsg, rc);
     for (int i = 0; i < m->P.n && rc == VAE_OK; i++) {
         char name[VIO_MAX_NAME];
         snprintf(name, sizeof name, "param.%s", m->P.p[i].name);
@@ -149,6 +169,18 @@ static int load_config(const vio_file *f, vae_model_config *c, char *msg)
     if (rc == VAE_OK) rc = opt_int(f, "model.score_reward", &c->score_reward, msg);
     if (rc == VAE_OK) rc = opt_int(f, "model.objective", &c->objective, msg);
     if (rc == VAE_OK) rc = opt_float(f, "model.beta", &c->beta, msg);
+    /* Since 0.3.0. */
+    if (rc == VAE_OK) rc = opt_int(f, "model.kl_schedule", &c->kl_schedule, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.kl_warmup_steps", &c->kl_warmup_steps, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.kl_cycle_steps", &c->kl_cycle_steps, msg);
+    if (rc == VAE_OK) rc = opt_float(f, "model.kl_cycle_ratio", &c->kl_cycle_ratio, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.kl_cycles", &c->kl_cycles, msg);
+    if (rc == VAE_OK) rc = opt_float(f, "model.capacity_gamma", &c->capacity_gamma, msg);
+    if (rc == VAE_OK) rc = opt_float(f, "model.capacity_max", &c->capacity_max, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.capacity_steps", &c->capacity_steps, msg);
+    if (rc == VAE_OK) rc = opt_float(f, "model.free_bits", &c->free_bits, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.aggressive", &c->aggressive, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.aggressive_max_inner", &c->aggressive_max_inner, msg);
     const vio_tensor *t;
     if (rc == VAE_OK) rc = vio_file_expect(f, "model.hidden", VIO_I64, VAE_MAX_HIDDEN, &t, msg);
     if (rc == VAE_OK) {
@@ -191,6 +223,31 @@ static int load_state(vae_model *m, const vio_file *f, char *msg)
             return vae_fail(msg, VAE_ERR_FORMAT, "model.score_ema is not finite");
         sc->fparam[1] = ema;
         sc->iparam[1] = ready != 0;
+    }
+    /* Since 0.3.0; older files start the schedules at step 0. */
+    if (vio_file_find(f, "model.step")) {
+        if ((rc = vio_file_expect(f, "model.step", VIO_U64, 1, &t, msg)) != VAE_OK)
+            return rc;
+        m->step = *(const uint64_t *)t->data;
+    }
+    if (vio_file_find(f, "model.encoder_steps")) {
+        if ((rc = vio_file_expect(f, "model.encoder_steps", VIO_U64, 1, &t, msg)) != VAE_OK)
+            return rc;
+        m->enc_steps = *(const uint64_t *)t->data;
+    }
+    if (vio_file_find(f, "model.aggressive_active")) {
+        int a = 0;
+        if ((rc = get_int(f, "model.aggressive_active", &a, msg)) != VAE_OK)
+            return rc;
+        m->agg_active = a != 0;
+    }
+    if (vio_file_find(f, "model.aggressive_mi")) {
+        double v;
+        if ((rc = vio_file_f64(f, "model.aggressive_mi", &v, msg)) != VAE_OK)
+            return rc;
+        if (!isfinite(v))
+            return vae_fail(msg, VAE_ERR_FORMAT, "model.aggressive_mi is not finite");
+        m->agg_mi = v;
     }
     for (int i = 0; i < m->P.n; i++) {
         const vn_param *p = &m->P.p[i];

@@ -6,6 +6,7 @@
 
 #include "common/errors.h"
 #include "models/model.h"
+#include "objectives/schedule.h"
 
 #define VM_STREAM_LL 3u
 
@@ -119,6 +120,10 @@ int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_co
     vo_graph e;
     vg_graph *g = diagnostic_graph(m, c, &e);
     size_t P = m->P.total;
+    if (g && e.beta_node >= 0) /* the objective of the model's next step */
+        g->nodes[e.beta_node].fparam[1] = (float)vo_kl_weight(c, m->step);
+    if (g && e.cap_node >= 0)
+        g->nodes[e.cap_node].fparam[0] = (float)vo_capacity(c, m->step);
     double *mu = calloc(P, sizeof *mu), *m2 = calloc(P, sizeof *m2);
     if (!g || !mu || !m2 || vg_set_batch(g, (int)n) != 0) {
         vg_free(g);

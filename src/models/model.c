@@ -12,6 +12,7 @@
 
 #include "common/errors.h"
 #include "data/dataset.h"
+#include "objectives/schedule.h"
 #include "optim/optimizer.h"
 
 double vm_param_count(const vae_model_config *c)
@@ -101,6 +102,55 @@ int vm_training_check(const vae_model_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_INVALID, "objective iwae is trained with the pathwise estimator");
     if (!(c->beta >= 0.0f) || !isfinite(c->beta))
         return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
+    return vm_beta_check(c, msg);
+}
+
+/* The 0.3.0 training fields: schedules, capacity, free bits, aggressive mode. */
+int vm_beta_check(const vae_model_config *c, char *msg)
+{
+    if (c->kl_schedule < VAE_KL_SCHEDULE_CONSTANT || c->kl_schedule > VAE_KL_SCHEDULE_CYCLICAL)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_schedule = %d: unknown", c->kl_schedule);
+    if (c->kl_warmup_steps < 1)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_warmup_steps = %d: must be >= 1", c->kl_warmup_steps);
+    if (c->kl_cycle_steps < 1)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_cycle_steps = %d: must be >= 1", c->kl_cycle_steps);
+    if (!(c->kl_cycle_ratio > 0.0f && c->kl_cycle_ratio <= 1.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_cycle_ratio = %g: must be in (0, 1]",
+                        (double)c->kl_cycle_ratio);
+    if (c->kl_cycles < 0)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_cycles = %d: must be >= 0", c->kl_cycles);
+    if (!(c->capacity_gamma >= 0.0f) || !isfinite(c->capacity_gamma))
+        return vae_fail(msg, VAE_ERR_INVALID, "capacity_gamma = %g: must be finite and >= 0",
+                        (double)c->capacity_gamma);
+    if (!(c->capacity_max >= 0.0f) || !isfinite(c->capacity_max))
+        return vae_fail(msg, VAE_ERR_INVALID, "capacity_max = %g: must be finite and >= 0",
+                        (double)c->capacity_max);
+    if (c->capacity_steps < 1)
+        return vae_fail(msg, VAE_ERR_INVALID, "capacity_steps = %d: must be >= 1", c->capacity_steps);
+    if (!(c->free_bits >= 0.0f) || !isfinite(c->free_bits))
+        return vae_fail(msg, VAE_ERR_INVALID, "free_bits = %g: must be finite and >= 0",
+                        (double)c->free_bits);
+    if (c->aggressive != 0 && c->aggressive != 1)
+        return vae_fail(msg, VAE_ERR_INVALID, "aggressive = %d: must be 0 or 1", c->aggressive);
+    if (c->aggressive_max_inner < 1 || c->aggressive_max_inner > 10000)
+        return vae_fail(msg, VAE_ERR_INVALID, "aggressive_max_inner = %d: must be in 1..10000",
+                        c->aggressive_max_inner);
+    int pathwise_elbo = c->objective == VAE_OBJ_ELBO && c->estimator == VAE_EST_PATHWISE;
+    if (c->objective == VAE_OBJ_IWAE && c->kl_schedule != VAE_KL_SCHEDULE_CONSTANT)
+        return vae_fail(msg, VAE_ERR_INVALID, "kl_schedule: the IWAE objective has no KL weight to schedule");
+    if (c->capacity_gamma > 0.0f) {
+        if (!pathwise_elbo)
+            return vae_fail(msg, VAE_ERR_INVALID,
+                            "capacity objective needs objective elbo with the pathwise estimator");
+        if (c->free_bits > 0.0f || c->kl_schedule != VAE_KL_SCHEDULE_CONSTANT)
+            return vae_fail(msg, VAE_ERR_INVALID,
+                            "capacity objective replaces beta: it cannot be combined with free bits or a KL schedule");
+    }
+    if (c->free_bits > 0.0f &&
+        (!pathwise_elbo || c->posterior != VAE_POST_GAUSSIAN || c->kl_mode != VAE_KL_ANALYTIC))
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "free bits need objective elbo, the pathwise estimator, a Gaussian posterior "
+                        "and the analytic KL");
     return VAE_OK;
 }
 
@@ -197,6 +247,8 @@ static vo_options options_for(const vae_model_config *c, int what)
     o.beta = c->beta;
     o.lik_kind = c->likelihood;
     o.logsigma = -1;
+    o.free_bits = c->free_bits;
+    o.capacity_gamma = c->capacity_gamma;
     return o;
 }
 
@@ -262,9 +314,14 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     if (declare_params(m) != 0)
         goto nomem;
     init_params(m);
+    m->agg_active = cfg->aggressive;
+    m->agg_mi = NAN;
+    m->enc_split = m->P.p[m->w_lv + 1].offset + m->P.p[m->w_lv + 1].rows * (size_t)m->P.p[m->w_lv + 1].cols;
     vae_model_config ec = *cfg; /* evaluation: the ELBO, one sample, analytic KL where there is one */
     ec.kl_mode = VAE_KL_ANALYTIC;
     ec.beta = 1.0f;
+    ec.free_bits = 0.0f;
+    ec.capacity_gamma = 0.0f;
     m->eval_g = build_graph(m, &m->eval_e, 1, options_for(&ec, VO_ELBO_PATHWISE), 0);
     m->iw_g = build_graph(m, &m->iw_e, VM_IW_CHUNK, options_for(&ec, VO_WEIGHTS), 0);
     if (vm_build_train_graph(m) != 0 || !m->eval_g || !m->iw_g || build_decode_graph(m) != 0)
@@ -311,7 +368,17 @@ static double grad_norm2(const float *g, size_t n)
     return s;
 }
 
-int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+void vm_apply_schedule(vae_model *m)
+{
+    vg_graph *g = m->train_g;
+    const vo_graph *e = &m->train_e;
+    if (e->beta_node >= 0)
+        g->nodes[e->beta_node].fparam[1] = (float)vo_kl_weight(&m->cfg, m->step);
+    if (e->cap_node >= 0)
+        g->nodes[e->cap_node].fparam[0] = (float)vo_capacity(&m->cfg, m->step);
+}
+
+int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, int part,
                   vae_elbo_stats *st)
 {
     vg_graph *g = m->train_g;
@@ -322,6 +389,7 @@ int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     g->threads = m->cfg.threads;
+    vm_apply_schedule(m);
     vg_bind(g, e->x, x);
     vg_family_sample(m->cfg.posterior, &m->rng, g->nodes[e->eps].val,
                      n * (size_t)g->samples * m->cfg.latent_dim);
@@ -329,24 +397,36 @@ int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
     vg_backward(g, e->loss);
     vae_elbo_stats s;
     stats_from_graph(g, e, n, &s);
-    double norm2 = grad_norm2(m->P.grad, m->P.total);
+    size_t lo = part == VM_PART_DECODER ? m->enc_split : 0;
+    size_t hi = part == VM_PART_ENCODER ? m->enc_split : m->P.total;
+    double norm2 = grad_norm2(m->P.grad + lo, hi - lo);
     if (!isfinite(s.loss) || !isfinite(norm2))
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: %s is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1,
                         isfinite(s.loss) ? "the gradient" : "the loss");
-    if (vopt_update(opt, m->P.val, m->P.grad, m->P.total, sqrt(norm2)) != 0)
+    if (vopt_update_range(opt, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the update would make parameters non-finite; it was not applied",
                         (unsigned long long)opt->steps + 1);
+    if (part == VM_PART_ENCODER)
+        m->enc_steps++;
+    else
+        m->step++;
     if (st)
         *st = s;
     return VAE_OK;
 }
 
+int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+                  vae_elbo_stats *st)
+{
+    return vm_train_part(m, opt, x, n, VM_PART_ALL, st);
+}
+
 /* Make sure the epoch order and batch buffers can hold n rows / batch x d floats.
  * Allocates only when a dataset or batch is larger than any before. */
-static int ensure_buffers(vae_model *m, size_t n, size_t batch)
+int vm_ensure_buffers(vae_model *m, size_t n, size_t batch)
 {
     if (n > m->perm_cap) {
         size_t *p = realloc(m->perm, n * sizeof *p);
@@ -369,10 +449,12 @@ static int ensure_buffers(vae_model *m, size_t n, size_t batch)
 int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_elbo_stats *st)
 {
+    if (m->cfg.aggressive && m->agg_active)
+        return vm_train_epoch_aggressive(m, opt, ds, batch, progress, user, st);
     size_t n = ds->n;
     if (batch > n)
         batch = n;
-    if (ensure_buffers(m, n, batch) != 0)
+    if (vm_ensure_buffers(m, n, batch) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the epoch buffers");
     for (size_t i = 0; i < n; i++)
         m->perm[i] = i;
@@ -454,7 +536,7 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
         batch = n;
     if (batch > VM_CHUNK)
         batch = VM_CHUNK;
-    if (ensure_buffers(m, 0, batch) != 0)
+    if (vm_ensure_buffers(m, 0, batch) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the batch buffer");
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);

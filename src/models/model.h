@@ -42,8 +42,18 @@ struct vae_model {
     float *batch;             /* a gathered batch (capacity batch_cap floats) */
     size_t batch_cap;
 
+    /* Since 0.3.0: schedules and aggressive training (saved in checkpoints). */
+    uint64_t step;            /* schedule steps t taken (updates that included the decoder) */
+    uint64_t enc_steps;       /* encoder-only updates of aggressive training */
+    int agg_active;           /* aggressive training still on */
+    double agg_mi;            /* held-out MI at the last vae_model_aggressive_update (NaN: none yet) */
+    size_t enc_split;         /* parameters [0, enc_split) are the encoder's, the rest the decoder's */
+
     char errmsg[VAE_ERRMSG_LEN];
 };
+
+/* Which parameters a training update changes. */
+enum vm_part { VM_PART_ALL = 0, VM_PART_ENCODER = 1, VM_PART_DECODER = 2 };
 
 /* The number of parameters a configuration declares (as a double: no overflow). */
 double vm_param_count(const vae_model_config *c);
@@ -58,6 +68,10 @@ void vm_free(vae_model *m);
 
 /* The operations behind the public calls (arguments already checked). */
 int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+                  vae_elbo_stats *st);
+/* A training step updating only `part` of the parameters. Encoder-only
+ * steps leave the schedule step counter alone. */
+int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, int part,
                   vae_elbo_stats *st);
 int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_elbo_stats *st);
@@ -81,12 +95,31 @@ int vm_build_train_graph(vae_model *m);
 
 /* Check the training fields of cfg (samples, kl_mode, estimator, ...) against the architecture. */
 int vm_training_check(const vae_model_config *c, char *msg);
+int vm_beta_check(const vae_model_config *c, char *msg);
 
 int vm_log_likelihood(vae_model *m, const float *x, size_t n, int k, float *per_example,
                       double *mean);
 int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_config *training,
                       int draws, vae_grad_stats *per_tensor, vae_grad_stats *encoder,
                       vae_grad_stats *overall, float *mean_grad);
+
+/* Aggressive training (models/aggressive.c): one epoch with inner encoder
+ * loops before each decoder update, and the per-epoch MI check. */
+int vm_train_epoch_aggressive(vae_model *m, vae_optimizer *opt, const vae_dataset *ds,
+                              size_t batch, vae_progress_fn progress, void *user,
+                              vae_elbo_stats *st);
+int vm_aggressive_update(vae_model *m, const float *x, size_t n, double *mi, int *active);
+
+/* Collapse diagnostics (models/diagnostics.c). */
+int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
+                   float *kl_per_dim, float *mu_variance);
+
+/* Set the schedule-driven constants (KL weight, capacity target) of the
+ * training graph for the model's current step. */
+void vm_apply_schedule(vae_model *m);
+
+/* Make sure the epoch order and batch buffers can hold n rows / batch x d floats. */
+int vm_ensure_buffers(vae_model *m, size_t n, size_t batch);
 
 /* Checkpoints (models/checkpoint.c). */
 int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);

@@ -20,6 +20,7 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
     e->mu = mu;
     e->lv = lv;
     e->score = e->bound = e->w = -1;
+    e->beta_node = e->cap_node = -1;
     e->eps = vg_input(g, VG_ROWS_SAMPLES, 0, K);
     e->z = e->eps < 0 ? -1 : vg_reparam(g, mu, lv, e->eps, score);
     e->out = e->z < 0 ? -1 : decoder(ctx, g, e->z);
@@ -52,7 +53,16 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
         return e->loss < 0 ? -1 : 0;
     }
     if (!score) {
-        e->loss = vg_axpby(g, -1.0f, e->rec_mean, o->beta, e->kl_mean);
+        if (o->capacity_gamma > 0.0f) {
+            /* -mean(rec) + gamma |mean(kl) - C|; C is set before every step. */
+            e->cap_node = vg_absdev(g, e->kl_mean, 0.0f);
+            e->loss = e->cap_node < 0 ? -1
+                                      : vg_axpby(g, -1.0f, e->rec_mean, o->capacity_gamma, e->cap_node);
+            return e->loss < 0 ? -1 : 0;
+        }
+        int kl_term = o->free_bits > 0.0f ? vg_freebits(g, mu, lv, o->free_bits) : e->kl_mean;
+        e->loss = kl_term < 0 ? -1 : vg_axpby(g, -1.0f, e->rec_mean, o->beta, kl_term);
+        e->beta_node = e->loss;
         return e->loss < 0 ? -1 : 0;
     }
     /* Score-function estimator: z is a plain sample, so rec and logq carry no
@@ -64,5 +74,6 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
     if (s < 0 || kl_term < 0)
         return -1;
     e->loss = vg_sum3(g, -1.0f, e->rec_mean, o->beta, kl_term, -1.0f, s);
+    e->beta_node = e->loss;
     return e->loss < 0 ? -1 : 0;
 }

@@ -8,6 +8,8 @@
  * Monte Carlo value log q(z|x) - log p(z). The minimised loss is
  *
  *   pathwise ELBO:  -mean(rec) + beta mean(kl)             (gradients through z)
+ *     with free bits lambda: -mean(rec) + beta sum_j max(lambda, mean_i kl_ij)
+ *     capacity:       -mean(rec) + gamma |mean(kl) - C|    (Burgess et al. 2018)
  *   score ELBO:     -mean(rec) + beta mean(kl') - mean(S)  (z a plain sample)
  *       S = score surrogate with reward R and a baseline b:
  *       reward "elbo": R = log p(x|z) + log p(z) - log q(z|x), kl' = stop-gradient(kl)
@@ -39,6 +41,8 @@ typedef struct vo_options {
     float beta;         /* KL weight */
     int lik_kind;       /* enum vae_likelihood */
     int logsigma;       /* Gaussian likelihood: node [1, D] of log sigma */
+    float free_bits;    /* pathwise ELBO, analytic KL: lambda > 0 floors each dimension's batch KL */
+    float capacity_gamma; /* pathwise ELBO: > 0 selects gamma |KL - C| */
 } vo_options;
 
 typedef struct vo_graph {
@@ -55,6 +59,8 @@ typedef struct vo_graph {
     int bound;      /* IWAE: log-mean-exp [n, 1] */
     int rec_mean, kl_mean;
     int loss;       /* scalar */
+    int beta_node;  /* node whose fparam[1] is the KL weight (schedules set it), or -1 */
+    int cap_node;   /* capacity: the |KL - C| node (fparam[0] = C), or -1 */
 } vo_graph;
 
 /* Add sampling, the decoder, likelihood, KL and loss to g, given the encoder

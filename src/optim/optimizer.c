@@ -395,7 +395,8 @@ static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps);
  * exactly when x is not finite, so one branch-free (vectorisable) sum
  * answers for all n elements. */
 static int update_stays_finite(const vae_optimizer *o, const float *restrict p,
-                               const float *restrict g, size_t n, grad_prep gp)
+                               const float *restrict g, size_t n, grad_prep gp,
+                               const float *om, const float *ov, uint64_t steps)
 {
     const vae_optimizer_config *c = &o->cfg;
     float acc = 0.0f;
@@ -405,10 +406,10 @@ static int update_stays_finite(const vae_optimizer *o, const float *restrict p,
             acc += 0.0f * (p[i] - c->lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay));
         break;
     case VAE_OPT_MOMENTUM: {
-        int first = o->steps == 0;
+        int first = steps == 0;
         for (size_t i = 0; i < n; i++) {
             float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float b = first ? d : o->m[i] * c->momentum + d;
+            float b = first ? d : om[i] * c->momentum + d;
             acc += 0.0f * (p[i] - c->lr * b) + 0.0f * b;
         }
         break;
@@ -416,16 +417,16 @@ static int update_stays_finite(const vae_optimizer *o, const float *restrict p,
     case VAE_OPT_ADAGRAD:
         for (size_t i = 0; i < n; i++) {
             float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float si = o->m[i] + d * d;
+            float si = om[i] + d * d;
             acc += 0.0f * (p[i] - c->lr * d / (sqrtf(si) + c->eps)) + 0.0f * si;
         }
         break;
     case VAE_OPT_ADAM: {
-        adam_scalars a = adam_prepare(c, o->steps);
+        adam_scalars a = adam_prepare(c, steps);
         for (size_t i = 0; i < n; i++) {
             float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float mi = o->m[i] * a.b1 + a.c1 * d;
-            float vi = o->v[i] * a.b2 + a.c2 * d * d;
+            float mi = om[i] * a.b1 + a.c1 * d;
+            float vi = ov[i] * a.b2 + a.c2 * d * d;
             float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
             acc += 0.0f * (p[i] - a.step_size * mi / denom) + 0.0f * vi;
         }
@@ -456,7 +457,8 @@ static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps)
     return a;
 }
 
-static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_prep gp)
+static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_prep gp, float *om,
+                     float *ov, uint64_t steps)
 {
     const vae_optimizer_config *c = &o->cfg;
     switch (c->type) {
@@ -464,13 +466,13 @@ static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_
         sgd_step(p, g, n, c->lr, gp);
         break;
     case VAE_OPT_MOMENTUM:
-        momentum_step(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp);
+        momentum_step(p, om, g, n, c->lr, c->momentum, steps == 0, gp);
         break;
     case VAE_OPT_ADAGRAD:
-        adagrad_step(p, o->m, g, n, c->lr, c->eps, gp);
+        adagrad_step(p, om, g, n, c->lr, c->eps, gp);
         break;
     case VAE_OPT_ADAM:
-        adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp);
+        adam_step(p, om, ov, g, n, adam_prepare(c, steps), gp);
         break;
     default:
         break; /* unreachable: the type was validated */
@@ -479,9 +481,42 @@ static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_
 
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
 {
+    return vopt_update_range(o, p, g, n, 0, n, grad_norm);
+}
+
+/* Updates the slice [lo, hi) has received: all updates minus those that
+ * touched only the other part (parts split at o->split). */
+static uint64_t slice_steps(const vae_optimizer *o, size_t lo)
+{
+    return o->steps - o->part_steps[lo == 0 ? 1 : 0];
+}
+
+int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
+                      double grad_norm)
+{
     /* The caller binds first; a mismatch must never write out of bounds. */
-    if (n != o->n || n == 0)
+    if (n != o->n || n == 0 || lo >= hi || hi > n)
         return -1;
+    int whole = lo == 0 && hi == n;
+    if (!whole) {
+        /* A part is a prefix or a suffix, always split at the same place. */
+        size_t split = lo == 0 ? hi : lo;
+        if ((lo != 0 && hi != n) || (o->split != 0 && o->split != split))
+            return -1;
+    }
+    /* The slices to update, each with its own step count t (Adam's bias
+     * correction, momentum's first step): one slice, or after partial
+     * updates the two parts of a whole update. */
+    size_t s_lo[2], s_hi[2];
+    int k = 1;
+    s_lo[0] = lo;
+    s_hi[0] = hi;
+    if (whole && (o->part_steps[0] || o->part_steps[1])) {
+        s_hi[0] = o->split;
+        s_lo[1] = o->split;
+        s_hi[1] = n;
+        k = 2;
+    }
     grad_prep gp;
     gp.coef = clip_coef(grad_norm, o->cfg.clip_norm);
     gp.wd = o->cfg.weight_decay;
@@ -491,10 +526,25 @@ int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double gra
      * geometrically into the subnormal range, where every operation costs
      * ~100 cycles and training slowed 3x. Values below 1.2e-38 become 0. */
     fpmode_t saved = fpmode_flush();
-    int ok = update_stays_finite(o, p, g, n, gp);
+    int ok = 1;
+    for (int i = 0; i < k && ok; i++) {
+        size_t a = s_lo[i];
+        uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
+        ok = update_stays_finite(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
+                                 o->v ? o->v + a : NULL, t);
+    }
     if (ok) {
-        run_rule(o, p, g, n, gp);
+        for (int i = 0; i < k; i++) {
+            size_t a = s_lo[i];
+            uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
+            run_rule(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
+                     o->v ? o->v + a : NULL, t);
+        }
         o->steps++;
+        if (!whole) {
+            o->split = lo == 0 ? hi : lo;
+            o->part_steps[lo == 0 ? 0 : 1]++;
+        }
     }
     fpmode_restore(saved);
     return ok ? 0 : -1; /* -1: the update would overflow; nothing changed */
@@ -542,7 +592,40 @@ int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg)
         st = vio_writer_add(w, "optim.m", VIO_F32, 1, dims, o->m, msg);
     if (st == VAE_OK && o->v)
         st = vio_writer_add(w, "optim.v", VIO_F32, 1, dims, o->v, msg);
+    /* Since 0.3.0, only after partial (encoder- or decoder-only) updates. */
+    if (st == VAE_OK && o->split != 0) {
+        st = vio_writer_add_i64(w, "optim.split", (int64_t)o->split, msg);
+        uint64_t pdims[1] = {2};
+        if (st == VAE_OK)
+            st = vio_writer_add(w, "optim.part_steps", VIO_U64, 1, pdims, o->part_steps, msg);
+    }
     return st;
+}
+
+/* The partial-update counters (optional: absent in files without partial updates). */
+static int load_parts(const vio_file *f, vae_optimizer *o, char *msg)
+{
+    if (!vio_file_find(f, "optim.split"))
+        return vio_file_find(f, "optim.part_steps")
+                   ? vae_fail(msg, VAE_ERR_FORMAT, "optim.part_steps without optim.split")
+                   : VAE_OK;
+    int64_t split;
+    const vio_tensor *t;
+    int st = vio_file_i64(f, "optim.split", &split, msg);
+    if (st == VAE_OK)
+        st = vio_file_expect(f, "optim.part_steps", VIO_U64, 2, &t, msg);
+    if (st != VAE_OK)
+        return st;
+    const uint64_t *ps = t->data;
+    if (split <= 0 || (uint64_t)split >= (uint64_t)o->n)
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.split = %lld is not inside the %zu parameters",
+                        (long long)split, o->n);
+    if (ps[0] > o->steps || ps[1] > o->steps - ps[0])
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.part_steps exceed optim.steps");
+    o->split = (size_t)split;
+    o->part_steps[0] = ps[0];
+    o->part_steps[1] = ps[1];
+    return VAE_OK;
 }
 
 /* Read the config tensors into *c (not yet validated). A float parameter
@@ -652,6 +735,10 @@ int vopt_load(const vio_file *f, vae_optimizer **out, char *msg)
         return st;
     }
     o->steps = steps;
+    if ((st = load_parts(f, o, msg)) != VAE_OK) {
+        vae_optimizer_free(o);
+        return st;
+    }
     *out = o;
     return VAE_OK;
 }

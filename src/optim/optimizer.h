@@ -15,6 +15,8 @@ struct vae_optimizer {
     uint64_t steps;
     float *m;           /* first moment / velocity / Adagrad sum (n floats, NULL until bound) */
     float *v;           /* Adam second moment (n floats) */
+    size_t split;       /* partial updates: parts [0, split) and [split, n); 0 = none yet */
+    uint64_t part_steps[2]; /* updates of only the lower / only the upper part (in steps) */
     char errmsg[VAE_ERRMSG_LEN];
 };
 
@@ -29,6 +31,15 @@ int vopt_bind(vae_optimizer *o, size_t n);
  * of g, used for clipping (cfg.clip_norm > 0 scales g by clip/norm when
  * norm > clip). Weight decay adds wd * p to g. Never allocates. */
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm);
+
+/* Like vopt_update for the slice [lo, hi) only: a prefix [0, split) or a
+ * suffix [split, n) (aggressive training updates encoder or decoder alone).
+ * Each part keeps its own step count for Adam's bias correction and
+ * momentum's first step: part_steps counts the updates that touched only
+ * one part; steps counts all updates. grad_norm is the norm of g over the
+ * slice. Every partial update must use the same split (else -1). */
+int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
+                      double grad_norm);
 
 /* Append the optimizer's config and state as tensors named "optim.*". */
 int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg);

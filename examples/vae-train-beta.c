@@ -1,0 +1,261 @@
+/* vae-train's beta-VAE and collapse options; see vae-train-beta.h. */
+#include "vae-train-beta.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_BETA = 0x100, OPT_WARMUP, OPT_CYCLICAL, OPT_CAPACITY, OPT_FREE_BITS, OPT_AGGRESSIVE,
+    OPT_SIGMA, OPT_DIAG, OPT_SAMPLES_PNG, OPT_MANIFOLD_PNG
+};
+
+const struct option beta_longopts[] = {
+    {"beta", 1, 0, OPT_BETA},           {"warmup", 1, 0, OPT_WARMUP},
+    {"cyclical", 1, 0, OPT_CYCLICAL},   {"capacity", 1, 0, OPT_CAPACITY},
+    {"free-bits", 1, 0, OPT_FREE_BITS}, {"aggressive", 0, 0, OPT_AGGRESSIVE},
+    {"gaussian-sigma", 1, 0, OPT_SIGMA}, {"diagnostics", 0, 0, OPT_DIAG},
+    {"samples-png", 1, 0, OPT_SAMPLES_PNG}, {"manifold-png", 1, 0, OPT_MANIFOLD_PNG},
+    {0, 0, 0, 0}};
+
+void beta_usage(FILE *to)
+{
+    fprintf(to,
+            "beta-VAE and posterior collapse (docs/beta-vae.md, docs/posterior-collapse.md):\n"
+            "  --beta B           KL weight beta >= 0 (default 1); prints 'beta B beta_norm B*K/n'\n"
+            "  --warmup N         linear KL warm-up from 0 to beta over N steps\n"
+            "  --cyclical P[:R[:M]] cyclical KL schedule: cycle of P steps rising over the\n"
+            "                     fraction R (default 0.5), M cycles (default 0: forever)\n"
+            "  --capacity C_max:N:gamma  objective -rec + gamma |KL - C|, C rising to C_max over N steps\n"
+            "  --free-bits L      free bits: KL floor of L nats per latent dimension\n"
+            "  --aggressive       aggressive encoder training (He et al. 2019) until the\n"
+            "                     test-set MI stops increasing\n"
+            "  --gaussian-sigma S fixed sigma of the Gaussian likelihood (default 1)\n"
+            "  --diagnostics      after training print\n"
+            "                     'diagnostics active_units <n> mi <nats> kl_per_dim <list>'\n"
+            "                     (also printed whenever an option of this group is used)\n"
+            "  --samples-png PATH write a grid of 100 prior samples (square images)\n"
+            "  --manifold-png PATH 2-D latent only: decoder means over a 20x20 grid of z\n");
+}
+
+static int parse_float(const char *s, float lo, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Split "a:b:c" into at most 3 fields; returns the count or -1. */
+static int split3(const char *arg, char f[3][64])
+{
+    int n = 0;
+    const char *p = arg;
+    while (n < 3) {
+        const char *q = strchr(p, ':');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len == 0 || len >= 64)
+            return -1;
+        memcpy(f[n], p, len);
+        f[n][len] = '\0';
+        n++;
+        if (!q)
+            return n;
+        p = q + 1;
+    }
+    return -1;
+}
+
+int beta_parse(int c, const char *arg, vae_model_config *cfg, beta_options *b)
+{
+    char f[3][64];
+    int n;
+    switch (c) {
+    case OPT_BETA:
+        b->used = b->beta_given = 1;
+        return parse_float(arg, 0.0f, &cfg->beta) ? -1 : 1;
+    case OPT_WARMUP:
+        b->used = 1;
+        cfg->kl_schedule = VAE_KL_SCHEDULE_LINEAR;
+        return parse_int(arg, 1, 0x7fffffff, &cfg->kl_warmup_steps) ? -1 : 1;
+    case OPT_CYCLICAL:
+        b->used = 1;
+        cfg->kl_schedule = VAE_KL_SCHEDULE_CYCLICAL;
+        if ((n = split3(arg, f)) < 1 || parse_int(f[0], 1, 0x7fffffff, &cfg->kl_cycle_steps))
+            return -1;
+        if (n > 1 && (parse_float(f[1], 0.0f, &cfg->kl_cycle_ratio) || !(cfg->kl_cycle_ratio > 0.0f) ||
+                      cfg->kl_cycle_ratio > 1.0f))
+            return -1;
+        return n > 2 && parse_int(f[2], 0, 0x7fffffff, &cfg->kl_cycles) ? -1 : 1;
+    case OPT_CAPACITY:
+        b->used = 1;
+        if (split3(arg, f) != 3 || parse_float(f[0], 0.0f, &cfg->capacity_max) ||
+            parse_int(f[1], 1, 0x7fffffff, &cfg->capacity_steps) ||
+            parse_float(f[2], 0.0f, &cfg->capacity_gamma) || !(cfg->capacity_gamma > 0.0f))
+            return -1;
+        return 1;
+    case OPT_FREE_BITS:
+        b->used = 1;
+        return parse_float(arg, 0.0f, &cfg->free_bits) ? -1 : 1;
+    case OPT_AGGRESSIVE:
+        b->used = 1;
+        cfg->aggressive = 1;
+        return 1;
+    case OPT_SIGMA:
+        return parse_float(arg, 0.0f, &cfg->gaussian_sigma) || !(cfg->gaussian_sigma > 0.0f) ? -1 : 1;
+    case OPT_DIAG:
+        b->used = 1;
+        return 1;
+    case OPT_SAMPLES_PNG:
+        b->samples_png = arg;
+        return 1;
+    case OPT_MANIFOLD_PNG:
+        b->manifold_png = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int beta_after_epoch(vae_model *m, const vae_dataset *test)
+{
+    vae_model_config c = {.struct_size = sizeof c};
+    vae_model_get_config(m, &c);
+    if (!c.aggressive || !test || vae_dataset_count(test) < 2)
+        return 0;
+    vae_training_state s = {.struct_size = sizeof s};
+    vae_model_training_state(m, &s);
+    if (!s.aggressive_active)
+        return 0;
+    int active;
+    double mi;
+    if (vae_model_aggressive_update(m, vae_dataset_data(test), vae_dataset_count(test), &mi,
+                                    &active) != VAE_OK) {
+        fprintf(stderr, "vae-train: aggressive check: %s\n", vae_model_errmsg(m));
+        return -1;
+    }
+    if (!active)
+        fprintf(stderr, "vae-train: held-out MI %.4f stopped increasing: aggressive training ends\n", mi);
+    return 0;
+}
+
+/* Side of a square image of d pixels, or 0. */
+static size_t square_side(size_t d)
+{
+    size_t s = (size_t)(sqrt((double)d) + 0.5);
+    return s * s == d ? s : 0;
+}
+
+static int write_samples(vae_model *m, size_t d, const char *path)
+{
+    size_t side = square_side(d);
+    if (!side) {
+        fprintf(stderr, "vae-train: --samples-png: %zu features are not a square image\n", d);
+        return -1;
+    }
+    float *x = malloc(100 * d * sizeof *x);
+    vae_error err;
+    int rc = x ? vae_model_sample(m, 100, x) : VAE_ERR_NOMEM;
+    if (rc == VAE_OK)
+        rc = vae_png_write_grid(path, x, 100, side, side, 10, &err);
+    else
+        snprintf(err.message, sizeof err.message, "%s", vae_model_errmsg(m));
+    free(x);
+    if (rc != VAE_OK)
+        fprintf(stderr, "vae-train: --samples-png: %s\n", err.message);
+    return rc == VAE_OK ? 0 : -1;
+}
+
+/* Kingma and Welling's figure: decoder means at z on a G x G grid of the
+ * prior's quantiles (inverse normal CDF of evenly spaced probabilities). */
+static int write_manifold(vae_model *m, size_t d, int K, const char *path)
+{
+    enum { G = 20 };
+    size_t side = square_side(d);
+    if (K != 2 || !side) {
+        fprintf(stderr, "vae-train: --manifold-png needs --latent 2 and square images\n");
+        return -1;
+    }
+    float z[G * G * 2];
+    for (int i = 0; i < G; i++)
+        for (int j = 0; j < G; j++) {
+            /* probit of (k + 0.5) / G by bisection on erfc (no inverse in C99) */
+            double v[2];
+            int k2[2] = {j, G - 1 - i};
+            for (int a = 0; a < 2; a++) {
+                double p = (k2[a] + 0.5) / G, lo = -8, hi = 8;
+                for (int it = 0; it < 60; it++) {
+                    double mid = 0.5 * (lo + hi);
+                    if (0.5 * erfc(-mid / sqrt(2.0)) < p)
+                        lo = mid;
+                    else
+                        hi = mid;
+                }
+                v[a] = 0.5 * (lo + hi);
+            }
+            z[(i * G + j) * 2] = (float)v[0];
+            z[(i * G + j) * 2 + 1] = (float)v[1];
+        }
+    float *x = malloc((size_t)G * G * d * sizeof *x);
+    vae_error err;
+    int rc = x ? vae_model_decode(m, z, G * G, x) : VAE_ERR_NOMEM;
+    if (rc == VAE_OK)
+        rc = vae_png_write_grid(path, x, G * G, side, side, G, &err);
+    else
+        snprintf(err.message, sizeof err.message, "%s", vae_model_errmsg(m));
+    free(x);
+    if (rc != VAE_OK)
+        fprintf(stderr, "vae-train: --manifold-png: %s\n", err.message);
+    return rc == VAE_OK ? 0 : -1;
+}
+
+int beta_after_training(vae_model *m, const vae_dataset *train, const vae_dataset *test,
+                        const beta_options *b)
+{
+    vae_model_config c = {.struct_size = sizeof c};
+    vae_model_get_config(m, &c);
+    if (b->beta_given) {
+        vae_training_state s = {.struct_size = sizeof s};
+        vae_model_training_state(m, &s);
+        printf("beta %g beta_norm %.6g\n", s.beta, s.beta_norm);
+    }
+    if (b->used) {
+        const vae_dataset *ds = test && vae_dataset_count(test) >= 2 ? test : train;
+        size_t n = vae_dataset_count(ds);
+        if (n > 5000)
+            n = 5000; /* the MI estimate costs O(n^2) */
+        vae_diagnostics dg = {.struct_size = sizeof dg};
+        float *kl = malloc((size_t)c.latent_dim * sizeof *kl);
+        if (!kl || vae_model_diagnostics(m, vae_dataset_data(ds), n, &dg, kl, NULL) != VAE_OK) {
+            fprintf(stderr, "vae-train: diagnostics: %s\n", kl ? vae_model_errmsg(m) : "out of memory");
+            free(kl);
+            return -1;
+        }
+        printf("diagnostics active_units %d mi %.4f kl_per_dim ", dg.active_units, dg.mi);
+        for (int k = 0; k < c.latent_dim; k++)
+            printf("%s%.4f", k ? "," : "", (double)kl[k]);
+        printf("\n");
+        free(kl);
+    }
+    size_t d = (size_t)c.input_dim;
+    if (b->samples_png && write_samples(m, d, b->samples_png) != 0)
+        return -1;
+    if (b->manifold_png && write_manifold(m, d, c.latent_dim, b->manifold_png) != 0)
+        return -1;
+    return 0;
+}
