@@ -88,6 +88,26 @@ int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_co
                       int draws, vae_grad_stats *per_tensor, vae_grad_stats *encoder,
                       vae_grad_stats *overall, float *mean_grad);
 
+/* A training step in two halves (models/gradients.c). The noise of the
+ * reparameterisation comes from the training stream (noise NULL or not
+ * keyed) or, keyed, example i's from vt_rng_seed_keyed(seed, key, first + i). */
+typedef struct vm_noise {
+    int keyed;
+    uint64_t key, first;
+} vm_noise;
+
+/* Forward and backward on n rows: P.grad = gradient of the batch-mean loss,
+ * *st the batch averages, *norm2 = sum of squared gradients (not checked). */
+int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise *noise,
+                         vae_elbo_stats *st, double *norm2);
+
+/* One optimizer step with P.grad, whose squared norm is norm2; VAE_ERR_DIVERGED
+ * (nothing changed) when it is not finite or the update would not be. */
+int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2);
+
+/* sum of g_i^2 in double. */
+double vm_grad_norm2(const float *g, size_t n);
+
 /* Checkpoints (models/checkpoint.c). */
 int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);
 int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *msg);
