@@ -400,6 +400,44 @@ START_TEST(test_gather)
 }
 END_TEST
 
+START_TEST(test_elbo_keyed_shards)
+{
+    /* Per-example ELBOs of rows [0,30) equal those of the shards [0,13) and
+     * [13,30) evaluated apart, bit for bit; the mean matches vae_model_elbo's
+     * to Monte Carlo accuracy (same estimator, other noise). */
+    vae_model *m = small_model(12);
+    float *x = binary_rows(30, 8);
+    float whole[30], part[30];
+    vae_elbo_stats st, ref;
+    ck_assert_int_eq(vae_model_elbo_keyed(m, x, 30, 77, 0, whole, &st), VAE_OK);
+    ck_assert_int_eq(vae_model_elbo_keyed(m, x, 13, 77, 0, part, NULL), VAE_OK);
+    ck_assert_int_eq(vae_model_elbo_keyed(m, x + 13 * D, 17, 77, 13, part + 13, NULL), VAE_OK);
+    ck_assert(memcmp(whole, part, sizeof whole) == 0);
+    double mean = 0.0;
+    for (int i = 0; i < 30; i++)
+        mean += whole[i] / 30.0;
+    ck_assert(fabs(mean - st.elbo) < 1e-5 * fabs(st.elbo));
+    ck_assert_int_eq(vae_model_elbo_keyed(m, x, 30, 78, 0, part, NULL), VAE_OK);
+    ck_assert(memcmp(whole, part, sizeof whole) != 0);
+    /* same estimator as vae_model_elbo: their means over 200 keys agree within 5 s.e. */
+    double s1 = 0.0, s2 = 0.0;
+    for (uint64_t k = 0; k < 200; k++) {
+        ck_assert_int_eq(vae_model_elbo_keyed(m, x, 30, k, 0, NULL, &st), VAE_OK);
+        s1 += st.elbo;
+        s2 += st.elbo * st.elbo;
+    }
+    double mu = s1 / 200, sd = sqrt(s2 / 200 - mu * mu);
+    ck_assert_int_eq(vae_model_elbo(m, x, 30, NULL, &ref), VAE_OK);
+    ck_assert_msg(fabs(ref.elbo - mu) < 5 * sd, "elbo %g vs keyed %g +- %g", ref.elbo, mu, sd);
+    ck_assert_int_eq(vae_model_elbo_keyed(NULL, x, 30, 0, 0, NULL, NULL), VAE_ERR_NULL);
+    ck_assert_int_eq(vae_model_elbo_keyed(m, NULL, 30, 0, 0, NULL, NULL), VAE_ERR_NULL);
+    ck_assert_int_eq(vae_model_elbo_keyed(m, x, 0, 0, 0, NULL, NULL), VAE_ERR_INVALID);
+    ck_assert_int_eq(vae_model_elbo_keyed(m, x, 30, 0, UINT64_MAX, NULL, NULL), VAE_ERR_INVALID);
+    free(x);
+    vae_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("gradients");
@@ -415,6 +453,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_reseed_streams);
     tcase_add_test(tc, test_gather);
+    tcase_add_test(tc, test_elbo_keyed_shards);
     suite_add_tcase(s, tc);
     return s;
 }

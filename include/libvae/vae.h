@@ -633,6 +633,22 @@ VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, 
                                               vae_elbo_stats *stats);
 
 /**
+ * Like vae_model_elbo (analytic KL, one z sample per example), but the noise
+ * of row i comes from a generator determined by (seed, key, first + i) alone,
+ * as in vae_model_compute_gradients_keyed: a row's ELBO does not depend on
+ * the rows it is evaluated with, so shards of a set evaluated apart (e.g. on
+ * several processes) give exactly the per-example figures of the whole set.
+ * No random stream of the model is touched.
+ * @param per_example may be NULL; else n floats.
+ * @param stats       may be NULL.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @since 0.3.0
+ */
+VAE_API int vae_model_elbo_keyed(vae_model *model, const float *x, size_t n, uint64_t key,
+                                 uint64_t first, float *per_example, vae_elbo_stats *stats);
+
+/**
  * The model's flat gradient buffer: vae_model_param_count() floats, in the
  * layout of vae_model_param_tensor_info, written by compute_gradients (and
  * by train_step, train_epoch and gradient_stats). The pointer is owned by

@@ -84,6 +84,17 @@ VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, 
     return compute(model, x, n, &noise, stats, "compute_gradients_keyed");
 }
 
+VAE_API int vae_model_elbo_keyed(vae_model *model, const float *x, size_t n, uint64_t key,
+                                 uint64_t first, float *per_example, vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (first > UINT64_MAX - n)
+        return vae_fail(model->errmsg, VAE_ERR_INVALID, "elbo_keyed: first + n overflows 64 bits");
+    int rc = check_batch(model, x, n, "elbo_keyed");
+    return rc == VAE_OK ? vm_elbo_keyed(model, x, n, key, first, per_example, stats) : rc;
+}
+
 VAE_API float *vae_model_gradient_data(vae_model *model)
 {
     return model ? model->P.grad : NULL;

@@ -84,3 +84,41 @@ int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2)
                         (unsigned long long)opt->steps + 1);
     return VAE_OK;
 }
+
+/* The evaluation ELBO (analytic KL, one z per example) of n rows whose noise
+ * is keyed like draw_noise's, so a row's figure does not depend on which
+ * rows it is evaluated with: shards evaluated apart sum to the whole. */
+int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t first,
+                  float *per_example, vae_elbo_stats *st)
+{
+    vg_graph *g = m->eval_g;
+    const vo_graph *e = &m->eval_e;
+    size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
+    vm_noise noise = {1, key, first};
+    double sr = 0.0, sk = 0.0;
+    g->threads = m->cfg.threads;
+    for (size_t start = 0; start < n; start += VM_CHUNK) {
+        size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
+        if (vg_set_batch(g, (int)cnt) != 0)
+            return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+        vg_bind(g, e->x, x + start * D);
+        noise.first = first + start;
+        draw_noise(m, g->nodes[e->eps].val, cnt, K, &noise);
+        vg_forward(g, -1);
+        const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
+        for (size_t i = 0; i < cnt; i++) {
+            sr += rec[i];
+            sk += kl[i];
+            if (per_example)
+                per_example[start + i] = rec[i] - kl[i];
+        }
+    }
+    if (st) {
+        st->rec = sr / (double)n;
+        st->kl = sk / (double)n;
+        st->elbo = st->rec - st->kl;
+        st->loss = -st->elbo;
+        st->n = n;
+    }
+    return VAE_OK;
+}

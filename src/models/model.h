@@ -105,6 +105,10 @@ int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise 
  * (nothing changed) when it is not finite or the update would not be. */
 int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2);
 
+/* The evaluation ELBO of n rows with keyed noise (row i: key, first + i). */
+int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t first,
+                  float *per_example, vae_elbo_stats *st);
+
 /* sum of g_i^2 in double. */
 double vm_grad_norm2(const float *g, size_t n);
 
