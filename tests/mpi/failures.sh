@@ -33,5 +33,10 @@ check "rank 1 dies" $rc "dying at step 3" "exited with non-zero status"
 "$run" 1 "$train" --epochs 1 : -np 1 "$train" --epochs 1 --data /nonexistent/images.gz >"$out" 2>&1; rc=$?; cat "$out"
 check "vae-train-mpi, bad data on rank 1" $rc "nonexistent/images.gz" "rank 1"
 
+# Models of different sizes on the two ranks: sync_model refuses on both.
+"$run" 1 "$train" --epochs 1 --hidden 50 : -np 1 "$train" --epochs 1 --hidden 60 >"$out" 2>&1; rc=$?; cat "$out"
+check "vae-train-mpi, different models" $rc "\[rank 0\] sync: .*models differ in size" \
+    "\[rank 1\] sync: .*models differ in size"
+
 rm -f "$out"
 exit $bad
