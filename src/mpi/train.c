@@ -22,8 +22,6 @@ VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *op
 {
     if (!ctx)
         return VAE_ERR_NULL;
-    /* Local work first; whatever fails, this rank still joins the one
-     * allreduce with its failure flag set, so no rank waits forever. */
     if (ctx->P == 0)
         return vmpi_fail(ctx, VAE_ERR_INVALID, "train_step: call vae_mpi_sync_model first");
     /* Local work first; whatever fails, this rank still joins the one
