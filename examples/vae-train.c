@@ -259,6 +259,7 @@ static int load_data(const options *o, vae_dataset **all)
     return rc == VAE_OK ? 0 : fail("synthetic data", err.message);
 }
 
+#ifndef VAE_TRAIN_NO_MAIN /* vae-train-mpi.c includes this file for its flag parsing */
 int main(int argc, char **argv)
 {
     options o;
@@ -342,3 +343,4 @@ out:
     vae_dataset_free(all);
     return status;
 }
+#endif /* VAE_TRAIN_NO_MAIN */

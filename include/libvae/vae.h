@@ -1073,6 +1073,130 @@ VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
 VAE_API int vae_png_write_grid(const char *path, const float *pixels, size_t n, size_t height,
                                size_t width, size_t cols, vae_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Training in pieces: gradients, updates, streams (data parallelism)        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * vae_model_train_step is vae_model_compute_gradients followed by
+ * vae_model_apply_gradients, bit for bit. Between the two the caller may read
+ * or replace the gradient in place through vae_model_gradient_data, e.g. to
+ * average it over processes with one MPI_Allreduce (libvae_mpi does this).
+ */
+
+/**
+ * Forward and backward pass of the training objective on n examples
+ * (row-major n x input_dim) without changing the parameters: afterwards the
+ * model's gradient buffer (vae_model_gradient_data) holds the gradient of the
+ * batch-MEAN loss with respect to every parameter, so the average of the
+ * gradients of equal-sized shards of a batch is the gradient of the whole
+ * batch. The reparameterisation noise comes from the model's training random
+ * stream, exactly as in vae_model_train_step, which the stream advances like.
+ * Values must be finite; the Bernoulli likelihood needs them in [0,1].
+ * @param stats may be NULL; receives the batch's averages (also when the
+ *              call returns VAE_ERR_DIVERGED).
+ * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not finite
+ *         (parameters unchanged; the gradient buffer then holds the
+ *         non-finite gradient); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data
+ *         outside [0,1] for Bernoulli), VAE_ERR_NONFINITE, VAE_ERR_LIMIT
+ *         (n > 2^28), VAE_ERR_NOMEM. On an argument error nothing changes.
+ * Thread rule: as for every call on the model.
+ * @since 0.3.0
+ */
+VAE_API int vae_model_compute_gradients(vae_model *model, const float *x, size_t n,
+                                        vae_elbo_stats *stats);
+
+/**
+ * Like vae_model_compute_gradients, but the noise of row i is drawn from a
+ * generator determined by (the model's seed, key, first + i) alone instead
+ * of from the training stream (which is not touched). Use the step number as
+ * key and the row's index in the global batch as first + i: then every
+ * example gets the same noise however a global batch is split into shards,
+ * and N processes computing shards [first, first + n) reproduce one process
+ * computing the whole batch (up to the rounding of the average).
+ * @param key    any value, e.g. the global step number
+ * @param first  index of row 0 (first + n must not overflow 64 bits)
+ * @return as vae_model_compute_gradients.
+ * @since 0.3.0
+ */
+VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, size_t n,
+                                              uint64_t key, uint64_t first,
+                                              vae_elbo_stats *stats);
+
+/**
+ * Like vae_model_elbo (analytic KL, one z sample per example), but the noise
+ * of row i comes from a generator determined by (seed, key, first + i) alone,
+ * as in vae_model_compute_gradients_keyed: a row's ELBO does not depend on
+ * the rows it is evaluated with, so shards of a set evaluated apart (e.g. on
+ * several processes) give exactly the per-example figures of the whole set.
+ * No random stream of the model is touched.
+ * @param per_example may be NULL; else n floats.
+ * @param stats       may be NULL.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @since 0.3.0
+ */
+VAE_API int vae_model_elbo_keyed(vae_model *model, const float *x, size_t n, uint64_t key,
+                                 uint64_t first, float *per_example, vae_elbo_stats *stats);
+
+/**
+ * The model's flat gradient buffer: vae_model_param_count() floats, in the
+ * layout of vae_model_param_tensor_info, written by compute_gradients (and
+ * by train_step, train_epoch and gradient_stats). The pointer is owned by
+ * the model and stays valid, at the same address, until vae_model_free; the
+ * caller may read it and overwrite it in place (e.g. MPI_Allreduce with
+ * MPI_IN_PLACE) before vae_model_apply_gradients. Zero before the first
+ * gradient. NULL for a NULL model. @since 0.3.0
+ */
+VAE_API float *vae_model_gradient_data(vae_model *model);
+
+/**
+ * Read-only view of the model's flat parameter vector (vae_model_param_count()
+ * floats, layout of vae_model_param_tensor_info), owned by the model and
+ * valid at the same address until vae_model_free; its contents change with
+ * every update. Write parameters with vae_model_set_params (which checks
+ * them). NULL for a NULL model. @since 0.3.0
+ */
+VAE_API const float *vae_model_param_data(const vae_model *model);
+
+/**
+ * One optimizer step with the gradient now in the model's gradient buffer
+ * (see vae_model_compute_gradients), with the same checks as
+ * vae_model_train_step: when the gradient or the updated parameters would
+ * not be finite, nothing changes (parameters, optimizer state and step
+ * count stay) and VAE_ERR_DIVERGED is returned.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (the optimizer is bound to a
+ *         model of another size), VAE_ERR_DIVERGED, VAE_ERR_NOMEM.
+ * @since 0.3.0
+ */
+VAE_API int vae_model_apply_gradients(vae_model *model, vae_optimizer *opt);
+
+/**
+ * Restart the model's training random stream (noise of train_step and
+ * compute_gradients, epoch shuffles, dynamic binarisation in train_epoch,
+ * vae_model_sample) as stream `stream` of `seed`. Different streams of one
+ * seed are independent, e.g. one per process: stream = rank. The streams are
+ * distinct from the one a new model starts with. Parameters are unchanged.
+ * @param stream below 2^63, else VAE_ERR_INVALID
+ * @since 0.3.0
+ */
+VAE_API int vae_model_reseed(vae_model *model, uint64_t seed, uint64_t stream);
+
+/**
+ * Copy dataset rows rows[0..n) into out (n x dim floats, row-major),
+ * binarised as the dataset says. Dynamic binarisation draws row r's
+ * uniforms from a generator determined by (seed, key, r) alone, so a row
+ * gets the same bits whichever batch, shard or process gathers it (use the
+ * epoch or step as key). These generators differ from the noise generators
+ * of vae_model_compute_gradients_keyed for the same seed and key.
+ * @param err may be NULL.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a row out of range),
+ *         VAE_ERR_LIMIT (n > 2^28). Thread-safe on one dataset (read-only).
+ * @since 0.3.0
+ */
+VAE_API int vae_dataset_gather(const vae_dataset *ds, const size_t *rows, size_t n,
+                               uint64_t seed, uint64_t key, float *out, vae_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -384,6 +384,18 @@ _OPTIONAL_PROTOTYPES = {
     "vae_model_aggressive_update": (c_int, [_P, _F, c_size_t, POINTER(c_double), POINTER(c_int)]),
     "vae_model_diagnostics": (c_int, [_P, _F, c_size_t, POINTER(Diagnostics), _F, _F]),
     "vae_model_set_params": (c_int, [_P, _F, c_size_t]),
+    # 0.3.0: training in pieces (data parallelism)
+    "vae_model_compute_gradients": (c_int, [_P, _F, c_size_t, POINTER(ElboStats)]),
+    "vae_model_compute_gradients_keyed": (c_int, [_P, _F, c_size_t, c_uint64, c_uint64,
+                                                  POINTER(ElboStats)]),
+    "vae_model_elbo_keyed": (c_int, [_P, _F, c_size_t, c_uint64, c_uint64, _F,
+                                     POINTER(ElboStats)]),
+    "vae_model_gradient_data": (_F, [_P]),
+    "vae_model_param_data": (_F, [_P]),
+    "vae_model_apply_gradients": (c_int, [_P, _P]),
+    "vae_model_reseed": (c_int, [_P, c_uint64, c_uint64]),
+    "vae_dataset_gather": (c_int, [_P, POINTER(c_size_t), c_size_t, c_uint64, c_uint64, _F,
+                                   POINTER(VaeError)]),
 }
 
 _missing = []

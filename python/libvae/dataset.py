@@ -170,6 +170,24 @@ class Dataset:
                            as_size(count, "count"))
         return Dataset(ptr)
 
+    def gather(self, rows, seed, key):
+        """Rows `rows` (a sequence of indices) as an (n, dim) float32 array,
+        binarised as the dataset says; dynamic binarisation is keyed by
+        (seed, key, row) (vae_dataset_gather)."""
+        if not capi.has("vae_dataset_gather"):
+            raise NotImplementedError("libvae: gather needs vae_dataset_gather (libvae >= 0.3.0)")
+        idx = np.ascontiguousarray(np.asarray(rows, dtype=np.uint64).reshape(-1)).astype(
+            np.dtype(ctypes.c_size_t))
+        mem = self._m()
+        out = np.empty((idx.size, self.dim), dtype=np.float32)
+        err = capi.VaeError()
+        rc = lib.vae_dataset_gather(mem.ptr, idx.ctypes.data_as(ctypes.POINTER(ctypes.c_size_t)),
+                                    idx.size, as_size(seed, "seed"), as_size(key, "key"),
+                                    fptr(out), ctypes.byref(err))
+        if rc != capi.VAE_OK:
+            raise_from_error(rc, err)
+        return out
+
     # -- queries ----------------------------------------------------------
 
     def _m(self):

@@ -525,6 +525,83 @@ class Model(Handle):
             _check(h, lib.vae_model_elbo(h, fptr(x), x.shape[0], fptr(per), ctypes.byref(st)))
         return per, Stats._from_c(st)
 
+    # -- training in pieces (0.3.0) ----------------------------------------
+
+    def compute_gradients(self, x, key=None, first=0):
+        """Forward and backward on the rows of x without an update
+        (vae_model_compute_gradients): afterwards :meth:`gradient` is the
+        gradient of the batch-mean loss. With key (an int), row i's noise is
+        keyed by (seed, key, first + i) (vae_model_compute_gradients_keyed)
+        instead of drawn from the training stream. Returns the batch's Stats.
+        """
+        x = as_rows(x, self._input_dim, "compute_gradients")
+        st = capi.ElboStats()
+        with self._lock:
+            h = self._h()
+            if key is None:
+                _require("vae_model_compute_gradients", "compute_gradients")
+                rc = lib.vae_model_compute_gradients(h, fptr(x), x.shape[0], ctypes.byref(st))
+            else:
+                _require("vae_model_compute_gradients_keyed", "compute_gradients")
+                rc = lib.vae_model_compute_gradients_keyed(
+                    h, fptr(x), x.shape[0], as_size(key, "key"), as_size(first, "first"),
+                    ctypes.byref(st))
+            _check(h, rc)
+        return Stats._from_c(st)
+
+    def gradient(self):
+        """A copy of the flat gradient buffer (vae_model_gradient_data), laid
+        out like :meth:`get_params`."""
+        _require("vae_model_gradient_data", "gradient")
+        with self._lock:
+            h = self._h()
+            n = lib.vae_model_param_count(h)
+            return np.ctypeslib.as_array(lib.vae_model_gradient_data(h), shape=(n,)).copy()
+
+    def set_gradient(self, values):
+        """Overwrite the gradient buffer with a flat array of param_count
+        values (e.g. an average over processes) before :meth:`apply_gradients`."""
+        _require("vae_model_gradient_data", "set_gradient")
+        a = as_array(values, "set_gradient", "values").reshape(-1)
+        with self._lock:
+            h = self._h()
+            n = lib.vae_model_param_count(h)
+            if a.size != n:
+                raise Error(capi.VAE_ERR_SHAPE, "set_gradient: %d values, the model has %d "
+                            "parameters" % (a.size, n))
+            np.ctypeslib.as_array(lib.vae_model_gradient_data(h), shape=(n,))[:] = a
+
+    def apply_gradients(self, optimizer=None):
+        """One optimizer step with the gradient buffer (vae_model_apply_gradients);
+        refuses non-finite gradients (Error VAE_ERR_DIVERGED, nothing changed)."""
+        _require("vae_model_apply_gradients", "apply_gradients")
+        opt = self._optimizer(optimizer)
+        with self._lock, opt._lock:
+            h = self._h()
+            _check(h, lib.vae_model_apply_gradients(h, opt._h()))
+
+    def reseed(self, seed, stream):
+        """Restart the training random stream as stream `stream` of `seed`
+        (vae_model_reseed), e.g. one stream per process."""
+        _require("vae_model_reseed", "reseed")
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_reseed(h, as_size(seed, "seed"), as_size(stream, "stream")))
+
+    def elbo_keyed(self, x, key, first=0):
+        """(per_example, stats) like :meth:`elbo`, with row i's noise keyed by
+        (seed, key, first + i) (vae_model_elbo_keyed)."""
+        _require("vae_model_elbo_keyed", "elbo_keyed")
+        x = as_rows(x, self._input_dim, "elbo_keyed")
+        per = np.empty(x.shape[0], dtype=np.float32)
+        st = capi.ElboStats()
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_elbo_keyed(h, fptr(x), x.shape[0], as_size(key, "key"),
+                                               as_size(first, "first"), fptr(per),
+                                               ctypes.byref(st)))
+        return per, Stats._from_c(st)
+
     def log_likelihood(self, x, k=100):
         """(per_example, mean): log p(x) of every row of x estimated by
         importance sampling with k samples from q(z|x) (the IWAE_k bound),

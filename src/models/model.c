@@ -349,25 +349,6 @@ void vm_free(vae_model *m)
 
 /* ---- training ------------------------------------------------------------- */
 
-static void stats_from_graph(const vg_graph *g, const vo_graph *e, size_t n, vae_elbo_stats *st)
-{
-    st->rec = g->nodes[e->rec_mean].val[0];
-    st->kl = g->nodes[e->kl_mean].val[0];
-    st->elbo = st->rec - st->kl;
-    st->loss = g->nodes[e->loss].val[0];
-    st->n = n;
-}
-
-/* Sum of squared gradients in double; not finite iff some gradient is not finite
- * (or the sum overflows, which is as bad). */
-static double grad_norm2(const float *g, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)g[i] * g[i];
-    return s;
-}
-
 void vm_apply_schedule(vae_model *m)
 {
     vg_graph *g = m->train_g;
@@ -381,38 +362,21 @@ void vm_apply_schedule(vae_model *m)
 int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, int part,
                   vae_elbo_stats *st)
 {
-    vg_graph *g = m->train_g;
-    const vo_graph *e = &m->train_e;
+    /* compute + apply (models/gradients.c); the optimizer is bound first so
+     * that a mismatched optimizer fails before any work. */
     int rc = vopt_bind(opt, m->P.total);
     if (rc != VAE_OK)
         return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
-    if (vg_set_batch(g, (int)n) != 0)
-        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
-    g->threads = m->cfg.threads;
-    vm_apply_schedule(m);
-    vg_bind(g, e->x, x);
-    vg_family_sample(m->cfg.posterior, &m->rng, g->nodes[e->eps].val,
-                     n * (size_t)g->samples * m->cfg.latent_dim);
-    vg_forward(g, -1);
-    vg_backward(g, e->loss);
     vae_elbo_stats s;
-    stats_from_graph(g, e, n, &s);
-    size_t lo = part == VM_PART_DECODER ? m->enc_split : 0;
-    size_t hi = part == VM_PART_ENCODER ? m->enc_split : m->P.total;
-    double norm2 = grad_norm2(m->P.grad + lo, hi - lo);
-    if (!isfinite(s.loss) || !isfinite(norm2))
+    double norm2;
+    if ((rc = vm_compute_gradients(m, x, n, NULL, &s, &norm2)) != VAE_OK)
+        return rc;
+    if (!isfinite(s.loss))
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: %s is not finite; the update was not applied",
-                        (unsigned long long)opt->steps + 1,
-                        isfinite(s.loss) ? "the gradient" : "the loss");
-    if (vopt_update_range(opt, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
-        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: the update would make parameters non-finite; it was not applied",
+                        "step %llu: the loss is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1);
-    if (part == VM_PART_ENCODER)
-        m->enc_steps++;
-    else
-        m->step++;
+    if ((rc = vm_apply_gradients_part(m, opt, part, norm2)) != VAE_OK)
+        return rc;
     if (st)
         *st = s;
     return VAE_OK;

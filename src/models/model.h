@@ -120,6 +120,34 @@ void vm_apply_schedule(vae_model *m);
 
 /* Make sure the epoch order and batch buffers can hold n rows / batch x d floats. */
 int vm_ensure_buffers(vae_model *m, size_t n, size_t batch);
+/* A training step in two halves (models/gradients.c). The noise of the
+ * reparameterisation comes from the training stream (noise NULL or not
+ * keyed) or, keyed, example i's from vt_rng_seed_keyed(seed, key, first + i). */
+typedef struct vm_noise {
+    int keyed;
+    uint64_t key, first;
+} vm_noise;
+
+/* Forward and backward on n rows: P.grad = gradient of the batch-mean loss,
+ * *st the batch averages, *norm2 = sum of squared gradients (not checked). */
+int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise *noise,
+                         vae_elbo_stats *st, double *norm2);
+
+/* One optimizer step with P.grad, whose squared norm is norm2; VAE_ERR_DIVERGED
+ * (nothing changed) when it is not finite or the update would not be. */
+int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2);
+
+/* The same for one part (enum vm_part): the encoder's slice [0, enc_split),
+ * the decoder's [enc_split, P) (norm2 is then recomputed over the slice) or
+ * all; counts the step (m->enc_steps for the encoder, else m->step). */
+int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double norm2);
+
+/* The evaluation ELBO of n rows with keyed noise (row i: key, first + i). */
+int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t first,
+                  float *per_example, vae_elbo_stats *st);
+
+/* sum of g_i^2 in double. */
+double vm_grad_norm2(const float *g, size_t n);
 
 /* Checkpoints (models/checkpoint.c). */
 int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);

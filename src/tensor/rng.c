@@ -19,6 +19,17 @@ void vt_rng_seed(vt_rng *r, uint64_t seed, uint64_t stream)
         r->s[i] = splitmix64(&x);
 }
 
+void vt_rng_seed_keyed(vt_rng *r, uint64_t seed, uint64_t key, uint64_t index)
+{
+    /* stream = splitmix(splitmix(key) ^ index): a different 64-bit stream id
+     * for every (key, index); the fixed offset keeps the ids apart from the
+     * small stream numbers the model uses (1, 2). */
+    uint64_t k = key ^ 0x6b657965645f6e7aULL;
+    uint64_t h = splitmix64(&k) ^ index;
+    uint64_t stream = splitmix64(&h);
+    vt_rng_seed(r, seed, stream);
+}
+
 uint64_t vt_rng_u64(vt_rng *r)
 {
     uint64_t *s = r->s;

@@ -14,6 +14,12 @@ typedef struct vt_rng {
 /* Seed from one 64-bit value and a stream id (different ids give independent streams). */
 void vt_rng_seed(vt_rng *r, uint64_t seed, uint64_t stream);
 
+/* Seed the generator of one (key, index) cell of a counter-based family:
+ * the stream id is a hash of key and index, so generator (seed, key, i) is the
+ * same whoever asks for it and in whatever order (data-parallel training
+ * keys noise by step and global example index). */
+void vt_rng_seed_keyed(vt_rng *r, uint64_t seed, uint64_t key, uint64_t index);
+
 /* Next 64 random bits. */
 uint64_t vt_rng_u64(vt_rng *r);
 

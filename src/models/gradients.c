@@ -1,0 +1,141 @@
+/* A training step in two halves, so that gradients can be combined between
+ * the backward pass and the update (data-parallel training averages them
+ * across processes):
+ *
+ *   vm_compute_gradients: x -> forward, backward -> P.grad = d loss / d theta,
+ *                         where loss is the MEAN over the n examples, so the
+ *                         mean of equal shards' gradients is the gradient of
+ *                         the whole batch;
+ *   vm_apply_gradients:   theta <- optimizer step(theta, P.grad).
+ *
+ * vm_train_step (model.c) is exactly the two in a row.
+ */
+#include <math.h>
+
+#include "common/errors.h"
+#include "models/model.h"
+#include "optim/optimizer.h"
+
+/* The batch averages the training graph just computed. */
+static void stats_from_graph(const vg_graph *g, const vo_graph *e, size_t n, vae_elbo_stats *st)
+{
+    st->rec = g->nodes[e->rec_mean].val[0];
+    st->kl = g->nodes[e->kl_mean].val[0];
+    st->elbo = st->rec - st->kl;
+    st->loss = g->nodes[e->loss].val[0];
+    st->n = n;
+}
+
+double vm_grad_norm2(const float *g, size_t n)
+{
+    /* sum_i g_i^2 in double: not finite iff some g_i is not (or the sum overflows). */
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
+    return s;
+}
+
+/* eps for n examples: from the training stream in order, or, when keyed,
+ * example i's L*K values from generator (seed, key, first + i), so the noise
+ * an example gets does not depend on which rows share its batch. */
+static void draw_noise(vae_model *m, float *eps, size_t n, size_t per_example,
+                       const vm_noise *noise)
+{
+    if (!noise || !noise->keyed) {
+        vg_family_sample(m->cfg.posterior, &m->rng, eps, n * per_example);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vt_rng r;
+        vt_rng_seed_keyed(&r, m->cfg.seed, noise->key, noise->first + i);
+        vg_family_sample(m->cfg.posterior, &r, eps + i * per_example, per_example);
+    }
+}
+
+int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise *noise,
+                         vae_elbo_stats *st, double *norm2)
+{
+    vg_graph *g = m->train_g;
+    const vo_graph *e = &m->train_e;
+    if (vg_set_batch(g, (int)n) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
+    g->threads = m->cfg.threads;
+    vm_apply_schedule(m);
+    vg_bind(g, e->x, x);
+    draw_noise(m, g->nodes[e->eps].val, n, (size_t)g->samples * m->cfg.latent_dim, noise);
+    vg_forward(g, -1);
+    vg_backward(g, e->loss);
+    stats_from_graph(g, e, n, st);
+    *norm2 = vm_grad_norm2(m->P.grad, m->P.total);
+    return VAE_OK;
+}
+
+int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double norm2)
+{
+    int rc = vopt_bind(opt, m->P.total);
+    if (rc != VAE_OK)
+        return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
+    /* Aggressive training updates a contiguous slice: the encoder's
+     * parameters [0, enc_split) or the decoder's [enc_split, P). */
+    size_t lo = part == VM_PART_DECODER ? m->enc_split : 0;
+    size_t hi = part == VM_PART_ENCODER ? m->enc_split : m->P.total;
+    if (part != VM_PART_ALL)
+        norm2 = vm_grad_norm2(m->P.grad + lo, hi - lo);
+    if (!isfinite(norm2))
+        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: the gradient is not finite; the update was not applied",
+                        (unsigned long long)opt->steps + 1);
+    if (vopt_update_range(opt, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
+        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: the update would make parameters non-finite; it was not applied",
+                        (unsigned long long)opt->steps + 1);
+    /* Schedule steps count the updates that include the decoder. */
+    if (part == VM_PART_ENCODER)
+        m->enc_steps++;
+    else
+        m->step++;
+    return VAE_OK;
+}
+
+int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2)
+{
+    return vm_apply_gradients_part(m, opt, VM_PART_ALL, norm2);
+}
+
+/* The evaluation ELBO (analytic KL, one z per example) of n rows whose noise
+ * is keyed like draw_noise's, so a row's figure does not depend on which
+ * rows it is evaluated with: shards evaluated apart sum to the whole. */
+int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t first,
+                  float *per_example, vae_elbo_stats *st)
+{
+    vg_graph *g = m->eval_g;
+    const vo_graph *e = &m->eval_e;
+    size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
+    vm_noise noise = {1, key, first};
+    double sr = 0.0, sk = 0.0;
+    g->threads = m->cfg.threads;
+    for (size_t start = 0; start < n; start += VM_CHUNK) {
+        size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
+        if (vg_set_batch(g, (int)cnt) != 0)
+            return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+        vg_bind(g, e->x, x + start * D);
+        noise.first = first + start;
+        draw_noise(m, g->nodes[e->eps].val, cnt, K, &noise);
+        vg_forward(g, -1);
+        const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
+        for (size_t i = 0; i < cnt; i++) {
+            sr += rec[i];
+            sk += kl[i];
+            if (per_example)
+                per_example[start + i] = rec[i] - kl[i];
+        }
+    }
+    if (st) {
+        st->rec = sr / (double)n;
+        st->kl = sk / (double)n;
+        st->elbo = st->rec - st->kl;
+        st->loss = -st->elbo;
+        st->n = n;
+    }
+    return VAE_OK;
+}
