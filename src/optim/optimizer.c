@@ -30,6 +30,8 @@ static void fpmode_restore(fpmode_t m) { (void)m; }
 #include <string.h>
 
 #include "common/errors.h"
+#include "tensor/simd.h"
+#include "tensor/vec.h"
 
 /* Config structs larger than this are taken as garbage, not a newer version. */
 #define OPT_MAX_STRUCT_SIZE 4096
@@ -325,7 +327,7 @@ typedef struct grad_prep {
 } grad_prep;
 
 /* SGD:  p = p - lr * d */
-static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
+VT_CLONES static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
                      grad_prep gp)
 {
     for (size_t i = 0; i < n; i++)
@@ -336,7 +338,7 @@ static void sgd_step(float *restrict p, const float *restrict g, size_t n, float
  *     buf = d                  on the first step (PyTorch clones the gradient)
  *     buf = mu * buf + d       afterwards
  *     p   = p - lr * buf */
-static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
+VT_CLONES static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
                           size_t n, float lr, float mu, int first, grad_prep gp)
 {
     for (size_t i = 0; i < n; i++) {
@@ -350,7 +352,7 @@ static void momentum_step(float *restrict p, float *restrict buf, const float *r
 /* Adagrad (PyTorch, lr_decay 0, initial accumulator 0):
  *     s = s + d * d
  *     p = p - lr * d / (sqrt(s) + eps) */
-static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
+VT_CLONES static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
                          size_t n, float lr, float eps, grad_prep gp)
 {
     for (size_t i = 0; i < n; i++) {
@@ -374,7 +376,7 @@ typedef struct adam_scalars {
  *     m = b1 * m + (1 - b1) * d
  *     v = b2 * v + (1 - b2) * d * d
  *     p = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
-static void adam_step(float *restrict p, float *restrict m, float *restrict v,
+VT_CLONES static void adam_step(float *restrict p, float *restrict m, float *restrict v,
                       const float *restrict g, size_t n, adam_scalars a, grad_prep gp)
 {
     for (size_t i = 0; i < n; i++) {
@@ -388,53 +390,118 @@ static void adam_step(float *restrict p, float *restrict m, float *restrict v,
     }
 }
 
-static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps);
-
 /* Would an update leave every parameter and state value finite? The same
  * arithmetic as the rules above without storing anything; 0 * x is NaN
- * exactly when x is not finite, so one branch-free (vectorisable) sum
- * answers for all n elements. */
+ * exactly when x is not finite, so a branch-free sum of such terms is 0
+ * iff all are finite. The sum is kept in VT_LANES independent partial sums
+ * (a single running float sum is a serial chain of additions that does
+ * not vectorise and cost as much as the update itself); the answer does
+ * not depend on the order anyway. EACH(i) is the term of element i. */
+#define FINITE_SCAN(EACH)                                                                     \
+    do {                                                                                      \
+        float lane_[VT_LANES] = {0};                                                          \
+        size_t i0_ = 0;                                                                       \
+        for (; i0_ + VT_LANES <= n; i0_ += VT_LANES)                                          \
+            for (size_t k_ = 0; k_ < VT_LANES; k_++) {                                        \
+                size_t i = i0_ + k_;                                                          \
+                lane_[k_] += (EACH);                                                          \
+            }                                                                                 \
+        for (size_t i = i0_; i < n; i++)                                                      \
+            lane_[0] += (EACH);                                                               \
+        for (size_t k_ = 0; k_ < VT_LANES; k_++)                                              \
+            acc += lane_[k_];                                                                 \
+    } while (0)
+
+static inline float adam_d(const float *p, const float *g, size_t i, grad_prep gp)
+{
+    return grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+}
+
+VT_CLONES static float sgd_scan(const float *restrict p, const float *restrict g, size_t n,
+                                float lr, grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(0.0f * (p[i] - lr * adam_d(p, g, i, gp)));
+    return acc;
+}
+
+VT_CLONES static float momentum_scan(const float *restrict p, const float *restrict m,
+                                     const float *restrict g, size_t n, float lr, float mu,
+                                     int first, grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(0.0f * (p[i] - lr * (first ? adam_d(p, g, i, gp) : m[i] * mu + adam_d(p, g, i, gp))) +
+                0.0f * (first ? adam_d(p, g, i, gp) : m[i] * mu + adam_d(p, g, i, gp)));
+    return acc;
+}
+
+static inline float adagrad_term(const float *p, const float *s, const float *g, size_t i,
+                                 float lr, float eps, grad_prep gp)
+{
+    float d = adam_d(p, g, i, gp);
+    float si = s[i] + d * d;
+    return 0.0f * (p[i] - lr * d / (sqrtf(si) + eps)) + 0.0f * si;
+}
+
+VT_CLONES static float adagrad_scan(const float *restrict p, const float *restrict s,
+                                    const float *restrict g, size_t n, float lr, float eps,
+                                    grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(adagrad_term(p, s, g, i, lr, eps, gp));
+    return acc;
+}
+
+typedef struct adam_scalars adam_scalars;
+static inline float adam_term(const float *p, const float *m, const float *v, const float *g,
+                              size_t i, const adam_scalars *a, grad_prep gp);
+
+VT_CLONES static float adam_scan(const float *restrict p, const float *restrict m,
+                                 const float *restrict v, const float *restrict g, size_t n,
+                                 const adam_scalars *a, grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(adam_term(p, m, v, g, i, a, gp));
+    return acc;
+}
+
+static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps);
+
 static int update_stays_finite(const vae_optimizer *o, const float *restrict p,
                                const float *restrict g, size_t n, grad_prep gp)
 {
     const vae_optimizer_config *c = &o->cfg;
-    float acc = 0.0f;
+    float acc;
     switch (c->type) {
     case VAE_OPT_SGD:
-        for (size_t i = 0; i < n; i++)
-            acc += 0.0f * (p[i] - c->lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay));
+        acc = sgd_scan(p, g, n, c->lr, gp);
         break;
-    case VAE_OPT_MOMENTUM: {
-        int first = o->steps == 0;
-        for (size_t i = 0; i < n; i++) {
-            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float b = first ? d : o->m[i] * c->momentum + d;
-            acc += 0.0f * (p[i] - c->lr * b) + 0.0f * b;
-        }
+    case VAE_OPT_MOMENTUM:
+        acc = momentum_scan(p, o->m, g, n, c->lr, c->momentum, o->steps == 0, gp);
         break;
-    }
     case VAE_OPT_ADAGRAD:
-        for (size_t i = 0; i < n; i++) {
-            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float si = o->m[i] + d * d;
-            acc += 0.0f * (p[i] - c->lr * d / (sqrtf(si) + c->eps)) + 0.0f * si;
-        }
+        acc = adagrad_scan(p, o->m, g, n, c->lr, c->eps, gp);
         break;
     case VAE_OPT_ADAM: {
         adam_scalars a = adam_prepare(c, o->steps);
-        for (size_t i = 0; i < n; i++) {
-            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float mi = o->m[i] * a.b1 + a.c1 * d;
-            float vi = o->v[i] * a.b2 + a.c2 * d * d;
-            float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-            acc += 0.0f * (p[i] - a.step_size * mi / denom) + 0.0f * vi;
-        }
+        acc = adam_scan(p, o->m, o->v, g, n, &a, gp);
         break;
     }
     default:
         return 0;
     }
     return acc == 0.0f;
+}
+
+/* Adam's term for the scan: the values adam_step would store, times 0. */
+static inline float adam_term(const float *p, const float *m, const float *v, const float *g,
+                              size_t i, const adam_scalars *a, grad_prep gp)
+{
+    float d = adam_d(p, g, i, gp);
+    float mi = m[i] * a->b1 + a->c1 * d;
+    float vi = v[i] * a->b2 + a->c2 * d * d;
+    float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;
+    return 0.0f * (p[i] - a->step_size * mi / denom) + 0.0f * vi;
 }
 
 /* PyTorch computes the bias corrections and step size as Python floats
