@@ -9,6 +9,7 @@
  */
 #include "optim/optimizer.h"
 
+#include <float.h>
 #include <math.h>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -287,6 +288,8 @@ int vopt_bind(vae_optimizer *o, size_t n)
     o->m = m;
     o->v = v;
     o->n = n;
+    o->bounds_known = 1; /* all zero */
+    o->m_absmax = o->v_max = 0.0f;
     return VAE_OK;
 }
 
@@ -376,18 +379,68 @@ typedef struct adam_scalars {
  *     m = b1 * m + (1 - b1) * d
  *     v = b2 * v + (1 - b2) * d * d
  *     p = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
-VT_CLONES static void adam_step(float *restrict p, float *restrict m, float *restrict v,
-                      const float *restrict g, size_t n, adam_scalars a, grad_prep gp)
+static inline float adam_one(float *restrict p, float *restrict m, float *restrict v,
+                             const float *restrict g, size_t i, const adam_scalars *a,
+                             grad_prep gp)
 {
-    for (size_t i = 0; i < n; i++) {
-        float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-        float mi = m[i] * a.b1 + a.c1 * d;
-        float vi = v[i] * a.b2 + a.c2 * d * d;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-        p[i] -= a.step_size * mi / denom;
+    float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+    float mi = m[i] * a->b1 + a->c1 * d;
+    float vi = v[i] * a->b2 + a->c2 * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;
+    p[i] -= a->step_size * mi / denom;
+    return mi;
+}
+
+/* The update, also returning max |m| and max v of the new state (the
+ * maxima are order-free, kept per lane so the loop vectorises). */
+VT_CLONES static void adam_step(float *restrict p, float *restrict m, float *restrict v,
+                                const float *restrict g, size_t n, adam_scalars a, grad_prep gp,
+                                float *m_absmax, float *v_max)
+{
+    float mm[VT_LANES] = {0}, vm[VT_LANES] = {0};
+    size_t i0 = 0;
+    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
+        for (size_t k = 0; k < VT_LANES; k++) {
+            float mi = adam_one(p, m, v, g, i0 + k, &a, gp);
+            float am = mi < 0.0f ? -mi : mi, vi = v[i0 + k];
+            mm[k] = am > mm[k] ? am : mm[k];
+            vm[k] = vi > vm[k] ? vi : vm[k];
+        }
+    for (size_t i = i0; i < n; i++) {
+        float mi = adam_one(p, m, v, g, i, &a, gp);
+        float am = mi < 0.0f ? -mi : mi;
+        mm[0] = am > mm[0] ? am : mm[0];
+        vm[0] = v[i] > vm[0] ? v[i] : vm[0];
     }
+    float ma = 0.0f, va = 0.0f;
+    for (size_t k = 0; k < VT_LANES; k++) {
+        ma = mm[k] > ma ? mm[k] : ma;
+        va = vm[k] > va ? vm[k] : va;
+    }
+    *m_absmax = ma;
+    *v_max = va;
+}
+
+/* max |p_i| (order-free, per lane). */
+VT_CLONES static float abs_max(const float *restrict p, size_t n)
+{
+    float lane[VT_LANES] = {0};
+    size_t i0 = 0;
+    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
+        for (size_t k = 0; k < VT_LANES; k++) {
+            float a = p[i0 + k] < 0.0f ? -p[i0 + k] : p[i0 + k];
+            lane[k] = a > lane[k] ? a : lane[k];
+        }
+    for (size_t i = i0; i < n; i++) {
+        float a = p[i] < 0.0f ? -p[i] : p[i];
+        lane[0] = a > lane[0] ? a : lane[0];
+    }
+    float r = 0.0f;
+    for (size_t k = 0; k < VT_LANES; k++)
+        r = lane[k] > r ? lane[k] : r;
+    return r;
 }
 
 /* Would an update leave every parameter and state value finite? The same
@@ -537,11 +590,45 @@ static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_
         adagrad_step(p, o->m, g, n, c->lr, c->eps, gp);
         break;
     case VAE_OPT_ADAM:
-        adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp);
+        adam_step(p, o->m, o->v, g, n, adam_prepare(c, o->steps), gp, &o->m_absmax, &o->v_max);
+        o->bounds_known = 1;
         break;
     default:
         break; /* unreachable: the type was validated */
     }
+}
+
+/* Can an Adam update be shown finite from bounds alone, without the scan?
+ * With G = grad_norm >= max |g_i|, P = max |p_i| and the state maxima M =
+ * max |m_i|, V = max v_i of the last update:
+ *   |d|     <= D  = G coef + |wd| P
+ *   |m'|    <= M' = b1 M + c1 D,      0 <= v' <= V' = b2 V + c2 D^2
+ *   denom   >= eps > 0,               |step| <= step_size M' / eps
+ *   |p'|    <= P + step_size M' / eps
+ * If every one of these, and sqrt(V') / bc2_sqrt, stays far below FLT_MAX
+ * (1e36, a margin that covers the float rounding of each operation), no
+ * operation of the update can overflow, divide 0 by 0 or take the root of
+ * a negative: every new value is finite, and the scan (which reads all
+ * four arrays, as much memory traffic as the update) is skipped. Reading p
+ * once for P costs a quarter of that. Otherwise the scan decides. */
+static int adam_provably_finite(const vae_optimizer *o, const float *p, size_t n,
+                                double grad_norm, grad_prep gp)
+{
+    const vae_optimizer_config *c = &o->cfg;
+    /* eps and the bias correction must be normal floats: the update runs
+     * with subnormals read as zero (DAZ), and eps = 0 allows 0 / 0. */
+    if (c->type != VAE_OPT_ADAM || !o->bounds_known || !(c->eps >= FLT_MIN) ||
+        !(grad_norm >= 0.0) || !isfinite(grad_norm))
+        return 0;
+    const double big = 1e36;
+    adam_scalars a = adam_prepare(c, o->steps);
+    double P = abs_max(p, n);
+    double D = grad_norm * (1.0 + 1e-6) * gp.coef + fabs((double)gp.wd) * P;
+    double M = (double)a.b1 * o->m_absmax + (double)a.c1 * D;
+    double V = (double)a.b2 * o->v_max + (double)a.c2 * D * D;
+    double step = fabs((double)a.step_size) * M / (double)a.eps;
+    return P < big && D < 1e18 && M < big && V < big && step < big && P + step < big &&
+           a.bc2_sqrt >= FLT_MIN && sqrt(V) / a.bc2_sqrt < big && fabs((double)a.step_size) * M < big;
 }
 
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
@@ -558,7 +645,7 @@ int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double gra
      * geometrically into the subnormal range, where every operation costs
      * ~100 cycles and training slowed 3x. Values below 1.2e-38 become 0. */
     fpmode_t saved = fpmode_flush();
-    int ok = update_stays_finite(o, p, g, n, gp);
+    int ok = adam_provably_finite(o, p, n, grad_norm, gp) || update_stays_finite(o, p, g, n, gp);
     if (ok) {
         run_rule(o, p, g, n, gp);
         o->steps++;
@@ -719,6 +806,7 @@ int vopt_load(const vio_file *f, vae_optimizer **out, char *msg)
         return st;
     }
     o->steps = steps;
+    o->bounds_known = 0; /* loaded state: the first update scans */
     *out = o;
     return VAE_OK;
 }

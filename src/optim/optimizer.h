@@ -15,6 +15,10 @@ struct vae_optimizer {
     uint64_t steps;
     float *m;           /* first moment / velocity / Adagrad sum (n floats, NULL until bound) */
     float *v;           /* Adam second moment (n floats) */
+    /* Adam: bounds on the state (max |m|, max v) after the last update, so
+     * that an update provably finite needs no separate scan (vopt_update). */
+    int bounds_known;
+    float m_absmax, v_max;
     char errmsg[VAE_ERRMSG_LEN];
 };
 
