@@ -393,54 +393,69 @@ static inline float adam_one(float *restrict p, float *restrict m, float *restri
     return mi;
 }
 
-/* The update, also returning max |m| and max v of the new state (the
- * maxima are order-free, kept per lane so the loop vectorises). */
+/* The bits of |x| as an unsigned integer: for floats that are not NaN,
+ * integer order is the order of magnitudes, and an integer max vectorises
+ * where a float max (with its NaN and signed-zero rules) does not. A NaN
+ * compares above every finite value and infinity, so it shows in a max. */
+static inline uint32_t abs_bits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b & 0x7fffffffu;
+}
+
+static inline float from_bits(uint32_t b)
+{
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* The update, also returning max |m| and max v of the new state. */
 VT_CLONES static void adam_step(float *restrict p, float *restrict m, float *restrict v,
                                 const float *restrict g, size_t n, adam_scalars a, grad_prep gp,
                                 float *m_absmax, float *v_max)
 {
-    float mm[VT_LANES] = {0}, vm[VT_LANES] = {0};
+    uint32_t mm[VT_LANES] = {0}, vm[VT_LANES] = {0};
     size_t i0 = 0;
     for (; i0 + VT_LANES <= n; i0 += VT_LANES)
         for (size_t k = 0; k < VT_LANES; k++) {
-            float mi = adam_one(p, m, v, g, i0 + k, &a, gp);
-            float am = mi < 0.0f ? -mi : mi, vi = v[i0 + k];
+            uint32_t am = abs_bits(adam_one(p, m, v, g, i0 + k, &a, gp)), av = abs_bits(v[i0 + k]);
             mm[k] = am > mm[k] ? am : mm[k];
-            vm[k] = vi > vm[k] ? vi : vm[k];
+            vm[k] = av > vm[k] ? av : vm[k];
         }
     for (size_t i = i0; i < n; i++) {
-        float mi = adam_one(p, m, v, g, i, &a, gp);
-        float am = mi < 0.0f ? -mi : mi;
+        uint32_t am = abs_bits(adam_one(p, m, v, g, i, &a, gp)), av = abs_bits(v[i]);
         mm[0] = am > mm[0] ? am : mm[0];
-        vm[0] = v[i] > vm[0] ? v[i] : vm[0];
+        vm[0] = av > vm[0] ? av : vm[0];
     }
-    float ma = 0.0f, va = 0.0f;
+    uint32_t ma = 0, va = 0;
     for (size_t k = 0; k < VT_LANES; k++) {
         ma = mm[k] > ma ? mm[k] : ma;
         va = vm[k] > va ? vm[k] : va;
     }
-    *m_absmax = ma;
-    *v_max = va;
+    *m_absmax = from_bits(ma);
+    *v_max = from_bits(va);
 }
 
-/* max |p_i| (order-free, per lane). */
+/* max |p_i| (NaN if some p_i is NaN). */
 VT_CLONES static float abs_max(const float *restrict p, size_t n)
 {
-    float lane[VT_LANES] = {0};
+    uint32_t lane[VT_LANES] = {0};
     size_t i0 = 0;
     for (; i0 + VT_LANES <= n; i0 += VT_LANES)
         for (size_t k = 0; k < VT_LANES; k++) {
-            float a = p[i0 + k] < 0.0f ? -p[i0 + k] : p[i0 + k];
-            lane[k] = a > lane[k] ? a : lane[k];
+            uint32_t b = abs_bits(p[i0 + k]);
+            lane[k] = b > lane[k] ? b : lane[k];
         }
     for (size_t i = i0; i < n; i++) {
-        float a = p[i] < 0.0f ? -p[i] : p[i];
-        lane[0] = a > lane[0] ? a : lane[0];
+        uint32_t b = abs_bits(p[i]);
+        lane[0] = b > lane[0] ? b : lane[0];
     }
-    float r = 0.0f;
+    uint32_t r = 0;
     for (size_t k = 0; k < VT_LANES; k++)
         r = lane[k] > r ? lane[k] : r;
-    return r;
+    return from_bits(r);
 }
 
 /* Would an update leave every parameter and state value finite? The same
