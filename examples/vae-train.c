@@ -260,6 +260,21 @@ static int load_data(const options *o, vae_dataset **all)
 }
 
 #ifndef VAE_TRAIN_NO_MAIN /* vae-train-mpi.c includes this file for its flag parsing */
+/* Rows [first, first + count) of `all` as a dataset that borrows them (no
+ * copy: the split costs no memory; `all` outlives both views). */
+static int split_view(const vae_dataset *all, size_t first, size_t count, int binarize,
+                      vae_dataset **out, vae_error *err)
+{
+    vae_dataset_options dopt;
+    vae_dataset_options_init(&dopt);
+    dopt.binarize = binarize;
+    size_t d = vae_dataset_dim(all);
+    const int *labels = vae_dataset_labels(all);
+    return vae_dataset_from_array(vae_dataset_data(all) + first * d, count, d,
+                                  labels ? labels + first : NULL, VAE_ARRAY_BORROW, &dopt, out,
+                                  err);
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -278,8 +293,8 @@ int main(int argc, char **argv)
         fail("--holdout", "must leave at least one training example");
         goto out;
     }
-    if (vae_dataset_subset(all, 0, n - holdout, &train, &err) != VAE_OK ||
-        (holdout > 0 && vae_dataset_subset(all, n - holdout, holdout, &test, &err) != VAE_OK)) {
+    if (split_view(all, 0, n - holdout, o.binarize, &train, &err) != VAE_OK ||
+        (holdout > 0 && split_view(all, n - holdout, holdout, o.binarize, &test, &err) != VAE_OK)) {
         fail("split", err.message);
         goto out;
     }

@@ -2,8 +2,10 @@
  * independent double-precision references written here in textbook form,
  * convergence on a quadratic, configuration checks, the step counter, state
  * binding, and checkpoint save/load through the io layer. */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +286,88 @@ START_TEST(test_adam_bias_correction)
         assert_close(p[i], r.p[i], "adam step 10", 10, i);
     }
     vae_optimizer_free(o);
+}
+END_TEST
+
+/* Adam skips its finiteness scan when bounds prove the update finite
+ * (adam_provably_finite). Over extreme scales of gradients, parameters,
+ * learning rate and eps: an accepted update leaves every value finite and
+ * equals, bit for bit, the update made with the scan (bounds unknown); a
+ * refused one changes nothing, and then some value would indeed have been
+ * non-finite (checked by redoing the update on copies in double). */
+START_TEST(test_adam_bounds_guard)
+{
+    enum { M = 37 }; /* lanes plus a tail */
+    const double gs[] = {1e-30, 1.0, 1e10, 1e17, 1e19, 1e30};
+    const double ps[] = {0.5, 1e30, 3.0e38};
+    const float lrs[] = {1e-3f, 1e30f, 1e38f};
+    const float epss[] = {1e-8f, 1e-38f};
+    int accepted = 0, refused = 0;
+    for (size_t a = 0; a < sizeof gs / sizeof gs[0]; a++)
+        for (size_t b = 0; b < sizeof ps / sizeof ps[0]; b++)
+            for (size_t c = 0; c < sizeof lrs / sizeof lrs[0]; c++)
+                for (size_t e = 0; e < sizeof epss / sizeof epss[0]; e++) {
+                    vae_optimizer_config cfg;
+                    vae_optimizer_config_init(&cfg, VAE_OPT_ADAM);
+                    cfg.lr = lrs[c];
+                    cfg.eps = epss[e];
+                    vae_optimizer *fast = new_opt(&cfg), *slow = new_opt(&cfg);
+                    ck_assert_int_eq(vopt_bind(fast, M), VAE_OK);
+                    ck_assert_int_eq(vopt_bind(slow, M), VAE_OK);
+                    float pf[M], pslow[M], g[M], g0[M];
+                    for (int i = 0; i < M; i++) {
+                        pf[i] = pslow[i] = (float)(ps[b] * (i % 3 == 0 ? -1.0 : 0.7));
+                        g0[i] = 0.01f * (float)(i - 18);
+                        g[i] = (float)(gs[a] * sin(1.3 * i + 0.2));
+                    }
+                    /* a normal first step makes the bounds known */
+                    int r1 = vopt_update(fast, pf, g0, M, norm_of(g0, M));
+                    slow->bounds_known = 0;
+                    int r2 = vopt_update(slow, pslow, g0, M, norm_of(g0, M));
+                    ck_assert_int_eq(r1, r2);
+                    float pb[M], mb[M], vb[M];
+                    memcpy(pb, pf, sizeof pb);
+                    memcpy(mb, fast->m, sizeof mb);
+                    memcpy(vb, fast->v, sizeof vb);
+                    uint64_t steps = fast->steps;
+                    r1 = vopt_update(fast, pf, g, M, norm_of(g, M));
+                    slow->bounds_known = 0;
+                    r2 = vopt_update(slow, pslow, g, M, norm_of(g, M));
+                    ck_assert_int_eq(r1, r2);
+                    ck_assert(memcmp(pf, pslow, sizeof pf) == 0);
+                    ck_assert(memcmp(fast->m, slow->m, sizeof pf) == 0);
+                    ck_assert(memcmp(fast->v, slow->v, sizeof pf) == 0);
+                    if (r1 == 0) {
+                        accepted++;
+                        for (int i = 0; i < M; i++)
+                            ck_assert(isfinite(pf[i]) && isfinite(fast->m[i]) &&
+                                      isfinite(fast->v[i]));
+                    } else {
+                        refused++;
+                        ck_assert(memcmp(pf, pb, sizeof pb) == 0);
+                        ck_assert(memcmp(fast->m, mb, sizeof mb) == 0);
+                        ck_assert(memcmp(fast->v, vb, sizeof vb) == 0);
+                        ck_assert(fast->steps == steps);
+                        /* the oracle: in float, some new value is not finite */
+                        double t = (double)steps + 1.0;
+                        float bc2 = (float)sqrt(1.0 - pow(0.999, t));
+                        float ss = (float)(cfg.lr / (1.0 - pow(0.9, t)));
+                        /* the update runs with subnormals flushed to zero (FTZ/DAZ) */
+                        float epsf = cfg.eps < FLT_MIN ? 0.0f : cfg.eps;
+                        int bad = 0;
+                        for (int i = 0; i < M; i++) {
+                            float mi = mb[i] * 0.9f + 0.1f * g[i];
+                            float vi = vb[i] * 0.999f + 0.001f * g[i] * g[i];
+                            float pi = pb[i] - ss * mi / (sqrtf(vi) / bc2 + epsf);
+                            bad |= !isfinite(mi) || !isfinite(vi) || !isfinite(pi);
+                        }
+                        ck_assert_msg(bad, "refused a finite update: g %g p %g lr %g eps %g", gs[a], ps[b], (double)lrs[c], (double)epss[e]);
+                    }
+                    vae_optimizer_free(fast);
+                    vae_optimizer_free(slow);
+                }
+    ck_assert_int_gt(accepted, 0);
+    ck_assert_int_gt(refused, 0);
 }
 END_TEST
 
@@ -1032,6 +1116,7 @@ static Suite *optim_suite(void)
     tcase_add_test(rules, test_momentum_first_step);
     tcase_add_test(rules, test_adam_bias_correction);
     tcase_add_test(rules, test_adagrad_by_hand);
+    tcase_add_test(rules, test_adam_bounds_guard);
     tcase_add_test(rules, test_clip_and_weight_decay);
     tcase_add_loop_test(rules, test_quadratic, 0, 4);
     suite_add_tcase(s, rules);

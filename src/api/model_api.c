@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "tensor/vec.h"
 #include "data/dataset.h"
 #include "models/model.h"
 #include "optim/optimizer.h"
@@ -207,7 +208,9 @@ static int check_rows(vae_model *m, size_t n, const char *what)
 /* Every value finite; with a Bernoulli likelihood also within [0, 1]. */
 static int check_data(vae_model *m, const float *x, size_t n, size_t d, int unit, const char *what)
 {
-    for (size_t i = 0; i < n * d; i++) {
+    size_t bad = vt_find_bad(x, n * d, unit); /* one vectorised pass when the data is fine */
+    if (bad < n * d) {
+        size_t i = bad;
         float v = x[i];
         if (!isfinite(v))
             return vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s: x[%zu][%zu] = %g is not finite",

@@ -87,8 +87,8 @@ static void dense_bwd(vg_graph *g, vg_node *y)
     {                                                                                             \
         vg_node *xn = X(0);                                                                      \
         size_t n = size_of(y);                                                                    \
-        const float *xv = xn->val, *yv = y->val, *dy = y->grad;                                  \
-        float *dx = xn->grad;                                                                     \
+        const float *restrict xv = xn->val, *restrict yv = y->val, *restrict dy = y->grad;       \
+        float *restrict dx = xn->grad; /* restrict: distinct buffers, so the loops vectorise */  \
         float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
         (void)xv; (void)yv; (void)p0; (void)p1;                                                  \
         if (xn->grad_ready) {                                                                     \
@@ -104,8 +104,8 @@ static void dense_bwd(vg_graph *g, vg_node *y)
 #define UNARY_FWD(fname, EXPR)                                                                   \
     static void fname(vg_graph *g, vg_node *y)                                                   \
     {                                                                                             \
-        const float *xv = X(0)->val;                                                             \
-        float *yv = y->val;                                                                       \
+        const float *restrict xv = X(0)->val;                                                    \
+        float *restrict yv = y->val;                                                              \
         float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
         (void)p0; (void)p1;                                                                       \
         size_t n = size_of(y);                                                                    \

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "objectives/schedule.h"
 #include "optim/optimizer.h"
+#include "tensor/vec.h"
 
 double vm_param_count(const vae_model_config *c)
 {
@@ -367,7 +368,7 @@ int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, in
     int rc = vopt_bind(opt, m->P.total);
     if (rc != VAE_OK)
         return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
-    vae_elbo_stats s;
+    vae_elbo_stats s = {0};
     double norm2;
     if ((rc = vm_compute_gradients(m, x, n, NULL, &s, &norm2)) != VAE_OK)
         return rc;
@@ -429,7 +430,7 @@ int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size
     for (size_t b = 0; b < n_batches; b++) {
         size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
         vds_gather(ds, m->perm + start, cnt, m->batch, &m->rng);
-        vae_elbo_stats s;
+        vae_elbo_stats s = {0};
         int rc = vm_train_step(m, opt, m->batch, cnt, &s);
         if (rc != VAE_OK) {
             if (rc == VAE_ERR_DIVERGED) {

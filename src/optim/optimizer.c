@@ -9,6 +9,7 @@
  */
 #include "optim/optimizer.h"
 
+#include <float.h>
 #include <math.h>
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -30,6 +31,8 @@ static void fpmode_restore(fpmode_t m) { (void)m; }
 #include <string.h>
 
 #include "common/errors.h"
+#include "tensor/simd.h"
+#include "tensor/vec.h"
 
 /* Config structs larger than this are taken as garbage, not a newer version. */
 #define OPT_MAX_STRUCT_SIZE 4096
@@ -285,6 +288,8 @@ int vopt_bind(vae_optimizer *o, size_t n)
     o->m = m;
     o->v = v;
     o->n = n;
+    o->bounds_known = 1; /* all zero */
+    o->m_absmax = o->v_max = 0.0f;
     return VAE_OK;
 }
 
@@ -325,7 +330,7 @@ typedef struct grad_prep {
 } grad_prep;
 
 /* SGD:  p = p - lr * d */
-static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
+VT_CLONES static void sgd_step(float *restrict p, const float *restrict g, size_t n, float lr,
                      grad_prep gp)
 {
     for (size_t i = 0; i < n; i++)
@@ -336,7 +341,7 @@ static void sgd_step(float *restrict p, const float *restrict g, size_t n, float
  *     buf = d                  on the first step (PyTorch clones the gradient)
  *     buf = mu * buf + d       afterwards
  *     p   = p - lr * buf */
-static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
+VT_CLONES static void momentum_step(float *restrict p, float *restrict buf, const float *restrict g,
                           size_t n, float lr, float mu, int first, grad_prep gp)
 {
     for (size_t i = 0; i < n; i++) {
@@ -350,7 +355,7 @@ static void momentum_step(float *restrict p, float *restrict buf, const float *r
 /* Adagrad (PyTorch, lr_decay 0, initial accumulator 0):
  *     s = s + d * d
  *     p = p - lr * d / (sqrt(s) + eps) */
-static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
+VT_CLONES static void adagrad_step(float *restrict p, float *restrict s, const float *restrict g,
                          size_t n, float lr, float eps, grad_prep gp)
 {
     for (size_t i = 0; i < n; i++) {
@@ -374,68 +379,198 @@ typedef struct adam_scalars {
  *     m = b1 * m + (1 - b1) * d
  *     v = b2 * v + (1 - b2) * d * d
  *     p = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
-static void adam_step(float *restrict p, float *restrict m, float *restrict v,
-                      const float *restrict g, size_t n, adam_scalars a, grad_prep gp)
+static inline float adam_one(float *restrict p, float *restrict m, float *restrict v,
+                             const float *restrict g, size_t i, const adam_scalars *a,
+                             grad_prep gp)
 {
-    for (size_t i = 0; i < n; i++) {
-        float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-        float mi = m[i] * a.b1 + a.c1 * d;
-        float vi = v[i] * a.b2 + a.c2 * d * d;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-        p[i] -= a.step_size * mi / denom;
+    float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+    float mi = m[i] * a->b1 + a->c1 * d;
+    float vi = v[i] * a->b2 + a->c2 * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;
+    p[i] -= a->step_size * mi / denom;
+    return mi;
+}
+
+/* The bits of |x| as an unsigned integer: for floats that are not NaN,
+ * integer order is the order of magnitudes, and an integer max vectorises
+ * where a float max (with its NaN and signed-zero rules) does not. A NaN
+ * compares above every finite value and infinity, so it shows in a max. */
+static inline uint32_t abs_bits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b & 0x7fffffffu;
+}
+
+static inline float from_bits(uint32_t b)
+{
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* The update, also returning max |m| and max v of the new state. */
+VT_CLONES static void adam_step(float *restrict p, float *restrict m, float *restrict v,
+                                const float *restrict g, size_t n, adam_scalars a, grad_prep gp,
+                                float *m_absmax, float *v_max)
+{
+    uint32_t mm[VT_LANES] = {0}, vm[VT_LANES] = {0};
+    size_t i0 = 0;
+    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
+        for (size_t k = 0; k < VT_LANES; k++) {
+            uint32_t am = abs_bits(adam_one(p, m, v, g, i0 + k, &a, gp)), av = abs_bits(v[i0 + k]);
+            mm[k] = am > mm[k] ? am : mm[k];
+            vm[k] = av > vm[k] ? av : vm[k];
+        }
+    for (size_t i = i0; i < n; i++) {
+        uint32_t am = abs_bits(adam_one(p, m, v, g, i, &a, gp)), av = abs_bits(v[i]);
+        mm[0] = am > mm[0] ? am : mm[0];
+        vm[0] = av > vm[0] ? av : vm[0];
     }
+    uint32_t ma = 0, va = 0;
+    for (size_t k = 0; k < VT_LANES; k++) {
+        ma = mm[k] > ma ? mm[k] : ma;
+        va = vm[k] > va ? vm[k] : va;
+    }
+    *m_absmax = from_bits(ma);
+    *v_max = from_bits(va);
+}
+
+/* max |p_i| (NaN if some p_i is NaN). */
+VT_CLONES static float abs_max(const float *restrict p, size_t n)
+{
+    uint32_t lane[VT_LANES] = {0};
+    size_t i0 = 0;
+    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
+        for (size_t k = 0; k < VT_LANES; k++) {
+            uint32_t b = abs_bits(p[i0 + k]);
+            lane[k] = b > lane[k] ? b : lane[k];
+        }
+    for (size_t i = i0; i < n; i++) {
+        uint32_t b = abs_bits(p[i]);
+        lane[0] = b > lane[0] ? b : lane[0];
+    }
+    uint32_t r = 0;
+    for (size_t k = 0; k < VT_LANES; k++)
+        r = lane[k] > r ? lane[k] : r;
+    return from_bits(r);
+}
+
+/* Would an update leave every parameter and state value finite? The same
+ * arithmetic as the rules above without storing anything; 0 * x is NaN
+ * exactly when x is not finite, so a branch-free sum of such terms is 0
+ * iff all are finite. The sum is kept in VT_LANES independent partial sums
+ * (a single running float sum is a serial chain of additions that does
+ * not vectorise and cost as much as the update itself); the answer does
+ * not depend on the order anyway. EACH(i) is the term of element i. */
+#define FINITE_SCAN(EACH)                                                                     \
+    do {                                                                                      \
+        float lane_[VT_LANES] = {0};                                                          \
+        size_t i0_ = 0;                                                                       \
+        for (; i0_ + VT_LANES <= n; i0_ += VT_LANES)                                          \
+            for (size_t k_ = 0; k_ < VT_LANES; k_++) {                                        \
+                size_t i = i0_ + k_;                                                          \
+                lane_[k_] += (EACH);                                                          \
+            }                                                                                 \
+        for (size_t i = i0_; i < n; i++)                                                      \
+            lane_[0] += (EACH);                                                               \
+        for (size_t k_ = 0; k_ < VT_LANES; k_++)                                              \
+            acc += lane_[k_];                                                                 \
+    } while (0)
+
+static inline float adam_d(const float *p, const float *g, size_t i, grad_prep gp)
+{
+    return grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
+}
+
+VT_CLONES static float sgd_scan(const float *restrict p, const float *restrict g, size_t n,
+                                float lr, grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(0.0f * (p[i] - lr * adam_d(p, g, i, gp)));
+    return acc;
+}
+
+VT_CLONES static float momentum_scan(const float *restrict p, const float *restrict m,
+                                     const float *restrict g, size_t n, float lr, float mu,
+                                     int first, grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(0.0f * (p[i] - lr * (first ? adam_d(p, g, i, gp) : m[i] * mu + adam_d(p, g, i, gp))) +
+                0.0f * (first ? adam_d(p, g, i, gp) : m[i] * mu + adam_d(p, g, i, gp)));
+    return acc;
+}
+
+static inline float adagrad_term(const float *p, const float *s, const float *g, size_t i,
+                                 float lr, float eps, grad_prep gp)
+{
+    float d = adam_d(p, g, i, gp);
+    float si = s[i] + d * d;
+    return 0.0f * (p[i] - lr * d / (sqrtf(si) + eps)) + 0.0f * si;
+}
+
+VT_CLONES static float adagrad_scan(const float *restrict p, const float *restrict s,
+                                    const float *restrict g, size_t n, float lr, float eps,
+                                    grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(adagrad_term(p, s, g, i, lr, eps, gp));
+    return acc;
+}
+
+typedef struct adam_scalars adam_scalars;
+static inline float adam_term(const float *p, const float *m, const float *v, const float *g,
+                              size_t i, const adam_scalars *a, grad_prep gp);
+
+VT_CLONES static float adam_scan(const float *restrict p, const float *restrict m,
+                                 const float *restrict v, const float *restrict g, size_t n,
+                                 const adam_scalars *a, grad_prep gp)
+{
+    float acc = 0.0f;
+    FINITE_SCAN(adam_term(p, m, v, g, i, a, gp));
+    return acc;
 }
 
 static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps);
 
-/* Would an update leave every parameter and state value finite? The same
- * arithmetic as the rules above without storing anything; 0 * x is NaN
- * exactly when x is not finite, so one branch-free (vectorisable) sum
- * answers for all n elements. */
 static int update_stays_finite(const vae_optimizer *o, const float *restrict p,
                                const float *restrict g, size_t n, grad_prep gp,
                                const float *om, const float *ov, uint64_t steps)
 {
     const vae_optimizer_config *c = &o->cfg;
-    float acc = 0.0f;
+    float acc;
     switch (c->type) {
     case VAE_OPT_SGD:
-        for (size_t i = 0; i < n; i++)
-            acc += 0.0f * (p[i] - c->lr * grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay));
+        acc = sgd_scan(p, g, n, c->lr, gp);
         break;
-    case VAE_OPT_MOMENTUM: {
-        int first = steps == 0;
-        for (size_t i = 0; i < n; i++) {
-            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float b = first ? d : om[i] * c->momentum + d;
-            acc += 0.0f * (p[i] - c->lr * b) + 0.0f * b;
-        }
+    case VAE_OPT_MOMENTUM:
+        acc = momentum_scan(p, om, g, n, c->lr, c->momentum, steps == 0, gp);
         break;
-    }
     case VAE_OPT_ADAGRAD:
-        for (size_t i = 0; i < n; i++) {
-            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float si = om[i] + d * d;
-            acc += 0.0f * (p[i] - c->lr * d / (sqrtf(si) + c->eps)) + 0.0f * si;
-        }
+        acc = adagrad_scan(p, om, g, n, c->lr, c->eps, gp);
         break;
     case VAE_OPT_ADAM: {
         adam_scalars a = adam_prepare(c, steps);
-        for (size_t i = 0; i < n; i++) {
-            float d = grad_eff(g[i], p[i], gp.coef, gp.wd, gp.decay);
-            float mi = om[i] * a.b1 + a.c1 * d;
-            float vi = ov[i] * a.b2 + a.c2 * d * d;
-            float denom = sqrtf(vi) / a.bc2_sqrt + a.eps;
-            acc += 0.0f * (p[i] - a.step_size * mi / denom) + 0.0f * vi;
-        }
+        acc = adam_scan(p, om, ov, g, n, &a, gp);
         break;
     }
     default:
         return 0;
     }
     return acc == 0.0f;
+}
+
+/* Adam's term for the scan: the values adam_step would store, times 0. */
+static inline float adam_term(const float *p, const float *m, const float *v, const float *g,
+                              size_t i, const adam_scalars *a, grad_prep gp)
+{
+    float d = adam_d(p, g, i, gp);
+    float mi = m[i] * a->b1 + a->c1 * d;
+    float vi = v[i] * a->b2 + a->c2 * d * d;
+    float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;
+    return 0.0f * (p[i] - a->step_size * mi / denom) + 0.0f * vi;
 }
 
 /* PyTorch computes the bias corrections and step size as Python floats
@@ -457,8 +592,10 @@ static adam_scalars adam_prepare(const vae_optimizer_config *c, uint64_t steps)
     return a;
 }
 
+/* One update rule over a slice; for Adam, *m_absmax and *v_max receive the
+ * new state's max |m| and max v (the bounds of adam_provably_finite). */
 static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_prep gp, float *om,
-                     float *ov, uint64_t steps)
+                     float *ov, uint64_t steps, float *m_absmax, float *v_max)
 {
     const vae_optimizer_config *c = &o->cfg;
     switch (c->type) {
@@ -472,11 +609,44 @@ static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_
         adagrad_step(p, om, g, n, c->lr, c->eps, gp);
         break;
     case VAE_OPT_ADAM:
-        adam_step(p, om, ov, g, n, adam_prepare(c, steps), gp);
+        adam_step(p, om, ov, g, n, adam_prepare(c, steps), gp, m_absmax, v_max);
         break;
     default:
         break; /* unreachable: the type was validated */
     }
+}
+
+/* Can an Adam update be shown finite from bounds alone, without the scan?
+ * With G = grad_norm >= max |g_i|, P = max |p_i| and the state maxima M =
+ * max |m_i|, V = max v_i of the last update:
+ *   |d|     <= D  = G coef + |wd| P
+ *   |m'|    <= M' = b1 M + c1 D,      0 <= v' <= V' = b2 V + c2 D^2
+ *   denom   >= eps > 0,               |step| <= step_size M' / eps
+ *   |p'|    <= P + step_size M' / eps
+ * If every one of these, and sqrt(V') / bc2_sqrt, stays far below FLT_MAX
+ * (1e36, a margin that covers the float rounding of each operation), no
+ * operation of the update can overflow, divide 0 by 0 or take the root of
+ * a negative: every new value is finite, and the scan (which reads all
+ * four arrays, as much memory traffic as the update) is skipped. Reading p
+ * once for P costs a quarter of that. Otherwise the scan decides. */
+static int adam_provably_finite(const vae_optimizer *o, const float *p, size_t n,
+                                double grad_norm, grad_prep gp)
+{
+    const vae_optimizer_config *c = &o->cfg;
+    /* eps and the bias correction must be normal floats: the update runs
+     * with subnormals read as zero (DAZ), and eps = 0 allows 0 / 0. */
+    if (c->type != VAE_OPT_ADAM || !o->bounds_known || !(c->eps >= FLT_MIN) ||
+        !(grad_norm >= 0.0) || !isfinite(grad_norm))
+        return 0;
+    const double big = 1e36;
+    adam_scalars a = adam_prepare(c, o->steps);
+    double P = abs_max(p, n);
+    double D = grad_norm * (1.0 + 1e-6) * gp.coef + fabs((double)gp.wd) * P;
+    double M = (double)a.b1 * o->m_absmax + (double)a.c1 * D;
+    double V = (double)a.b2 * o->v_max + (double)a.c2 * D * D;
+    double step = fabs((double)a.step_size) * M / (double)a.eps;
+    return P < big && D < 1e18 && M < big && V < big && step < big && P + step < big &&
+           a.bc2_sqrt >= FLT_MIN && sqrt(V) / a.bc2_sqrt < big && fabs((double)a.step_size) * M < big;
 }
 
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
@@ -526,20 +696,33 @@ int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size
      * geometrically into the subnormal range, where every operation costs
      * ~100 cycles and training slowed 3x. Values below 1.2e-38 become 0. */
     fpmode_t saved = fpmode_flush();
-    int ok = 1;
-    for (int i = 0; i < k && ok; i++) {
-        size_t a = s_lo[i];
-        uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
-        ok = update_stays_finite(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
-                                 o->v ? o->v + a : NULL, t);
+    /* The bound shortcut knows the whole state under one step count; after
+     * partial updates (aggressive training) the scan decides, slice by slice. */
+    int ok = whole && k == 1 && adam_provably_finite(o, p, n, grad_norm, gp);
+    if (!ok) {
+        ok = 1;
+        for (int i = 0; i < k && ok; i++) {
+            size_t a = s_lo[i];
+            uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
+            ok = update_stays_finite(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
+                                     o->v ? o->v + a : NULL, t);
+        }
     }
     if (ok) {
+        float m_absmax = 0.0f, v_max = 0.0f; /* Adam's state bounds over the slices */
         for (int i = 0; i < k; i++) {
             size_t a = s_lo[i];
             uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
+            float ma = 0.0f, va = 0.0f;
             run_rule(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
-                     o->v ? o->v + a : NULL, t);
+                     o->v ? o->v + a : NULL, t, &ma, &va);
+            m_absmax = ma > m_absmax ? ma : m_absmax;
+            v_max = va > v_max ? va : v_max;
         }
+        /* A partial update leaves the other part's state unmeasured. */
+        o->bounds_known = whole;
+        o->m_absmax = m_absmax;
+        o->v_max = v_max;
         o->steps++;
         if (!whole) {
             o->split = lo == 0 ? hi : lo;
@@ -739,6 +922,7 @@ int vopt_load(const vio_file *f, vae_optimizer **out, char *msg)
         vae_optimizer_free(o);
         return st;
     }
+    o->bounds_known = 0; /* loaded state: the first update scans */
     *out = o;
     return VAE_OK;
 }

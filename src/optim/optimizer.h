@@ -17,6 +17,10 @@ struct vae_optimizer {
     float *v;           /* Adam second moment (n floats) */
     size_t split;       /* partial updates: parts [0, split) and [split, n); 0 = none yet */
     uint64_t part_steps[2]; /* updates of only the lower / only the upper part (in steps) */
+    /* Adam: bounds on the state (max |m|, max v) after the last update, so
+     * that an update provably finite needs no separate scan (vopt_update). */
+    int bounds_known;
+    float m_absmax, v_max;
     char errmsg[VAE_ERRMSG_LEN];
 };
 

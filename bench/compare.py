@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""libvae against PyTorch 1.13: throughput, sgemm roofline and peak memory, in one run.
+
+For every configuration (architecture x batch x threads) the script runs,
+alternating and each in a fresh process:
+
+  libvae        build/examples/vae-train --threads T
+  torch-literal PyTorch with torch.set_num_threads(T), as the issue states it.
+                Debian's PyTorch does its matrix products in the system
+                OpenBLAS, whose own thread pool set_num_threads does not
+                control, so OPENBLAS_NUM_THREADS=T is set too (without it
+                OpenBLAS uses every core even at T = 1). For T > 1 the two
+                pools (PyTorch's OpenMP and OpenBLAS's) compete for the cores.
+  torch-tuned   (T > 1 only) PyTorch's best setting we found on 2 cores:
+                torch.set_num_threads(T) with OPENBLAS_NUM_THREADS=1 (the
+                intra-op pool does the element-wise work, the BLAS runs on
+                the calling thread). For T = 1 both settings are the same run.
+  sgemm         bench-sgemm: the matrix products of one training step alone
+                (same shapes and transposes as libvae), with OpenBLAS at T
+                threads and, for T > 1, at 1 thread: the roofline.
+
+Both trainers: encoder D-h1-..-hk (ReLU) with mean and log-variance heads,
+decoder mirrored (ReLU) giving Bernoulli logits; loss = BCE-with-logits
+summed over pixels + analytic KL, one z sample, batch mean; log-variance
+clamped to [-30, 20]; PyTorch's default nn.Linear initialisation (libvae
+uses the same rule); Adam lr 1e-3; the first 9000 MNIST images (pixels/255)
+for training, reshuffled each epoch, the last 1000 for the test ELBO.
+
+samples/s: examples / seconds of one epoch's training loop (evaluation
+excluded), median over all epochs of all repetitions. GFLOP/s: matrix-product
+FLOPs of forward and backward per example (2 M N K per product; the first
+layer's input gradient is not needed and not counted) x samples/s. Peak RSS:
+ru_maxrss of each process (os.wait4; it includes this small driver's size at
+fork, ~10 MiB, an upper bound), median over repetitions.
+
+usage: /usr/bin/python3 bench/compare.py [--build build] [--epochs 3] [--reps 3]
+           [--threads 1,2] [--configs 400-20:32,400-20:100,400-20:256,1024,512-64:100]
+"""
+import argparse
+import gzip
+import json
+import os
+import platform
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+N_TRAIN, N_TEST, D = 9000, 1000, 784
+EPOCH_RE = re.compile(r"^epoch (\d+) time ([0-9.]+) samples/s ([0-9.]+) "
+                      r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)$")
+SGEMM_RE = re.compile(r"gflops ([0-9.]+)")
+
+
+def load_idx_images(path):
+    import numpy as np
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, n, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != 0x00000803:
+        raise ValueError("%s: not an IDX3 u8 file" % path)
+    x = np.frombuffer(raw, dtype=np.uint8, count=n * rows * cols, offset=16)
+    return x.reshape(n, rows * cols).astype(np.float32) / np.float32(255.0)
+
+
+def torch_worker(args):
+    """The PyTorch side, in its own process (--worker)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    hidden = [int(h) for h in args.hidden.split(",")]
+    x = load_idx_images(args.data)
+    train = torch.from_numpy(x[:N_TRAIN].copy())
+    test = torch.from_numpy(x[len(x) - N_TEST:].copy())
+
+    class VAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            sizes = [D] + hidden
+            self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+            self.mu = nn.Linear(hidden[-1], args.latent)
+            self.lv = nn.Linear(hidden[-1], args.latent)
+            dsizes = [args.latent] + hidden[::-1]
+            self.dec = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dsizes, dsizes[1:]))
+            self.out = nn.Linear(hidden[0], D)
+
+        def forward(self, xb):
+            h = xb
+            for l in self.enc:
+                h = F.relu(l(h))
+            mu = self.mu(h)
+            logvar = torch.clamp(self.lv(h), -30.0, 20.0)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            for l in self.dec:
+                z = F.relu(l(z))
+            logits = self.out(z)
+            rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(1)
+            kl = 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
+            return rec, kl
+
+    model = VAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rates = []
+    n, b = train.shape[0], args.batch
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        for i in range(0, n, b):
+            xb = train[perm[i:i + b]]
+            rec, kl = model(xb)
+            loss = (rec + kl).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        rates.append(n / (time.perf_counter() - t0))
+    with torch.no_grad():
+        rec, kl = model(test)
+        test_elbo = -(rec + kl).mean().item()
+    json.dump({"rates": rates, "test_elbo": test_elbo, "torch": torch.__version__}, sys.stdout)
+
+
+def run(cmd, env=None):
+    """Run cmd; return (stdout, peak RSS in MiB) from the child's own rusage."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
+        out = p.stdout.read().decode()
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError("%s failed (%d): %s" % (cmd[0], p.returncode,
+                                                       err.read().decode().strip()))
+    return out, ru.ru_maxrss / 1024.0
+
+
+def run_libvae(args, arch, batch, threads, seed):
+    hidden, latent = arch
+    out, rss = run([args.vae_train, "--data", args.data, "--holdout", str(N_TEST),
+                    "--hidden", hidden, "--latent", str(latent), "--batch", str(batch),
+                    "--optimizer", "adam", "--lr", "1e-3", "--epochs", str(args.epochs),
+                    "--seed", str(seed), "--threads", str(threads)])
+    rates, elbo = [], None
+    for line in out.splitlines():
+        m = EPOCH_RE.match(line)
+        if m:
+            rates.append(float(m.group(3)))
+            elbo = float(m.group(5))
+    if len(rates) != args.epochs:
+        raise RuntimeError("vae-train printed %d epochs: %r" % (len(rates), out))
+    return {"rates": rates, "test_elbo": elbo, "rss": rss}
+
+
+def run_torch(args, arch, batch, threads, blas_threads, seed):
+    hidden, latent = arch
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas_threads))
+    out, rss = run([sys.executable, os.path.abspath(__file__), "--worker", "--data", args.data,
+                    "--hidden", hidden, "--latent", str(latent), "--epochs", str(args.epochs),
+                    "--threads", str(threads), "--batch", str(batch), "--seed", str(seed)], env)
+    r = json.loads(out)
+    r["rss"] = rss
+    return r
+
+
+def run_sgemm(args, arch, batch, threads):
+    hidden, latent = arch
+    out, _ = run([args.sgemm, "--hidden", hidden, "--latent", str(latent), "--batch",
+                  str(batch), "--threads", str(threads), "--seconds", str(args.sgemm_seconds)])
+    return float(SGEMM_RE.search(out).group(1))
+
+
+def flops_per_example(arch):
+    hidden, latent = arch
+    h = [int(v) for v in hidden.split(",")]
+    enc = list(zip([D] + h, h)) + [(h[-1], latent)] * 2
+    dec = list(zip([latent] + h[::-1], h[::-1] + [D]))
+    layers = enc + dec
+    # forward + weight gradient for every layer, input gradient for all but the first
+    return sum(2.0 * a * b * 2 for a, b in layers) + sum(2.0 * a * b for a, b in layers[1:])
+
+
+def parse_configs(s):
+    """"400-20:32;1024,512-64:100" -> [(("400", 20), 32), (("1024,512", 64), 100)]"""
+    out = []
+    for item in re.findall(r"([0-9,]+)-([0-9]+):([0-9]+)", s):
+        out.append(((item[0].strip(","), int(item[1])), int(item[2])))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "mnist",
+                                                   "t10k-images-idx3-ubyte.gz"))
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--configs", default="400-20:32;400-20:100;400-20:256;1024,512-64:100",
+                    help="hidden-latent:batch items separated by ';'")
+    ap.add_argument("--sgemm-seconds", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    # worker options
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--hidden", default="400", help=argparse.SUPPRESS)
+    ap.add_argument("--latent", type=int, default=20, help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=100, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        args.threads = int(args.threads)
+        torch_worker(args)
+        return 0
+
+    args.vae_train = os.path.join(args.build, "examples", "vae-train")
+    args.sgemm = os.path.join(args.build, "bench", "bench-sgemm")
+    for p in (args.vae_train, args.sgemm):
+        if not os.access(p, os.X_OK):
+            ap.error("%s not found: build first (meson compile -C %s)" % (p, args.build))
+    threads = [int(t) for t in args.threads.split(",") if t]
+    configs = [(arch, b, t) for arch, b in parse_configs(args.configs) for t in threads]
+
+    # torch and numpy are imported only in the workers: a child's ru_maxrss
+    # starts from this process's size at fork, which must stay small.
+    print("# Python %s, %d CPUs, load average %.2f %.2f %.2f"
+          % (platform.python_version(), os.cpu_count(), *os.getloadavg()))
+    print("# %d epochs x %d reps per configuration, alternating sides and their order"
+          % (args.epochs, args.reps))
+    sys.stdout.flush()
+    res = {c: {k: [] for k in ("libvae", "torch-literal", "torch-tuned", "sgemm", "sgemm1")}
+           for c in configs}
+    for rep in range(args.reps):
+        for c in configs:
+            arch, b, t = c
+            sides = ["libvae", "torch-literal"] + (["torch-tuned"] if t > 1 else []) + ["sgemm"]
+            if rep % 2:
+                sides = sides[::-1]
+            for side in sides:
+                seed = args.seed + rep
+                if side == "libvae":
+                    r = run_libvae(args, arch, b, t, seed)
+                elif side == "torch-literal":
+                    r = run_torch(args, arch, b, t, t, seed)
+                elif side == "torch-tuned":
+                    r = run_torch(args, arch, b, t, 1, seed)
+                else:
+                    res[c]["sgemm"].append(run_sgemm(args, arch, b, t))
+                    if t > 1:
+                        res[c]["sgemm1"].append(run_sgemm(args, arch, b, 1))
+                    continue
+                res[c][side].append(r)
+                if "torch" in r and not res.get("torch_version"):
+                    res["torch_version"] = r["torch"]
+                    print("# PyTorch %s" % r["torch"])
+                print("rep %d %s-%d batch %d threads %d %-13s samples/s %s rss %.0f MiB "
+                      "test_elbo %.2f" % (rep + 1, arch[0], arch[1], b, t, side,
+                                          " ".join("%.0f" % v for v in r["rates"]), r["rss"],
+                                          r["test_elbo"]))
+                sys.stdout.flush()
+
+    def rate(c, side):
+        rs = res[c][side] or res[c]["torch-literal"]
+        return statistics.median(v for r in rs for v in r["rates"])
+
+    def rss(c, side):
+        rs = res[c][side] or res[c]["torch-literal"]
+        return statistics.median(r["rss"] for r in rs)
+
+    print()
+    print("torch-literal: torch.set_num_threads(T), OpenBLAS T threads (the issue's setting); "
+          "torch-tuned: set_num_threads(T), OpenBLAS 1 thread (PyTorch's best on 2 cores; "
+          "= literal at T = 1).")
+    print("roofline: cblas_sgemm GFLOP/s on the step's products with OpenBLAS at T threads "
+          "[best of 1..T threads in brackets].")
+    print()
+    print("| model | batch | T | libvae samples/s | torch-literal | x literal | torch-tuned "
+          "| x tuned | libvae GFLOP/s | sgemm GFLOP/s | % of roofline | libvae RSS MiB "
+          "| torch RSS MiB | RSS ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in configs:
+        arch, b, t = c
+        lv, pl, pt = rate(c, "libvae"), rate(c, "torch-literal"), rate(c, "torch-tuned")
+        gf = lv * flops_per_example(arch) * 1e-9
+        sg = statistics.median(res[c]["sgemm"])
+        best = max(sg, statistics.median(res[c]["sgemm1"])) if res[c]["sgemm1"] else sg
+        rl, rt = rss(c, "libvae"), rss(c, "torch-tuned")
+        print("| 784-%s-%d | %d | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.1f | %.1f [%.1f] "
+              "| %.0f%% [%.0f%%] | %.0f | %.0f | 1/%.1f |"
+              % (arch[0].replace(",", "-"), arch[1], b, t, lv, pl, lv / pl, pt, lv / pt, gf, sg,
+                 best, 100 * gf / sg, 100 * gf / best, rl, rt, rt / rl))
+    print()
+    print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
