@@ -584,4 +584,6 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_GAUSS_LL] = {"gauss_ll", gauss_fwd, gauss_bwd},
     [VG_OP_MEAN] = {"mean", mean_fwd, mean_bwd},
     [VG_OP_AXPBY] = {"axpby", axpby_fwd, axpby_bwd},
+    [VG_OP_VQ] = {"vq", vg_vq_fwd, vg_vq_bwd},
+    [VG_OP_VQ_LOSS] = {"vq_loss", vg_vq_loss_fwd, vg_vq_loss_bwd},
 };
