@@ -774,7 +774,8 @@ VAE_API int vae_vqvae_get_codebook(const vae_vqvae *vq, float *out, size_t count
 
 /**
  * Replace the codebook (K x D finite floats). With EMA learning the moving
- * averages are made consistent with it: m_i = e_i N~_i (counts kept).
+ * averages are made consistent with it: m_i = e_i N~_i (counts kept), or
+ * m_i = e_i while no code has been counted yet (the state at creation).
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_NONFINITE. @since 0.3.0
  */
 VAE_API int vae_vqvae_set_codebook(vae_vqvae *vq, const float *in, size_t count);

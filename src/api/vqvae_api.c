@@ -267,10 +267,14 @@ VAE_API int vae_vqvae_set_codebook(vae_vqvae *vq, const float *in, size_t count)
     if (vq->ema_m) {
         /* keep e_i = m_i / N~_i: sums is a free workspace of at least K doubles */
         size_t K = (size_t)vq->cfg.codebook_size, D = (size_t)vq->cfg.code_dim;
+        double total = 0.0;
+        for (size_t k = 0; k < K; k++)
+            total += vq->ema_n[k];
         vq_ema_smoothed(vq, vq->sums);
+        /* no counts yet: the fresh state m_i = e_i, as at creation */
         for (size_t k = 0; k < K; k++)
             for (size_t j = 0; j < D; j++)
-                vq->ema_m[k * D + j] = (double)in[k * D + j] * vq->sums[k];
+                vq->ema_m[k * D + j] = (double)in[k * D + j] * (total > 0.0 ? vq->sums[k] : 1.0);
     }
     return VAE_OK;
 }
