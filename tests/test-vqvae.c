@@ -161,8 +161,8 @@ static toy toy_graph(float *zval, float *zgrad, float *cb, float *W, float *Wg, 
     t.loss = vg_axpby(g, -1.0f, mean, 0.0f, zero);
     vg_set_batch(g, TN);
     vg_bind(g, xi, x);
-    if (through_vq)
-        vg_bind(g, t.ze, zval);
+    if (through_vq) /* copied, not bound: the node owns a gradient buffer */
+        memcpy(g->nodes[t.ze].val, zval, sizeof(float) * TN * TM * TD);
     return t;
 }
 
@@ -585,7 +585,8 @@ START_TEST(encode_decode_reconstruct_and_prior)
                           k, f / ns, p);
         }
     ck_assert_int_eq(vae_vqvae_decode(q, sc, 5, r1), VAE_OK);
-    ck_assert(memcmp(r1, out, 5 * 16 * sizeof *r1) == 0);
+    for (int i = 0; i < 5 * 16; i++) /* other batch sizes may take other BLAS paths */
+        ck_assert(fabsf(r1[i] - out[i]) <= 1e-5f);
     free(sc);
     free(out);
     free(r1);
