@@ -1197,6 +1197,225 @@ VAE_API int vae_model_reseed(vae_model *model, uint64_t seed, uint64_t stream);
 VAE_API int vae_dataset_gather(const vae_dataset *ds, const size_t *rows, size_t n,
                                uint64_t seed, uint64_t key, float *out, vae_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* VQ-VAE: discrete latents with a learned codebook                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation
+ * Learning"): an MLP encoder gives M latent vectors of size D per example,
+ * each is replaced by its nearest code (squared Euclidean distance, ties to
+ * the lowest index) of a codebook of K vectors of size D, and an MLP decoder
+ * reconstructs the example from the M chosen codes. Gradients pass from the
+ * decoder input to the encoder output unchanged (straight-through). The
+ * training loss per example is
+ *   -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2
+ * (sg: stop-gradient); with moving-average codebook learning the middle
+ * (codebook) term is left out. A separate handle from vae_model: its own
+ * configuration, checkpoints and calls.
+ */
+typedef struct vae_vqvae vae_vqvae;
+
+/** How the codebook learns. */
+enum vae_vq_codebook {
+    VAE_VQ_CODEBOOK_LOSS = 0,  /**< by the optimizer, from the codebook loss ||sg[z_e] - e||^2 */
+    VAE_VQ_CODEBOOK_EMA = 1    /**< by exponential moving averages of the encoder outputs assigned to each code */
+};
+
+/** VQ-VAE configuration. Initialise with vae_vqvae_config_init. */
+typedef struct vae_vqvae_config {
+    size_t struct_size;            /**< sizeof(vae_vqvae_config) */
+    int input_dim;                 /**< features per example (default 784) */
+    int n_hidden;                  /**< encoder hidden layers, 0..VAE_MAX_HIDDEN (default 1) */
+    int hidden[VAE_MAX_HIDDEN];    /**< their sizes, input side first (default {400}); the decoder mirrors them */
+    int activation;                /**< enum vae_activation (default ReLU) */
+    float leaky_slope;             /**< slope for VAE_ACT_LEAKY_RELU (default 0.01) */
+    int likelihood;                /**< VAE_LIK_BERNOULLI (default) or VAE_LIK_GAUSSIAN_FIXED */
+    float gaussian_sigma;          /**< sigma of VAE_LIK_GAUSSIAN_FIXED (default 1) */
+    int n_latents;                 /**< M: latent vectors per example, >= 1 (default 16) */
+    int code_dim;                  /**< D: size of each latent vector and code (default 16) */
+    int codebook_size;             /**< K: codes, 1..65536 (default 128) */
+    float beta;                    /**< weight of the commitment term, finite, >= 0 (default 0.25) */
+    int codebook_update;           /**< enum vae_vq_codebook (default VAE_VQ_CODEBOOK_EMA) */
+    float ema_decay;               /**< gamma of the moving averages, in [0, 1) (default 0.99) */
+    float ema_eps;                 /**< Laplace smoothing of the EMA counts, > 0 (default 1e-5) */
+    int restart_after;             /**< move codes unused for this many training steps to random encoder outputs of the batch; 0 = never (default 0) */
+    uint64_t seed;                 /**< seeds initialisation, shuffling, restarts and sampling (default 1) */
+    int threads;                   /**< BLAS threads used by this model's calls (default 1) */
+} vae_vqvae_config;
+
+/** Figures of a VQ-VAE over a batch, an epoch or a dataset (nats per example). */
+typedef struct vae_vqvae_stats {
+    double rec;          /**< mean log p(x|z_q), nats per example (higher is better) */
+    double commit;       /**< mean sum over the M latents of ||z_e - e||^2 */
+    double loss;         /**< the mean loss minimised: -rec + (1 + beta) commit (gradient codebook) or -rec + beta commit (EMA) */
+    double perplexity;   /**< exp(H(p)), p the average code usage over all latents covered: 1..K */
+    size_t codes_used;   /**< codes chosen at least once */
+    size_t n;            /**< examples covered */
+} vae_vqvae_stats;
+
+/**
+ * Fill *cfg with defaults: 784-400-(16 x 16) encoder, K = 128 codes,
+ * beta 0.25, EMA codebook (decay 0.99, eps 1e-5), no restarts, Bernoulli
+ * likelihood, seed 1, 1 thread. Sets struct_size. NULL is ignored.
+ * @since 0.3.0
+ */
+VAE_API void vae_vqvae_config_init(vae_vqvae_config *cfg);
+
+/**
+ * Create a VQ-VAE. Weights and biases are uniform in +-1/sqrt(fan_in)
+ * (PyTorch's nn.Linear default); the codebook is uniform in +-1/K (the
+ * common VQ-VAE initialisation); the EMA state starts at N_i = 0 and
+ * m_i = e_i, as in Sonnet. Everything is drawn from the model's generator
+ * seeded by cfg->seed.
+ * @param out  receives the model; NULL on failure.
+ * @param err  may be NULL; receives status and message.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a size out of range, an
+ *         unknown enum, beta < 0, decay outside [0,1), eps <= 0, ...),
+ *         VAE_ERR_UNSUPPORTED (a learned Gaussian sigma), VAE_ERR_LIMIT
+ *         (more than 2^31 parameters), VAE_ERR_NOMEM.
+ * @since 0.3.0
+ */
+VAE_API int vae_vqvae_create(const vae_vqvae_config *cfg, vae_vqvae **out, vae_error *err);
+
+/** Free a VQ-VAE. NULL is a no-op. @since 0.3.0 */
+VAE_API void vae_vqvae_free(vae_vqvae *vq);
+
+/** The message of the last failed call on vq ("" if none; "vq is NULL" for NULL). @since 0.3.0 */
+VAE_API const char *vae_vqvae_errmsg(const vae_vqvae *vq);
+
+/**
+ * Copy the configuration into *cfg (cfg->struct_size must be set; a smaller,
+ * older struct receives its fields only).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size). @since 0.3.0
+ */
+VAE_API int vae_vqvae_get_config(const vae_vqvae *vq, vae_vqvae_config *cfg);
+
+/** Set the number of BLAS threads the model's calls use (1..256). @since 0.3.0 */
+VAE_API int vae_vqvae_set_threads(vae_vqvae *vq, int threads);
+
+/**
+ * Number of parameters the optimizer trains: encoder and decoder, plus the
+ * K*D codebook with VAE_VQ_CODEBOOK_LOSS (0 for NULL). @since 0.3.0
+ */
+VAE_API size_t vae_vqvae_param_count(const vae_vqvae *vq);
+
+/** Bits needed to store one example's codes: M * log2(K) (0 for NULL). @since 0.3.0 */
+VAE_API double vae_vqvae_bits_per_example(const vae_vqvae *vq);
+
+/**
+ * One training step on n examples (row-major n x input_dim): forward,
+ * backward, optimizer update, then (EMA mode) the moving-average codebook
+ * update and (restart_after > 0) dead-code restarts. Values must be finite;
+ * the Bernoulli likelihood needs them in [0,1].
+ * @param stats may be NULL; receives the batch's figures (before the update).
+ * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not finite
+ *         (nothing is changed: parameters, codebook, EMA and optimizer state
+ *         stay as before); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0 or too large,
+ *         values outside [0,1]), VAE_ERR_NONFINITE, VAE_ERR_SHAPE (the
+ *         optimizer is bound to another parameter count), VAE_ERR_NOMEM.
+ * @since 0.3.0
+ */
+VAE_API int vae_vqvae_train_step(vae_vqvae *vq, vae_optimizer *opt, const float *x, size_t n,
+                                 vae_vqvae_stats *stats);
+
+/**
+ * One epoch over `data`: shuffle with the model's generator, then
+ * vae_vqvae_train_step on consecutive batches of batch_size (the last may
+ * be smaller). progress (may be NULL) receives the running mean rec.
+ * @param stats may be NULL; receives the epoch's figures (perplexity and
+ *              codes used over all training assignments of the epoch).
+ * @return as vae_vqvae_train_step, plus VAE_ERR_CANCELLED. @since 0.3.0
+ */
+VAE_API int vae_vqvae_train_epoch(vae_vqvae *vq, vae_optimizer *opt, const vae_dataset *data,
+                                  size_t batch_size, vae_progress_fn progress, void *user,
+                                  vae_vqvae_stats *stats);
+
+/**
+ * Figures over every example of `data` (binarised as the dataset says, with
+ * the evaluation stream reset at every call), in batches of batch_size.
+ * Changes nothing in the model. @since 0.3.0
+ */
+VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t batch_size,
+                               vae_vqvae_stats *stats);
+
+/**
+ * Code indices of n examples: n x M ints in 0..K-1, example-major, into
+ * `codes` (caller's buffer). @since 0.3.0
+ */
+VAE_API int vae_vqvae_encode(vae_vqvae *vq, const float *x, size_t n, int *codes);
+
+/**
+ * Decoder output for n examples given by their codes (n x M ints, each in
+ * 0..K-1, else VAE_ERR_INVALID naming the entry): Bernoulli probabilities or
+ * Gaussian means, n x input_dim, into `out`. @since 0.3.0
+ */
+VAE_API int vae_vqvae_decode(vae_vqvae *vq, const int *codes, size_t n, float *out);
+
+/** decode(encode(x)) for n examples, n x input_dim, into `out`. @since 0.3.0 */
+VAE_API int vae_vqvae_reconstruct(vae_vqvae *vq, const float *x, size_t n, float *out);
+
+/**
+ * Copy the codebook (K x D floats, row k is code k) into out.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (count != K*D). @since 0.3.0
+ */
+VAE_API int vae_vqvae_get_codebook(const vae_vqvae *vq, float *out, size_t count);
+
+/**
+ * Replace the codebook (K x D finite floats). With EMA learning the moving
+ * averages are made consistent with it: m_i = e_i N~_i (counts kept), or
+ * m_i = e_i while no code has been counted yet (the state at creation).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_NONFINITE. @since 0.3.0
+ */
+VAE_API int vae_vqvae_set_codebook(vae_vqvae *vq, const float *in, size_t count);
+
+/**
+ * Fit the prior over codes: for every position m an independent categorical
+ * p_m(k) = (c_mk + alpha) / (N + K alpha), c_mk counting how often the
+ * examples of `data` chose code k at position m (additive smoothing alpha,
+ * >= 0; 0 gives the empirical frequencies).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (alpha negative or not
+ *         finite, empty data), VAE_ERR_SHAPE, VAE_ERR_NOMEM. @since 0.3.0
+ */
+VAE_API int vae_vqvae_fit_prior(vae_vqvae *vq, const vae_dataset *data, size_t batch_size,
+                                float alpha);
+
+/**
+ * Copy the fitted prior (M x K probabilities) into out.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_UNSUPPORTED (no prior
+ *         fitted yet). @since 0.3.0
+ */
+VAE_API int vae_vqvae_get_prior(const vae_vqvae *vq, float *out, size_t count);
+
+/**
+ * n new examples: codes drawn from the fitted prior with the model's
+ * generator, then decoded (n x input_dim into out). codes may be NULL, else
+ * receives the n x M drawn codes.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0 or too large),
+ *         VAE_ERR_UNSUPPORTED (no prior fitted), VAE_ERR_NOMEM. @since 0.3.0
+ */
+VAE_API int vae_vqvae_sample(vae_vqvae *vq, size_t n, int *codes, float *out);
+
+/**
+ * Write a checkpoint: configuration, parameters, codebook, EMA state, idle
+ * counters, the prior (if fitted), the random state and, if opt is not
+ * NULL, the optimizer's state. Written atomically like vae_model_save.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_NONFINITE, VAE_ERR_IO, VAE_ERR_NOMEM.
+ * @since 0.3.0
+ */
+VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *path);
+
+/**
+ * Load a VQ-VAE checkpoint (and its optimizer when opt_out is not NULL and
+ * the file holds one). Training continues exactly as if never interrupted.
+ * A vae_model checkpoint is refused with VAE_ERR_FORMAT and a message
+ * saying to use vae_model_load (and vae_model_load refuses VQ-VAE files).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_IO, VAE_ERR_FORMAT, VAE_ERR_LIMIT,
+ *         VAE_ERR_NOMEM. @since 0.3.0
+ */
+VAE_API int vae_vqvae_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out,
+                           vae_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,7 @@ from .dataset import Dataset
 from .model import GradientReport, GradStats, Model, ParamTensor, Stats
 from .optimizer import Optimizer
 from .image import write_png_grid
+from .vqvae import VQVAE, VQStats
 
 from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR_NOMEM,
                    VAE_ERR_IO, VAE_ERR_FORMAT, VAE_ERR_NONFINITE, VAE_ERR_DIVERGED,
@@ -27,6 +28,7 @@ from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR
 
 __all__ = [
     "Model", "Optimizer", "Dataset", "Stats", "ParamTensor", "GradStats", "GradientReport",
+    "VQVAE", "VQStats",
     "Error", "version", "version_info", "write_png_grid",
     "status_str", "library_path", "capi",
     "VAE_OK", "VAE_ERR_NULL", "VAE_ERR_INVALID", "VAE_ERR_SHAPE", "VAE_ERR_NOMEM",

@@ -243,6 +243,46 @@ class GradStats(Structure):
     ]
 
 
+VAE_VQ_CODEBOOK_LOSS = 0
+VAE_VQ_CODEBOOK_EMA = 1
+
+
+class VqvaeConfig(Structure):
+    """``vae_vqvae_config`` (since 0.3.0)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("input_dim", c_int),
+        ("n_hidden", c_int),
+        ("hidden", c_int * VAE_MAX_HIDDEN),
+        ("activation", c_int),
+        ("leaky_slope", c_float),
+        ("likelihood", c_int),
+        ("gaussian_sigma", c_float),
+        ("n_latents", c_int),
+        ("code_dim", c_int),
+        ("codebook_size", c_int),
+        ("beta", c_float),
+        ("codebook_update", c_int),
+        ("ema_decay", c_float),
+        ("ema_eps", c_float),
+        ("restart_after", c_int),
+        ("seed", c_uint64),
+        ("threads", c_int),
+    ]
+
+
+class VqvaeStats(Structure):
+    """``vae_vqvae_stats`` (since 0.3.0)."""
+    _fields_ = [
+        ("rec", c_double),
+        ("commit", c_double),
+        ("loss", c_double),
+        ("perplexity", c_double),
+        ("codes_used", c_size_t),
+        ("n", c_size_t),
+    ]
+
+
 #: ``vae_progress_fn``: int (*)(void *user, size_t batch, size_t n_batches, double running_elbo)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_size_t, c_size_t, c_double)
 #: A NULL vae_progress_fn (ctypes does not accept None for a function pointer argument).
@@ -396,6 +436,29 @@ _OPTIONAL_PROTOTYPES = {
     "vae_model_reseed": (c_int, [_P, c_uint64, c_uint64]),
     "vae_dataset_gather": (c_int, [_P, POINTER(c_size_t), c_size_t, c_uint64, c_uint64, _F,
                                    POINTER(VaeError)]),
+    # VQ-VAE (0.3.0)
+    "vae_vqvae_config_init": (None, [POINTER(VqvaeConfig)]),
+    "vae_vqvae_create": (c_int, [POINTER(VqvaeConfig), _PP, POINTER(VaeError)]),
+    "vae_vqvae_free": (None, [_P]),
+    "vae_vqvae_errmsg": (c_char_p, [_P]),
+    "vae_vqvae_get_config": (c_int, [_P, POINTER(VqvaeConfig)]),
+    "vae_vqvae_set_threads": (c_int, [_P, c_int]),
+    "vae_vqvae_param_count": (c_size_t, [_P]),
+    "vae_vqvae_bits_per_example": (c_double, [_P]),
+    "vae_vqvae_train_step": (c_int, [_P, _P, _F, c_size_t, POINTER(VqvaeStats)]),
+    "vae_vqvae_train_epoch": (c_int, [_P, _P, _P, c_size_t, PROGRESS_FN, c_void_p,
+                                      POINTER(VqvaeStats)]),
+    "vae_vqvae_evaluate": (c_int, [_P, _P, c_size_t, POINTER(VqvaeStats)]),
+    "vae_vqvae_encode": (c_int, [_P, _F, c_size_t, _I]),
+    "vae_vqvae_decode": (c_int, [_P, _I, c_size_t, _F]),
+    "vae_vqvae_reconstruct": (c_int, [_P, _F, c_size_t, _F]),
+    "vae_vqvae_get_codebook": (c_int, [_P, _F, c_size_t]),
+    "vae_vqvae_set_codebook": (c_int, [_P, _F, c_size_t]),
+    "vae_vqvae_fit_prior": (c_int, [_P, _P, c_size_t, c_float]),
+    "vae_vqvae_get_prior": (c_int, [_P, _F, c_size_t]),
+    "vae_vqvae_sample": (c_int, [_P, c_size_t, _I, _F]),
+    "vae_vqvae_save": (c_int, [_P, _P, c_char_p]),
+    "vae_vqvae_load": (c_int, [c_char_p, _PP, _PP, POINTER(VaeError)]),
 }
 
 _missing = []

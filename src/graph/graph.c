@@ -363,3 +363,9 @@ void vg_family_sample(int family, vt_rng *rng, float *out, size_t n)
         vt_rng_normal(rng, out, n);
     }
 }
+
+int vg_add_op(vg_graph *g, int op, int rows_kind, int fixed_rows, int cols, int n_in,
+              const int *in)
+{
+    return add_node(g, op, rows_kind, fixed_rows, cols, n_in, in);
+}

@@ -46,6 +46,9 @@ enum vg_op_id {
     VG_OP_AXPBY,          /* y = a x1 + b x2 (scalars) */
     VG_OP_FREEBITS,       /* y = sum_j max(lambda, (1/n) sum_i kl_ij): free bits per latent dimension */
     VG_OP_ABSDEV,         /* y = |x - c| on a scalar, c = fparam[0] */
+    /* Vector quantisation (VQ-VAE; graph/ops_vq.c). */
+    VG_OP_VQ,             /* z_q = e_k, k = argmin_k ||z - e_k||^2 per latent vector; straight-through */
+    VG_OP_VQ_LOSS,        /* l_i = (c + beta) sum_m ||z_im - e_k(im)||^2; dz = 2 beta (z - e), de = 2 c (e - z) */
     VG_OP_COUNT
 };
 
@@ -141,5 +144,28 @@ void vg_forward(vg_graph *g, int upto);
 /* Backward from scalar node `loss` (seeded with dloss = 1). Parameter
  * gradients are overwritten, not accumulated across calls. */
 void vg_backward(vg_graph *g, int loss);
+
+/* Any op node: the generic constructor behind the ones above (for ops
+ * defined in other files). Returns the node index or -1 (no memory). */
+int vg_add_op(vg_graph *g, int op, int rows_kind, int fixed_rows, int cols, int n_in,
+              const int *in);
+
+/* ---- vector quantisation (graph/ops_vq.c) ----
+ * z: [n, M*D] (M latent vectors of size D per example), codebook: [K, D].
+ * vg_vq: the quantised vectors z_q [n, M*D]; the chosen indices are read with
+ * vg_vq_codes. Gradient: straight-through (dz += dz_q); none to the codebook.
+ * vg_vq_loss: per example (c + beta) sum_m ||z_m - e_k(m)||^2 with the
+ * stop-gradients of the VQ-VAE loss: codebook term c ||sg[z] - e||^2 and
+ * commitment term beta ||z - sg[e]||^2. */
+int vg_vq(vg_graph *g, int z, int codebook, int m);
+int vg_vq_loss(vg_graph *g, int z, int codebook, int vq, float beta, float c);
+/* The n*M chosen indices (as floats, exact) of a forwarded vg_vq node, example-major. */
+const float *vg_vq_codes(const vg_graph *g, int vq);
+/* The distances d[r][k] = ||z_r - e_k||^2 (n*M rows of K) of the last forward pass. */
+const float *vg_vq_dists(const vg_graph *g, int vq);
+void vg_vq_fwd(vg_graph *g, vg_node *y);
+void vg_vq_bwd(vg_graph *g, vg_node *y);
+void vg_vq_loss_fwd(vg_graph *g, vg_node *y);
+void vg_vq_loss_bwd(vg_graph *g, vg_node *y);
 
 #endif

@@ -655,4 +655,6 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_AXPBY] = {"axpby", axpby_fwd, axpby_bwd},
     [VG_OP_FREEBITS] = {"freebits", freebits_fwd, freebits_bwd},
     [VG_OP_ABSDEV] = {"absdev", absdev_fwd, absdev_bwd},
+    [VG_OP_VQ] = {"vq", vg_vq_fwd, vg_vq_bwd},
+    [VG_OP_VQ_LOSS] = {"vq_loss", vg_vq_loss_fwd, vg_vq_loss_bwd},
 };

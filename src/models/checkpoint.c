@@ -146,6 +146,9 @@ static int load_config(const vio_file *f, vae_model_config *c, char *msg)
     vae_model_config_init(c);
     int kind = -1;
     int rc = get_int(f, "model.kind", &kind, msg);
+    if (rc == VAE_OK && kind == 1) /* KIND_VQVAE, models/vqvae_checkpoint.c */
+        return vae_fail(msg, VAE_ERR_FORMAT,
+                        "the file holds a VQ-VAE (model.kind 1): load it with vae_vqvae_load");
     if (rc == VAE_OK && kind != KIND_GAUSSIAN_VAE)
         return vae_fail(msg, VAE_ERR_FORMAT, "model.kind = %d is not a model this version knows",
                         kind);

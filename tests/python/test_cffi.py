@@ -180,6 +180,9 @@ class TestCffi(unittest.TestCase):
                  "vae_model_config": capi.ModelConfig, "vae_elbo_stats": capi.ElboStats}
         if "vae_grad_stats" in self.cdef:
             pairs["vae_grad_stats"] = capi.GradStats
+        if "vae_vqvae_config" in self.cdef:
+            pairs["vae_vqvae_config"] = capi.VqvaeConfig
+            pairs["vae_vqvae_stats"] = capi.VqvaeStats
         for cname, cls in pairs.items():
             with self.subTest(cname):
                 self.assertEqual(ffi.sizeof(cname), ctypes.sizeof(cls))

@@ -1,0 +1,519 @@
+/* The VQ-VAE: parameter layout, graphs, training, evaluation, encode/decode.
+ * Codebook learning (EMA, restarts, usage) is in vqvae_codebook.c. */
+#include "models/vqvae.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "data/dataset.h"
+#include "optim/optimizer.h"
+
+double vq_param_count(const vae_vqvae_config *c)
+{
+    double n = 0.0, md = (double)c->n_latents * c->code_dim;
+    int prev = c->input_dim;
+    for (int k = 0; k < c->n_hidden; k++) {
+        n += (double)prev * c->hidden[k] + c->hidden[k];
+        prev = c->hidden[k];
+    }
+    n += (double)prev * md + md;
+    double dprev = md;
+    for (int k = c->n_hidden - 1; k >= 0; k--) {
+        n += dprev * c->hidden[k] + c->hidden[k];
+        dprev = c->hidden[k];
+    }
+    n += dprev * c->input_dim + c->input_dim;
+    if (c->codebook_update == VAE_VQ_CODEBOOK_LOSS)
+        n += (double)c->codebook_size * c->code_dim;
+    return n;
+}
+
+int vq_config_check(const vae_vqvae_config *c, char *msg)
+{
+    if (c->input_dim <= 0 || c->input_dim > (1 << 24))
+        return vae_fail(msg, VAE_ERR_INVALID, "input_dim = %d: must be in 1..2^24", c->input_dim);
+    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+        return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
+                        VAE_MAX_HIDDEN);
+    for (int k = 0; k < c->n_hidden; k++)
+        if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
+            return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
+                            c->hidden[k]);
+    if (c->n_latents < 1 || c->n_latents > (1 << 16))
+        return vae_fail(msg, VAE_ERR_INVALID, "n_latents = %d: must be in 1..65536", c->n_latents);
+    if (c->code_dim < 1 || c->code_dim > (1 << 16))
+        return vae_fail(msg, VAE_ERR_INVALID, "code_dim = %d: must be in 1..65536", c->code_dim);
+    if (c->codebook_size < 1 || c->codebook_size > (1 << 16))
+        return vae_fail(msg, VAE_ERR_INVALID, "codebook_size = %d: must be in 1..65536",
+                        c->codebook_size);
+    if ((double)c->n_latents * c->code_dim > (double)(1 << 20))
+        return vae_fail(msg, VAE_ERR_LIMIT, "n_latents * code_dim = %.0f: at most 2^20",
+                        (double)c->n_latents * c->code_dim);
+    /* the distance matrix of one chunk: VQ_CHUNK * M * K floats */
+    if ((double)VQ_CHUNK * c->n_latents * c->codebook_size > (double)(1u << 31))
+        return vae_fail(msg, VAE_ERR_LIMIT,
+                        "n_latents * codebook_size = %.0f: at most 2^21 (distance workspace)",
+                        (double)c->n_latents * c->codebook_size);
+    double params = vq_param_count(c);
+    if (params > 2147483647.0)
+        return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
+                        params);
+    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
+        return vae_fail(msg, VAE_ERR_INVALID, "activation = %d: unknown", c->activation);
+    if (!isfinite(c->leaky_slope))
+        return vae_fail(msg, VAE_ERR_INVALID, "leaky_slope is not finite");
+    if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED)
+        return vae_fail(msg, VAE_ERR_UNSUPPORTED,
+                        "likelihood gaussian-learned: the VQ-VAE supports bernoulli and gaussian-fixed");
+    if (c->likelihood != VAE_LIK_BERNOULLI && c->likelihood != VAE_LIK_GAUSSIAN_FIXED)
+        return vae_fail(msg, VAE_ERR_INVALID, "likelihood = %d: unknown", c->likelihood);
+    if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
+        return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
+                        (double)c->gaussian_sigma);
+    if (!(c->beta >= 0.0f) || !isfinite(c->beta))
+        return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
+    if (c->codebook_update != VAE_VQ_CODEBOOK_LOSS && c->codebook_update != VAE_VQ_CODEBOOK_EMA)
+        return vae_fail(msg, VAE_ERR_INVALID, "codebook_update = %d: unknown", c->codebook_update);
+    if (!(c->ema_decay >= 0.0f && c->ema_decay < 1.0f))
+        return vae_fail(msg, VAE_ERR_INVALID, "ema_decay = %g: must be in [0, 1)",
+                        (double)c->ema_decay);
+    if (!(c->ema_eps > 0.0f) || !isfinite(c->ema_eps))
+        return vae_fail(msg, VAE_ERR_INVALID, "ema_eps = %g: must be finite and > 0",
+                        (double)c->ema_eps);
+    if (c->restart_after < 0)
+        return vae_fail(msg, VAE_ERR_INVALID, "restart_after = %d: must be >= 0 (0: never)",
+                        c->restart_after);
+    if (c->threads < 1 || c->threads > 256)
+        return vae_fail(msg, VAE_ERR_INVALID, "threads = %d: must be in 1..256", c->threads);
+    return VAE_OK;
+}
+
+/* ---- parameters ------------------------------------------------------------ */
+
+static int declare_params(vae_vqvae *q)
+{
+    const vae_vqvae_config *c = &q->cfg;
+    int md = c->n_latents * c->code_dim, dec_sizes[VAE_MAX_HIDDEN];
+    for (int k = 0; k < c->n_hidden; k++)
+        dec_sizes[k] = c->hidden[c->n_hidden - 1 - k];
+    int top = c->n_hidden ? c->hidden[c->n_hidden - 1] : c->input_dim;
+    int dec_top = c->n_hidden ? dec_sizes[c->n_hidden - 1] : md;
+    if (vn_mlp_declare(&q->enc, &q->P, "enc", c->input_dim, c->hidden, c->n_hidden,
+                       c->activation, c->leaky_slope) != 0)
+        return -1;
+    if ((q->w_ze = vn_dense_declare(&q->P, "enc.ze", top, md)) < 0)
+        return -1;
+    if (vn_mlp_declare(&q->dec, &q->P, "dec", md, dec_sizes, c->n_hidden, c->activation,
+                       c->leaky_slope) != 0)
+        return -1;
+    if ((q->w_out = vn_dense_declare(&q->P, "dec.out", dec_top, c->input_dim)) < 0)
+        return -1;
+    q->p_code = -1;
+    if (c->codebook_update == VAE_VQ_CODEBOOK_LOSS &&
+        (q->p_code = vn_params_add(&q->P, "vq.codebook", c->codebook_size, c->code_dim)) < 0)
+        return -1;
+    return vn_params_alloc(&q->P);
+}
+
+static int alloc_state(vae_vqvae *q)
+{
+    size_t K = (size_t)q->cfg.codebook_size, D = (size_t)q->cfg.code_dim;
+    q->idle = calloc(K, sizeof *q->idle);
+    q->counts = calloc(K, sizeof *q->counts);
+    q->sums = calloc(K * D, sizeof *q->sums);
+    if (!q->idle || !q->counts || !q->sums)
+        return -1;
+    if (q->p_code >= 0) {
+        q->codebook = vn_val(&q->P, q->p_code);
+        return 0;
+    }
+    q->ema_code = calloc(K * D, sizeof *q->ema_code);
+    q->ema_n = calloc(K, sizeof *q->ema_n);
+    q->ema_m = calloc(K * D, sizeof *q->ema_m);
+    if (!q->ema_code || !q->ema_n || !q->ema_m)
+        return -1;
+    q->codebook = q->ema_code;
+    return 0;
+}
+
+/* Encoder and decoder as vae_model does them; codebook uniform in +-1/K. */
+static void init_params(vae_vqvae *q)
+{
+    vn_mlp_init(&q->enc, &q->P, &q->rng);
+    vn_dense_init(&q->P, q->w_ze, &q->rng);
+    vn_mlp_init(&q->dec, &q->P, &q->rng);
+    vn_dense_init(&q->P, q->w_out, &q->rng);
+    size_t KD = (size_t)q->cfg.codebook_size * q->cfg.code_dim;
+    double a = 1.0 / q->cfg.codebook_size;
+    for (size_t i = 0; i < KD; i++)
+        q->codebook[i] = (float)((2.0 * vt_rng_uniform(&q->rng) - 1.0) * a);
+    if (q->ema_m)
+        for (size_t i = 0; i < KD; i++)
+            q->ema_m[i] = q->codebook[i];
+}
+
+/* ---- graphs ------------------------------------------------------------------ */
+
+/* x -> z_e -> z_q -> decoder -> log p(x|z_q); loss = -mean(rec) + mean(vq terms). */
+static vg_graph *build_graph(vae_vqvae *q, vq_graph *n, int train)
+{
+    const vae_vqvae_config *c = &q->cfg;
+    vg_graph *g = vg_new(1);
+    if (!g)
+        return NULL;
+    int ema = c->codebook_update == VAE_VQ_CODEBOOK_EMA;
+    n->x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
+    int h = n->x < 0 ? -1 : vn_mlp_build(&q->enc, g, &q->P, n->x, train);
+    n->ze = h < 0 ? -1 : vn_dense(g, &q->P, q->w_ze, h, train);
+    if (n->ze < 0)
+        goto fail;
+    n->code = ema ? vg_param(g, c->codebook_size, c->code_dim, q->codebook, NULL)
+                  : vn_param_node(g, &q->P, q->p_code, train);
+    n->vq = n->code < 0 ? -1 : vg_vq(g, n->ze, n->code, c->n_latents);
+    h = n->vq < 0 ? -1 : vn_mlp_build(&q->dec, g, &q->P, n->vq, train);
+    n->out = h < 0 ? -1 : vn_dense(g, &q->P, q->w_out, h, train);
+    if (n->out < 0)
+        goto fail;
+    if (c->likelihood == VAE_LIK_BERNOULLI) {
+        n->rec = vg_bernoulli_ll(g, n->out, n->x);
+    } else {
+        int ls = vg_input(g, VG_ROWS_FIXED, 1, c->input_dim);
+        if (ls < 0)
+            goto fail;
+        for (int j = 0; j < c->input_dim; j++)
+            g->nodes[ls].val[j] = logf(c->gaussian_sigma);
+        n->rec = vg_gauss_ll(g, n->out, ls, n->x);
+    }
+    n->vql = n->rec < 0 ? -1 : vg_vq_loss(g, n->ze, n->code, n->vq, c->beta, ema ? 0.0f : 1.0f);
+    n->rec_mean = n->vql < 0 ? -1 : vg_mean(g, n->rec);
+    n->vql_mean = n->rec_mean < 0 ? -1 : vg_mean(g, n->vql);
+    n->loss = n->vql_mean < 0 ? -1 : vg_axpby(g, -1.0f, n->rec_mean, 1.0f, n->vql_mean);
+    if (n->loss < 0)
+        goto fail;
+    g->threads = c->threads;
+    return g;
+fail:
+    vg_free(g);
+    return NULL;
+}
+
+static int build_decode_graph(vae_vqvae *q)
+{
+    const vae_vqvae_config *c = &q->cfg;
+    vg_graph *g = vg_new(1);
+    if (!g)
+        return -1;
+    q->dec_g = g;
+    q->dec_in = vg_input(g, VG_ROWS_BATCH, 0, c->n_latents * c->code_dim);
+    int h = q->dec_in < 0 ? -1 : vn_mlp_build(&q->dec, g, &q->P, q->dec_in, 0);
+    int out = h < 0 ? -1 : vn_dense(g, &q->P, q->w_out, h, 0);
+    if (out >= 0 && c->likelihood == VAE_LIK_BERNOULLI)
+        out = vg_unary(g, VG_OP_SIGMOID, out, 0.0f, 0.0f);
+    q->dec_out = out;
+    return out < 0 ? -1 : 0;
+}
+
+int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
+{
+    *out = NULL;
+    vae_vqvae *q = calloc(1, sizeof *q);
+    if (!q)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory allocating the VQ-VAE");
+    q->cfg = *cfg;
+    q->cfg.struct_size = sizeof q->cfg;
+    vt_rng_seed(&q->rng, cfg->seed, VQ_STREAM_TRAIN);
+    if (declare_params(q) != 0 || alloc_state(q) != 0)
+        goto nomem;
+    init_params(q);
+    q->zq_buf = malloc((size_t)VQ_CHUNK * cfg->n_latents * cfg->code_dim * sizeof(float));
+    q->train_g = build_graph(q, &q->tn, 1);
+    q->eval_g = build_graph(q, &q->en, 0);
+    if (!q->zq_buf || !q->train_g || !q->eval_g || build_decode_graph(q) != 0)
+        goto nomem;
+    *out = q;
+    return VAE_OK;
+nomem:
+    vq_free(q);
+    return vae_fail(msg, VAE_ERR_NOMEM, "out of memory building the VQ-VAE");
+}
+
+void vq_free(vae_vqvae *q)
+{
+    if (!q)
+        return;
+    vg_free(q->train_g);
+    vg_free(q->eval_g);
+    vg_free(q->dec_g);
+    vn_params_free(&q->P);
+    free(q->ema_code);
+    free(q->ema_n);
+    free(q->ema_m);
+    free(q->idle);
+    free(q->counts);
+    free(q->sums);
+    free(q->prior);
+    free(q->perm);
+    free(q->batch);
+    free(q->zq_buf);
+    free(q);
+}
+
+/* ---- training -------------------------------------------------------------------- */
+
+static double grad_norm2(const float *g, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
+    return s;
+}
+
+static void batch_stats(const vae_vqvae *q, const vg_graph *g, const vq_graph *n, size_t rows,
+                        vae_vqvae_stats *st)
+{
+    double sq = 0.0;
+    for (size_t i = 0; i < rows; i++)
+        sq += g->nodes[n->vql].aux[i];
+    st->rec = g->nodes[n->rec_mean].val[0];
+    st->commit = sq / (double)rows;
+    st->loss = g->nodes[n->loss].val[0];
+    st->n = rows;
+    vq_usage(q->counts, q->cfg.codebook_size, &st->perplexity, &st->codes_used);
+}
+
+int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
+                  vae_vqvae_stats *st)
+{
+    vg_graph *g = q->train_g;
+    const vq_graph *t = &q->tn;
+    int rc = vopt_bind(opt, q->P.total);
+    if (rc != VAE_OK)
+        return vae_fail(q->errmsg, rc, "optimizer: %s", opt->errmsg);
+    if (vg_set_batch(g, (int)n) != 0)
+        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
+    g->threads = q->cfg.threads;
+    vg_bind(g, t->x, x);
+    vg_forward(g, -1);
+    vg_backward(g, t->loss);
+    float loss = g->nodes[t->loss].val[0];
+    double norm2 = grad_norm2(q->P.grad, q->P.total);
+    if (!isfinite(loss) || !isfinite(norm2))
+        return vae_fail(q->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: %s is not finite; the update was not applied",
+                        (unsigned long long)opt->steps + 1,
+                        isfinite(loss) ? "the gradient" : "the loss");
+    if (vopt_update(opt, q->P.val, q->P.grad, q->P.total, sqrt(norm2)) != 0)
+        return vae_fail(q->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: the update would make parameters non-finite; it was not applied",
+                        (unsigned long long)opt->steps + 1);
+    /* Codebook learning from this batch's assignments (made before the update). */
+    size_t rows = n * (size_t)q->cfg.n_latents;
+    const float *ze = g->nodes[t->ze].val;
+    int ema = q->p_code < 0;
+    vq_count(q, vg_vq_codes(g, t->vq), ze, rows, ema);
+    if (st)
+        batch_stats(q, g, t, n, st);
+    if (ema)
+        vq_ema_update(q);
+    if (q->cfg.restart_after > 0)
+        vq_restart_dead(q, ze, rows);
+    return VAE_OK;
+}
+
+static int ensure_buffers(vae_vqvae *q, size_t n, size_t batch)
+{
+    if (n > q->perm_cap) {
+        size_t *p = realloc(q->perm, n * sizeof *p);
+        if (!p)
+            return -1;
+        q->perm = p;
+        q->perm_cap = n;
+    }
+    size_t need = batch * (size_t)q->cfg.input_dim;
+    if (need > q->batch_cap) {
+        float *b = realloc(q->batch, need * sizeof *b);
+        if (!b)
+            return -1;
+        q->batch = b;
+        q->batch_cap = need;
+    }
+    return 0;
+}
+
+/* Running sums of an epoch or an evaluation. usage: K code counts. */
+typedef struct vq_sums {
+    double rec, commit, loss;
+    size_t n;
+} vq_sums;
+
+static void finish(const vae_vqvae *q, const vq_sums *s, const double *usage,
+                   vae_vqvae_stats *st)
+{
+    if (!st)
+        return;
+    st->rec = s->rec / (double)s->n;
+    st->commit = s->commit / (double)s->n;
+    st->loss = s->loss / (double)s->n;
+    st->n = s->n;
+    vq_usage(usage, q->cfg.codebook_size, &st->perplexity, &st->codes_used);
+}
+
+int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
+                   vae_progress_fn progress, void *user, vae_vqvae_stats *st)
+{
+    size_t n = ds->n, K = (size_t)q->cfg.codebook_size;
+    if (batch > n)
+        batch = n;
+    if (batch > VQ_CHUNK)
+        batch = VQ_CHUNK;
+    double *usage = calloc(K, sizeof *usage);
+    if (!usage || ensure_buffers(q, n, batch) != 0) {
+        free(usage);
+        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for the epoch buffers");
+    }
+    for (size_t i = 0; i < n; i++)
+        q->perm[i] = i;
+    vt_rng_shuffle(&q->rng, q->perm, n);
+    size_t n_batches = (n + batch - 1) / batch;
+    vq_sums s = {0};
+    int rc = VAE_OK;
+    for (size_t b = 0; b < n_batches; b++) {
+        size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
+        vds_gather(ds, q->perm + start, cnt, q->batch, &q->rng);
+        vae_vqvae_stats bs;
+        rc = vq_train_step(q, opt, q->batch, cnt, &bs);
+        if (rc != VAE_OK) {
+            if (rc == VAE_ERR_DIVERGED) {
+                char why[VAE_ERRMSG_LEN];
+                memcpy(why, q->errmsg, sizeof why);
+                vae_fail(q->errmsg, rc, "batch %zu of %zu: %s", b, n_batches, why);
+            }
+            break;
+        }
+        for (size_t k = 0; k < K; k++)
+            usage[k] += q->counts[k];
+        s.rec += bs.rec * (double)cnt;
+        s.commit += bs.commit * (double)cnt;
+        s.loss += bs.loss * (double)cnt;
+        s.n += cnt;
+        if (progress && progress(user, b, n_batches, s.rec / (double)s.n) != 0) {
+            rc = vae_fail(q->errmsg, VAE_ERR_CANCELLED,
+                          "cancelled by the progress callback after batch %zu", b);
+            break;
+        }
+    }
+    if (rc == VAE_OK)
+        finish(q, &s, usage, st);
+    free(usage);
+    return rc;
+}
+
+/* ---- evaluation and use ------------------------------------------------------------ */
+
+/* Run the evaluation graph forward on cnt rows at x (up to node `upto`). */
+static int run_eval(vae_vqvae *q, const float *x, size_t cnt, int upto)
+{
+    vg_graph *g = q->eval_g;
+    g->threads = q->cfg.threads;
+    if (vg_set_batch(g, (int)cnt) != 0)
+        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+    vg_bind(g, q->en.x, x);
+    vg_forward(g, upto);
+    return VAE_OK;
+}
+
+int vq_evaluate(vae_vqvae *q, const vae_dataset *ds, size_t batch, vae_vqvae_stats *st)
+{
+    size_t n = ds->n, K = (size_t)q->cfg.codebook_size, M = (size_t)q->cfg.n_latents;
+    if (batch > n)
+        batch = n;
+    if (batch > VQ_CHUNK)
+        batch = VQ_CHUNK;
+    double *usage = calloc(K, sizeof *usage);
+    if (!usage || ensure_buffers(q, 0, batch) != 0) {
+        free(usage);
+        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for the batch buffer");
+    }
+    vt_rng rng;
+    vt_rng_seed(&rng, q->cfg.seed, VQ_STREAM_EVAL);
+    vq_sums s = {0};
+    size_t idx[VQ_CHUNK];
+    int rc = VAE_OK;
+    const vg_graph *g = q->eval_g;
+    for (size_t start = 0; start < n && rc == VAE_OK; start += batch) {
+        size_t cnt = n - start < batch ? n - start : batch;
+        for (size_t i = 0; i < cnt; i++)
+            idx[i] = start + i;
+        vds_gather(ds, idx, cnt, q->batch, &rng);
+        if ((rc = run_eval(q, q->batch, cnt, -1)) != VAE_OK)
+            break;
+        const float *codes = vg_vq_codes(g, q->en.vq);
+        for (size_t r = 0; r < cnt * M; r++)
+            usage[(size_t)codes[r]] += 1.0;
+        for (size_t i = 0; i < cnt; i++) {
+            s.rec += g->nodes[q->en.rec].val[i];
+            s.commit += g->nodes[q->en.vql].aux[i];
+            s.loss += g->nodes[q->en.vql].val[i] - g->nodes[q->en.rec].val[i];
+        }
+        s.n += cnt;
+    }
+    if (rc == VAE_OK)
+        finish(q, &s, usage, st);
+    free(usage);
+    return rc;
+}
+
+int vq_encode(vae_vqvae *q, const float *x, size_t n, int *codes)
+{
+    size_t D = (size_t)q->cfg.input_dim, M = (size_t)q->cfg.n_latents;
+    for (size_t start = 0; start < n; start += VQ_CHUNK) {
+        size_t cnt = n - start < VQ_CHUNK ? n - start : VQ_CHUNK;
+        int rc = run_eval(q, x + start * D, cnt, q->en.vq);
+        if (rc != VAE_OK)
+            return rc;
+        const float *c = vg_vq_codes(q->eval_g, q->en.vq);
+        for (size_t r = 0; r < cnt * M; r++)
+            codes[start * M + r] = (int)c[r];
+    }
+    return VAE_OK;
+}
+
+int vq_decode(vae_vqvae *q, const int *codes, size_t n, float *out)
+{
+    size_t D = (size_t)q->cfg.input_dim, M = (size_t)q->cfg.n_latents,
+           C = (size_t)q->cfg.code_dim;
+    vg_graph *g = q->dec_g;
+    g->threads = q->cfg.threads;
+    for (size_t start = 0; start < n; start += VQ_CHUNK) {
+        size_t cnt = n - start < VQ_CHUNK ? n - start : VQ_CHUNK;
+        for (size_t r = 0; r < cnt * M; r++)
+            memcpy(q->zq_buf + r * C, q->codebook + (size_t)codes[start * M + r] * C,
+                   C * sizeof(float));
+        if (vg_set_batch(g, (int)cnt) != 0)
+            return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
+        vg_bind(g, q->dec_in, q->zq_buf);
+        vg_forward(g, -1);
+        memcpy(out + start * D, g->nodes[q->dec_out].val, cnt * D * sizeof(float));
+    }
+    return VAE_OK;
+}
+
+int vq_reconstruct(vae_vqvae *q, const float *x, size_t n, float *out)
+{
+    size_t M = (size_t)q->cfg.n_latents, D = (size_t)q->cfg.input_dim;
+    size_t chunk = n < VQ_CHUNK ? n : VQ_CHUNK;
+    int *codes = malloc(chunk * M * sizeof *codes);
+    if (!codes)
+        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for %zu code rows", chunk);
+    int rc = VAE_OK;
+    for (size_t start = 0; start < n && rc == VAE_OK; start += chunk) {
+        size_t cnt = n - start < chunk ? n - start : chunk;
+        rc = vq_encode(q, x + start * D, cnt, codes);
+        if (rc == VAE_OK)
+            rc = vq_decode(q, codes, cnt, out + start * D);
+    }
+    free(codes);
+    return rc;
+}

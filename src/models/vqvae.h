@@ -1,0 +1,101 @@
+/* Internal view of vae_vqvae: the VQ-VAE (van den Oord et al. 2017).
+ *
+ *   encoder: x -> MLP(hidden) -> z_e = h W + b           [n, M*D]
+ *   quantise: each of the M vectors of size D -> nearest code e_k of the
+ *             codebook [K, D] (graph op VG_OP_VQ, straight-through gradient)
+ *   decoder: z_q -> MLP(reversed hidden) -> logits or means [n, input_dim]
+ *   loss = -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2,
+ *          per example, averaged over the batch (without the codebook term
+ *          when the codebook follows moving averages).
+ *
+ * Functions here assume valid arguments (the api layer checks them).
+ */
+#ifndef VAE_MODELS_VQVAE_H
+#define VAE_MODELS_VQVAE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/graph.h"
+#include "libvae/vae.h"
+#include "nn/mlp.h"
+#include "tensor/rng.h"
+
+#define VQ_STREAM_TRAIN 1u
+#define VQ_STREAM_EVAL 2u
+#define VQ_CHUNK 1024
+
+/* Node indices of a VQ-VAE graph. */
+typedef struct vq_graph {
+    int x, ze, code, vq, out, rec, vql, rec_mean, vql_mean, loss;
+} vq_graph;
+
+struct vae_vqvae {
+    vae_vqvae_config cfg;
+    vn_params P;              /* encoder, decoder and (gradient mode) the codebook */
+    vn_mlp enc, dec;
+    int w_ze, w_out;
+    int p_code;               /* codebook parameter index, or -1 (EMA mode) */
+    float *codebook;          /* K x D: a view into P, or ema_code */
+
+    /* Moving-average state (EMA mode; NULL otherwise). */
+    float *ema_code;          /* K x D: the codebook e_i = m_i / N~_i */
+    double *ema_n;            /* K: N_i */
+    double *ema_m;            /* K x D: m_i */
+
+    int64_t *idle;            /* K: training steps since code i was last chosen */
+    double *counts;           /* K: workspace, a batch's code counts */
+    double *sums;             /* K x D: workspace, a batch's sums of z_e per code */
+
+    float *prior;             /* M x K: the categorical prior per position (NULL: none fitted) */
+
+    vt_rng rng;               /* training stream: init, shuffles, binarisation, restarts, sampling */
+
+    vg_graph *train_g, *eval_g, *dec_g;
+    vq_graph tn, en;
+    int dec_in, dec_out;
+
+    size_t *perm;
+    size_t perm_cap;
+    float *batch;
+    size_t batch_cap;
+    float *zq_buf;            /* VQ_CHUNK x M*D, for decoding indices */
+
+    char errmsg[VAE_ERRMSG_LEN];
+};
+
+double vq_param_count(const vae_vqvae_config *c);
+int vq_config_check(const vae_vqvae_config *c, char *msg);
+int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg);
+void vq_free(vae_vqvae *q);
+
+int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
+                  vae_vqvae_stats *st);
+int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
+                   vae_progress_fn progress, void *user, vae_vqvae_stats *st);
+int vq_evaluate(vae_vqvae *q, const vae_dataset *ds, size_t batch, vae_vqvae_stats *st);
+int vq_encode(vae_vqvae *q, const float *x, size_t n, int *codes);
+int vq_decode(vae_vqvae *q, const int *codes, size_t n, float *out);
+int vq_reconstruct(vae_vqvae *q, const float *x, size_t n, float *out);
+
+/* Codebook learning (models/vqvae_codebook.c). */
+/* Count a batch's codes (idx: rows floats) into q->counts and, when sums,
+ * its z_e rows into q->sums. */
+void vq_count(vae_vqvae *q, const float *idx, const float *ze, size_t rows, int sums);
+/* The EMA update from q->counts and q->sums:
+ *   N_i <- g N_i + (1 - g) n_i;  m_i <- g m_i + (1 - g) sum z
+ *   N~_i = (N_i + eps) / (sum N + K eps) * sum N;  e_i = m_i / N~_i */
+void vq_ema_update(vae_vqvae *q);
+/* Smoothed count N~_i of every code into out (K doubles). */
+void vq_ema_smoothed(const vae_vqvae *q, double *out);
+/* Advance idle counters from q->counts; codes idle for cfg.restart_after
+ * steps move to random rows of ze (rows x D). Returns how many moved. */
+int vq_restart_dead(vae_vqvae *q, const float *ze, size_t rows);
+/* Perplexity exp(H(p)) and codes used of a count vector (K doubles). */
+void vq_usage(const double *counts, int K, double *perplexity, size_t *used);
+
+/* Checkpoints (models/vqvae_checkpoint.c). */
+int vq_save(vae_vqvae *q, const vae_optimizer *opt, const char *path);
+int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *msg);
+
+#endif
