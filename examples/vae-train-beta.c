@@ -234,7 +234,9 @@ int beta_after_training(vae_model *m, const vae_dataset *train, const vae_datase
         vae_model_training_state(m, &s);
         printf("beta %g beta_norm %.6g\n", s.beta, s.beta_norm);
     }
-    if (b->used) {
+    if (b->used && c.cond_dim > 0)
+        fprintf(stderr, "vae-train: no diagnostics line: not available for conditional models\n");
+    if (b->used && c.cond_dim == 0) {
         const vae_dataset *ds = test && vae_dataset_count(test) >= 2 ? test : train;
         size_t n = vae_dataset_count(ds);
         if (n > 5000)

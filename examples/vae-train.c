@@ -30,6 +30,7 @@ typedef struct options {
     int eval_ll;                /* importance samples for test_ll; 0: none */
     int k;                      /* --k: IWAE samples */
     beta_options beta;          /* beta-VAE and collapse options (vae-train-beta.c) */
+    int conditional;            /* --conditional: -1 none, else enum vae_prior (needs --labels) */
 } options;
 
 static void usage(FILE *to)
@@ -40,6 +41,8 @@ static void usage(FILE *to)
             "  epoch <E> time <s> samples/s <rate> train_elbo <nats> test_elbo <nats>\n\n"
             "  --data PATH        IDX images (gzip or raw); default: a built-in synthetic set\n"
             "  --labels PATH      IDX labels for the images\n"
+            "  --conditional P    independent|learned-prior: a conditional VAE given the\n"
+            "                     one-hot labels (needs --labels), prior N(0,I) or p(z|c)\n"
             "  --holdout N        the last N examples are the test set (default 10%%)\n"
             "  --hidden A[,B..]   hidden layer sizes (default 400)\n"
             "  --latent K         latent dimensions (default 20)\n"
@@ -115,7 +118,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"threads", 1, 0, 't'}, {"save", 1, 0, 'S'}, {"load", 1, 0, 'R'},
         {"estimator", 1, 0, 'E'}, {"samples", 1, 0, 'n'}, {"objective", 1, 0, 'O'},
         {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
-        {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+        {"conditional", 1, 0, 'C'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+    static const char *const cond_names[] = {"independent", "learned-prior"};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
     static const char *const est_names[] = {"pathwise", "score", "score-ema", "score-loo"};
@@ -132,6 +136,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->batch = 100;
     o->opt_type = VAE_OPT_ADAM;
     o->k = 5;
+    o->conditional = -1;
     vae_model_config_init(&o->model);
     int c, li = -1;
     long v;
@@ -140,6 +145,7 @@ static int parse_args(int argc, char **argv, options *o)
         switch (c) {
         case 'd': o->data = optarg; break;
         case 'L': o->labels = optarg; break;
+        case 'C': bad = (o->conditional = pick(optarg, cond_names, 2)) < 0; break;
         case 'S': o->save = optarg; break;
         case 'R': o->load = optarg; break;
         case 'H': bad = parse_long(optarg, 0, 1L << 28, &o->holdout); break;
@@ -275,6 +281,23 @@ static int split_view(const vae_dataset *all, size_t first, size_t count, int bi
                                   err);
 }
 
+/* --conditional: one-hot conditions from the labels (classes = largest label + 1). */
+static int use_labels(options *o, vae_dataset *all)
+{
+    const int *lab = vae_dataset_labels(all);
+    if (!lab)
+        return fail("--conditional", "needs --labels PATH (and --data)");
+    int classes = 0;
+    for (size_t i = 0; i < vae_dataset_count(all); i++)
+        if (lab[i] + 1 > classes)
+            classes = lab[i] + 1;
+    if (vae_dataset_set_onehot(all, classes) != VAE_OK)
+        return fail("--conditional", vae_dataset_errmsg(all));
+    o->model.cond_dim = classes;
+    o->model.prior = o->conditional;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -287,6 +310,8 @@ int main(int argc, char **argv)
     int status = 1;
     if (load_data(&o, &all) != 0)
         goto out;
+    if (o.conditional >= 0 && use_labels(&o, all) != 0)
+        goto out;
     size_t n = vae_dataset_count(all);
     size_t holdout = o.holdout < 0 ? n / 10 : (size_t)o.holdout;
     if (holdout >= n) {
@@ -297,6 +322,18 @@ int main(int argc, char **argv)
         (holdout > 0 && split_view(all, n - holdout, holdout, o.binarize, &test, &err) != VAE_OK)) {
         fail("split", err.message);
         goto out;
+    }
+    /* The split views borrow the rows and labels; conditions are made per view. */
+    if (o.conditional >= 0) {
+        vae_dataset *bad = NULL;
+        if (vae_dataset_set_onehot(train, o.model.cond_dim) != VAE_OK)
+            bad = train;
+        else if (test && vae_dataset_set_onehot(test, o.model.cond_dim) != VAE_OK)
+            bad = test;
+        if (bad) {
+            fail("--conditional", vae_dataset_errmsg(bad));
+            goto out;
+        }
     }
     if (o.load) {
         if (vae_model_load(o.load, &model, &opt, &err) != VAE_OK) {
@@ -336,8 +373,13 @@ int main(int argc, char **argv)
     }
     if (o.eval_ll > 0 && test) {
         double ll;
-        if (vae_model_log_likelihood(model, vae_dataset_data(test), vae_dataset_count(test),
-                                     o.eval_ll, NULL, &ll) != VAE_OK) {
+        int rc = o.conditional >= 0
+                     ? vae_model_log_likelihood_cond(model, vae_dataset_data(test),
+                                                     vae_dataset_conditions(test),
+                                                     vae_dataset_count(test), o.eval_ll, NULL, &ll)
+                     : vae_model_log_likelihood(model, vae_dataset_data(test),
+                                                vae_dataset_count(test), o.eval_ll, NULL, &ll);
+        if (rc != VAE_OK) {
             fail("log-likelihood", vae_model_errmsg(model));
             goto out;
         }

@@ -440,13 +440,13 @@ START_TEST(test_part_steps_touch_only_their_part)
     ck_assert_str_eq(m->P.p[0].name, "enc.0.W");
     float *before = malloc(P * sizeof *before);
     memcpy(before, m->P.val, P * sizeof *before);
-    ck_assert_int_eq(vm_train_part(m, o, x, 8, VM_PART_ENCODER, NULL), VAE_OK);
+    ck_assert_int_eq(vm_train_part(m, o, x, NULL, 8, VM_PART_ENCODER, NULL), VAE_OK);
     ck_assert_mem_eq(before + E, m->P.val + E, (P - E) * sizeof(float));
     ck_assert(memcmp(before, m->P.val, E * sizeof(float)) != 0);
     ck_assert_uint_eq(m->step, 0);
     ck_assert_uint_eq(m->enc_steps, 1);
     memcpy(before, m->P.val, P * sizeof *before);
-    ck_assert_int_eq(vm_train_part(m, o, x, 8, VM_PART_DECODER, NULL), VAE_OK);
+    ck_assert_int_eq(vm_train_part(m, o, x, NULL, 8, VM_PART_DECODER, NULL), VAE_OK);
     ck_assert_mem_eq(before, m->P.val, E * sizeof(float));
     ck_assert(memcmp(before + E, m->P.val + E, (P - E) * sizeof(float)) != 0);
     ck_assert_uint_eq(m->step, 1);

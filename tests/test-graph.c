@@ -559,6 +559,84 @@ START_TEST(test_set_batch_capacity)
 }
 END_TEST
 
+/* ---- conditional VAE ops: concat and the KL between two diagonal Gaussians ---- */
+
+START_TEST(test_concat)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 31, 0);
+    vg_graph *g = vg_new(3);
+    /* a: one row per sample (2 examples x 3 samples), b: one row per example. */
+    leaf l[2] = {mk_leaf(g, 6, 2, &r, -1, 1, 1), mk_leaf(g, 2, 3, &r, -1, 1, 1)};
+    int y = vg_concat(g, l[0].node, l[1].node);
+    vg_set_batch(g, 2);
+    vg_forward(g, -1);
+    const vg_node *v = &g->nodes[y];
+    ck_assert_int_eq(v->cols, 5);
+    for (int row = 0; row < 6; row++)
+        for (int j = 0; j < 5; j++) {
+            float e = j < 2 ? l[0].val[row * 2 + j] : l[1].val[(row / 3) * 3 + j - 2];
+            ck_assert_float_eq(v->val[row * 5 + j], e);
+        }
+    check_grads(g, y, l, 2, &r, 1e-3, 2e-3);
+    free_leaf(&l[0]);
+    free_leaf(&l[1]);
+    vg_free(g);
+}
+END_TEST
+
+START_TEST(test_kl_gauss)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 32, 0);
+    vg_graph *g = vg_new(1);
+    leaf l[4] = {mk_leaf(g, 3, 4, &r, -1, 1, 1), mk_leaf(g, 3, 4, &r, -2, 1, 1),
+                 mk_leaf(g, 3, 4, &r, -1, 1, 1), mk_leaf(g, 3, 4, &r, -1.5, 1.5, 1)};
+    int kl = vg_kl_gauss(g, l[0].node, l[1].node, l[2].node, l[3].node);
+    vg_node *k = &g->nodes[kl];
+    k->rows_kind = VG_ROWS_FIXED; /* the leaves are fixed-row here */
+    k->fixed_rows = 3;
+    k->val = calloc(3, sizeof(float));
+    k->grad = calloc(3, sizeof(float));
+    k->cap = 3;
+    vg_set_batch(g, 1);
+    vg_forward(g, -1);
+    for (int i = 0; i < 3; i++) {
+        /* KL(N(a, s^2) || N(b, t^2)) = log(t/s) + (s^2 + (a - b)^2) / (2 t^2) - 1/2 */
+        double e = 0.0;
+        for (int j = 0; j < 4; j++) {
+            int o = i * 4 + j;
+            double a = l[0].val[o], s2 = exp(l[1].val[o]), b = l[2].val[o], t2 = exp(l[3].val[o]);
+            e += 0.5 * log(t2 / s2) + (s2 + (a - b) * (a - b)) / (2 * t2) - 0.5;
+        }
+        ck_assert_double_eq_tol(k->val[i], e, 1e-5 * (1 + fabs(e)));
+    }
+    check_grads(g, kl, l, 4, &r, 1e-3, 2e-3);
+    /* Monte Carlo oracle for row 0: mean of log q(z) - log p(z), z ~ q, within 4 standard errors. */
+    const int S = 200000;
+    double sum = 0.0, sum2 = 0.0;
+    for (int s = 0; s < S; s++) {
+        double d = 0.0;
+        for (int j = 0; j < 4; j++) {
+            double a = l[0].val[j], sq = exp(0.5 * l[1].val[j]), b = l[2].val[j],
+                   sp = exp(0.5 * l[3].val[j]);
+            float eps;
+            vt_rng_normal(&r, &eps, 1);
+            double z = a + sq * eps, u = (z - b) / sp;
+            d += (-log(sq) - 0.5 * (double)eps * eps) - (-log(sp) - 0.5 * u * u);
+        }
+        sum += d;
+        sum2 += d * d;
+    }
+    double mean = sum / S, se = sqrt((sum2 / S - mean * mean) / S);
+    ck_assert_msg(fabs(mean - k->val[0]) < 4 * se, "KL %.5f vs Monte Carlo %.5f (se %.5f)",
+                  (double)k->val[0], mean, se);
+    for (int t = 0; t < 4; t++)
+        free_leaf(&l[t]);
+    vg_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("graph");
@@ -586,6 +664,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_accumulation);
     tcase_add_test(tc, test_kl_analytic_vs_mc);
     tcase_add_test(tc, test_set_batch_capacity);
+    tcase_add_test(tc, test_concat);
+    tcase_add_test(tc, test_kl_gauss);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -333,6 +333,41 @@ VAE_API int vae_dataset_set_binarize(vae_dataset *ds, int mode, float threshold)
  */
 VAE_API const char *vae_dataset_errmsg(const vae_dataset *ds);
 
+/**
+ * Attach condition vectors for a conditional model (cond_dim = dim): n rows
+ * of dim floats, row-major, copied (the caller may free c afterwards). They
+ * replace any the dataset had, stay aligned with their examples through
+ * vae_dataset_subset and the epoch shuffle of vae_model_train_epoch, and are
+ * not scaled or binarised.
+ * @param n  must equal vae_dataset_count(ds).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (n differs), VAE_ERR_INVALID
+ *         (dim = 0), VAE_ERR_LIMIT (dim > 65536), VAE_ERR_NONFINITE (a NaN
+ *         or infinite value, named by row and column), VAE_ERR_NOMEM. On
+ *         failure the dataset keeps its previous conditions.
+ * Thread rule: as for every call on a handle. @since 0.3.0
+ */
+VAE_API int vae_dataset_set_conditions(vae_dataset *ds, const float *c, size_t n, size_t dim);
+
+/**
+ * Attach one-hot conditions from the dataset's integer labels: example i
+ * gets the vector of n_classes floats with a 1 at labels[i] and 0 elsewhere
+ * (so cond_dim = n_classes). Replaces any earlier conditions.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (no labels, n_classes
+ *         outside 1..65536, or a label outside 0..n_classes-1, named),
+ *         VAE_ERR_NOMEM. @since 0.3.0
+ */
+VAE_API int vae_dataset_set_onehot(vae_dataset *ds, int n_classes);
+
+/** Length of each example's condition vector; 0 when there are none (or ds is NULL). @since 0.3.0 */
+VAE_API size_t vae_dataset_cond_dim(const vae_dataset *ds);
+
+/**
+ * Borrow the condition vectors (count x cond_dim floats, row-major), valid
+ * until they are replaced or the dataset is freed; NULL when there are none.
+ * @since 0.3.0
+ */
+VAE_API const float *vae_dataset_conditions(const vae_dataset *ds);
+
 /* ------------------------------------------------------------------------ */
 /* Optimizers                                                                */
 /* ------------------------------------------------------------------------ */
@@ -522,6 +557,15 @@ enum vae_kl_schedule {
     VAE_KL_SCHEDULE_CYCLICAL = 2    /**< Fu et al. 2019: tau = (t mod P) / P, beta_t = beta * min(1, tau / R); P = kl_cycle_steps, R = kl_cycle_ratio, for kl_cycles cycles (0: forever), then beta */
 };
 
+/**
+ * The prior of a conditional model (cond_dim > 0). See docs/cvae.md.
+ * @since 0.3.0
+ */
+enum vae_prior {
+    VAE_PRIOR_STANDARD = 0, /**< p(z|c) = p(z) = N(0, I), independent of the condition */
+    VAE_PRIOR_LEARNED = 1   /**< p(z|c) = N(mu(c), diag e^logvar(c)) from a prior network on c */
+};
+
 /** Model configuration. Initialise with vae_model_config_init. */
 typedef struct vae_model_config {
     size_t struct_size;            /**< sizeof(vae_model_config) */
@@ -560,6 +604,11 @@ typedef struct vae_model_config {
     float free_bits;               /**< lambda in nats per latent dimension: KL term sum_j max(lambda, batch-mean KL_j); 0 (default) = off */
     int aggressive;                /**< 1: lagging-inference-network "aggressive" training in vae_model_train_epoch (He et al. 2019); default 0 */
     int aggressive_max_inner;      /**< most encoder updates per batch in aggressive mode, 1..10000 (default 100) */
+    /* Since 0.3.0: conditional VAE (docs/cvae.md). With cond_dim = C > 0 the encoder
+     * reads [x, c] and the decoder [z, c]; the array calls then have _cond variants. */
+    int cond_dim;                  /**< C: condition features per example, 0..65536; 0 (default) = unconditional */
+    int prior;                     /**< enum vae_prior (default VAE_PRIOR_STANDARD); learned needs cond_dim > 0 */
+    int prior_hidden;              /**< learned prior: units of the prior network's one hidden layer (activation as the model's), 0 = affine in c (default 64) */
 } vae_model_config;
 
 /**
@@ -1043,6 +1092,77 @@ typedef struct vae_diagnostics {
  */
 VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
                                   vae_diagnostics *out, float *kl_per_dim, float *mu_variance);
+
+/* ------------------------------------------------------------------------ */
+/* Conditional models (cond_dim > 0; docs/cvae.md)                           */
+/* ------------------------------------------------------------------------ */
+/*
+ * A model created with cond_dim = C > 0 takes a condition vector c per
+ * example: the encoder models q(z|x,c) from [x, c], the decoder p(x|z,c)
+ * from [z, c], and the prior is N(0, I) or learned, p(z|c) =
+ * N(mu(c), diag e^logvar(c)). Its array calls are the _cond variants below,
+ * which take c as n x C floats, row-major, beside the n rows of x or z;
+ * condition values must be finite. The plain array calls (train_step, elbo,
+ * encode, decode, reconstruct, sample, log_likelihood, gradient_stats) on a
+ * conditional model, and the _cond calls on an unconditional one, fail with
+ * VAE_ERR_UNSUPPORTED and a message naming the call to use. train_epoch and
+ * evaluate take the conditions from the dataset (vae_dataset_set_onehot,
+ * vae_dataset_set_conditions); an unconditional model ignores a dataset's
+ * conditions. Errors and thread rule as for the plain calls.
+ */
+
+/**
+ * vae_model_train_step with conditions c (n x cond_dim).
+ * @return as vae_model_train_step, plus VAE_ERR_NULL (c NULL),
+ *         VAE_ERR_NONFINITE (c not finite), VAE_ERR_UNSUPPORTED (the
+ *         model is unconditional). @since 0.3.0
+ */
+VAE_API int vae_model_train_step_cond(vae_model *model, vae_optimizer *opt, const float *x,
+                                      const float *c, size_t n, vae_elbo_stats *stats);
+
+/**
+ * vae_model_elbo given the conditions: per-example ELBO of log p(x|c), in
+ * nats (KL to p(z|c)). @since 0.3.0
+ */
+VAE_API int vae_model_elbo_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                float *per_example, vae_elbo_stats *stats);
+
+/** vae_model_encode of q(z|x,c): mu and log sigma^2, n x latent_dim each. @since 0.3.0 */
+VAE_API int vae_model_encode_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                  float *mu, float *logvar);
+
+/**
+ * Decoder output of p(x|z,c) for n latent vectors z and conditions c:
+ * probabilities or means, n x input_dim, into out. @since 0.3.0
+ */
+VAE_API int vae_model_decode_cond(vae_model *model, const float *z, const float *c, size_t n,
+                                  float *out);
+
+/** decode(mu(x, c), c): the reconstruction of n examples given c. @since 0.3.0 */
+VAE_API int vae_model_reconstruct_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                       float *out);
+
+/**
+ * n samples of x given c: z ~ p(z|c) (N(0, I) for the standard prior) drawn
+ * with the model's generator, then the decoder output (probabilities or
+ * means), n x input_dim. Row i uses condition row i. @since 0.3.0
+ */
+VAE_API int vae_model_sample_cond(vae_model *model, const float *c, size_t n, float *out);
+
+/**
+ * The prior p(z|c) for n conditions: its mean and log-variance, n x
+ * latent_dim each (either may be NULL). For VAE_PRIOR_STANDARD both are 0.
+ * @since 0.3.0
+ */
+VAE_API int vae_model_prior_cond(vae_model *model, const float *c, size_t n, float *mu,
+                                 float *logvar);
+
+/**
+ * vae_model_log_likelihood given c: importance-sampled log p(x|c) with
+ * q(z|x,c) as proposal and p(z|c) as prior, in nats. @since 0.3.0
+ */
+VAE_API int vae_model_log_likelihood_cond(vae_model *model, const float *x, const float *c,
+                                          size_t n, int k, float *per_example, double *mean);
 
 /* ------------------------------------------------------------------------ */
 /* Pictures                                                                  */

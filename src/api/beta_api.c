@@ -13,6 +13,10 @@
 /* n examples of input_dim finite values, 2 <= n <= 2^20. */
 static int check_examples(vae_model *m, const float *x, size_t n, const char *what)
 {
+    if (m->cfg.cond_dim > 0)
+        return vae_fail(m->errmsg, VAE_ERR_UNSUPPORTED,
+                        "%s: a conditional model (cond_dim = %d) is not supported", what,
+                        m->cfg.cond_dim);
     if (!x)
         return vae_fail(m->errmsg, VAE_ERR_NULL, "%s: x is NULL", what);
     if (n < 2)

@@ -24,6 +24,10 @@
 /* x holds n finite rows of the model's width, in [0, 1] for a Bernoulli likelihood. */
 static int check_batch(vae_model *m, const float *x, size_t n, const char *what)
 {
+    if (m->cfg.cond_dim > 0)
+        return vae_fail(m->errmsg, VAE_ERR_UNSUPPORTED,
+                        "%s: a conditional model (cond_dim = %d) is not supported by the "
+                        "gradient and keyed calls", what, m->cfg.cond_dim);
     if (!x)
         return vae_fail(m->errmsg, VAE_ERR_NULL, "%s: x is NULL", what);
     if (n == 0)
@@ -53,7 +57,7 @@ static int compute(vae_model *m, const float *x, size_t n, const vm_noise *noise
         return rc;
     vae_elbo_stats s;
     double norm2;
-    if ((rc = vm_compute_gradients(m, x, n, noise, &s, &norm2)) != VAE_OK)
+    if ((rc = vm_compute_gradients(m, x, NULL, n, noise, &s, &norm2)) != VAE_OK)
         return rc;
     if (stats)
         *stats = s;

@@ -49,6 +49,9 @@ VAE_API void vae_model_config_init(vae_model_config *cfg)
     cfg->free_bits = 0.0f;
     cfg->aggressive = 0;
     cfg->aggressive_max_inner = 100;
+    cfg->cond_dim = 0;
+    cfg->prior = VAE_PRIOR_STANDARD;
+    cfg->prior_hidden = 64;
 }
 
 /* Copy a caller's config of any known size over the defaults. */
@@ -153,7 +156,7 @@ static int same_architecture(const vae_model_config *a, const vae_model_config *
                         "cannot change");
     SAME(input_dim) SAME(latent_dim) SAME(n_hidden) SAME(activation) SAME(leaky_slope)
     SAME(likelihood) SAME(gaussian_sigma) SAME(logvar_min) SAME(logvar_max) SAME(seed)
-    SAME(posterior)
+    SAME(posterior) SAME(cond_dim) SAME(prior) SAME(prior_hidden)
 #undef SAME
     for (int k = 0; k < a->n_hidden; k++)
         if (a->hidden[k] != b->hidden[k])
@@ -196,13 +199,24 @@ VAE_API size_t vae_model_param_count(const vae_model *model)
 }
 
 /* n rows: at least one, and not absurd. */
-static int check_rows(vae_model *m, size_t n, const char *what)
+static int check_rows_any(vae_model *m, size_t n, const char *what)
 {
     if (n == 0)
         return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s: n = 0 rows", what);
     if (n > MAX_ROWS)
         return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s: n = %zu rows exceeds 2^28", what, n);
     return VAE_OK;
+}
+
+/* The checks of an unconditional array call: a conditional model needs the _cond variant. */
+static int check_rows(vae_model *m, size_t n, const char *what)
+{
+    if (m->cfg.cond_dim > 0)
+        return vae_fail(m->errmsg, VAE_ERR_UNSUPPORTED,
+                        "%s: the model is conditional (cond_dim = %d): use vae_model_%s_cond with "
+                        "the conditions",
+                        what, m->cfg.cond_dim, what);
+    return check_rows_any(m, n, what);
 }
 
 /* Every value finite; with a Bernoulli likelihood also within [0, 1]. */
@@ -242,6 +256,16 @@ static int check_dataset(vae_model *m, const vae_dataset *ds, size_t batch, cons
                         "%s: data range [%g, %g]: the Bernoulli likelihood needs data in [0, 1] "
                         "(scale the dataset)",
                         what, (double)ds->xmin, (double)ds->xmax);
+    if (m->cfg.cond_dim > 0 && ds->cdim == 0)
+        return vae_fail(m->errmsg, VAE_ERR_INVALID,
+                        "%s: the model is conditional (cond_dim = %d) and the dataset has no "
+                        "conditions (vae_dataset_set_onehot or vae_dataset_set_conditions)",
+                        what, m->cfg.cond_dim);
+    if (m->cfg.cond_dim > 0 && ds->cdim != (size_t)m->cfg.cond_dim)
+        return vae_fail(m->errmsg, VAE_ERR_SHAPE,
+                        "%s: the dataset has conditions of %zu values, the model expects "
+                        "cond_dim = %d",
+                        what, ds->cdim, m->cfg.cond_dim);
     return VAE_OK;
 }
 
@@ -255,7 +279,7 @@ VAE_API int vae_model_train_step(vae_model *model, vae_optimizer *opt, const flo
     int rc = check_rows(model, n, "train_step");
     if (rc == VAE_OK)
         rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "train_step");
-    return rc == VAE_OK ? vm_train_step(model, opt, x, n, stats) : rc;
+    return rc == VAE_OK ? vm_train_step(model, opt, x, NULL, n, stats) : rc;
 }
 
 VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const vae_dataset *data,
@@ -289,7 +313,7 @@ VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *pe
     int rc = check_rows(model, n, "elbo");
     if (rc == VAE_OK)
         rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "elbo");
-    return rc == VAE_OK ? vm_elbo(model, x, n, per_example, stats) : rc;
+    return rc == VAE_OK ? vm_elbo(model, x, NULL, n, per_example, stats) : rc;
 }
 
 VAE_API int vae_model_encode(vae_model *model, const float *x, size_t n, float *mu, float *logvar)
@@ -301,7 +325,7 @@ VAE_API int vae_model_encode(vae_model *model, const float *x, size_t n, float *
     int rc = check_rows(model, n, "encode");
     if (rc == VAE_OK)
         rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "encode");
-    return rc == VAE_OK ? vm_encode(model, x, n, mu, logvar) : rc;
+    return rc == VAE_OK ? vm_encode(model, x, NULL, n, mu, logvar) : rc;
 }
 
 VAE_API int vae_model_decode(vae_model *model, const float *z, size_t n, float *out)
@@ -313,7 +337,7 @@ VAE_API int vae_model_decode(vae_model *model, const float *z, size_t n, float *
     int rc = check_rows(model, n, "decode");
     if (rc == VAE_OK)
         rc = check_data(model, z, n, (size_t)model->cfg.latent_dim, 0, "decode");
-    return rc == VAE_OK ? vm_decode(model, z, n, out) : rc;
+    return rc == VAE_OK ? vm_decode(model, z, NULL, n, out) : rc;
 }
 
 VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, float *out)
@@ -325,7 +349,7 @@ VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, fl
     int rc = check_rows(model, n, "reconstruct");
     if (rc == VAE_OK)
         rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "reconstruct");
-    return rc == VAE_OK ? vm_reconstruct(model, x, n, out) : rc;
+    return rc == VAE_OK ? vm_reconstruct(model, x, NULL, n, out) : rc;
 }
 
 VAE_API int vae_model_sample(vae_model *model, size_t n, float *out)
@@ -335,7 +359,7 @@ VAE_API int vae_model_sample(vae_model *model, size_t n, float *out)
     if (!out)
         return vae_fail(model->errmsg, VAE_ERR_NULL, "sample: out is NULL");
     int rc = check_rows(model, n, "sample");
-    return rc == VAE_OK ? vm_sample(model, n, out) : rc;
+    return rc == VAE_OK ? vm_sample(model, NULL, n, out) : rc;
 }
 
 VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const char *path)
@@ -373,7 +397,7 @@ VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n,
     int rc = check_rows(model, n, "log_likelihood");
     if (rc == VAE_OK)
         rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "log_likelihood");
-    return rc == VAE_OK ? vm_log_likelihood(model, x, n, k, per_example, mean) : rc;
+    return rc == VAE_OK ? vm_log_likelihood(model, x, NULL, n, k, per_example, mean) : rc;
 }
 
 VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
@@ -385,6 +409,10 @@ VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
         return VAE_ERR_NULL;
     if (!x)
         return vae_fail(model->errmsg, VAE_ERR_NULL, "gradient_stats: x is NULL");
+    if (model->cfg.cond_dim > 0)
+        return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
+                        "gradient_stats: not available for conditional models (cond_dim = %d)",
+                        model->cfg.cond_dim);
     if (draws < 2 || draws > 10000000)
         return vae_fail(model->errmsg, VAE_ERR_INVALID, "gradient_stats: draws = %d: must be in 2..10^7", draws);
     vae_model_config c = model->cfg;
@@ -452,4 +480,131 @@ VAE_API int vae_model_set_params(vae_model *model, const float *in, size_t count
             return vae_fail(model->errmsg, VAE_ERR_NONFINITE, "set_params: in[%zu] is not finite", i);
     memcpy(model->P.val, in, count * sizeof *in);
     return VAE_OK;
+}
+
+/* ---- conditional variants (cond_dim > 0) ------------------------------------ */
+
+/* The checks every _cond call shares: a conditional model, n rows, finite c. */
+static int check_cond(vae_model *m, const float *c, size_t n, const char *what)
+{
+    if (m->cfg.cond_dim == 0)
+        return vae_fail(m->errmsg, VAE_ERR_UNSUPPORTED,
+                        "%s_cond: the model is unconditional (cond_dim = 0): use vae_model_%s",
+                        what, what);
+    if (!c)
+        return vae_fail(m->errmsg, VAE_ERR_NULL, "%s_cond: c is NULL", what);
+    int rc = check_rows_any(m, n, what);
+    size_t C = (size_t)m->cfg.cond_dim;
+    for (size_t i = 0; i < n * C && rc == VAE_OK; i++)
+        if (!isfinite(c[i]))
+            rc = vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s_cond: c[%zu][%zu] = %g is not finite",
+                          what, i / C, i % C, (double)c[i]);
+    return rc;
+}
+
+VAE_API int vae_model_train_step_cond(vae_model *model, vae_optimizer *opt, const float *x,
+                                      const float *c, size_t n, vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!opt || !x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "train_step_cond: %s is NULL",
+                        !opt ? "opt" : "x");
+    int rc = check_cond(model, c, n, "train_step");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model),
+                        "train_step_cond");
+    return rc == VAE_OK ? vm_train_step(model, opt, x, c, n, stats) : rc;
+}
+
+VAE_API int vae_model_elbo_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                float *per_example, vae_elbo_stats *stats)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "elbo_cond: x is NULL");
+    int rc = check_cond(model, c, n, "elbo");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "elbo_cond");
+    return rc == VAE_OK ? vm_elbo(model, x, c, n, per_example, stats) : rc;
+}
+
+VAE_API int vae_model_encode_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                  float *mu, float *logvar)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "encode_cond: x is NULL");
+    int rc = check_cond(model, c, n, "encode");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "encode_cond");
+    return rc == VAE_OK ? vm_encode(model, x, c, n, mu, logvar) : rc;
+}
+
+VAE_API int vae_model_decode_cond(vae_model *model, const float *z, const float *c, size_t n,
+                                  float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!z || !out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "decode_cond: %s is NULL", !z ? "z" : "out");
+    int rc = check_cond(model, c, n, "decode");
+    if (rc == VAE_OK)
+        rc = check_data(model, z, n, (size_t)model->cfg.latent_dim, 0, "decode_cond");
+    return rc == VAE_OK ? vm_decode(model, z, c, n, out) : rc;
+}
+
+VAE_API int vae_model_reconstruct_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                       float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x || !out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "reconstruct_cond: %s is NULL",
+                        !x ? "x" : "out");
+    int rc = check_cond(model, c, n, "reconstruct");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "reconstruct_cond");
+    return rc == VAE_OK ? vm_reconstruct(model, x, c, n, out) : rc;
+}
+
+VAE_API int vae_model_sample_cond(vae_model *model, const float *c, size_t n, float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "sample_cond: out is NULL");
+    int rc = check_cond(model, c, n, "sample");
+    return rc == VAE_OK ? vm_sample(model, c, n, out) : rc;
+}
+
+VAE_API int vae_model_prior_cond(vae_model *model, const float *c, size_t n, float *mu,
+                                 float *logvar)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (model->cfg.cond_dim == 0)
+        return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
+                        "prior_cond: the model is unconditional (cond_dim = 0): its prior is N(0, I)");
+    int rc = check_cond(model, c, n, "prior");
+    return rc == VAE_OK ? vm_prior(model, c, n, mu, logvar) : rc;
+}
+
+VAE_API int vae_model_log_likelihood_cond(vae_model *model, const float *x, const float *c,
+                                          size_t n, int k, float *per_example, double *mean)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "log_likelihood_cond: x is NULL");
+    if (k < 1 || k > (1 << 20))
+        return vae_fail(model->errmsg, VAE_ERR_INVALID,
+                        "log_likelihood_cond: k = %d: must be in 1..2^20", k);
+    int rc = check_cond(model, c, n, "log_likelihood");
+    if (rc == VAE_OK)
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model),
+                        "log_likelihood_cond");
+    return rc == VAE_OK ? vm_log_likelihood(model, x, c, n, k, per_example, mean) : rc;
 }

@@ -327,6 +327,11 @@ VAE_API int vae_dataset_subset(const vae_dataset *src, size_t first, size_t coun
      * binarisation stays valid. */
     int st = ds_create(x, NULL, count, d, lab, VAE_SCALE_NONE, src->binarize, src->threshold, out,
                        msg);
+    if (st == VAE_OK && vds_copy_cond(*out, src, first, count) != 0) {
+        vae_dataset_free(*out);
+        *out = NULL;
+        st = vae_fail(msg, VAE_ERR_NOMEM, "vae_dataset_subset: out of memory");
+    }
     return report(err, st, msg);
 }
 
@@ -336,6 +341,7 @@ VAE_API void vae_dataset_free(vae_dataset *ds)
         return;
     free(ds->owned);
     free(ds->labels);
+    free(ds->cond);
     free(ds);
 }
 

@@ -251,6 +251,19 @@ int vg_absdev(vg_graph *g, int x, float c)
     return id;
 }
 
+int vg_concat(vg_graph *g, int a, int b)
+{
+    int in[2] = {a, b};
+    return add_node(g, VG_OP_CONCAT, g->nodes[a].rows_kind, g->nodes[a].fixed_rows,
+                    g->nodes[a].cols + g->nodes[b].cols, 2, in);
+}
+
+int vg_kl_gauss(vg_graph *g, int mq, int lq, int mp, int lp)
+{
+    int in[4] = {mq, lq, mp, lp};
+    return add_node(g, VG_OP_KL_GAUSS, VG_ROWS_BATCH, 0, 1, 4, in);
+}
+
 /* Grow one batch-dependent node's buffers to hold `cap` floats. A bound
  * input's view is dropped (the caller binds again before the next run). */
 static int grow_node(vg_node *v, size_t cap)

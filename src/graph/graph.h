@@ -49,13 +49,15 @@ enum vg_op_id {
     /* Vector quantisation (VQ-VAE; graph/ops_vq.c). */
     VG_OP_VQ,             /* z_q = e_k, k = argmin_k ||z - e_k||^2 per latent vector; straight-through */
     VG_OP_VQ_LOSS,        /* l_i = (c + beta) sum_m ||z_im - e_k(im)||^2; dz = 2 beta (z - e), de = 2 c (e - z) */
+    VG_OP_CONCAT,         /* y_r = [a_r, b_(r / (rows_y / rows_b))]: columns of a, then b (b's rows repeated) */
+    VG_OP_KL_GAUSS,       /* kl_i = 1/2 sum_j (lp - lq + (e^lq + (mq - mp)^2) e^-lp - 1) */
     VG_OP_COUNT
 };
 
 typedef struct vg_node {
     int op;               /* enum vg_op_id */
     int n_in;
-    int in[3];            /* input node indices */
+    int in[4];            /* input node indices */
     int iparam[2];        /* op integer constants and state (family, stop flag, baseline kind) */
     int rows_kind;        /* enum vg_rows_kind */
     int rows, cols;       /* current shape */
@@ -126,6 +128,13 @@ int vg_axpby(vg_graph *g, float a, int x1, float b, int x2);
 int vg_freebits(vg_graph *g, int mu, int lv, float lambda);
 /* y = |x - c| for scalar x; c is fparam[0] of the returned node (settable). */
 int vg_absdev(vg_graph *g, int x, float c);
+/* Columns of a followed by the columns of b; y has a's rows, and b has the
+ * same rows or one row per example while a has one per sample (row r of y
+ * takes row r / (rows_a / rows_b) of b). Used to feed conditions c to the
+ * encoder ([x, c]) and the decoder ([z, c]). */
+int vg_concat(vg_graph *g, int a, int b);
+/* KL(N(mq, e^lq) || N(mp, e^lp)) per example, all four inputs [n, K]. */
+int vg_kl_gauss(vg_graph *g, int mq, int lq, int mp, int lp);
 
 /* Fill n base-density draws of a family (enum vg_family) from rng. */
 struct vt_rng;

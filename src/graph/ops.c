@@ -631,6 +631,91 @@ static void absdev_bwd(vg_graph *g, vg_node *y)
     deliver(x, 1, &v);
 }
 
+/* ---- concat: y_r = [a_r, b_(r/q)], q = rows_a / rows_b ----------------------
+ * b has one row per example while a may have L per example (z and c).
+ * da_r = dy_r[:ca];  db_i = sum_(r/q = i) dy_r[ca:]. */
+static void concat_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *a = X(0), *b = X(1);
+    int ca = a->cols, cb = b->cols, q = y->rows / b->rows;
+    for (int r = 0; r < y->rows; r++) {
+        float *dst = y->val + (size_t)r * y->cols;
+        memcpy(dst, a->val + (size_t)r * ca, (size_t)ca * sizeof(float));
+        memcpy(dst + ca, b->val + (size_t)(r / q) * cb, (size_t)cb * sizeof(float));
+    }
+}
+
+static void concat_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *a = X(0), *b = X(1);
+    int ca = a->cols, cb = b->cols, q = y->rows / b->rows;
+    if (a->need_grad) {
+        int first = !a->grad_ready;
+        for (int r = 0; r < y->rows; r++)
+            for (int j = 0; j < ca; j++)
+                ACC(first, a->grad[(size_t)r * ca + j], y->grad[(size_t)r * y->cols + j]);
+        a->grad_ready = 1;
+    }
+    if (b->need_grad) {
+        if (!b->grad_ready)
+            memset(b->grad, 0, size_of(b) * sizeof(float));
+        for (int r = 0; r < y->rows; r++)
+            for (int j = 0; j < cb; j++)
+                b->grad[(size_t)(r / q) * cb + j] += y->grad[(size_t)r * y->cols + ca + j];
+        b->grad_ready = 1;
+    }
+}
+
+/* ---- KL between diagonal Gaussians, q = N(mq, e^lq), p = N(mp, e^lp) -------
+ *   kl_i = 1/2 sum_j (lp - lq + (e^lq + (mq - mp)^2) e^-lp - 1)
+ *   d/dmq = (mq - mp) e^-lp = -d/dmp
+ *   d/dlq = (e^(lq - lp) - 1) / 2
+ *   d/dlp = (1 - (e^lq + (mq - mp)^2) e^-lp) / 2
+ * With mp = 0 and lp = 0 this is kl_stdnormal. */
+static void kl_gauss_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *mq = X(0), *lq = X(1), *mp = X(2), *lp = X(3);
+    int K = mq->cols;
+    for (int i = 0; i < y->rows; i++) {
+        size_t o = (size_t)i * K;
+        double s = 0.0;
+        for (int j = 0; j < K; j++) {
+            double d = (double)mq->val[o + j] - mp->val[o + j];
+            s += (double)lp->val[o + j] - lq->val[o + j] +
+                 (exp((double)lq->val[o + j]) + d * d) * exp(-(double)lp->val[o + j]) - 1.0;
+        }
+        y->val[i] = (float)(0.5 * s);
+    }
+}
+
+static void kl_gauss_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *mq = X(0), *lq = X(1), *mp = X(2), *lp = X(3);
+    int K = mq->cols;
+    int f0 = !mq->grad_ready, f1 = !lq->grad_ready, f2 = !mp->grad_ready, f3 = !lp->grad_ready;
+    for (int i = 0; i < y->rows; i++) {
+        float dy = y->grad[i];
+        size_t o = (size_t)i * K;
+        for (int j = 0; j < K; j++) {
+            size_t k = o + j;
+            float ip = expf(-lp->val[k]), d = mq->val[k] - mp->val[k];
+            float gm = dy * d * ip;
+            if (mq->need_grad)
+                ACC(f0, mq->grad[k], gm);
+            if (lq->need_grad)
+                ACC(f1, lq->grad[k], dy * 0.5f * (expf(lq->val[k] - lp->val[k]) - 1.0f));
+            if (mp->need_grad)
+                ACC(f2, mp->grad[k], -gm);
+            if (lp->need_grad)
+                ACC(f3, lp->grad[k], dy * 0.5f * (1.0f - (expf(lq->val[k]) + d * d) * ip));
+        }
+    }
+    vg_node *all[4] = {mq, lq, mp, lp};
+    for (int t = 0; t < 4; t++)
+        if (all[t]->need_grad)
+            all[t]->grad_ready = 1;
+}
+
 const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_INPUT] = {"input", NULL, NULL},
     [VG_OP_PARAM] = {"param", NULL, NULL},
@@ -657,4 +742,6 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_ABSDEV] = {"absdev", absdev_fwd, absdev_bwd},
     [VG_OP_VQ] = {"vq", vg_vq_fwd, vg_vq_bwd},
     [VG_OP_VQ_LOSS] = {"vq_loss", vg_vq_loss_fwd, vg_vq_loss_bwd},
+    [VG_OP_CONCAT] = {"concat", concat_fwd, concat_bwd},
+    [VG_OP_KL_GAUSS] = {"kl_gauss", kl_gauss_fwd, kl_gauss_bwd},
 };

@@ -41,7 +41,7 @@ static int inner_loop(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, c
             x = inner;
         }
         vae_elbo_stats s;
-        int rc = vm_train_part(m, opt, x, rows, VM_PART_ENCODER, &s);
+        int rc = vm_train_part(m, opt, x, NULL, rows, VM_PART_ENCODER, &s);
         if (rc != VAE_OK)
             return rc;
         sum += s.loss * (double)rows;
@@ -81,7 +81,7 @@ int vm_train_epoch_aggressive(vae_model *m, vae_optimizer *opt, const vae_datase
         int rc = inner_loop(m, opt, ds, cur, cnt, inner, batch, n_batches);
         vae_elbo_stats s;
         if (rc == VAE_OK)
-            rc = vm_train_part(m, opt, cur, cnt, VM_PART_DECODER, &s);
+            rc = vm_train_part(m, opt, cur, NULL, cnt, VM_PART_DECODER, &s);
         if (rc != VAE_OK) {
             if (rc == VAE_ERR_DIVERGED) {
                 char why[VAE_ERRMSG_LEN];

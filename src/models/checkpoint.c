@@ -57,6 +57,10 @@ static int save_config(const vae_model_config *c, vio_writer *w, char *msg)
     rc = add_f64(w, "model.free_bits", c->free_bits, msg, rc);
     rc = add_i64(w, "model.aggressive", c->aggressive, msg, rc);
     rc = add_i64(w, "model.aggressive_max_inner", c->aggressive_max_inner, msg, rc);
+    /* Since 0.3.0: the conditional configuration (prior.* parameters follow as param.prior.*). */
+    rc = add_i64(w, "model.cond_dim", c->cond_dim, msg, rc);
+    rc = add_i64(w, "model.prior", c->prior, msg, rc);
+    rc = add_i64(w, "model.prior_hidden", c->prior_hidden, msg, rc);
     if (rc != VAE_OK)
         return rc;
     int64_t hidden[VAE_MAX_HIDDEN];
@@ -184,6 +188,10 @@ static int load_config(const vio_file *f, vae_model_config *c, char *msg)
     if (rc == VAE_OK) rc = opt_float(f, "model.free_bits", &c->free_bits, msg);
     if (rc == VAE_OK) rc = opt_int(f, "model.aggressive", &c->aggressive, msg);
     if (rc == VAE_OK) rc = opt_int(f, "model.aggressive_max_inner", &c->aggressive_max_inner, msg);
+    /* Since 0.3.0; older files are unconditional models. */
+    if (rc == VAE_OK) rc = opt_int(f, "model.cond_dim", &c->cond_dim, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.prior", &c->prior, msg);
+    if (rc == VAE_OK) rc = opt_int(f, "model.prior_hidden", &c->prior_hidden, msg);
     const vio_tensor *t;
     if (rc == VAE_OK) rc = vio_file_expect(f, "model.hidden", VIO_I64, VAE_MAX_HIDDEN, &t, msg);
     if (rc == VAE_OK) {

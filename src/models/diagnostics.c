@@ -114,7 +114,7 @@ int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
         rc = vae_fail(m->errmsg, VAE_ERR_NOMEM, "diagnostics: out of memory for %zu examples", n);
         goto done;
     }
-    if ((rc = vm_encode(m, x, n, mu, lv)) != VAE_OK)
+    if ((rc = vm_encode(m, x, NULL, n, mu, lv)) != VAE_OK)
         goto done;
     int fam = m->cfg.posterior;
     for (size_t i = 0; i < n; i++)

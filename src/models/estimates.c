@@ -21,8 +21,8 @@ static void lse_add(double *m, double *s, double w)
     }
 }
 
-int vm_log_likelihood(vae_model *m, const float *x, size_t n, int k, float *per_example,
-                      double *mean)
+int vm_log_likelihood(vae_model *m, const float *x, const float *c, size_t n, int k,
+                      float *per_example, double *mean)
 {
     vg_graph *g = m->iw_g;
     const vo_graph *e = &m->iw_e;
@@ -42,6 +42,8 @@ int vm_log_likelihood(vae_model *m, const float *x, size_t n, int k, float *per_
         if (vg_set_batch(g, (int)cnt) != 0)
             return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the importance samples");
         vg_bind(g, e->x, x + start * D);
+        if (e->c >= 0)
+            vg_bind(g, e->c, c + start * (size_t)m->cfg.cond_dim); /* log p(x|c) */
         for (int done = 0; done < k; done += L) {
             int kc = k - done < L ? k - done : L;
             vg_family_sample(m->cfg.posterior, &rng, g->nodes[e->eps].val, cnt * L * K);

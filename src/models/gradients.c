@@ -51,8 +51,8 @@ static void draw_noise(vae_model *m, float *eps, size_t n, size_t per_example,
     }
 }
 
-int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise *noise,
-                         vae_elbo_stats *st, double *norm2)
+int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
+                         const vm_noise *noise, vae_elbo_stats *st, double *norm2)
 {
     vg_graph *g = m->train_g;
     const vo_graph *e = &m->train_e;
@@ -61,6 +61,8 @@ int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise 
     g->threads = m->cfg.threads;
     vm_apply_schedule(m);
     vg_bind(g, e->x, x);
+    if (e->c >= 0)
+        vg_bind(g, e->c, c); /* the condition rows of a conditional model */
     draw_noise(m, g->nodes[e->eps].val, n, (size_t)g->samples * m->cfg.latent_dim, noise);
     vg_forward(g, -1);
     vg_backward(g, e->loss);

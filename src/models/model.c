@@ -3,6 +3,11 @@
  *   encoder: x -> MLP(hidden) -> mu = h W_mu + b_mu,  lv = clamp(h W_lv + b_lv)
  *   decoder: z -> MLP(reversed hidden) -> out = h W_out + b_out
  *            (Bernoulli logits, or Gaussian means with log sigma fixed or learned)
+ *
+ * A conditional model (cond_dim = C > 0) reads [x, c] in the encoder and
+ * [z, c] in the decoder; a learned prior adds the prior network
+ *   c -> MLP(prior_hidden) -> mu_p = h W_pmu + b_pmu,  lv_p = clamp(h W_plv + b_plv)
+ * whose parameters ("prior.*") come last in the flat vector.
  */
 #include "models/model.h"
 
@@ -21,13 +26,13 @@ double vm_param_count(const vae_model_config *c)
     /* Mirrors declare_params: encoder layers, mu and logvar heads, decoder
      * layers (the encoder's mirrored), output layer, learned log sigma. */
     double n = 0.0;
-    int prev = c->input_dim;
+    int prev = c->input_dim + c->cond_dim;
     for (int k = 0; k < c->n_hidden; k++) {
         n += (double)prev * c->hidden[k] + c->hidden[k];
         prev = c->hidden[k];
     }
     n += 2.0 * ((double)prev * c->latent_dim + c->latent_dim);
-    prev = c->latent_dim;
+    prev = c->latent_dim + c->cond_dim;
     for (int k = c->n_hidden - 1; k >= 0; k--) {
         n += (double)prev * c->hidden[k] + c->hidden[k];
         prev = c->hidden[k];
@@ -35,6 +40,14 @@ double vm_param_count(const vae_model_config *c)
     n += (double)prev * c->input_dim + c->input_dim;
     if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED)
         n += c->input_dim;
+    if (c->prior == VAE_PRIOR_LEARNED) {
+        prev = c->cond_dim;
+        if (c->prior_hidden > 0) {
+            n += (double)prev * c->prior_hidden + c->prior_hidden;
+            prev = c->prior_hidden;
+        }
+        n += 2.0 * ((double)prev * c->latent_dim + c->latent_dim);
+    }
     return n;
 }
 
@@ -51,6 +64,16 @@ int vm_config_check(const vae_model_config *c, char *msg)
         if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
             return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
                             c->hidden[k]);
+    if (c->cond_dim < 0 || c->cond_dim > (1 << 16))
+        return vae_fail(msg, VAE_ERR_INVALID, "cond_dim = %d: must be in 0..65536", c->cond_dim);
+    if (c->prior != VAE_PRIOR_STANDARD && c->prior != VAE_PRIOR_LEARNED)
+        return vae_fail(msg, VAE_ERR_INVALID, "prior = %d: unknown", c->prior);
+    if (c->prior == VAE_PRIOR_LEARNED && c->cond_dim == 0)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "prior learned needs a condition: cond_dim = 0 (set cond_dim > 0)");
+    if (c->prior_hidden < 0 || c->prior_hidden > (1 << 20))
+        return vae_fail(msg, VAE_ERR_INVALID, "prior_hidden = %d: must be in 0..2^20",
+                        c->prior_hidden);
     double params = vm_param_count(c);
     if (params > 2147483647.0)
         return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
@@ -152,6 +175,16 @@ int vm_beta_check(const vae_model_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_INVALID,
                         "free bits need objective elbo, the pathwise estimator, a Gaussian posterior "
                         "and the analytic KL");
+    if (c->aggressive && c->cond_dim > 0)
+        return vae_fail(msg, VAE_ERR_UNSUPPORTED,
+                        "aggressive training of a conditional model (cond_dim = %d) is not supported",
+                        c->cond_dim);
+    /* The score estimator's prior-network term carries beta as a constant. */
+    if (c->estimator == VAE_EST_SCORE && c->prior == VAE_PRIOR_LEARNED &&
+        c->score_reward == VAE_REWARD_ELBO && c->kl_schedule != VAE_KL_SCHEDULE_CONSTANT)
+        return vae_fail(msg, VAE_ERR_UNSUPPORTED,
+                        "a KL schedule with the score estimator (reward elbo) and a learned prior "
+                        "is not supported");
     return VAE_OK;
 }
 
@@ -166,14 +199,16 @@ static int declare_params(vae_model *m)
         dec_sizes[k] = c->hidden[c->n_hidden - 1 - k];
     int top = c->n_hidden ? c->hidden[c->n_hidden - 1] : c->input_dim;
     int dec_top = c->n_hidden ? dec_sizes[c->n_hidden - 1] : c->latent_dim;
-    if (vn_mlp_declare(&m->enc, P, "enc", c->input_dim, c->hidden, c->n_hidden, c->activation,
+    if (c->n_hidden == 0)
+        top = c->input_dim + c->cond_dim, dec_top = c->latent_dim + c->cond_dim;
+    if (vn_mlp_declare(&m->enc, P, "enc", c->input_dim + c->cond_dim, c->hidden, c->n_hidden, c->activation,
                        c->leaky_slope) != 0)
         return -1;
     m->w_mu = vn_dense_declare(P, "enc.mu", top, c->latent_dim);
     m->w_lv = vn_dense_declare(P, "enc.logvar", top, c->latent_dim);
     if (m->w_mu < 0 || m->w_lv < 0)
         return -1;
-    if (vn_mlp_declare(&m->dec, P, "dec", c->latent_dim, dec_sizes, c->n_hidden, c->activation,
+    if (vn_mlp_declare(&m->dec, P, "dec", c->latent_dim + c->cond_dim, dec_sizes, c->n_hidden, c->activation,
                        c->leaky_slope) != 0)
         return -1;
     m->w_out = vn_dense_declare(P, "dec.out", dec_top, c->input_dim);
@@ -183,6 +218,17 @@ static int declare_params(vae_model *m)
     if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED) {
         m->p_logsigma = vn_params_add(P, "dec.logsigma", 1, c->input_dim);
         if (m->p_logsigma < 0)
+            return -1;
+    }
+    m->w_pmu = m->w_plv = -1;
+    if (c->prior == VAE_PRIOR_LEARNED) {
+        int ph = c->prior_hidden, ptop = ph > 0 ? ph : c->cond_dim;
+        if (vn_mlp_declare(&m->pri, P, "prior", c->cond_dim, &ph, ph > 0, c->activation,
+                           c->leaky_slope) != 0)
+            return -1;
+        m->w_pmu = vn_dense_declare(P, "prior.mu", ptop, c->latent_dim);
+        m->w_plv = vn_dense_declare(P, "prior.logvar", ptop, c->latent_dim);
+        if (m->w_pmu < 0 || m->w_plv < 0)
             return -1;
     }
     return vn_params_alloc(P);
@@ -201,6 +247,15 @@ static void init_params(vae_model *m)
         for (int j = 0; j < m->cfg.input_dim; j++)
             ls[j] = logf(m->cfg.gaussian_sigma);
     }
+    if (m->w_pmu >= 0) {
+        /* Hidden layer as usual; zero heads, so training starts from the
+         * standard prior N(0, I) for every c. */
+        vn_mlp_init(&m->pri, &m->P, &m->rng);
+        for (int w = m->w_pmu; w <= m->w_plv + 1; w++) {
+            const vn_param *p = &m->P.p[w];
+            memset(vn_val(&m->P, w), 0, (size_t)p->rows * p->cols * sizeof(float));
+        }
+    }
 }
 
 /* ---- graphs ----------------------------------------------------------------- */
@@ -208,12 +263,14 @@ static void init_params(vae_model *m)
 typedef struct build_ctx {
     vae_model *m;
     int train;
+    int c;          /* condition input node, or -1 */
 } build_ctx;
 
 static int build_decoder(void *ctx, vg_graph *g, int z)
 {
     build_ctx *b = ctx;
-    int h = vn_mlp_build(&b->m->dec, g, &b->m->P, z, b->train);
+    int zc = b->c >= 0 ? vg_concat(g, z, b->c) : z; /* [z, c] */
+    int h = zc < 0 ? -1 : vn_mlp_build(&b->m->dec, g, &b->m->P, zc, b->train);
     return h < 0 ? -1 : vn_dense(g, &b->m->P, b->m->w_out, h, b->train);
 }
 
@@ -250,7 +307,18 @@ static vo_options options_for(const vae_model_config *c, int what)
     o.logsigma = -1;
     o.free_bits = c->free_bits;
     o.capacity_gamma = c->capacity_gamma;
+    o.prior_mu = o.prior_lv = -1;
     return o;
+}
+
+/* The prior network on condition node c: mu_p and clamped lv_p, [n, K] each. */
+static int build_prior(vae_model *m, vg_graph *g, int c, int train, int *mu, int *lv)
+{
+    int h = vn_mlp_build(&m->pri, g, &m->P, c, train);
+    *mu = h < 0 ? -1 : vn_dense(g, &m->P, m->w_pmu, h, train);
+    int raw = *mu < 0 ? -1 : vn_dense(g, &m->P, m->w_plv, h, train);
+    *lv = raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, raw, m->cfg.logvar_min, m->cfg.logvar_max);
+    return *lv < 0 ? -1 : 0;
 }
 
 static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options o, int train)
@@ -259,19 +327,28 @@ static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options 
     vg_graph *g = vg_new(samples);
     if (!g)
         return NULL;
-    build_ctx ctx = {m, train};
+    build_ctx ctx = {m, train, -1};
     int x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
-    int h = x < 0 ? -1 : vn_mlp_build(&m->enc, g, &m->P, x, train);
+    int xc = x;
+    if (x >= 0 && c->cond_dim > 0) {
+        ctx.c = vg_input(g, VG_ROWS_BATCH, 0, c->cond_dim);
+        xc = ctx.c < 0 ? -1 : vg_concat(g, x, ctx.c); /* [x, c] */
+    }
+    int h = xc < 0 ? -1 : vn_mlp_build(&m->enc, g, &m->P, xc, train);
     int mu = h < 0 ? -1 : vn_dense(g, &m->P, m->w_mu, h, train);
     int lv_raw = mu < 0 ? -1 : vn_dense(g, &m->P, m->w_lv, h, train);
     int lv = lv_raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, lv_raw, c->logvar_min, c->logvar_max);
     if (lv >= 0 && c->likelihood != VAE_LIK_BERNOULLI)
         o.logsigma = logsigma_node(m, g, train);
+    if (lv >= 0 && m->w_pmu >= 0 &&
+        build_prior(m, g, ctx.c, train, &o.prior_mu, &o.prior_lv) != 0)
+        lv = -1;
     if (lv < 0 || (c->likelihood != VAE_LIK_BERNOULLI && o.logsigma < 0) ||
         vo_build(g, e, x, mu, lv, &o, build_decoder, &ctx) != 0) {
         vg_free(g);
         return NULL;
     }
+    e->c = ctx.c;
     g->threads = c->threads;
     return g;
 }
@@ -293,14 +370,32 @@ static int build_decode_graph(vae_model *m)
     vg_graph *g = vg_new(1);
     if (!g)
         return -1;
-    build_ctx ctx = {m, 0};
+    build_ctx ctx = {m, 0, -1};
     m->dec_g = g;
     m->dec_z = vg_input(g, VG_ROWS_BATCH, 0, m->cfg.latent_dim);
-    int out = m->dec_z < 0 ? -1 : build_decoder(&ctx, g, m->dec_z);
+    if (m->cfg.cond_dim > 0)
+        ctx.c = vg_input(g, VG_ROWS_BATCH, 0, m->cfg.cond_dim);
+    m->dec_c = ctx.c;
+    int out = m->dec_z < 0 || (m->cfg.cond_dim > 0 && ctx.c < 0) ? -1
+                                                                 : build_decoder(&ctx, g, m->dec_z);
     if (out >= 0 && m->cfg.likelihood == VAE_LIK_BERNOULLI)
         out = vg_unary(g, VG_OP_SIGMOID, out, 0.0f, 0.0f);
     m->dec_out = out;
     return out < 0 ? -1 : 0;
+}
+
+/* c -> (mu_p, lv_p): the learned prior on its own, for sampling. */
+static int build_prior_graph(vae_model *m)
+{
+    m->pri_g = NULL;
+    if (m->w_pmu < 0)
+        return 0;
+    vg_graph *g = vg_new(1);
+    if (!g)
+        return -1;
+    m->pri_g = g;
+    m->pri_c = vg_input(g, VG_ROWS_BATCH, 0, m->cfg.cond_dim);
+    return m->pri_c < 0 ? -1 : build_prior(m, g, m->pri_c, 0, &m->pri_mu, &m->pri_lv);
 }
 
 int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
@@ -325,7 +420,8 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     ec.capacity_gamma = 0.0f;
     m->eval_g = build_graph(m, &m->eval_e, 1, options_for(&ec, VO_ELBO_PATHWISE), 0);
     m->iw_g = build_graph(m, &m->iw_e, VM_IW_CHUNK, options_for(&ec, VO_WEIGHTS), 0);
-    if (vm_build_train_graph(m) != 0 || !m->eval_g || !m->iw_g || build_decode_graph(m) != 0)
+    if (vm_build_train_graph(m) != 0 || !m->eval_g || !m->iw_g || build_decode_graph(m) != 0 ||
+        build_prior_graph(m) != 0)
         goto nomem;
     *out = m;
     return VAE_OK;
@@ -342,6 +438,8 @@ void vm_free(vae_model *m)
     vg_free(m->eval_g);
     vg_free(m->iw_g);
     vg_free(m->dec_g);
+    vg_free(m->pri_g);
+    free(m->cbatch);
     vn_params_free(&m->P);
     free(m->perm);
     free(m->batch);
@@ -360,8 +458,8 @@ void vm_apply_schedule(vae_model *m)
         g->nodes[e->cap_node].fparam[0] = (float)vo_capacity(&m->cfg, m->step);
 }
 
-int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, int part,
-                  vae_elbo_stats *st)
+int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
+                  int part, vae_elbo_stats *st)
 {
     /* compute + apply (models/gradients.c); the optimizer is bound first so
      * that a mismatched optimizer fails before any work. */
@@ -370,7 +468,7 @@ int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, in
         return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
     vae_elbo_stats s = {0};
     double norm2;
-    if ((rc = vm_compute_gradients(m, x, n, NULL, &s, &norm2)) != VAE_OK)
+    if ((rc = vm_compute_gradients(m, x, c, n, NULL, &s, &norm2)) != VAE_OK)
         return rc;
     if (!isfinite(s.loss))
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
@@ -383,10 +481,10 @@ int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, in
     return VAE_OK;
 }
 
-int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
                   vae_elbo_stats *st)
 {
-    return vm_train_part(m, opt, x, n, VM_PART_ALL, st);
+    return vm_train_part(m, opt, x, c, n, VM_PART_ALL, st);
 }
 
 /* Make sure the epoch order and batch buffers can hold n rows / batch x d floats.
@@ -407,6 +505,14 @@ int vm_ensure_buffers(vae_model *m, size_t n, size_t batch)
             return -1;
         m->batch = b;
         m->batch_cap = need;
+    }
+    need = batch * (size_t)m->cfg.cond_dim;
+    if (need > m->cbatch_cap) {
+        float *b = realloc(m->cbatch, need * sizeof *b);
+        if (!b)
+            return -1;
+        m->cbatch = b;
+        m->cbatch_cap = need;
     }
     return 0;
 }
@@ -430,8 +536,11 @@ int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size
     for (size_t b = 0; b < n_batches; b++) {
         size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
         vds_gather(ds, m->perm + start, cnt, m->batch, &m->rng);
+        const float *cb = NULL;
+        if (m->cfg.cond_dim > 0)
+            vds_gather_cond(ds, m->perm + start, cnt, m->cbatch), cb = m->cbatch;
         vae_elbo_stats s = {0};
-        int rc = vm_train_step(m, opt, m->batch, cnt, &s);
+        int rc = vm_train_step(m, opt, m->batch, cb, cnt, &s);
         if (rc != VAE_OK) {
             if (rc == VAE_ERR_DIVERGED) {
                 char why[VAE_ERRMSG_LEN];
@@ -462,8 +571,8 @@ int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size
 
 /* Run the evaluation graph on n rows at x with noise from rng; add per-example
  * ELBOs to the sums (and write them to per_example when not NULL). */
-static int eval_rows(vae_model *m, const float *x, size_t n, vt_rng *rng, float *per_example,
-                     double *sum_rec, double *sum_kl)
+static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_rng *rng,
+                     float *per_example, double *sum_rec, double *sum_kl)
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
@@ -471,6 +580,8 @@ static int eval_rows(vae_model *m, const float *x, size_t n, vt_rng *rng, float 
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     vg_bind(g, e->x, x);
+    if (e->c >= 0)
+        vg_bind(g, e->c, c);
     vg_family_sample(m->cfg.posterior, rng, g->nodes[e->eps].val, n * (size_t)m->cfg.latent_dim);
     vg_forward(g, -1);
     const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
@@ -512,7 +623,10 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
         for (size_t i = 0; i < cnt; i++)
             idx[i] = start + i;
         vds_gather(ds, idx, cnt, m->batch, &rng);
-        int rc = eval_rows(m, m->batch, cnt, &rng, NULL, &sr, &sk);
+        const float *cb = NULL;
+        if (m->cfg.cond_dim > 0)
+            vds_gather_cond(ds, idx, cnt, m->cbatch), cb = m->cbatch;
+        int rc = eval_rows(m, m->batch, cb, cnt, &rng, NULL, &sr, &sk);
         if (rc != VAE_OK)
             return rc;
     }
@@ -520,7 +634,14 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
     return VAE_OK;
 }
 
-int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo_stats *st)
+/* Row `start` of an optional n x C condition array (NULL stays NULL). */
+static const float *cond_rows(const vae_model *m, const float *c, size_t start)
+{
+    return c ? c + start * (size_t)m->cfg.cond_dim : NULL;
+}
+
+int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_example,
+            vae_elbo_stats *st)
 {
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
@@ -528,8 +649,8 @@ int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo
     size_t D = (size_t)m->cfg.input_dim;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
-        int rc = eval_rows(m, x + start * D, cnt, &rng, per_example ? per_example + start : NULL,
-                           &sr, &sk);
+        int rc = eval_rows(m, x + start * D, cond_rows(m, c, start), cnt, &rng,
+                           per_example ? per_example + start : NULL, &sr, &sk);
         if (rc != VAE_OK)
             return rc;
     }
@@ -539,24 +660,28 @@ int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo
 
 /* Size graph g for cnt rows, bind `data` to its input node and run it forward
  * up to node `upto` (-1: all) with the model's thread count. */
-static int run_rows(vae_model *m, vg_graph *g, int input, const float *data, size_t cnt, int upto)
+static int run_rows(vae_model *m, vg_graph *g, int input, const float *data, int cnode,
+                    const float *c, size_t cnt, int upto)
 {
     g->threads = m->cfg.threads;
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, input, data);
+    if (cnode >= 0)
+        vg_bind(g, cnode, c);
     vg_forward(g, upto);
     return VAE_OK;
 }
 
-int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv)
+int vm_encode(vae_model *m, const float *x, const float *c, size_t n, float *mu, float *lv)
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
-        int rc = run_rows(m, g, e->x, x + start * D, cnt, e->lv > e->mu ? e->lv : e->mu);
+        int rc = run_rows(m, g, e->x, x + start * D, e->c, cond_rows(m, c, start), cnt,
+                          e->lv > e->mu ? e->lv : e->mu);
         if (rc != VAE_OK)
             return rc;
         if (mu)
@@ -567,13 +692,13 @@ int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv)
     return VAE_OK;
 }
 
-int vm_decode(vae_model *m, const float *z, size_t n, float *out)
+int vm_decode(vae_model *m, const float *z, const float *c, size_t n, float *out)
 {
     vg_graph *g = m->dec_g;
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
-        int rc = run_rows(m, g, m->dec_z, z + start * K, cnt, -1);
+        int rc = run_rows(m, g, m->dec_z, z + start * K, m->dec_c, cond_rows(m, c, start), cnt, -1);
         if (rc != VAE_OK)
             return rc;
         memcpy(out + start * D, g->nodes[m->dec_out].val, cnt * D * sizeof(float));
@@ -582,7 +707,7 @@ int vm_decode(vae_model *m, const float *z, size_t n, float *out)
 }
 
 /* decode(mu(x)) in chunks of at most VM_CHUNK rows. */
-int vm_reconstruct(vae_model *m, const float *x, size_t n, float *out)
+int vm_reconstruct(vae_model *m, const float *x, const float *c, size_t n, float *out)
 {
     size_t K = (size_t)m->cfg.latent_dim, D = (size_t)m->cfg.input_dim;
     size_t chunk = n < VM_CHUNK ? n : VM_CHUNK;
@@ -592,22 +717,66 @@ int vm_reconstruct(vae_model *m, const float *x, size_t n, float *out)
     int rc = VAE_OK;
     for (size_t start = 0; start < n && rc == VAE_OK; start += chunk) {
         size_t cnt = n - start < chunk ? n - start : chunk;
-        rc = vm_encode(m, x + start * D, cnt, mu, NULL);
+        rc = vm_encode(m, x + start * D, cond_rows(m, c, start), cnt, mu, NULL);
         if (rc == VAE_OK)
-            rc = vm_decode(m, mu, cnt, out + start * D);
+            rc = vm_decode(m, mu, cond_rows(m, c, start), cnt, out + start * D);
     }
     free(mu);
     return rc;
 }
 
-int vm_sample(vae_model *m, size_t n, float *out)
+int vm_prior(vae_model *m, const float *c, size_t n, float *mu, float *lv)
+{
+    size_t K = (size_t)m->cfg.latent_dim;
+    if (!m->pri_g) {
+        if (mu)
+            memset(mu, 0, n * K * sizeof *mu);
+        if (lv)
+            memset(lv, 0, n * K * sizeof *lv);
+        return VAE_OK;
+    }
+    vg_graph *g = m->pri_g;
+    size_t C = (size_t)m->cfg.cond_dim;
+    for (size_t start = 0; start < n; start += VM_CHUNK) {
+        size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
+        int rc = run_rows(m, g, m->pri_c, c + start * C, -1, NULL, cnt, -1);
+        if (rc != VAE_OK)
+            return rc;
+        if (mu)
+            memcpy(mu + start * K, g->nodes[m->pri_mu].val, cnt * K * sizeof(float));
+        if (lv)
+            memcpy(lv + start * K, g->nodes[m->pri_lv].val, cnt * K * sizeof(float));
+    }
+    return VAE_OK;
+}
+
+/* z ~ p(z|c) (N(0, I) for the standard prior), then the decoder's output. */
+int vm_sample(vae_model *m, const float *c, size_t n, float *out)
 {
     size_t K = (size_t)m->cfg.latent_dim;
     float *z = malloc(n * K * sizeof *z);
-    if (!z)
+    float *lv = m->pri_g ? malloc(n * K * sizeof *lv) : NULL;
+    float *eps = m->pri_g ? malloc(n * K * sizeof *eps) : NULL;
+    if (!z || (m->pri_g && (!lv || !eps))) {
+        free(z);
+        free(lv);
+        free(eps);
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for %zu latent rows", n);
-    vt_rng_normal(&m->rng, z, n * K);
-    int rc = vm_decode(m, z, n, out);
+    }
+    int rc = VAE_OK;
+    if (m->pri_g) {
+        /* z = mu_p(c) + e^(lv_p(c)/2) eps */
+        rc = vm_prior(m, c, n, z, lv);
+        vt_rng_normal(&m->rng, eps, n * K);
+        for (size_t i = 0; i < n * K && rc == VAE_OK; i++)
+            z[i] += expf(0.5f * lv[i]) * eps[i];
+    } else {
+        vt_rng_normal(&m->rng, z, n * K);
+    }
+    if (rc == VAE_OK)
+        rc = vm_decode(m, z, c, n, out);
     free(z);
+    free(lv);
+    free(eps);
     return rc;
 }

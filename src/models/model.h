@@ -25,6 +25,13 @@ struct vae_model {
     vn_mlp enc, dec;          /* hidden stacks */
     int w_mu, w_lv, w_out;    /* heads: parameter index of W */
     int p_logsigma;           /* learned log sigma [1, D], or -1 */
+    vn_mlp pri;               /* learned prior network on c (hidden stack), if cfg.prior is learned */
+    int w_pmu, w_plv;         /* its heads: parameter index of W, or -1 */
+    vg_graph *pri_g;          /* c -> prior mean and log-variance (learned prior only) */
+    int pri_c, pri_mu, pri_lv;
+    int dec_c;                /* condition input of dec_g, or -1 */
+    float *cbatch;            /* gathered conditions (capacity cbatch_cap floats) */
+    size_t cbatch_cap;
 
     vt_rng rng;               /* training stream: init, eps, shuffles, binarisation, sampling */
 
@@ -66,21 +73,27 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg);
 
 void vm_free(vae_model *m);
 
-/* The operations behind the public calls (arguments already checked). */
-int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, size_t n,
+/* The operations behind the public calls (arguments already checked).
+ * Conditions c (n x cond_dim, row-major) go with x row by row; they are
+ * NULL for an unconditional model and non-NULL for a conditional one. */
+int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
                   vae_elbo_stats *st);
 /* A training step updating only `part` of the parameters. Encoder-only
  * steps leave the schedule step counter alone. */
-int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, size_t n, int part,
+int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
+                  int part,
                   vae_elbo_stats *st);
 int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_elbo_stats *st);
 int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stats *st);
-int vm_elbo(vae_model *m, const float *x, size_t n, float *per_example, vae_elbo_stats *st);
-int vm_encode(vae_model *m, const float *x, size_t n, float *mu, float *lv);
-int vm_decode(vae_model *m, const float *z, size_t n, float *out);
-int vm_reconstruct(vae_model *m, const float *x, size_t n, float *out);
-int vm_sample(vae_model *m, size_t n, float *out);
+int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_example,
+            vae_elbo_stats *st);
+int vm_encode(vae_model *m, const float *x, const float *c, size_t n, float *mu, float *lv);
+int vm_decode(vae_model *m, const float *z, const float *c, size_t n, float *out);
+int vm_reconstruct(vae_model *m, const float *x, const float *c, size_t n, float *out);
+int vm_sample(vae_model *m, const float *c, size_t n, float *out);
+/* Parameters of p(z|c) for n conditions: the prior network's outputs, or 0 and 0. */
+int vm_prior(vae_model *m, const float *c, size_t n, float *mu, float *lv);
 
 /* The largest batch one graph call processes; larger requests run in chunks. */
 #define VM_CHUNK 1024
@@ -97,8 +110,8 @@ int vm_build_train_graph(vae_model *m);
 int vm_training_check(const vae_model_config *c, char *msg);
 int vm_beta_check(const vae_model_config *c, char *msg);
 
-int vm_log_likelihood(vae_model *m, const float *x, size_t n, int k, float *per_example,
-                      double *mean);
+int vm_log_likelihood(vae_model *m, const float *x, const float *c, size_t n, int k,
+                      float *per_example, double *mean);
 int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_config *training,
                       int draws, vae_grad_stats *per_tensor, vae_grad_stats *encoder,
                       vae_grad_stats *overall, float *mean_grad);
@@ -130,7 +143,8 @@ typedef struct vm_noise {
 
 /* Forward and backward on n rows: P.grad = gradient of the batch-mean loss,
  * *st the batch averages, *norm2 = sum of squared gradients (not checked). */
-int vm_compute_gradients(vae_model *m, const float *x, size_t n, const vm_noise *noise,
+int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
+                         const vm_noise *noise,
                          vae_elbo_stats *st, double *norm2);
 
 /* One optimizer step with P.grad, whose squared norm is norm2; VAE_ERR_DIVERGED

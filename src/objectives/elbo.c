@@ -5,6 +5,8 @@
 
 static int build_kl(vg_graph *g, vo_graph *e, const vo_options *o)
 {
+    if (o->analytic_kl && o->prior_mu >= 0)
+        return e->kl = vg_kl_gauss(g, e->mu, e->lv, o->prior_mu, o->prior_lv);
     if (o->analytic_kl)
         return e->kl = vg_kl_stdnormal(g, e->mu, e->lv);
     /* KL_MC = log q(z|x) - log p(z) at the sampled z. */
@@ -17,6 +19,7 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
     int K = g->nodes[mu].cols;
     int score = o->objective == VO_ELBO_SCORE;
     e->x = x;
+    e->c = -1;
     e->mu = mu;
     e->lv = lv;
     e->score = e->bound = e->w = -1;
@@ -31,7 +34,9 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
     else
         e->rec = vg_gauss_ll(g, e->out, o->logsigma, x);
     e->logq = vg_logq(g, o->family, mu, lv, e->z);
-    e->logp = vg_logp_std(g, e->z);
+    /* log p(z|c) of a learned prior is the Gaussian log-density at z. */
+    e->logp = o->prior_mu >= 0 ? vg_logq(g, VG_FAMILY_GAUSSIAN, o->prior_mu, o->prior_lv, e->z)
+                               : vg_logp_std(g, e->z);
     if (e->rec < 0 || e->logq < 0 || e->logp < 0 || build_kl(g, e, o) < 0)
         return -1;
     e->rec_mean = vg_mean(g, e->rec);
@@ -75,5 +80,13 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
         return -1;
     e->loss = vg_sum3(g, -1.0f, e->rec_mean, o->beta, kl_term, -1.0f, s);
     e->beta_node = e->loss;
+    if (e->loss >= 0 && o->prior_mu >= 0 && !o->reward_rec) {
+        /* The stop-gradient KL leaves the prior network without a gradient:
+         * add -beta (mean(log p) - sg(mean(log p))), zero in value. */
+        int lpm = vg_mean(g, e->logp);
+        int lps = lpm < 0 ? -1 : vg_stopgrad(g, lpm);
+        int zero = lps < 0 ? -1 : vg_axpby(g, -o->beta, lpm, o->beta, lps);
+        e->loss = zero < 0 ? -1 : vg_axpby(g, 1.0f, e->loss, 1.0f, zero);
+    }
     return e->loss < 0 ? -1 : 0;
 }

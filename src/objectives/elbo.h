@@ -16,6 +16,12 @@
  *       reward "rec":  R = log p(x|z), kl' = analytic KL (its exact gradient)
  *   IWAE_L:         -mean_i log (1/L) sum_l exp(w_il), w = log p(x|z) + log p(z) - log q(z|x)
  *
+ * With a learned conditional prior p(z|c) = N(mu_p(c), e^lv_p(c)) every log p(z)
+ * above is log p(z|c) and the analytic KL is the one between two diagonal
+ * Gaussians (vg_kl_gauss). Under the score estimator with reward "elbo" the
+ * prior network gets its exact gradient E_q[d log p(z|c)] through the
+ * zero-valued term -beta (mean(log p) - stop-gradient(mean(log p))).
+ *
  * The decoder always gets the plain Monte Carlo gradient of log p(x|z)
  * (under the score estimator z is held fixed). All figures in nats per example.
  * See docs/objectives.md.
@@ -43,10 +49,13 @@ typedef struct vo_options {
     int logsigma;       /* Gaussian likelihood: node [1, D] of log sigma */
     float free_bits;    /* pathwise ELBO, analytic KL: lambda > 0 floors each dimension's batch KL */
     float capacity_gamma; /* pathwise ELBO: > 0 selects gamma |KL - C| */
+    int prior_mu;       /* learned conditional prior p(z|c) = N(prior_mu, e^prior_lv): */
+    int prior_lv;       /*   nodes [n, K]; -1 for the standard prior N(0, I) */
 } vo_options;
 
 typedef struct vo_graph {
     int x;          /* data input [n, D] */
+    int c;          /* condition input [n, C], or -1 (set by the model, not by vo_build) */
     int eps;        /* base-density draws [nL, K], filled before each run */
     int mu, lv;     /* encoder outputs [n, K] (lv already clamped) */
     int z;          /* [nL, K] */
