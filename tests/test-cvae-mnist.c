@@ -4,10 +4,14 @@
  *   - the test ELBO given the labels beats the unconditional VAE's with the
  *     same architecture, seed and epochs (both priors);
  *   - a nearest-class-mean classifier fitted on the training images assigns
- *     at least 80% of 1000 class-conditional decoder means (100 per class)
- *     at z = the mean of p(z|c) to the class they were conditioned on. The
- *     same figure with z ~ p(z|c) is printed but not asserted: after this
- *     short training it does not reach 80% (see docs/cvae.md).
+ *     at least 80% of 1000 class-conditional decoder means (100 per class,
+ *     z ~ p(z|c)) to the class they were conditioned on, for both priors.
+ *     That model has a 2-D latent (Kingma and Welling's manifold setting)
+ *     and trains CLASSIFY_EPOCHS epochs: with 20 latent dimensions the
+ *     encoder also stores the class in z, prior draws land among other
+ *     classes' codes, and 5 epochs reach only 33% / 72% (docs/cvae.md).
+ *     Measured with seeds 1, 2, 7: 91-94.5%. The z = prior-mean figure is
+ *     printed as well.
  * The measured numbers are printed and recorded in docs/cvae.md. */
 #include <float.h>
 #include <stdio.h>
@@ -18,6 +22,8 @@
 #include "testutil.h"
 
 #define EPOCHS 5
+#define CLASSIFY_EPOCHS 10
+#define CLASSIFY_LATENT 2
 #define CLASSES 10
 
 static vae_dataset *g_train, *g_test;
@@ -44,12 +50,12 @@ static void data_teardown(void)
     g_train = g_test = NULL;
 }
 
-static vae_model *train_k(int cond_dim, int prior, int latent);
+static vae_model *train_k(int cond_dim, int prior, int latent, int epochs);
 
 /* Train a 784-256-20 model (cond_dim 0 or 10) for EPOCHS epochs; return it. */
-static vae_model *train(int cond_dim, int prior) { return train_k(cond_dim, prior, 20); }
+static vae_model *train(int cond_dim, int prior) { return train_k(cond_dim, prior, 20, EPOCHS); }
 
-static vae_model *train_k(int cond_dim, int prior, int latent)
+static vae_model *train_k(int cond_dim, int prior, int latent, int epochs)
 {
     vae_model_config c;
     vae_model_config_init(&c);
@@ -66,7 +72,7 @@ static vae_model *train_k(int cond_dim, int prior, int latent)
     vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
     vae_optimizer *o;
     ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
-    for (int e = 0; e < EPOCHS; e++)
+    for (int e = 0; e < epochs; e++)
         ck_assert_msg(vae_model_train_epoch(m, o, g_train, 100, NULL, NULL, NULL) == VAE_OK, "%s",
                       vae_model_errmsg(m));
     vae_optimizer_free(o);
@@ -121,7 +127,7 @@ static double class_accuracy(vae_model *m, const char *name, int at_mean)
     for (size_t i = 0; i < CLASSES * per; i++)
         c[i * CLASSES + i / per] = 1.0f;
     if (at_mean) { /* z = the mean of p(z|c) */
-        float *z = calloc(CLASSES * per * 20, sizeof *z);
+        float *z = calloc(CLASSES * per * CLASSIFY_LATENT, sizeof *z);
         ck_assert_int_eq(vae_model_prior_cond(m, c, CLASSES * per, z, NULL), VAE_OK);
         ck_assert_int_eq(vae_model_decode_cond(m, z, c, CLASSES * per, out), VAE_OK);
         free(z);
@@ -160,14 +166,12 @@ START_TEST(test_cvae_class_conditional_samples)
 {
     if (!g_train)
         return;
-    vae_model *cvae = train(CLASSES, VAE_PRIOR_STANDARD);
-    vae_model *lp = train(CLASSES, VAE_PRIOR_LEARNED);
-    double a1 = class_accuracy(cvae, "cvae (independent prior), z = prior mean", 1);
-    double a2 = class_accuracy(lp, "cvae (learned prior), z = prior mean", 1);
-    /* Reported, not asserted: with z ~ p(z|c) after 5 epochs these are far
-     * lower (0.33 and 0.72 measured; docs/cvae.md). */
-    class_accuracy(cvae, "cvae (independent prior), z ~ p(z|c)", 0);
-    class_accuracy(lp, "cvae (learned prior), z ~ p(z|c)", 0);
+    vae_model *cvae = train_k(CLASSES, VAE_PRIOR_STANDARD, CLASSIFY_LATENT, CLASSIFY_EPOCHS);
+    vae_model *lp = train_k(CLASSES, VAE_PRIOR_LEARNED, CLASSIFY_LATENT, CLASSIFY_EPOCHS);
+    class_accuracy(cvae, "cvae (independent prior), z = prior mean", 1);
+    class_accuracy(lp, "cvae (learned prior), z = prior mean", 1);
+    double a1 = class_accuracy(cvae, "cvae (independent prior), z ~ p(z|c)", 0);
+    double a2 = class_accuracy(lp, "cvae (learned prior), z ~ p(z|c)", 0);
     ck_assert_msg(a1 >= 0.80, "independent prior: accuracy %.3f < 0.80", a1);
     ck_assert_msg(a2 >= 0.80, "learned prior: accuracy %.3f < 0.80", a2);
     vae_model_free(cvae);
