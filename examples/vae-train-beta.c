@@ -35,7 +35,8 @@ void beta_usage(FILE *to)
             "  --diagnostics      after training print\n"
             "                     'diagnostics active_units <n> mi <nats> kl_per_dim <list>'\n"
             "                     (also printed whenever an option of this group is used)\n"
-            "  --samples-png PATH write a grid of 100 prior samples (square images)\n"
+            "  --samples-png PATH write a grid of 100 prior samples (square images);\n"
+            "                     conditional models: one row of 10 per class\n"
             "  --manifold-png PATH 2-D latent only: decoder means over a 20x20 grid of z\n");
 }
 
@@ -161,21 +162,33 @@ static size_t square_side(size_t d)
     return s * s == d ? s : 0;
 }
 
-static int write_samples(vae_model *m, size_t d, const char *path)
+/* 100 prior samples in a 10 x 10 grid; for a conditional model with C
+ * classes (one-hot conditions), one row of 10 samples per class instead. */
+static int write_samples(vae_model *m, size_t d, int cond_dim, const char *path)
 {
     size_t side = square_side(d);
     if (!side) {
         fprintf(stderr, "vae-train: --samples-png: %zu features are not a square image\n", d);
         return -1;
     }
-    float *x = malloc(100 * d * sizeof *x);
+    size_t n = cond_dim > 0 ? 10 * (size_t)cond_dim : 100;
+    float *x = malloc(n * d * sizeof *x);
+    float *c = cond_dim > 0 ? calloc(n * (size_t)cond_dim, sizeof *c) : NULL;
     vae_error err;
-    int rc = x ? vae_model_sample(m, 100, x) : VAE_ERR_NOMEM;
+    int rc = VAE_ERR_NOMEM;
+    if (x && cond_dim > 0 && c) {
+        for (size_t i = 0; i < n; i++)
+            c[i * (size_t)cond_dim + i / 10] = 1.0f; /* row k: class k */
+        rc = vae_model_sample_cond(m, c, n, x);
+    } else if (x && cond_dim == 0)
+        rc = vae_model_sample(m, n, x);
     if (rc == VAE_OK)
-        rc = vae_png_write_grid(path, x, 100, side, side, 10, &err);
+        rc = vae_png_write_grid(path, x, n, side, side, 10, &err);
     else
-        snprintf(err.message, sizeof err.message, "%s", vae_model_errmsg(m));
+        snprintf(err.message, sizeof err.message, "%s",
+                 rc == VAE_ERR_NOMEM ? "out of memory" : vae_model_errmsg(m));
     free(x);
+    free(c);
     if (rc != VAE_OK)
         fprintf(stderr, "vae-train: --samples-png: %s\n", err.message);
     return rc == VAE_OK ? 0 : -1;
@@ -255,7 +268,7 @@ int beta_after_training(vae_model *m, const vae_dataset *train, const vae_datase
         free(kl);
     }
     size_t d = (size_t)c.input_dim;
-    if (b->samples_png && write_samples(m, d, b->samples_png) != 0)
+    if (b->samples_png && write_samples(m, d, c.cond_dim, b->samples_png) != 0)
         return -1;
     if (b->manifold_png && write_manifold(m, d, c.latent_dim, b->manifold_png) != 0)
         return -1;
