@@ -22,6 +22,28 @@
 static const float betas[] = {0.5f, 1.0f, 2.0f, 4.0f, 8.0f};
 #define N_BETAS 5
 
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: beta-sweep [options]\n"
+            "Train the same VAE with beta = 0.5, 1, 2, 4, 8 on MNIST (first 9000 train, last\n"
+            "1000 test; same seed, data and epochs) and print one table row per beta:\n"
+            "  beta beta_norm test_rec test_kl test_elbo active_units mi\n"
+            "test_rec and test_kl are in nats per example on the test set; active_units\n"
+            "and mi (nats) come from vae_model_diagnostics.\n\n"
+            "  --mnist DIR        directory with t10k-images-idx3-ubyte.gz (default:\n"
+            "                     $VAE_MNIST_DIR, else ../shared/data/mnist)\n"
+            "  --epochs N         epochs per beta (default 10)\n"
+            "  --hidden H         hidden layer size (default 400)\n"
+            "  --latent K         latent dimensions (default 20)\n"
+            "  --train N          training examples, the first N (default 9000)\n"
+            "  --seed S           random seed (default 1)\n"
+            "  --threads T        BLAS threads (default 1)\n"
+            "  --check            exit 1 unless KL falls and the reconstruction term worsens\n"
+            "                     strictly with beta\n"
+            "  --help             this text\n");
+}
+
 typedef struct row {
     double rec, kl, elbo, mi;
     int au;
@@ -80,9 +102,12 @@ int main(int argc, char **argv)
             check = 1;
             continue;
         }
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
         if (!v) {
-            fprintf(stderr, "usage: beta-sweep [--mnist DIR] [--epochs N] [--hidden H] [--latent K] "
-                            "[--train N] [--seed S] [--threads T] [--check]\n");
+            usage(stderr);
             return 2;
         }
         i++;

@@ -16,9 +16,33 @@
 
 #define STEPS 11
 
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: beta-traverse [options]\n"
+            "Train a beta-VAE on MNIST (all but the last 1000 digits) and write a PNG of\n"
+            "latent traversals: one row per latent dimension d, 11 columns where z_d runs\n"
+            "over -3..3 with the other dimensions at the encoder mean of one test digit.\n"
+            "Prints 'dimension <d> kl <nats> active <0|1>' per row and the PNG path;\n"
+            "rows of collapsed (inactive) dimensions look constant.\n\n"
+            "  --mnist DIR        directory with t10k-images-idx3-ubyte.gz (default:\n"
+            "                     $VAE_MNIST_DIR, else ../shared/data/mnist)\n"
+            "  --beta B           KL weight (default 4)\n"
+            "  --latent K         latent dimensions (default 10)\n"
+            "  --epochs N         epochs (default 5)\n"
+            "  --seed S           random seed (default 1)\n"
+            "  --out PATH         the PNG to write (default beta-traverse.png)\n"
+            "  --help             this text\n");
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("VAE_MNIST_DIR"), *out = "beta-traverse.png";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
     float beta = 4.0f;
     int latent = 10, epochs = 5;
     unsigned seed = 1;
@@ -36,8 +60,7 @@ int main(int argc, char **argv)
         }
     }
     if (argc % 2 == 0) {
-        fprintf(stderr, "usage: beta-traverse [--mnist DIR] [--beta B] [--latent K] [--epochs N] "
-                        "[--seed S] [--out PATH]\n");
+        usage(stderr);
         return 2;
     }
     if (!dir)

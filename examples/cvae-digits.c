@@ -136,8 +136,21 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = v != NULL;
         if (strcmp(a, "--help") == 0) {
-            printf("usage: cvae-digits [--mnist DIR] [--epochs N] [--prior independent|learned-prior]\n"
-                   "                   [--train N] [--threads N] [--seed N] [--out PATH]\n");
+            printf("usage: cvae-digits [options]\n"
+                   "Train a conditional VAE on MNIST digits given their labels, print the test\n"
+                   "ELBO per epoch, and write a 10 x 10 PNG grid, one row per class: column 0\n"
+                   "decodes the prior mean of p(z|c), columns 1..9 decode z ~ p(z|c).\n\n"
+                   "  --mnist DIR        directory with t10k-images-idx3-ubyte.gz and\n"
+                   "                     t10k-labels-idx1-ubyte.gz (default ../shared/data/mnist)\n"
+                   "  --epochs N         epochs (default 10)\n"
+                   "  --prior P          independent|learned-prior: p(z|c) = N(0,I), or learned\n"
+                   "                     from the class (default learned-prior)\n"
+                   "  --train N          training examples, the first N (default 9000); the last\n"
+                   "                     1000 are the test set\n"
+                   "  --threads N        BLAS threads (default 1)\n"
+                   "  --seed N           random seed (default 1)\n"
+                   "  --out PATH         the PNG to write (default cvae-digits.png)\n"
+                   "  --help             this text\n");
             return 0;
         } else if (ok && strcmp(a, "--mnist") == 0) {
             dir = v;

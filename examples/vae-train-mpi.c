@@ -16,6 +16,7 @@
  * main), so the two programs cannot drift apart.
  */
 #define VAE_TRAIN_NO_MAIN
+#define VAE_TRAIN_PROGRAM "mpirun -np N vae-train-mpi"
 #include "vae-train.c"
 
 #include <libvae/vae_mpi.h>

@@ -33,10 +33,15 @@ typedef struct options {
     int conditional;            /* --conditional: -1 none, else enum vae_prior (needs --labels) */
 } options;
 
+/* The program name in the usage text (vae-train-mpi includes this file). */
+#ifndef VAE_TRAIN_PROGRAM
+#define VAE_TRAIN_PROGRAM "vae-train"
+#endif
+
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: vae-train [options]\n"
+            "usage: " VAE_TRAIN_PROGRAM " [options]\n"
             "Train a variational autoencoder and print one line per epoch:\n"
             "  epoch <E> time <s> samples/s <rate> train_elbo <nats> test_elbo <nats>\n\n"
             "  --data PATH        IDX images (gzip or raw); default: a built-in synthetic set\n"

@@ -339,12 +339,17 @@ VAE_API const char *vae_dataset_errmsg(const vae_dataset *ds);
  * replace any the dataset had, stay aligned with their examples through
  * vae_dataset_subset and the epoch shuffle of vae_model_train_epoch, and are
  * not scaled or binarised.
- * @param n  must equal vae_dataset_count(ds).
+ * @param ds   the dataset.
+ * @param c    n x dim finite floats, row-major; owned by the caller.
+ * @param n    must equal vae_dataset_count(ds).
+ * @param dim  length of each condition vector, 1..65536.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (n differs), VAE_ERR_INVALID
  *         (dim = 0), VAE_ERR_LIMIT (dim > 65536), VAE_ERR_NONFINITE (a NaN
  *         or infinite value, named by row and column), VAE_ERR_NOMEM. On
- *         failure the dataset keeps its previous conditions.
- * Thread rule: as for every call on a handle. @since 0.3.0
+ *         failure the dataset keeps its previous conditions; the message is
+ *         in vae_dataset_errmsg(ds).
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_dataset_set_conditions(vae_dataset *ds, const float *c, size_t n, size_t dim);
 
@@ -352,18 +357,33 @@ VAE_API int vae_dataset_set_conditions(vae_dataset *ds, const float *c, size_t n
  * Attach one-hot conditions from the dataset's integer labels: example i
  * gets the vector of n_classes floats with a 1 at labels[i] and 0 elsewhere
  * (so cond_dim = n_classes). Replaces any earlier conditions.
+ * @param ds         the dataset; it must have labels.
+ * @param n_classes  number of classes, 1..65536.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (no labels, n_classes
  *         outside 1..65536, or a label outside 0..n_classes-1, named),
- *         VAE_ERR_NOMEM. @since 0.3.0
+ *         VAE_ERR_NOMEM. On failure the dataset keeps its previous
+ *         conditions.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_dataset_set_onehot(vae_dataset *ds, int n_classes);
 
-/** Length of each example's condition vector; 0 when there are none (or ds is NULL). @since 0.3.0 */
+/**
+ * Length of each example's condition vector.
+ * @param ds  the dataset (may be NULL).
+ * @return cond_dim; 0 when there are no conditions or ds is NULL.
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API size_t vae_dataset_cond_dim(const vae_dataset *ds);
 
 /**
  * Borrow the condition vectors (count x cond_dim floats, row-major), valid
- * until they are replaced or the dataset is freed; NULL when there are none.
+ * until they are replaced or the dataset is freed.
+ * @param ds  the dataset (may be NULL).
+ * @return count x cond_dim floats owned by the dataset; NULL when there are
+ *         no conditions or ds is NULL.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API const float *vae_dataset_conditions(const vae_dataset *ds);
@@ -1035,9 +1055,13 @@ typedef struct vae_training_state {
 /**
  * Read the model's schedule state: the step counter (saved in checkpoints),
  * the effective KL weight and capacity target of the next step, and the
- * aggressive-training status.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or absurd).
- * Does not change the handle. @since 0.3.0
+ * aggressive-training status. Does not change the handle.
+ * @param model  the model.
+ * @param state  receives the state; set state->struct_size first.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or above
+ *         65536).
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_training_state(const vae_model *model, vae_training_state *state);
 
@@ -1048,12 +1072,17 @@ VAE_API int vae_model_training_state(const vae_model *model, vae_training_state 
  * the estimate is lower than at the previous call, switch aggressive
  * training off for good (the model then trains normally; cfg.aggressive
  * stays as configured). Call it after each epoch of vae_model_train_epoch.
- * Without these calls aggressive training never stops.
+ * Without these calls aggressive training never stops. Cost O(n^2 K).
+ * @param model   the model (unconditional).
+ * @param x       n x input_dim held-out examples, row-major; finite.
+ * @param n       number of examples, 2..2^20.
  * @param mi      may be NULL; receives the estimate in nats.
  * @param active  may be NULL; receives 1 if aggressive training stays on.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, data outside [0,1]
- *         for a Bernoulli likelihood), VAE_ERR_NONFINITE, VAE_ERR_LIMIT,
- *         VAE_ERR_NOMEM. Cost O(n^2 K). @since 0.3.0
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2), VAE_ERR_NONFINITE
+ *         (x not finite), VAE_ERR_LIMIT (n > 2^20), VAE_ERR_UNSUPPORTED (a
+ *         conditional model), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_aggressive_update(vae_model *model, const float *x, size_t n, double *mi,
                                         int *active);
@@ -1083,12 +1112,18 @@ typedef struct vae_diagnostics {
  *    evaluation stream, reset per call, so the figure is a function of the
  *    parameters and x). It is at most log n (plus Monte Carlo noise).
  * Cost O(n^2 K) for the MI; a few thousand examples are typical.
+ * @param model        the model (unconditional).
+ * @param x            n x input_dim examples, row-major; finite.
+ * @param n            number of examples, 2..2^20.
+ * @param out          receives the summary; set out->struct_size first.
  * @param kl_per_dim   may be NULL; else latent_dim floats (caller-owned).
  * @param mu_variance  may be NULL; else latent_dim floats (caller-owned).
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, or data outside
- *         [0,1] for a Bernoulli likelihood), VAE_ERR_NONFINITE,
- *         VAE_ERR_LIMIT (n > 2^20), VAE_ERR_NOMEM.
- * Thread rule: as every call on the handle. @since 0.3.0
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, out->struct_size 0
+ *         or above 65536), VAE_ERR_NONFINITE (x not finite), VAE_ERR_LIMIT
+ *         (n > 2^20), VAE_ERR_UNSUPPORTED (a conditional model),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
                                   vae_diagnostics *out, float *kl_per_dim, float *mu_variance);
@@ -1113,45 +1148,126 @@ VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
 
 /**
  * vae_model_train_step with conditions c (n x cond_dim).
- * @return as vae_model_train_step, plus VAE_ERR_NULL (c NULL),
- *         VAE_ERR_NONFINITE (c not finite), VAE_ERR_UNSUPPORTED (the
- *         model is unconditional). @since 0.3.0
+ * @param model  a conditional model (cond_dim > 0).
+ * @param opt    the optimizer.
+ * @param x      n x input_dim examples, row-major.
+ * @param c      n x cond_dim conditions, row-major; row i goes with x row i.
+ * @param n      number of examples.
+ * @param stats  may be NULL; receives the batch's averages.
+ * @return VAE_OK; VAE_ERR_DIVERGED (the update is not applied, as in
+ *         vae_model_train_step); VAE_ERR_SHAPE (optimizer bound to another
+ *         model size); VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use the plain call), VAE_ERR_INVALID (n = 0, data outside [0,1] for Bernoulli),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (x or c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_train_step_cond(vae_model *model, vae_optimizer *opt, const float *x,
                                       const float *c, size_t n, vae_elbo_stats *stats);
 
 /**
  * vae_model_elbo given the conditions: per-example ELBO of log p(x|c), in
- * nats (KL to p(z|c)). @since 0.3.0
+ * nats (KL to p(z|c)).
+ * @param model        a conditional model (cond_dim > 0).
+ * @param x            n x input_dim examples, row-major.
+ * @param c            n x cond_dim conditions, row-major.
+ * @param n            number of examples.
+ * @param per_example  may be NULL; else n floats (caller-owned).
+ * @param stats        may be NULL; receives the averages.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use the plain call), VAE_ERR_INVALID (n = 0, data outside [0,1] for Bernoulli),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (x or c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_elbo_cond(vae_model *model, const float *x, const float *c, size_t n,
                                 float *per_example, vae_elbo_stats *stats);
 
-/** vae_model_encode of q(z|x,c): mu and log sigma^2, n x latent_dim each. @since 0.3.0 */
+/**
+ * vae_model_encode of q(z|x,c): mu and log sigma^2, n x latent_dim each.
+ * @param model   a conditional model (cond_dim > 0).
+ * @param x       n x input_dim examples, row-major.
+ * @param c       n x cond_dim conditions, row-major.
+ * @param n       number of examples.
+ * @param mu      n x latent_dim floats (caller-owned), as in vae_model_encode.
+ * @param logvar  n x latent_dim floats (caller-owned), as in vae_model_encode.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use the plain call), VAE_ERR_INVALID (n = 0),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (x or c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API int vae_model_encode_cond(vae_model *model, const float *x, const float *c, size_t n,
                                   float *mu, float *logvar);
 
 /**
  * Decoder output of p(x|z,c) for n latent vectors z and conditions c:
- * probabilities or means, n x input_dim, into out. @since 0.3.0
+ * probabilities or means, n x input_dim, into out.
+ * @param model  a conditional model (cond_dim > 0).
+ * @param z      n x latent_dim latent vectors, row-major.
+ * @param c      n x cond_dim conditions, row-major.
+ * @param n      number of rows.
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use the plain call), VAE_ERR_INVALID (n = 0),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (z or c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_decode_cond(vae_model *model, const float *z, const float *c, size_t n,
                                   float *out);
 
-/** decode(mu(x, c), c): the reconstruction of n examples given c. @since 0.3.0 */
+/**
+ * decode(mu(x, c), c): the reconstruction of n examples given c.
+ * @param model  a conditional model (cond_dim > 0).
+ * @param x      n x input_dim examples, row-major.
+ * @param c      n x cond_dim conditions, row-major.
+ * @param n      number of examples.
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use the plain call), VAE_ERR_INVALID (n = 0),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (x or c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API int vae_model_reconstruct_cond(vae_model *model, const float *x, const float *c, size_t n,
                                        float *out);
 
 /**
  * n samples of x given c: z ~ p(z|c) (N(0, I) for the standard prior) drawn
  * with the model's generator, then the decoder output (probabilities or
- * means), n x input_dim. Row i uses condition row i. @since 0.3.0
+ * means), n x input_dim. Row i uses condition row i.
+ * @param model  a conditional model (cond_dim > 0).
+ * @param c      n x cond_dim conditions, row-major.
+ * @param n      number of samples.
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use vae_model_sample), VAE_ERR_INVALID (n = 0),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_sample_cond(vae_model *model, const float *c, size_t n, float *out);
 
 /**
  * The prior p(z|c) for n conditions: its mean and log-variance, n x
  * latent_dim each (either may be NULL). For VAE_PRIOR_STANDARD both are 0.
+ * @param model   a conditional model (cond_dim > 0).
+ * @param c       n x cond_dim conditions, row-major.
+ * @param n       number of conditions.
+ * @param mu      may be NULL; else n x latent_dim floats (caller-owned).
+ * @param logvar  may be NULL; else n x latent_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL (model or c), VAE_ERR_UNSUPPORTED (the model
+ *         is unconditional: its prior is N(0, I)), VAE_ERR_INVALID (n = 0),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_model_prior_cond(vae_model *model, const float *c, size_t n, float *mu,
@@ -1159,7 +1275,21 @@ VAE_API int vae_model_prior_cond(vae_model *model, const float *c, size_t n, flo
 
 /**
  * vae_model_log_likelihood given c: importance-sampled log p(x|c) with
- * q(z|x,c) as proposal and p(z|c) as prior, in nats. @since 0.3.0
+ * q(z|x,c) as proposal and p(z|c) as prior, in nats.
+ * @param model        a conditional model (cond_dim > 0).
+ * @param x            n x input_dim examples, row-major.
+ * @param c            n x cond_dim conditions, row-major.
+ * @param n            number of examples.
+ * @param k            importance samples per example, 1..2^20.
+ * @param per_example  may be NULL; else n floats (caller-owned), nats.
+ * @param mean         may be NULL; receives the mean over the examples.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use the plain call), VAE_ERR_INVALID (n = 0, k outside 1..2^20, data outside [0,1] for
+ *         Bernoulli),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE (x or c not finite),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_model_log_likelihood_cond(vae_model *model, const float *x, const float *c,
                                           size_t n, int k, float *per_example, double *mean);
@@ -1213,14 +1343,18 @@ VAE_API int vae_png_write_grid(const char *path, const float *pixels, size_t n, 
  * batch. The reparameterisation noise comes from the model's training random
  * stream, exactly as in vae_model_train_step, which the stream advances like.
  * Values must be finite; the Bernoulli likelihood needs them in [0,1].
+ * @param model the model (unconditional).
+ * @param x     n x input_dim examples, row-major.
+ * @param n     number of examples, 1..2^28.
  * @param stats may be NULL; receives the batch's averages (also when the
  *              call returns VAE_ERR_DIVERGED).
  * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not finite
  *         (parameters unchanged; the gradient buffer then holds the
  *         non-finite gradient); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data
  *         outside [0,1] for Bernoulli), VAE_ERR_NONFINITE, VAE_ERR_LIMIT
- *         (n > 2^28), VAE_ERR_NOMEM. On an argument error nothing changes.
- * Thread rule: as for every call on the model.
+ *         (n > 2^28), VAE_ERR_UNSUPPORTED (a conditional model),
+ *         VAE_ERR_NOMEM. On an argument error nothing changes.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_model_compute_gradients(vae_model *model, const float *x, size_t n,
@@ -1234,9 +1368,17 @@ VAE_API int vae_model_compute_gradients(vae_model *model, const float *x, size_t
  * example gets the same noise however a global batch is split into shards,
  * and N processes computing shards [first, first + n) reproduce one process
  * computing the whole batch (up to the rounding of the average).
+ * @param model  the model (unconditional).
+ * @param x      n x input_dim examples, row-major.
+ * @param n      number of examples, 1..2^28.
  * @param key    any value, e.g. the global step number
  * @param first  index of row 0 (first + n must not overflow 64 bits)
- * @return as vae_model_compute_gradients.
+ * @param stats  may be NULL; receives the batch's averages.
+ * @return VAE_OK; as vae_model_compute_gradients: VAE_ERR_DIVERGED,
+ *         VAE_ERR_NULL, VAE_ERR_INVALID (also when first + n overflows),
+ *         VAE_ERR_NONFINITE, VAE_ERR_LIMIT, VAE_ERR_UNSUPPORTED,
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, size_t n,
@@ -1250,10 +1392,18 @@ VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, 
  * the rows it is evaluated with, so shards of a set evaluated apart (e.g. on
  * several processes) give exactly the per-example figures of the whole set.
  * No random stream of the model is touched.
+ * @param model       the model (unconditional).
+ * @param x           n x input_dim examples, row-major.
+ * @param n           number of examples, 1..2^28.
+ * @param key         any value, e.g. VAE_MPI_EVAL_KEY in libvae_mpi.
+ * @param first       index of row 0 (first + n must not overflow 64 bits).
  * @param per_example may be NULL; else n floats.
  * @param stats       may be NULL.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
- *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data outside [0,1]
+ *         for Bernoulli, first + n overflows), VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_UNSUPPORTED (a conditional
+ *         model), VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_model_elbo_keyed(vae_model *model, const float *x, size_t n, uint64_t key,
@@ -1266,7 +1416,11 @@ VAE_API int vae_model_elbo_keyed(vae_model *model, const float *x, size_t n, uin
  * the model and stays valid, at the same address, until vae_model_free; the
  * caller may read it and overwrite it in place (e.g. MPI_Allreduce with
  * MPI_IN_PLACE) before vae_model_apply_gradients. Zero before the first
- * gradient. NULL for a NULL model. @since 0.3.0
+ * gradient.
+ * @param model  the model (may be NULL).
+ * @return the model's gradient buffer; NULL for a NULL model.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API float *vae_model_gradient_data(vae_model *model);
 
@@ -1275,7 +1429,11 @@ VAE_API float *vae_model_gradient_data(vae_model *model);
  * floats, layout of vae_model_param_tensor_info), owned by the model and
  * valid at the same address until vae_model_free; its contents change with
  * every update. Write parameters with vae_model_set_params (which checks
- * them). NULL for a NULL model. @since 0.3.0
+ * them).
+ * @param model  the model (may be NULL).
+ * @return the model's parameters (read-only); NULL for a NULL model.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API const float *vae_model_param_data(const vae_model *model);
 
@@ -1285,8 +1443,11 @@ VAE_API const float *vae_model_param_data(const vae_model *model);
  * vae_model_train_step: when the gradient or the updated parameters would
  * not be finite, nothing changes (parameters, optimizer state and step
  * count stay) and VAE_ERR_DIVERGED is returned.
+ * @param model  the model whose gradient buffer holds the gradient.
+ * @param opt    the optimizer.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (the optimizer is bound to a
  *         model of another size), VAE_ERR_DIVERGED, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_model_apply_gradients(vae_model *model, vae_optimizer *opt);
@@ -1297,7 +1458,11 @@ VAE_API int vae_model_apply_gradients(vae_model *model, vae_optimizer *opt);
  * vae_model_sample) as stream `stream` of `seed`. Different streams of one
  * seed are independent, e.g. one per process: stream = rank. The streams are
  * distinct from the one a new model starts with. Parameters are unchanged.
+ * @param model  the model.
+ * @param seed   any value.
  * @param stream below 2^63, else VAE_ERR_INVALID
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (stream >= 2^63).
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_model_reseed(vae_model *model, uint64_t seed, uint64_t stream);
@@ -1309,9 +1474,18 @@ VAE_API int vae_model_reseed(vae_model *model, uint64_t seed, uint64_t stream);
  * gets the same bits whichever batch, shard or process gathers it (use the
  * epoch or step as key). These generators differ from the noise generators
  * of vae_model_compute_gradients_keyed for the same seed and key.
- * @param err may be NULL.
+ * @param ds    the dataset (only read).
+ * @param rows  n row indices, each below vae_dataset_count(ds).
+ * @param n     number of rows, at most 2^28.
+ * @param seed  seeds the binarisation generators (e.g. the model's seed).
+ * @param key   e.g. the epoch or step.
+ * @param out   n x vae_dataset_dim(ds) floats (caller-owned).
+ * @param err   may be NULL.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a row out of range),
- *         VAE_ERR_LIMIT (n > 2^28). Thread-safe on one dataset (read-only).
+ *         VAE_ERR_LIMIT (n > 2^28).
+ * @par Threads
+ * Only reads the dataset: concurrent calls on one dataset are safe as long
+ * as no thread changes it meanwhile.
  * @since 0.3.0
  */
 VAE_API int vae_dataset_gather(const vae_dataset *ds, const size_t *rows, size_t n,
@@ -1378,6 +1552,8 @@ typedef struct vae_vqvae_stats {
  * Fill *cfg with defaults: 784-400-(16 x 16) encoder, K = 128 codes,
  * beta 0.25, EMA codebook (decay 0.99, eps 1e-5), no restarts, Bernoulli
  * likelihood, seed 1, 1 thread. Sets struct_size. NULL is ignored.
+ * @param cfg  the configuration to fill (may be NULL).
+ * @thread_caller
  * @since 0.3.0
  */
 VAE_API void vae_vqvae_config_init(vae_vqvae_config *cfg);
@@ -1388,39 +1564,75 @@ VAE_API void vae_vqvae_config_init(vae_vqvae_config *cfg);
  * common VQ-VAE initialisation); the EMA state starts at N_i = 0 and
  * m_i = e_i, as in Sonnet. Everything is drawn from the model's generator
  * seeded by cfg->seed.
+ * @param cfg  the configuration (from vae_vqvae_config_init); copied.
  * @param out  receives the model; NULL on failure.
  * @param err  may be NULL; receives status and message.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a size out of range, an
  *         unknown enum, beta < 0, decay outside [0,1), eps <= 0, ...),
  *         VAE_ERR_UNSUPPORTED (a learned Gaussian sigma), VAE_ERR_LIMIT
- *         (more than 2^31 parameters), VAE_ERR_NOMEM.
+ *         (more than 2^31 parameters, M*D above 2^20), VAE_ERR_NOMEM.
+ * @thread_safe
  * @since 0.3.0
  */
 VAE_API int vae_vqvae_create(const vae_vqvae_config *cfg, vae_vqvae **out, vae_error *err);
 
-/** Free a VQ-VAE. NULL is a no-op. @since 0.3.0 */
+/**
+ * Free a VQ-VAE. NULL is a no-op.
+ * @param vq  the model (may be NULL).
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API void vae_vqvae_free(vae_vqvae *vq);
 
-/** The message of the last failed call on vq ("" if none; "vq is NULL" for NULL). @since 0.3.0 */
+/**
+ * The message of the last failed call on vq.
+ * @param vq  the model (may be NULL).
+ * @return a string owned by the model ("" if no call failed; "vq is NULL"
+ *         for NULL), valid until the next failing call on vq or its free.
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API const char *vae_vqvae_errmsg(const vae_vqvae *vq);
 
 /**
  * Copy the configuration into *cfg (cfg->struct_size must be set; a smaller,
  * older struct receives its fields only).
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size). @since 0.3.0
+ * @param vq   the model.
+ * @param cfg  receives the configuration.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or above
+ *         65536).
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_get_config(const vae_vqvae *vq, vae_vqvae_config *cfg);
 
-/** Set the number of BLAS threads the model's calls use (1..256). @since 0.3.0 */
+/**
+ * Set the number of BLAS threads the model's calls use.
+ * @param vq       the model.
+ * @param threads  1..256.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (threads out of range).
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API int vae_vqvae_set_threads(vae_vqvae *vq, int threads);
 
 /**
  * Number of parameters the optimizer trains: encoder and decoder, plus the
- * K*D codebook with VAE_VQ_CODEBOOK_LOSS (0 for NULL). @since 0.3.0
+ * K*D codebook with VAE_VQ_CODEBOOK_LOSS.
+ * @param vq  the model (may be NULL).
+ * @return the parameter count; 0 for NULL.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API size_t vae_vqvae_param_count(const vae_vqvae *vq);
 
-/** Bits needed to store one example's codes: M * log2(K) (0 for NULL). @since 0.3.0 */
+/**
+ * Bits needed to store one example's codes: M * log2(K).
+ * @param vq  the model (may be NULL).
+ * @return the bits; 0 for NULL.
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API double vae_vqvae_bits_per_example(const vae_vqvae *vq);
 
 /**
@@ -1428,12 +1640,18 @@ VAE_API double vae_vqvae_bits_per_example(const vae_vqvae *vq);
  * backward, optimizer update, then (EMA mode) the moving-average codebook
  * update and (restart_after > 0) dead-code restarts. Values must be finite;
  * the Bernoulli likelihood needs them in [0,1].
+ * @param vq    the model.
+ * @param opt   the optimizer.
+ * @param x     n x input_dim examples, row-major.
+ * @param n     number of examples (n*M*K below 2^31, n at most 2^28).
  * @param stats may be NULL; receives the batch's figures (before the update).
  * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not finite
  *         (nothing is changed: parameters, codebook, EMA and optimizer state
- *         stay as before); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0 or too large,
- *         values outside [0,1]), VAE_ERR_NONFINITE, VAE_ERR_SHAPE (the
- *         optimizer is bound to another parameter count), VAE_ERR_NOMEM.
+ *         stay as before); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, values
+ *         outside [0,1]), VAE_ERR_LIMIT (n too large), VAE_ERR_NONFINITE,
+ *         VAE_ERR_SHAPE (the optimizer is bound to another parameter count),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_vqvae_train_step(vae_vqvae *vq, vae_optimizer *opt, const float *x, size_t n,
@@ -1442,10 +1660,21 @@ VAE_API int vae_vqvae_train_step(vae_vqvae *vq, vae_optimizer *opt, const float 
 /**
  * One epoch over `data`: shuffle with the model's generator, then
  * vae_vqvae_train_step on consecutive batches of batch_size (the last may
- * be smaller). progress (may be NULL) receives the running mean rec.
+ * be smaller).
+ * @param vq          the model.
+ * @param opt         the optimizer.
+ * @param data        the training set (input_dim features per example).
+ * @param batch_size  examples per step, 1..2^28.
+ * @param progress    may be NULL; receives the running mean rec.
+ * @param user        passed to progress.
  * @param stats may be NULL; receives the epoch's figures (perplexity and
  *              codes used over all training assignments of the epoch).
- * @return as vae_vqvae_train_step, plus VAE_ERR_CANCELLED. @since 0.3.0
+ * @return VAE_OK; as vae_vqvae_train_step (VAE_ERR_DIVERGED, VAE_ERR_NULL,
+ *         VAE_ERR_INVALID for an empty dataset, batch_size 0 or data outside
+ *         [0,1] for Bernoulli, VAE_ERR_SHAPE also for a dataset of another
+ *         width, VAE_ERR_LIMIT, VAE_ERR_NOMEM), plus VAE_ERR_CANCELLED.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_train_epoch(vae_vqvae *vq, vae_optimizer *opt, const vae_dataset *data,
                                   size_t batch_size, vae_progress_fn progress, void *user,
@@ -1454,30 +1683,72 @@ VAE_API int vae_vqvae_train_epoch(vae_vqvae *vq, vae_optimizer *opt, const vae_d
 /**
  * Figures over every example of `data` (binarised as the dataset says, with
  * the evaluation stream reset at every call), in batches of batch_size.
- * Changes nothing in the model. @since 0.3.0
+ * Changes nothing in the model.
+ * @param vq          the model.
+ * @param data        the examples (input_dim features each).
+ * @param batch_size  examples per batch, 1..2^28.
+ * @param stats       may be NULL; receives the figures.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (dataset width differs),
+ *         VAE_ERR_INVALID (empty dataset, batch_size 0, data outside [0,1]
+ *         for Bernoulli), VAE_ERR_LIMIT (batch_size > 2^28), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t batch_size,
                                vae_vqvae_stats *stats);
 
 /**
  * Code indices of n examples: n x M ints in 0..K-1, example-major, into
- * `codes` (caller's buffer). @since 0.3.0
+ * `codes` (caller's buffer).
+ * @param vq     the model.
+ * @param x      n x input_dim examples, row-major.
+ * @param n      number of examples, 1..2^28.
+ * @param codes  n x M ints (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data outside [0,1]
+ *         for Bernoulli), VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE,
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_encode(vae_vqvae *vq, const float *x, size_t n, int *codes);
 
 /**
  * Decoder output for n examples given by their codes (n x M ints, each in
  * 0..K-1, else VAE_ERR_INVALID naming the entry): Bernoulli probabilities or
- * Gaussian means, n x input_dim, into `out`. @since 0.3.0
+ * Gaussian means, n x input_dim, into `out`.
+ * @param vq     the model.
+ * @param codes  n x M code indices.
+ * @param n      number of examples, 1..2^28.
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, a code out of
+ *         range), VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_decode(vae_vqvae *vq, const int *codes, size_t n, float *out);
 
-/** decode(encode(x)) for n examples, n x input_dim, into `out`. @since 0.3.0 */
+/**
+ * decode(encode(x)) for n examples, n x input_dim, into `out`.
+ * @param vq   the model.
+ * @param x    n x input_dim examples, row-major.
+ * @param n    number of examples, 1..2^28.
+ * @param out  n x input_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data outside [0,1]
+ *         for Bernoulli), VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NONFINITE,
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
+ */
 VAE_API int vae_vqvae_reconstruct(vae_vqvae *vq, const float *x, size_t n, float *out);
 
 /**
  * Copy the codebook (K x D floats, row k is code k) into out.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (count != K*D). @since 0.3.0
+ * @param vq     the model.
+ * @param out    count floats (caller-owned).
+ * @param count  must be K*D.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (count != K*D).
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_get_codebook(const vae_vqvae *vq, float *out, size_t count);
 
@@ -1485,7 +1756,13 @@ VAE_API int vae_vqvae_get_codebook(const vae_vqvae *vq, float *out, size_t count
  * Replace the codebook (K x D finite floats). With EMA learning the moving
  * averages are made consistent with it: m_i = e_i N~_i (counts kept), or
  * m_i = e_i while no code has been counted yet (the state at creation).
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_NONFINITE. @since 0.3.0
+ * @param vq     the model.
+ * @param in     count floats, K x D; copied.
+ * @param count  must be K*D.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (count != K*D),
+ *         VAE_ERR_NONFINITE; on failure the codebook is unchanged.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_set_codebook(vae_vqvae *vq, const float *in, size_t count);
 
@@ -1494,16 +1771,30 @@ VAE_API int vae_vqvae_set_codebook(vae_vqvae *vq, const float *in, size_t count)
  * p_m(k) = (c_mk + alpha) / (N + K alpha), c_mk counting how often the
  * examples of `data` chose code k at position m (additive smoothing alpha,
  * >= 0; 0 gives the empirical frequencies).
+ * @param vq          the model.
+ * @param data        the examples (input_dim features each).
+ * @param batch_size  examples encoded at a time, 1..2^28.
+ * @param alpha       additive smoothing, finite, >= 0.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (alpha negative or not
- *         finite, empty data), VAE_ERR_SHAPE, VAE_ERR_NOMEM. @since 0.3.0
+ *         finite, empty data, batch_size 0, data outside [0,1] for
+ *         Bernoulli), VAE_ERR_SHAPE (dataset width differs), VAE_ERR_LIMIT
+ *         (batch_size > 2^28), VAE_ERR_NOMEM. On failure the previous prior
+ *         is kept.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_fit_prior(vae_vqvae *vq, const vae_dataset *data, size_t batch_size,
                                 float alpha);
 
 /**
  * Copy the fitted prior (M x K probabilities) into out.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_UNSUPPORTED (no prior
- *         fitted yet). @since 0.3.0
+ * @param vq     the model.
+ * @param out    count floats (caller-owned).
+ * @param count  must be M*K.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (count != M*K),
+ *         VAE_ERR_UNSUPPORTED (no prior fitted yet).
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_get_prior(const vae_vqvae *vq, float *out, size_t count);
 
@@ -1511,8 +1802,14 @@ VAE_API int vae_vqvae_get_prior(const vae_vqvae *vq, float *out, size_t count);
  * n new examples: codes drawn from the fitted prior with the model's
  * generator, then decoded (n x input_dim into out). codes may be NULL, else
  * receives the n x M drawn codes.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0 or too large),
- *         VAE_ERR_UNSUPPORTED (no prior fitted), VAE_ERR_NOMEM. @since 0.3.0
+ * @param vq     the model, with a fitted prior.
+ * @param n      number of examples, 1..2^28.
+ * @param codes  may be NULL; else n x M ints (caller-owned).
+ * @param out    n x input_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0), VAE_ERR_LIMIT
+ *         (n > 2^28), VAE_ERR_UNSUPPORTED (no prior fitted), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_sample(vae_vqvae *vq, size_t n, int *codes, float *out);
 
@@ -1520,7 +1817,11 @@ VAE_API int vae_vqvae_sample(vae_vqvae *vq, size_t n, int *codes, float *out);
  * Write a checkpoint: configuration, parameters, codebook, EMA state, idle
  * counters, the prior (if fitted), the random state and, if opt is not
  * NULL, the optimizer's state. Written atomically like vae_model_save.
+ * @param vq    the model.
+ * @param opt   may be NULL; else its state is saved too.
+ * @param path  file to write.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_NONFINITE, VAE_ERR_IO, VAE_ERR_NOMEM.
+ * @thread_handle
  * @since 0.3.0
  */
 VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *path);
@@ -1530,8 +1831,15 @@ VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *
  * the file holds one). Training continues exactly as if never interrupted.
  * A vae_model checkpoint is refused with VAE_ERR_FORMAT and a message
  * saying to use vae_model_load (and vae_model_load refuses VQ-VAE files).
+ * @param path     file to read.
+ * @param out      receives the model; NULL on failure.
+ * @param opt_out  may be NULL; else receives the optimizer (NULL when the
+ *                 file holds none).
+ * @param err      may be NULL; receives status and message.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_IO, VAE_ERR_FORMAT, VAE_ERR_LIMIT,
- *         VAE_ERR_NOMEM. @since 0.3.0
+ *         VAE_ERR_NOMEM.
+ * @thread_safe
+ * @since 0.3.0
  */
 VAE_API int vae_vqvae_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out,
                            vae_error *err);
