@@ -17,7 +17,8 @@ docs/python.md for the mapping to the C API.
 from . import capi
 from ._errors import Error, status_str
 from .dataset import Dataset
-from .model import GradientReport, GradStats, Model, ParamTensor, Stats
+from .model import (Diagnostics, GradientReport, GradStats, Model, ParamTensor, Stats,
+                    TrainingState)
 from .optimizer import Optimizer
 from .image import write_png_grid
 from .vqvae import VQVAE, VQStats
@@ -28,6 +29,7 @@ from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR
 
 __all__ = [
     "Model", "Optimizer", "Dataset", "Stats", "ParamTensor", "GradStats", "GradientReport",
+    "TrainingState", "Diagnostics",
     "VQVAE", "VQStats",
     "Error", "version", "version_info", "write_png_grid",
     "status_str", "library_path", "capi",

@@ -30,7 +30,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
 
 __all__ = [
     "lib", "library_path", "DatasetOptions", "OptimizerConfig", "ModelConfig", "ElboStats",
-    "GradStats",
+    "GradStats", "TrainingState", "Diagnostics",
     "VaeError", "PROGRESS_FN", "new_dataset_options", "new_optimizer_config",
     "new_model_config", "has", "STATUS_NAMES",
 ]
@@ -117,6 +117,15 @@ VAE_REWARD_REC = 1
 VAE_OBJ_ELBO = 0
 VAE_OBJ_IWAE = 1
 
+VAE_KL_SCHEDULE_CONSTANT = 0
+VAE_KL_SCHEDULE_LINEAR = 1
+VAE_KL_SCHEDULE_CYCLICAL = 2
+
+VAE_PRIOR_STANDARD = 0
+VAE_PRIOR_LEARNED = 1
+
+VAE_ACTIVE_UNIT_THRESHOLD = 0.01
+
 # ---------------------------------------------------------------------------
 # Structs, exactly as in vae.h
 # ---------------------------------------------------------------------------
@@ -195,6 +204,10 @@ class ModelConfig(Structure):
         ("free_bits", c_float),
         ("aggressive", c_int),
         ("aggressive_max_inner", c_int),
+        # Since 0.3.0: conditional VAE.
+        ("cond_dim", c_int),
+        ("prior", c_int),
+        ("prior_hidden", c_int),
     ]
 
 
@@ -424,6 +437,20 @@ _OPTIONAL_PROTOTYPES = {
     "vae_model_aggressive_update": (c_int, [_P, _F, c_size_t, POINTER(c_double), POINTER(c_int)]),
     "vae_model_diagnostics": (c_int, [_P, _F, c_size_t, POINTER(Diagnostics), _F, _F]),
     "vae_model_set_params": (c_int, [_P, _F, c_size_t]),
+    # 0.3.0: conditional models and dataset conditions
+    "vae_dataset_set_conditions": (c_int, [_P, _F, c_size_t, c_size_t]),
+    "vae_dataset_set_onehot": (c_int, [_P, c_int]),
+    "vae_dataset_cond_dim": (c_size_t, [_P]),
+    "vae_dataset_conditions": (_F, [_P]),
+    "vae_model_train_step_cond": (c_int, [_P, _P, _F, _F, c_size_t, POINTER(ElboStats)]),
+    "vae_model_elbo_cond": (c_int, [_P, _F, _F, c_size_t, _F, POINTER(ElboStats)]),
+    "vae_model_encode_cond": (c_int, [_P, _F, _F, c_size_t, _F, _F]),
+    "vae_model_decode_cond": (c_int, [_P, _F, _F, c_size_t, _F]),
+    "vae_model_reconstruct_cond": (c_int, [_P, _F, _F, c_size_t, _F]),
+    "vae_model_sample_cond": (c_int, [_P, _F, c_size_t, _F]),
+    "vae_model_prior_cond": (c_int, [_P, _F, c_size_t, _F, _F]),
+    "vae_model_log_likelihood_cond": (c_int, [_P, _F, _F, c_size_t, c_int, _F,
+                                              POINTER(c_double)]),
     # 0.3.0: training in pieces (data parallelism)
     "vae_model_compute_gradients": (c_int, [_P, _F, c_size_t, POINTER(ElboStats)]),
     "vae_model_compute_gradients_keyed": (c_int, [_P, _F, c_size_t, c_uint64, c_uint64,
@@ -550,6 +577,7 @@ _FIELD_SINCE = {
     "kl_schedule": 300, "kl_warmup_steps": 300, "kl_cycle_steps": 300, "kl_cycle_ratio": 300,
     "kl_cycles": 300, "capacity_gamma": 300, "capacity_max": 300, "capacity_steps": 300,
     "free_bits": 300, "aggressive": 300, "aggressive_max_inner": 300,
+    "cond_dim": 300, "prior": 300, "prior_hidden": 300,
 }
 _VERSION = lib.vae_version_number()
 

@@ -105,11 +105,9 @@ class Dataset:
         255, in float32, exactly as the IDX loader) or 'minmax'; scaling
         needs copy=True. binarize: 'none', 'threshold' (> threshold) or
         'dynamic' (redrawn each epoch). labels: n integers, or None.
+        conditions: an (n, cond_dim) array of condition vectors for a
+        conditional model (copied, see :meth:`set_conditions`), or None.
         """
-        if conditions is not None:
-            raise NotImplementedError(
-                "libvae: conditional datasets need the conditional-VAE C API, which "
-                "this libvae (%s) does not have yet" % version_string())
         x = as_array(x, "Dataset.from_numpy")
         if x.ndim < 2:
             raise Error(capi.VAE_ERR_SHAPE, "Dataset.from_numpy: x has shape %s; expected "
@@ -136,7 +134,14 @@ class Dataset:
         mode = capi.VAE_ARRAY_COPY if copy else capi.VAE_ARRAY_BORROW
         ptr = cls._create(lib.vae_dataset_from_array, fptr(x), n, d, iptr(lab), mode,
                           ctypes.byref(opt))
-        return cls(ptr, None if copy else x)
+        ds = cls(ptr, None if copy else x)
+        if conditions is not None:
+            try:
+                ds.set_conditions(conditions)
+            except Error as e:
+                ds.close()
+                raise Error(e.status, "Dataset.from_numpy: %s" % e.message) from None
+        return ds
 
     @classmethod
     def from_idx(cls, images, labels=None, scale=None, binarize="none", threshold=0.5):
@@ -262,6 +267,60 @@ class Dataset:
             if rc != capi.VAE_OK:
                 raise Error(rc, (lib.vae_dataset_errmsg(mem.ptr) or b"").decode())
 
+    # -- conditions (0.3.0) -----------------------------------------------
+
+    def _call(self, fn, *args):
+        """A status call on the dataset, under its lock; Error with its errmsg."""
+        with self._lock:
+            mem = self._m()
+            rc = fn(mem.ptr, *args)
+            if rc != capi.VAE_OK:
+                raise Error(rc, (lib.vae_dataset_errmsg(mem.ptr) or b"").decode())
+
+    def set_conditions(self, c):
+        """Attach condition vectors for a conditional model: an (n, cond_dim)
+        array, one row per example, copied (vae_dataset_set_conditions). They
+        replace earlier ones and follow their examples through subset() and
+        the epoch shuffle; they are not scaled or binarised."""
+        if not capi.has("vae_dataset_set_conditions"):
+            raise NotImplementedError("libvae: set_conditions needs libvae >= 0.3.0")
+        c = as_array(c, "set_conditions", "c")
+        if c.ndim == 1:
+            c = c.reshape(-1, 1)
+        if c.ndim != 2:
+            raise Error(capi.VAE_ERR_SHAPE, "set_conditions: c has shape %s; expected "
+                        "(n, cond_dim)" % (tuple(c.shape),))
+        c = np.ascontiguousarray(c, dtype=np.float32)
+        self._call(lib.vae_dataset_set_conditions, fptr(c), c.shape[0], c.shape[1])
+
+    def set_onehot(self, n_classes):
+        """Attach one-hot conditions from the labels: example i gets n_classes
+        floats with a 1 at labels[i] (vae_dataset_set_onehot)."""
+        if not capi.has("vae_dataset_set_onehot"):
+            raise NotImplementedError("libvae: set_onehot needs libvae >= 0.3.0")
+        self._call(lib.vae_dataset_set_onehot, as_int(n_classes, "n_classes"))
+
+    @property
+    def cond_dim(self):
+        """Condition features per example; 0 without conditions (vae_dataset_cond_dim)."""
+        if not capi.has("vae_dataset_cond_dim"):
+            return 0
+        return lib.vae_dataset_cond_dim(self._m().ptr)
+
+    def conditions(self):
+        """A copy of the conditions as an (n, cond_dim) float32 array, or None
+        (vae_dataset_conditions). A copy, not a view: set_conditions and
+        set_onehot free the C buffer a view would point into."""
+        if not capi.has("vae_dataset_conditions"):
+            return None
+        with self._lock:
+            mem = self._m()
+            p = lib.vae_dataset_conditions(mem.ptr)
+            if not p:
+                return None
+            n, cd = lib.vae_dataset_count(mem.ptr), lib.vae_dataset_cond_dim(mem.ptr)
+            return np.ctypeslib.as_array(p, shape=(n, cd)).copy()
+
     # -- lifetime ---------------------------------------------------------
 
     def close(self):
@@ -284,7 +343,9 @@ class Dataset:
         if self._mem is None:
             return "<libvae.Dataset closed>"
         n, d = self.shape
-        return "<libvae.Dataset %d x %d%s>" % (n, d, ", labels" if self.has_labels else "")
+        cd = self.cond_dim
+        return "<libvae.Dataset %d x %d%s%s>" % (n, d, ", labels" if self.has_labels else "",
+                                                 ", %d conditions" % cd if cd else "")
 
 
 def version_string():

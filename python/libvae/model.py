@@ -29,11 +29,14 @@ BASELINES = {"none": capi.VAE_BASELINE_NONE, "ema": capi.VAE_BASELINE_EMA,
              "loo": capi.VAE_BASELINE_LOO}
 REWARDS = {"elbo": capi.VAE_REWARD_ELBO, "rec": capi.VAE_REWARD_REC}
 OBJECTIVES = {"elbo": capi.VAE_OBJ_ELBO, "iwae": capi.VAE_OBJ_IWAE}
+KL_SCHEDULES = {"constant": capi.VAE_KL_SCHEDULE_CONSTANT, "linear": capi.VAE_KL_SCHEDULE_LINEAR,
+                "cyclical": capi.VAE_KL_SCHEDULE_CYCLICAL}
+PRIORS = {"standard": capi.VAE_PRIOR_STANDARD, "learned": capi.VAE_PRIOR_LEARNED}
 # vae-train's shorthands: --estimator score-ema / score-loo
 _ESTIMATOR_SHORTHANDS = {"score-ema": "ema", "score-loo": "loo"}
 
 # keyword -> (vae_model_config field, kind, enum table, training setting?)
-# Kinds: "int", "u64", "float", "enum", "hidden". Training settings are the
+# Kinds: "int", "u64", "float", "bool", "enum", "hidden". Training settings are the
 # ones vae_model_set_training may change; the others fix the architecture.
 _OPTIONS = {
     "input_dim": ("input_dim", "int", None, False),
@@ -56,6 +59,22 @@ _OPTIONS = {
     "objective": ("objective", "enum", OBJECTIVES, True),
     "beta": ("beta", "float", None, True),
     "threads": ("threads", "int", None, True),
+    # 0.3.0: beta-VAE schedules, capacity, free bits, aggressive training
+    "kl_schedule": ("kl_schedule", "enum", KL_SCHEDULES, True),
+    "kl_warmup_steps": ("kl_warmup_steps", "int", None, True),
+    "kl_cycle_steps": ("kl_cycle_steps", "int", None, True),
+    "kl_cycle_ratio": ("kl_cycle_ratio", "float", None, True),
+    "kl_cycles": ("kl_cycles", "int", None, True),
+    "capacity_gamma": ("capacity_gamma", "float", None, True),
+    "capacity_max": ("capacity_max", "float", None, True),
+    "capacity_steps": ("capacity_steps", "int", None, True),
+    "free_bits": ("free_bits", "float", None, True),
+    "aggressive": ("aggressive", "bool", None, True),
+    "aggressive_max_inner": ("aggressive_max_inner", "int", None, True),
+    # 0.3.0: conditional VAE
+    "cond_dim": ("cond_dim", "int", None, False),
+    "prior": ("prior", "enum", PRIORS, False),
+    "prior_hidden": ("prior_hidden", "int", None, False),
 }
 
 #: The keywords vae_model_set_training takes (Model.set_training, gradient_stats).
@@ -93,6 +112,11 @@ def _fill_config(cfg, options, what):
             setattr(cfg, field, as_int(value, key, 0, (1 << 64) - 1))
         elif kind == "float":
             setattr(cfg, field, as_float(value, key))
+        elif kind == "bool":
+            if not isinstance(value, (bool, int, np.integer)) or value not in (0, 1):
+                raise Error(capi.VAE_ERR_INVALID, "%s = %r: expected True or False"
+                            % (key, value))
+            setattr(cfg, field, int(value))
         elif kind == "enum":
             setattr(cfg, field, enum_value(value, table, key))
         else:   # hidden
@@ -124,6 +148,8 @@ def _config_dict(c):
             d[key] = tuple(c.hidden[i] for i in range(n))
         elif kind == "float":
             d[key] = f32(getattr(c, field))
+        elif kind == "bool":
+            d[key] = bool(getattr(c, field))
         elif kind == "enum":
             d[key] = enum_name(getattr(c, field), table)
         else:
@@ -193,6 +219,27 @@ class GradStats(NamedTuple):
         return cls(s.mean_norm, s.total_variance, s.snr)
 
 
+class TrainingState(NamedTuple):
+    """Where the training schedules stand (vae_training_state)."""
+    step: int               #: schedule steps t taken so far
+    beta: float             #: the KL weight beta_t the next step uses
+    beta_norm: float        #: beta_t * latent / input_dim (Higgins et al.'s normalised beta)
+    capacity: float         #: the capacity target C_t in nats (0 when the capacity objective is off)
+    aggressive_active: bool  #: aggressive training is on and not yet switched off
+    aggressive_mi: float    #: the last MI given to aggressive_update (nats); NaN before the first
+    encoder_steps: int      #: encoder-only updates made by aggressive training so far
+
+
+class Diagnostics(NamedTuple):
+    """Posterior-collapse diagnostics over a set of examples (vae_diagnostics)."""
+    active_units: int       #: dimensions with mu_variance > 0.01 (VAE_ACTIVE_UNIT_THRESHOLD)
+    mi: float               #: I(x; z) estimate of He et al. 2019, nats
+    kl: float               #: mean KL(q(z|x) || N(0, I)), nats (the sum of kl_per_dim)
+    n: int                  #: examples used
+    kl_per_dim: object      #: float32 array (latent,): mean KL of each dimension
+    mu_variance: object     #: float32 array (latent,): Var_x(E_q[z_d|x]) (n - 1 denominator)
+
+
 class GradientReport(NamedTuple):
     """What Model.gradient_stats returns."""
     overall: GradStats      #: over all parameters
@@ -232,6 +279,23 @@ class Model(Handle):
     - objective: 'elbo' or 'iwae'
     - beta: weight of the KL term (1: the ELBO)
     - threads: BLAS threads used by this model's calls
+    - kl_schedule: 'constant', 'linear' (warm-up over kl_warmup_steps) or
+      'cyclical' (kl_cycle_steps, kl_cycle_ratio, kl_cycles); see
+      docs/beta-vae.md
+    - capacity_gamma, capacity_max, capacity_steps: the capacity objective
+      -rec + gamma |KL - C_t| (off while capacity_gamma is 0)
+    - free_bits: lambda in nats per latent dimension (0: off)
+    - aggressive, aggressive_max_inner: lagging-inference-network training
+      in train_epoch/fit; switch it off with :meth:`aggressive_update`
+
+    Conditional VAE (docs/cvae.md), fixed at creation:
+
+    - cond_dim: condition features per example (0: unconditional). A
+      conditional model's array methods then need ``c=``, an (n, cond_dim)
+      array of conditions (one row per row of x or z), and its datasets
+      need conditions (:meth:`Dataset.set_onehot`, ``set_conditions``)
+    - prior: 'standard' (p(z|c) = N(0, I)) or 'learned' (a network on c)
+    - prior_hidden: units of the learned prior's hidden layer (0: affine)
 
     Array arguments are converted to C-contiguous float32 (copied only when
     they are not already); results are new numpy arrays filled by the
@@ -245,7 +309,11 @@ class Model(Handle):
                  activation=None, leaky_slope=None, gaussian_sigma=None, samples=None,
                  kl=None, logvar_min=None, logvar_max=None, seed=None, threads=None,
                  posterior=None, estimator=None, baseline=None, ema_decay=None,
-                 score_reward=None, objective=None, beta=None):
+                 score_reward=None, objective=None, beta=None, kl_schedule=None,
+                 kl_warmup_steps=None, kl_cycle_steps=None, kl_cycle_ratio=None,
+                 kl_cycles=None, capacity_gamma=None, capacity_max=None, capacity_steps=None,
+                 free_bits=None, aggressive=None, aggressive_max_inner=None, cond_dim=None,
+                 prior=None, prior_hidden=None):
         super().__init__()
         self.optimizer = None
         cfg = capi.new_model_config()
@@ -254,7 +322,13 @@ class Model(Handle):
             activation=activation, leaky_slope=leaky_slope, gaussian_sigma=gaussian_sigma,
             samples=samples, kl=kl, logvar_min=logvar_min, logvar_max=logvar_max, seed=seed,
             threads=threads, posterior=posterior, estimator=estimator, baseline=baseline,
-            ema_decay=ema_decay, score_reward=score_reward, objective=objective, beta=beta),
+            ema_decay=ema_decay, score_reward=score_reward, objective=objective, beta=beta,
+            kl_schedule=kl_schedule, kl_warmup_steps=kl_warmup_steps,
+            kl_cycle_steps=kl_cycle_steps, kl_cycle_ratio=kl_cycle_ratio, kl_cycles=kl_cycles,
+            capacity_gamma=capacity_gamma, capacity_max=capacity_max,
+            capacity_steps=capacity_steps, free_bits=free_bits, aggressive=aggressive,
+            aggressive_max_inner=aggressive_max_inner, cond_dim=cond_dim, prior=prior,
+            prior_hidden=prior_hidden),
             "Model")
         out = ctypes.c_void_p()
         err = capi.VaeError()
@@ -275,6 +349,7 @@ class Model(Handle):
         c = self._get_config()
         self._input_dim = c.input_dim
         self._latent_dim = c.latent_dim
+        self._cond_dim = c.cond_dim if capi.field_supported(c, "cond_dim") else 0
 
     # -- checkpoints --------------------------------------------------------
 
@@ -333,7 +408,10 @@ class Model(Handle):
     def set_training(self, **settings):
         """Change training settings, keeping parameters and random state
         (vae_model_set_training): samples, kl, estimator, baseline,
-        ema_decay, score_reward, objective, beta, threads. The EMA baseline
+        ema_decay, score_reward, objective, beta, threads and (0.3.0)
+        kl_schedule, kl_warmup_steps, kl_cycle_steps, kl_cycle_ratio,
+        kl_cycles, capacity_gamma, capacity_max, capacity_steps, free_bits,
+        aggressive, aggressive_max_inner. The EMA baseline
         restarts. Architecture options cannot change (Error VAE_ERR_INVALID).
         """
         _require("vae_model_set_training", "set_training")
@@ -357,6 +435,26 @@ class Model(Handle):
     @property
     def latent_dim(self):
         return self._latent_dim
+
+    @property
+    def cond_dim(self):
+        """Condition features per example; 0 for an unconditional model."""
+        return self._cond_dim
+
+    def _cond(self, c, n, what):
+        """c as a C-contiguous float32 (n, cond_dim) array, or None.
+
+        For an unconditional model the width is not checked here: the _cond
+        call then fails with the library's VAE_ERR_UNSUPPORTED and message.
+        """
+        if c is None:
+            return None
+        _require("vae_model_train_step_cond", what + " with c=")
+        c = as_rows(c, self._cond_dim or None, what, "c")
+        if n is not None and c.shape[0] != n:
+            raise Error(capi.VAE_ERR_SHAPE, "%s: c has %d rows, x has %d; expected one "
+                        "condition row per example" % (what, c.shape[0], n))
+        return c
 
     @property
     def param_count(self):
@@ -399,41 +497,53 @@ class Model(Handle):
                 self.optimizer = Optimizer("adam")
             return self.optimizer
 
-    def train_step(self, x, optimizer=None):
-        """One training step on the rows of x (vae_model_train_step).
+    def train_step(self, x, optimizer=None, c=None):
+        """One training step on the rows of x (vae_model_train_step; with
+        conditions c, vae_model_train_step_cond).
 
         Returns the batch's Stats (before the update). optimizer defaults to
         ``model.optimizer`` (an Adam created on first use).
         """
         x = as_rows(x, self._input_dim, "train_step")
+        c = self._cond(c, x.shape[0], "train_step")
         opt = self._optimizer(optimizer)
         st = capi.ElboStats()
         with self._lock, opt._lock:
             h = self._h()
-            _check(h, lib.vae_model_train_step(h, opt._h(), fptr(x), x.shape[0],
-                                                ctypes.byref(st)))
+            if c is None:
+                rc = lib.vae_model_train_step(h, opt._h(), fptr(x), x.shape[0],
+                                              ctypes.byref(st))
+            else:
+                rc = lib.vae_model_train_step_cond(h, opt._h(), fptr(x), fptr(c), x.shape[0],
+                                                   ctypes.byref(st))
+            _check(h, rc)
         return Stats._from_c(st)
 
     @staticmethod
-    def _dataset(data, what):
-        """(dataset, temporary?) for a Dataset or an array."""
+    def _dataset(data, what, c=None):
+        """(dataset, temporary?) for a Dataset or an array (with conditions c)."""
         if isinstance(data, Dataset):
+            if c is not None:
+                raise Error(capi.VAE_ERR_INVALID, "%s: c= goes with an array; a Dataset "
+                            "carries its conditions (Dataset.set_conditions, set_onehot)"
+                            % what)
             return data, False
         try:
-            return Dataset.from_numpy(data, copy=False), True
+            return Dataset.from_numpy(data, copy=False, conditions=c), True
         except Error as e:
             raise Error(e.status, "%s: %s" % (what, e.message)) from None
 
-    def train_epoch(self, data, optimizer=None, batch_size=100, callback=None):
+    def train_epoch(self, data, optimizer=None, batch_size=100, callback=None, c=None):
         """One epoch over data (vae_model_train_epoch): shuffle, then batches.
 
         data: a Dataset or an (n, input_dim) array. callback(batch,
         n_batches, running_elbo), called after each batch, may return a true
         value to stop the epoch (Error VAE_ERR_CANCELLED is then raised);
         an exception it raises stops the epoch and is re-raised here.
-        Returns the epoch's Stats.
+        Returns the epoch's Stats. A conditional model takes the conditions
+        from the Dataset, or from c (n, cond_dim) with an array.
         """
-        ds, temp = self._dataset(data, "train_epoch")
+        ds, temp = self._dataset(data, "train_epoch", c)
         try:
             st = self._epoch(ds, self._optimizer(optimizer), batch_size, callback)
         finally:
@@ -459,7 +569,7 @@ class Model(Handle):
         return Stats._from_c(st)
 
     def fit(self, data, epochs=1, batch_size=100, optimizer=None, callback=None,
-            on_epoch=None):
+            on_epoch=None, c=None):
         """Train for `epochs` epochs (vae_model_train_epoch each) and return
         the list of per-epoch Stats.
 
@@ -471,9 +581,11 @@ class Model(Handle):
         on_epoch(epoch, stats) after every epoch; either may return a true
         value to stop training early: fit() then returns the epochs
         completed. An exception in a callback stops training and propagates.
+        c: the conditions (n, cond_dim) of a conditional model when data is
+        an array (a Dataset carries its own).
         """
         n_epochs = as_int(epochs, "epochs", 0)
-        ds, temp = self._dataset(data, "fit")
+        ds, temp = self._dataset(data, "fit", c)
         opt = self._optimizer(optimizer)
         out = []
         try:
@@ -498,10 +610,11 @@ class Model(Handle):
 
     # -- evaluation and use -------------------------------------------------
 
-    def evaluate(self, data, batch_size=100):
+    def evaluate(self, data, batch_size=100, c=None):
         """The ELBO over a Dataset or array (vae_model_evaluate): analytic
-        KL, one z sample per example from a stream reset at every call."""
-        ds, temp = self._dataset(data, "evaluate")
+        KL, one z sample per example from a stream reset at every call.
+        c: conditions for an array, as in :meth:`fit`."""
+        ds, temp = self._dataset(data, "evaluate", c)
         bs = as_size(batch_size, "batch_size")
         try:
             mem = ds._m()
@@ -514,15 +627,22 @@ class Model(Handle):
                 ds.close()
         return Stats._from_c(st)
 
-    def elbo(self, x):
+    def elbo(self, x, c=None):
         """(per_example, stats): the ELBO of every row of x as a float32
-        array of n, and their Stats (vae_model_elbo)."""
+        array of n, and their Stats (vae_model_elbo; with conditions c, the
+        ELBO of log p(x|c), vae_model_elbo_cond)."""
         x = as_rows(x, self._input_dim, "elbo")
+        c = self._cond(c, x.shape[0], "elbo")
         per = np.empty(x.shape[0], dtype=np.float32)
         st = capi.ElboStats()
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_elbo(h, fptr(x), x.shape[0], fptr(per), ctypes.byref(st)))
+            if c is None:
+                rc = lib.vae_model_elbo(h, fptr(x), x.shape[0], fptr(per), ctypes.byref(st))
+            else:
+                rc = lib.vae_model_elbo_cond(h, fptr(x), fptr(c), x.shape[0], fptr(per),
+                                             ctypes.byref(st))
+            _check(h, rc)
         return per, Stats._from_c(st)
 
     # -- training in pieces (0.3.0) ----------------------------------------
@@ -602,24 +722,31 @@ class Model(Handle):
                                                ctypes.byref(st)))
         return per, Stats._from_c(st)
 
-    def log_likelihood(self, x, k=100):
+    def log_likelihood(self, x, k=100, c=None):
         """(per_example, mean): log p(x) of every row of x estimated by
         importance sampling with k samples from q(z|x) (the IWAE_k bound),
         in nats (vae_model_log_likelihood). per_example is a float32 array
         of n; mean is their mean (a double). Noise comes from a stream reset
-        at every call.
+        at every call. With conditions c: log p(x|c), q(z|x,c) as proposal
+        and p(z|c) as prior (vae_model_log_likelihood_cond).
 
         Raises NotImplementedError when the loaded libvae lacks the function.
         """
         _require("vae_model_log_likelihood", "log_likelihood")
         x = as_rows(x, self._input_dim, "log_likelihood")
+        c = self._cond(c, x.shape[0], "log_likelihood")
         kk = as_int(k, "k")
         per = np.empty(x.shape[0], dtype=np.float32)
         mean = ctypes.c_double()
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_log_likelihood(h, fptr(x), x.shape[0], kk, fptr(per),
-                                                   ctypes.byref(mean)))
+            if c is None:
+                rc = lib.vae_model_log_likelihood(h, fptr(x), x.shape[0], kk, fptr(per),
+                                                  ctypes.byref(mean))
+            else:
+                rc = lib.vae_model_log_likelihood_cond(h, fptr(x), fptr(c), x.shape[0], kk,
+                                                       fptr(per), ctypes.byref(mean))
+            _check(h, rc)
         return per, mean.value
 
     def gradient_stats(self, x, draws, training=None, mean_grad=False):
@@ -729,42 +856,144 @@ class Model(Handle):
             h = self._h()
             _check(h, lib.vae_model_set_params(h, fptr(flat), flat.size))
 
-    def encode(self, x):
-        """(mu, logvar), each (n, latent) float32: the encoder's outputs (vae_model_encode)."""
+    def encode(self, x, c=None):
+        """(mu, logvar), each (n, latent) float32: the encoder's outputs
+        (vae_model_encode; q(z|x,c) with conditions c, vae_model_encode_cond)."""
         x = as_rows(x, self._input_dim, "encode")
         n = x.shape[0]
+        c = self._cond(c, n, "encode")
         mu = np.empty((n, self._latent_dim), dtype=np.float32)
         lv = np.empty((n, self._latent_dim), dtype=np.float32)
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_encode(h, fptr(x), n, fptr(mu), fptr(lv)))
+            if c is None:
+                rc = lib.vae_model_encode(h, fptr(x), n, fptr(mu), fptr(lv))
+            else:
+                rc = lib.vae_model_encode_cond(h, fptr(x), fptr(c), n, fptr(mu), fptr(lv))
+            _check(h, rc)
         return mu, lv
 
-    def decode(self, z):
+    def decode(self, z, c=None):
         """(n, input_dim) float32 decoder outputs for latent rows z: Bernoulli
-        probabilities or Gaussian means (vae_model_decode)."""
+        probabilities or Gaussian means (vae_model_decode; p(x|z,c) with
+        conditions c, vae_model_decode_cond)."""
         z = as_rows(z, self._latent_dim, "decode", "z")
+        c = self._cond(c, z.shape[0], "decode")
         out = np.empty((z.shape[0], self._input_dim), dtype=np.float32)
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_decode(h, fptr(z), z.shape[0], fptr(out)))
+            if c is None:
+                rc = lib.vae_model_decode(h, fptr(z), z.shape[0], fptr(out))
+            else:
+                rc = lib.vae_model_decode_cond(h, fptr(z), fptr(c), z.shape[0], fptr(out))
+            _check(h, rc)
         return out
 
-    def reconstruct(self, x):
-        """decode(mu(x)), (n, input_dim) float32 (vae_model_reconstruct)."""
+    def reconstruct(self, x, c=None):
+        """decode(mu(x)), (n, input_dim) float32 (vae_model_reconstruct; with
+        conditions c, decode(mu(x, c), c), vae_model_reconstruct_cond)."""
         x = as_rows(x, self._input_dim, "reconstruct")
+        c = self._cond(c, x.shape[0], "reconstruct")
         out = np.empty((x.shape[0], self._input_dim), dtype=np.float32)
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_reconstruct(h, fptr(x), x.shape[0], fptr(out)))
+            if c is None:
+                rc = lib.vae_model_reconstruct(h, fptr(x), x.shape[0], fptr(out))
+            else:
+                rc = lib.vae_model_reconstruct_cond(h, fptr(x), fptr(c), x.shape[0], fptr(out))
+            _check(h, rc)
         return out
 
-    def sample(self, n):
+    def sample(self, n=None, c=None):
         """n samples, (n, input_dim) float32: z ~ N(0, I) from the model's
-        generator, then the decoder output (vae_model_sample)."""
-        nn = as_size(n, "n")
+        generator, then the decoder output (vae_model_sample).
+
+        With conditions c (vae_model_sample_cond): z ~ p(z|c), row i from
+        condition row i. c has n rows, or one row used for all n samples;
+        n defaults to the rows of c.
+        """
+        if c is None:
+            if n is None:
+                raise Error(capi.VAE_ERR_INVALID, "sample: give n (and c for a conditional "
+                            "model)")
+            nn = as_size(n, "n")
+        else:
+            c = self._cond(c, None, "sample")
+            nn = c.shape[0] if n is None else as_size(n, "n")
+            if c.shape[0] == 1 and nn != 1:
+                c = np.ascontiguousarray(np.repeat(c, nn, axis=0))
+            elif c.shape[0] != nn:
+                raise Error(capi.VAE_ERR_SHAPE, "sample: c has %d rows; expected n = %d (or "
+                            "one row for all samples)" % (c.shape[0], nn))
         out = np.empty((nn, self._input_dim), dtype=np.float32)
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_sample(h, nn, fptr(out)))
+            if c is None:
+                rc = lib.vae_model_sample(h, nn, fptr(out))
+            else:
+                rc = lib.vae_model_sample_cond(h, fptr(c), nn, fptr(out))
+            _check(h, rc)
         return out
+
+    def prior(self, c):
+        """(mu, logvar), each (n, latent) float32: the prior p(z|c) for the n
+        condition rows of c (vae_model_prior_cond); zeros for the standard
+        prior."""
+        c = self._cond(c, None, "prior")
+        n = c.shape[0]
+        mu = np.empty((n, self._latent_dim), dtype=np.float32)
+        lv = np.empty((n, self._latent_dim), dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_prior_cond(h, fptr(c), n, fptr(mu), fptr(lv)))
+        return mu, lv
+
+    # -- schedules, aggressive training, collapse diagnostics (0.3.0) -------
+
+    def training_state(self):
+        """Where the training schedules stand: a TrainingState (step, beta,
+        beta_norm, capacity, aggressive_active, aggressive_mi, encoder_steps)
+        (vae_model_training_state)."""
+        _require("vae_model_training_state", "training_state")
+        st = capi.TrainingState()
+        st.struct_size = ctypes.sizeof(capi.TrainingState)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_training_state(h, ctypes.byref(st)))
+        return TrainingState(st.step, st.beta, st.beta_norm, st.capacity,
+                             bool(st.aggressive_active), st.aggressive_mi, st.encoder_steps)
+
+    def aggressive_update(self, x):
+        """The per-epoch check of aggressive training (vae_model_aggressive_update):
+        estimate I(x; z) on the held-out rows of x and switch aggressive
+        training off for good when it fell since the previous call.
+        Returns (mi, active): the estimate in nats and whether aggressive
+        training stays on. Call it after each epoch of fit/train_epoch.
+        """
+        _require("vae_model_aggressive_update", "aggressive_update")
+        x = as_rows(x, self._input_dim, "aggressive_update")
+        mi = ctypes.c_double()
+        active = ctypes.c_int()
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_aggressive_update(h, fptr(x), x.shape[0], ctypes.byref(mi),
+                                                      ctypes.byref(active)))
+        return mi.value, bool(active.value)
+
+    def diagnostics(self, x):
+        """Posterior-collapse diagnostics on the rows of x (n >= 2)
+        (vae_model_diagnostics): a Diagnostics(active_units, mi, kl, n,
+        kl_per_dim, mu_variance). Noise comes from a stream reset at every
+        call, so the result is a function of the parameters and x.
+        """
+        _require("vae_model_diagnostics", "diagnostics")
+        x = as_rows(x, self._input_dim, "diagnostics")
+        d = capi.Diagnostics()
+        d.struct_size = ctypes.sizeof(capi.Diagnostics)
+        kl = np.empty(self._latent_dim, dtype=np.float32)
+        var = np.empty(self._latent_dim, dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_diagnostics(h, fptr(x), x.shape[0], ctypes.byref(d),
+                                                fptr(kl), fptr(var)))
+        return Diagnostics(d.active_units, d.mi, d.kl, d.n, kl, var)

@@ -183,6 +183,9 @@ class TestCffi(unittest.TestCase):
         if "vae_vqvae_config" in self.cdef:
             pairs["vae_vqvae_config"] = capi.VqvaeConfig
             pairs["vae_vqvae_stats"] = capi.VqvaeStats
+        if "vae_training_state" in self.cdef:
+            pairs["vae_training_state"] = capi.TrainingState
+            pairs["vae_diagnostics"] = capi.Diagnostics
         for cname, cls in pairs.items():
             with self.subTest(cname):
                 self.assertEqual(ffi.sizeof(cname), ctypes.sizeof(cls))

@@ -403,8 +403,13 @@ class TestInvalidValues(ErrorCase):
                             np.zeros((0, D), np.float32))
         self.assertVaeError(libvae.VAE_ERR_INVALID, libvae.Dataset.from_numpy, x,
                             labels=np.full(5, 0.5))
-        with self.assertRaises(NotImplementedError):
-            libvae.Dataset.from_numpy(x, conditions=np.zeros((5, 2)))
+        # Conditions (0.3.0): one row per example, finite.
+        self.assertVaeError(libvae.VAE_ERR_SHAPE, libvae.Dataset.from_numpy, x,
+                            conditions=np.zeros((4, 2)))
+        self.assertVaeError(libvae.VAE_ERR_NONFINITE, libvae.Dataset.from_numpy, x,
+                            conditions=np.full((5, 2), np.nan))
+        with libvae.Dataset.from_numpy(x, conditions=np.zeros((5, 2))) as ds:
+            self.assertEqual(ds.cond_dim, 2)
         with libvae.Dataset.from_numpy(x * 5) as ds:
             self.assertVaeError(libvae.VAE_ERR_INVALID, ds.subset, 3, 3,
                                 contains="do not fit")
