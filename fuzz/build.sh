@@ -51,7 +51,8 @@ NORECOVER=-fno-sanitize-recover=undefined
 LIBS=($BLAS_LIBS -lm -lpthread)
 
 mkdir -p "$OUT/obj"
-mapfile -t SOURCES < <(find "$ROOT/src" -name '*.c' | sort)
+# The core library only: src/mpi is the optional companion libvae_mpi.
+mapfile -t SOURCES < <(find "$ROOT/src" -path "$ROOT/src/mpi" -prune -o -name '*.c' -print | sort)
 OBJS=()
 for src in "${SOURCES[@]}"; do
     rel=${src#"$ROOT/src/"}

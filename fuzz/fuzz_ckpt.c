@@ -1,5 +1,5 @@
 /* libFuzzer target: the checkpoint reader and the model validation behind
- * it, through vae_model_load.
+ * it, through vae_model_load and vae_vqvae_load.
  *
  * Each input is tried twice: as it is (exercising the header, length and
  * CRC checks) and, when it starts with the checkpoint magic, with its
@@ -35,21 +35,68 @@ static void exercise(vae_model *m, vae_optimizer *o)
     FUZZ_CHECK(vae_model_param_count(m) > 0);
     if (vae_model_param_count(m) > ((size_t)1 << 20) || c.samples > 16)
         return;
-    size_t d = (size_t)c.input_dim;
+    size_t d = (size_t)c.input_dim, cd = (size_t)c.cond_dim;
     float *x = calloc(d, sizeof *x), *out = calloc(d, sizeof *out);
-    FUZZ_CHECK(x && out);
+    float *cv = calloc(cd + 1, sizeof *cv); /* a conditional model's condition row */
+    FUZZ_CHECK(x && out && cv);
     for (size_t i = 0; i < d; i++)
         x[i] = (float)(i & 1);
-    FUZZ_CHECK(vae_model_reconstruct(m, x, 1, out) == VAE_OK);
-    FUZZ_CHECK(vae_model_sample(m, 1, out) == VAE_OK);
+    if (cd > 0)
+        cv[0] = 1.0f;
+    FUZZ_CHECK((cd ? vae_model_reconstruct_cond(m, x, cv, 1, out)
+                   : vae_model_reconstruct(m, x, 1, out)) == VAE_OK);
+    FUZZ_CHECK((cd ? vae_model_sample_cond(m, cv, 1, out) : vae_model_sample(m, 1, out)) == VAE_OK);
     if (o) {
         uint64_t steps = vae_optimizer_steps(o);
-        int st = vae_model_train_step(m, o, x, 1, NULL);
+        int st = cd ? vae_model_train_step_cond(m, o, x, cv, 1, NULL)
+                    : vae_model_train_step(m, o, x, 1, NULL);
         FUZZ_CHECK(st == VAE_OK || st == VAE_ERR_DIVERGED || st == VAE_ERR_INVALID);
         FUZZ_CHECK(vae_optimizer_steps(o) == steps + (st == VAE_OK));
     }
     free(x);
     free(out);
+    free(cv);
+}
+
+/* The same for a VQ-VAE checkpoint: reconstruct one example, one step. */
+static void exercise_vq(vae_vqvae *m, vae_optimizer *o)
+{
+    vae_vqvae_config c;
+    c.struct_size = sizeof c;
+    FUZZ_CHECK(vae_vqvae_get_config(m, &c) == VAE_OK);
+    if (vae_vqvae_param_count(m) > ((size_t)1 << 20))
+        return;
+    size_t d = (size_t)c.input_dim;
+    float *x = calloc(d, sizeof *x), *out = calloc(d, sizeof *out);
+    FUZZ_CHECK(x && out);
+    for (size_t i = 0; i < d; i++)
+        x[i] = (float)(i & 1);
+    FUZZ_CHECK(vae_vqvae_reconstruct(m, x, 1, out) == VAE_OK);
+    if (o) {
+        int st = vae_vqvae_train_step(m, o, x, 1, NULL);
+        FUZZ_CHECK(st == VAE_OK || st == VAE_ERR_DIVERGED || st == VAE_ERR_INVALID);
+    }
+    free(x);
+    free(out);
+}
+
+static void load_vq(const char *path)
+{
+    vae_vqvae *m = (vae_vqvae *)&m;        /* must be overwritten */
+    vae_optimizer *o = (vae_optimizer *)&o;
+    vae_error err;
+    int st = vae_vqvae_load(path, &m, &o, &err);
+    FUZZ_CHECK(err.status == st);
+    if (st != VAE_OK) {
+        FUZZ_CHECK(m == NULL && o == NULL);
+        FUZZ_CHECK(ckpt_status_ok(st));
+        FUZZ_CHECK(err.message[0] != '\0');
+        return;
+    }
+    FUZZ_CHECK(m != NULL);
+    exercise_vq(m, o);
+    vae_optimizer_free(o);
+    vae_vqvae_free(m);
 }
 
 static void load(const char *path)
@@ -83,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_file_set(&f, data, size);
     load(f.path);
+    load_vq(f.path);
 
     /* The same bytes with a consistent payload length and CRC. */
     if (size >= 36 && memcmp(data, magic, sizeof magic) == 0) {
@@ -98,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (memcmp(fixed, data, size) != 0) {
             fuzz_file_set(&f, fixed, size);
             load(f.path);
+            load_vq(f.path);
         }
         free(fixed);
     }

@@ -120,6 +120,9 @@ static void csv(const char *name, const char *text, int header, int label)
 /* Training settings of the next checkpoint seed (0.2.0 fields); reset after each. */
 static int next_posterior = VAE_POST_GAUSSIAN, next_estimator = VAE_EST_PATHWISE,
            next_baseline = VAE_BASELINE_NONE, next_objective = VAE_OBJ_ELBO, next_samples = 1;
+/* 0.3.0 fields of the next seed: a conditional model, a KL schedule with free bits. */
+static int next_cond_dim = 0, next_prior = VAE_PRIOR_STANDARD, next_schedule = VAE_KL_SCHEDULE_CONSTANT;
+static float next_free_bits = 0.0f;
 
 static void ckpt(const char *name, int input_dim, int n_hidden, int hidden, int likelihood,
                  int activation, int opt_type)
@@ -136,6 +139,15 @@ static void ckpt(const char *name, int input_dim, int n_hidden, int hidden, int 
     next_baseline = VAE_BASELINE_NONE;
     next_objective = VAE_OBJ_ELBO;
     next_samples = 1;
+    c.cond_dim = next_cond_dim;
+    c.prior = next_prior;
+    c.kl_schedule = next_schedule;
+    c.kl_warmup_steps = 5;
+    c.free_bits = next_free_bits;
+    next_cond_dim = 0;
+    next_prior = VAE_PRIOR_STANDARD;
+    next_schedule = VAE_KL_SCHEDULE_CONSTANT;
+    next_free_bits = 0.0f;
     c.input_dim = input_dim;
     c.n_hidden = n_hidden;
     for (int k = 0; k < n_hidden; k++)
@@ -155,11 +167,14 @@ static void ckpt(const char *name, int input_dim, int n_hidden, int hidden, int 
         vae_optimizer_config_init(&oc, opt_type);
         if (vae_optimizer_create(&oc, &o, &err) != VAE_OK)
             die(err.message, p);
-        float x[2 * 64];
+        float x[2 * 64], cv[2 * 8] = {0};
         for (int i = 0; i < 2 * input_dim; i++)
             x[i] = (float)(i % 2);
+        for (int i = 0; i < 2 && c.cond_dim > 0; i++)
+            cv[i * c.cond_dim + i % c.cond_dim] = 1.0f; /* one-hot rows */
         for (int s = 0; s < 2; s++)
-            if (vae_model_train_step(m, o, x, 2, NULL) != VAE_OK)
+            if ((c.cond_dim ? vae_model_train_step_cond(m, o, x, cv, 2, NULL)
+                            : vae_model_train_step(m, o, x, 2, NULL)) != VAE_OK)
                 die(vae_model_errmsg(m), p);
     }
     if (vae_model_save(m, o, p) != VAE_OK)
@@ -169,6 +184,42 @@ static void ckpt(const char *name, int input_dim, int n_hidden, int hidden, int 
     if (vae_model_load(p, &m, &o, &err) != VAE_OK)
         die(err.message, p);
     vae_model_free(m);
+    vae_optimizer_free(o);
+}
+
+/* A tiny VQ-VAE (M = 2 latents of D = 2, K = 4 codes) after two Adam steps. */
+static void vq_ckpt(const char *name, int ema)
+{
+    vae_vqvae_config c;
+    vae_vqvae_config_init(&c);
+    c.input_dim = 4;
+    c.hidden[0] = 3;
+    c.n_latents = 2;
+    c.code_dim = 2;
+    c.codebook_size = 4;
+    if (!ema)
+        c.codebook_update = VAE_VQ_CODEBOOK_LOSS;
+    vae_vqvae *m = NULL;
+    vae_optimizer *o = NULL;
+    vae_error err;
+    const char *p = path_of("ckpt", name);
+    if (vae_vqvae_create(&c, &m, &err) != VAE_OK)
+        die(err.message, p);
+    vae_optimizer_config oc;
+    vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
+    if (vae_optimizer_create(&oc, &o, &err) != VAE_OK)
+        die(err.message, p);
+    const float x[8] = {0, 1, 0, 1, 1, 0, 1, 0};
+    for (int s = 0; s < 2; s++)
+        if (vae_vqvae_train_step(m, o, x, 2, NULL) != VAE_OK)
+            die(vae_vqvae_errmsg(m), p);
+    if (vae_vqvae_save(m, o, p) != VAE_OK)
+        die(vae_vqvae_errmsg(m), p);
+    vae_vqvae_free(m);
+    vae_optimizer_free(o);
+    if (vae_vqvae_load(p, &m, &o, &err) != VAE_OK)
+        die(err.message, p);
+    vae_vqvae_free(m);
     vae_optimizer_free(o);
 }
 
@@ -211,5 +262,13 @@ int main(int argc, char **argv)
     next_objective = VAE_OBJ_IWAE;
     next_samples = 3;
     ckpt("laplace-iwae.ckpt", 4, 1, 3, VAE_LIK_GAUSSIAN_FIXED, VAE_ACT_RELU, VAE_OPT_SGD);
+    next_cond_dim = 2;
+    next_prior = VAE_PRIOR_LEARNED;
+    ckpt("cvae-learned-prior-adam.ckpt", 4, 1, 3, VAE_LIK_BERNOULLI, VAE_ACT_RELU, VAE_OPT_ADAM);
+    next_schedule = VAE_KL_SCHEDULE_LINEAR;
+    next_free_bits = 0.25f;
+    ckpt("warmup-freebits-adam.ckpt", 4, 1, 3, VAE_LIK_BERNOULLI, VAE_ACT_RELU, VAE_OPT_ADAM);
+    vq_ckpt("vqvae-ema-adam.ckpt", 1);
+    vq_ckpt("vqvae-loss-adam.ckpt", 0);
     return 0;
 }
