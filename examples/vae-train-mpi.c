@@ -115,6 +115,12 @@ static int run(vae_mpi *ctx, const options *o)
         if (rank == 0)
             printf("test_ll %.4f\n", ll);
     }
+    /* beta line, diagnostics line, --samples-png, --manifold-png: rank 0
+     * (the replicas are identical), the others wait for its outcome. */
+    rc = rank == 0 && beta_after_training(model, train, test, &oc.beta) != 0 ? VAE_ERR_INVALID
+                                                                              : VAE_OK;
+    if (agree(ctx, rc, "after training", "see rank 0's message above") != VAE_OK)
+        goto out;
     if (oc.save && (rc = vae_mpi_save(ctx, model, opt, oc.save)) != VAE_OK) {
         if (rank == 0)
             mpi_fail(ctx, oc.save, vae_mpi_errmsg(ctx));
@@ -147,6 +153,18 @@ int main(int argc, char **argv)
     options o;
     /* Every rank parses the same arguments, so every rank fails alike here. */
     if (parse_args(argc, argv, &o) != 0) {
+        MPI_Finalize();
+        return 2;
+    }
+    /* Flags of vae-train that the data-parallel trainer cannot honour are
+     * refused rather than ignored: conditional models and aggressive
+     * training need the whole-model epoch loop of vae_model_train_epoch. */
+    const char *unsupported = o.conditional >= 0 ? "--conditional"
+                              : o.model.aggressive ? "--aggressive" : NULL;
+    if (unsupported) {
+        if (rank == 0)
+            fprintf(stderr, "vae-train-mpi: %s: not supported by data-parallel training "
+                            "(use vae-train)\n", unsupported);
         MPI_Finalize();
         return 2;
     }
