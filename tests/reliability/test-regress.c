@@ -84,6 +84,19 @@ static int call_ckpt(void *arg, char *msg)
     if (st == VAE_OK) {
         vae_model_free(m);
         vae_optimizer_free(o);
+    } else if (st == VAE_ERR_FORMAT) {
+        /* Not a vae_model checkpoint: it may be a VQ-VAE's (the loaders
+         * share the container and refuse each other's files). */
+        vae_vqvae *q = (vae_vqvae *)arg;
+        o = (vae_optimizer *)arg;
+        int vst = vae_vqvae_load(arg, &q, &o, &err);
+        if (vst == VAE_OK) {
+            vae_vqvae_free(q);
+            vae_optimizer_free(o);
+            st = VAE_OK;
+        } else if (q != NULL || o != NULL || !err.message[0]) {
+            st = 1000;
+        }
     }
     return st;
 }
