@@ -313,22 +313,8 @@ int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *ms
         rc = vm_create(&c, &m, msg);
     if (rc == VAE_OK)
         rc = load_state(m, f, msg);
-    if (rc == VAE_OK && opt_out && vio_file_find(f, "optim.n")) {
-        /* The optimizer's state must fit this model: check before it is allocated. */
-        int64_t on = 0;
-        rc = vio_file_i64(f, "optim.n", &on, msg);
-        if (rc == VAE_OK && on != 0 && (uint64_t)on != (uint64_t)m->P.total)
-            rc = vae_fail(msg, VAE_ERR_FORMAT,
-                          "optimizer state has %lld entries, the model %zu parameters",
-                          (long long)on, m->P.total);
-    }
-    if (rc == VAE_OK && opt_out) {
-        rc = vopt_load(f, &opt, msg);
-        if (rc == VAE_OK && opt && opt->n != 0 && opt->n != m->P.total)
-            rc = vae_fail(msg, VAE_ERR_FORMAT,
-                          "optimizer state has %zu entries, the model %zu parameters", opt->n,
-                          m->P.total);
-    }
+    if (rc == VAE_OK && opt_out)
+        rc = vopt_load_for(f, m->P.total, &opt, msg);
     vio_file_free(f);
     if (rc != VAE_OK) {
         vm_free(m);

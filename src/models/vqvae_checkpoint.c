@@ -293,16 +293,8 @@ int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *ms
         rc = vq_create(&c, &q, msg);
     if (rc == VAE_OK)
         rc = load_state(q, f, msg);
-    if (rc == VAE_OK && opt_out && vio_file_find(f, "optim.n")) {
-        int64_t on = 0;
-        rc = vio_file_i64(f, "optim.n", &on, msg);
-        if (rc == VAE_OK && on != 0 && (uint64_t)on != (uint64_t)q->P.total)
-            rc = vae_fail(msg, VAE_ERR_FORMAT,
-                          "optimizer state has %lld entries, the model %zu parameters",
-                          (long long)on, q->P.total);
-    }
     if (rc == VAE_OK && opt_out)
-        rc = vopt_load(f, &opt, msg);
+        rc = vopt_load_for(f, q->P.total, &opt, msg);
     vio_file_free(f);
     if (rc != VAE_OK) {
         vq_free(q);

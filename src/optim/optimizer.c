@@ -926,3 +926,28 @@ int vopt_load(const vio_file *f, vae_optimizer **out, char *msg)
     *out = o;
     return VAE_OK;
 }
+
+int vopt_load_for(const vio_file *f, size_t n_params, vae_optimizer **out, char *msg)
+{
+    *out = NULL;
+    if (vio_file_find(f, "optim.n")) {
+        int64_t on = 0;
+        int rc = vio_file_i64(f, "optim.n", &on, msg);
+        if (rc != VAE_OK)
+            return rc;
+        if (on != 0 && (uint64_t)on != (uint64_t)n_params)
+            return vae_fail(msg, VAE_ERR_FORMAT,
+                            "optimizer state has %lld entries, the model %zu parameters",
+                            (long long)on, n_params);
+    }
+    vae_optimizer *o = NULL;
+    int rc = vopt_load(f, &o, msg);
+    if (rc == VAE_OK && o && o->n != 0 && o->n != n_params) {
+        rc = vae_fail(msg, VAE_ERR_FORMAT, "optimizer state has %zu entries, the model %zu parameters",
+                      o->n, n_params);
+        vae_optimizer_free(o);
+        o = NULL;
+    }
+    *out = o;
+    return rc;
+}

@@ -52,4 +52,9 @@ int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg);
  * VAE_OK when f has none. Validates every value like vae_optimizer_create. */
 int vopt_load(const vio_file *f, vae_optimizer **out, char *msg);
 
+/* vopt_load for a model of n_params parameters: a state of another size is
+ * VAE_ERR_FORMAT, found from "optim.n" before anything is allocated (a tiny
+ * file must not make us allocate a huge state). Shared by the model loaders. */
+int vopt_load_for(const vio_file *f, size_t n_params, vae_optimizer **out, char *msg);
+
 #endif
