@@ -11,6 +11,7 @@ typedef struct run {
     const vae_dataset *ds;
     uint64_t seed;
     int threads;
+    int hidden, batch;  /* 0: 64 and 50 */
     float *params;      /* out: malloc'd copy of the final parameters */
     size_t n_params;
     double elbo[3];
@@ -23,10 +24,10 @@ static void *train_run(void *arg)
     vae_model_config c;
     vae_model_config_init(&c);
     c.input_dim = (int)vae_dataset_dim(r->ds);
-    c.hidden[0] = 64;
-    c.latent_dim = 8;
+    c.hidden[0] = r->hidden ? r->hidden : 64;
+    c.latent_dim = r->hidden ? 20 : 8;
     c.seed = r->seed;
-    c.threads = r->threads;
+    c.threads = r->threads > 0 ? r->threads : 1; /* < 0: 1, 2, 3 threads in epochs 1, 2, 3 */
     vae_model *m = NULL;
     vae_optimizer *o = NULL;
     vae_optimizer_config oc;
@@ -36,7 +37,11 @@ static void *train_run(void *arg)
         r->status = vae_optimizer_create(&oc, &o, NULL);
     for (int e = 0; e < 3 && r->status == VAE_OK; e++) {
         vae_elbo_stats st;
-        r->status = vae_model_train_epoch(m, o, r->ds, 50, NULL, NULL, &st);
+        if (r->threads < 0)
+            r->status = vae_model_set_threads(m, e + 1);
+        if (r->status != VAE_OK)
+            break;
+        r->status = vae_model_train_epoch(m, o, r->ds, r->batch ? (size_t)r->batch : 50, NULL, NULL, &st);
         r->elbo[e] = st.elbo;
     }
     if (r->status == VAE_OK) {
@@ -124,6 +129,34 @@ START_TEST(test_concurrent_models)
 }
 END_TEST
 
+/* The thread count changes the speed, not the results: a 784-400-20 model
+ * (products large enough to be split over the team, element-wise ops and
+ * Adam split too) trains to the same bits with 1, 2 and 3 threads, and
+ * when the count changes between epochs. */
+START_TEST(test_threads_same_bits)
+{
+    vae_dataset *ds = data();
+    run one = {.ds = ds, .seed = 5, .threads = 1, .hidden = 400, .batch = 100};
+    train_run(&one);
+    for (int threads = 2; threads <= 3; threads++) {
+        run t = one;
+        t.threads = threads;
+        t.params = NULL;
+        train_run(&t);
+        assert_same(&one, &t);
+        free(t.params);
+    }
+    run mixed = one;
+    mixed.threads = -1;
+    mixed.params = NULL;
+    train_run(&mixed);
+    assert_same(&one, &mixed);
+    free(mixed.params);
+    free(one.params);
+    vae_dataset_free(ds);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("repro");
@@ -131,6 +164,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_same_seed_same_bits);
     tcase_add_test(tc, test_concurrent_models);
+    tcase_add_test(tc, test_threads_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

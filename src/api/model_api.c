@@ -115,8 +115,7 @@ VAE_API int vae_model_set_threads(vae_model *model, int threads)
     if (threads < 1 || threads > 256)
         return vae_fail(model->errmsg, VAE_ERR_INVALID, "threads = %d: must be in 1..256",
                         threads);
-    model->cfg.threads = threads;
-    return VAE_OK;
+    return vm_set_threads(model, threads, model->errmsg);
 }
 
 /* Take the training fields of `in` over a copy of the model's configuration. */

@@ -79,8 +79,7 @@ VAE_API int vae_vqvae_set_threads(vae_vqvae *vq, int threads)
         return VAE_ERR_NULL;
     if (threads < 1 || threads > 256)
         return vae_fail(vq->errmsg, VAE_ERR_INVALID, "threads = %d: must be in 1..256", threads);
-    vq->cfg.threads = threads;
-    return VAE_OK;
+    return vq_set_threads(vq, threads, vq->errmsg);
 }
 
 VAE_API size_t vae_vqvae_param_count(const vae_vqvae *vq) { return vq ? vq->P.total : 0; }

@@ -12,7 +12,6 @@ vg_graph *vg_new(int samples)
     vg_graph *g = calloc(1, sizeof *g);
     if (g) {
         g->samples = samples < 1 ? 1 : samples;
-        g->threads = 1;
     }
     return g;
 }

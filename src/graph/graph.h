@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "tensor/pool.h"
+
 enum vg_rows_kind { VG_ROWS_FIXED = 0, VG_ROWS_BATCH = 1, VG_ROWS_SAMPLES = 2 };
 
 enum vg_op_id {
@@ -79,7 +81,7 @@ typedef struct vg_graph {
     int batch;            /* n: examples in the current batch */
     int samples;          /* L: rows per example in VG_ROWS_SAMPLES nodes */
     int cap_batch;        /* largest batch the buffers hold */
-    int threads;          /* BLAS threads for this graph's products (set by the model) */
+    vt_pool *pool;        /* the model's thread team for products and element-wise ops (borrowed; NULL: one thread) */
 } vg_graph;
 
 typedef struct vg_op {

@@ -32,6 +32,47 @@ static void deliver(vg_node *x, size_t n, const float *src)
 /* Add to x's grad at i, or set it on the first delivery (caller handles the flag). */
 #define ACC(first, dst, v) ((first) ? (void)((dst) = (v)) : (void)((dst) += (v)))
 
+/* ---- splitting an op over the model's thread team -------------------------
+ * An op whose output elements (or rows) are independent computes a range
+ * [lo, hi) at a time; for_range cuts [0, n) into the team's parts (at
+ * multiples of align) when there is enough work to pay for the hand-off.
+ * Each element is computed by the same code whichever part it falls in,
+ * so the bits do not depend on the team. grad_ready flags are read before
+ * and set after the split (the parts must not race on them). */
+
+typedef void (*range_fn)(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first);
+
+typedef struct range_task {
+    vg_graph *g;
+    vg_node *y;
+    range_fn fn;
+    size_t n, align;
+    int first;
+} range_task;
+
+static void range_part(void *ctx, int part, int parts)
+{
+    const range_task *t = ctx;
+    size_t lo, hi;
+    vt_pool_range(t->n, t->align, part, parts, &lo, &hi);
+    if (lo < hi)
+        t->fn(t->g, t->y, lo, hi, t->first);
+}
+
+/* Below this many element operations an op runs on the caller alone. */
+#define PAR_MIN_WORK 8192
+
+/* fn over [0, n), split when work (about n times the cost per item) is large. */
+static void for_range(vg_graph *g, vg_node *y, size_t n, size_t align, size_t work, int first,
+                      range_fn fn)
+{
+    range_task t = {g, y, fn, n, align, first};
+    if (vt_pool_parts(g->pool) > 1 && work >= PAR_MIN_WORK)
+        vt_pool_run(g->pool, range_part, &t);
+    else
+        fn(g, y, 0, n, first);
+}
+
 /* log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|). */
 static inline float softplusf(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 
@@ -46,10 +87,21 @@ static inline float sigmoidf(float x)
 static void dense_fwd(vg_graph *g, vg_node *y)
 {
     const vg_node *x = X(0), *w = X(1), *b = X(2);
-    for (int r = 0; r < y->rows; r++)
-        memcpy(y->val + (size_t)r * y->cols, b->val, (size_t)y->cols * sizeof(float));
-    vt_gemm(g->threads, 0, 0, y->rows, y->cols, x->cols, 1.0f, x->val, x->cols, w->val, w->cols, 1.0f, y->val,
-            y->cols);
+    vt_gemm_bias(g->pool, y->rows, y->cols, x->cols, x->val, x->cols, w->val, w->cols, b->val, y->val,
+                 y->cols);
+}
+
+/* db_c = sum_r dy_rc for the columns c in [lo, hi), rows added in order. */
+static void bias_grad_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    float *restrict db = X(2)->grad;
+    const float *restrict dy = y->grad;
+    size_t cols = (size_t)y->cols;
+    for (size_t c = lo; c < hi; c++)
+        ACC(first, db[c], dy[c]);
+    for (size_t r = 1; r < (size_t)y->rows; r++)
+        for (size_t c = lo; c < hi; c++)
+            db[c] += dy[r * cols + c];
 }
 
 /* dW = x^T dy, db = 1^T dy, dx = dy W^T. */
@@ -57,23 +109,16 @@ static void dense_bwd(vg_graph *g, vg_node *y)
 {
     vg_node *x = X(0), *w = X(1), *b = X(2);
     if (w->need_grad) {
-        vt_gemm(g->threads, 1, 0, x->cols, y->cols, y->rows, 1.0f, x->val, x->cols, y->grad, y->cols,
+        vt_gemm(g->pool, 1, 0, x->cols, y->cols, y->rows, 1.0f, x->val, x->cols, y->grad, y->cols,
                 w->grad_ready ? 1.0f : 0.0f, w->grad, w->cols);
         w->grad_ready = 1;
     }
     if (b->need_grad) {
-        int first = !b->grad_ready;
-        for (int c = 0; c < y->cols; c++)
-            ACC(first, b->grad[c], y->grad[c]);
-        for (int r = 1; r < y->rows; r++) {
-            const float *dy = y->grad + (size_t)r * y->cols;
-            for (int c = 0; c < y->cols; c++)
-                b->grad[c] += dy[c];
-        }
+        for_range(g, y, (size_t)y->cols, 16, size_of(y), !b->grad_ready, bias_grad_range);
         b->grad_ready = 1;
     }
     if (x->need_grad) {
-        vt_gemm(g->threads, 0, 1, y->rows, x->cols, y->cols, 1.0f, y->grad, y->cols, w->val, w->cols,
+        vt_gemm(g->pool, 0, 1, y->rows, x->cols, y->cols, 1.0f, y->grad, y->cols, w->val, w->cols,
                 x->grad_ready ? 1.0f : 0.0f, x->grad, x->cols);
         x->grad_ready = 1;
     }
@@ -83,36 +128,43 @@ static void dense_bwd(vg_graph *g, vg_node *y)
 
 /* Element-wise backward: dx = dy * f'(x), f' from x, y and the op's constants. */
 #define UNARY_BWD(fname, DERIV)                                                                  \
-    static void fname(vg_graph *g, vg_node *y)                                                   \
+    static void fname##_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)        \
     {                                                                                             \
         vg_node *xn = X(0);                                                                      \
-        size_t n = size_of(y);                                                                    \
         const float *restrict xv = xn->val, *restrict yv = y->val, *restrict dy = y->grad;       \
         float *restrict dx = xn->grad; /* restrict: distinct buffers, so the loops vectorise */  \
         float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
         (void)xv; (void)yv; (void)p0; (void)p1;                                                  \
-        if (xn->grad_ready) {                                                                     \
-            for (size_t i = 0; i < n; i++)                                                        \
+        if (!first) {                                                                             \
+            for (size_t i = lo; i < hi; i++)                                                      \
                 dx[i] += dy[i] * (DERIV);                                                         \
         } else {                                                                                  \
-            for (size_t i = 0; i < n; i++)                                                        \
+            for (size_t i = lo; i < hi; i++)                                                      \
                 dx[i] = dy[i] * (DERIV);                                                          \
-            xn->grad_ready = 1;                                                                   \
         }                                                                                         \
+    }                                                                                             \
+    static void fname(vg_graph *g, vg_node *y)                                                   \
+    {                                                                                             \
+        vg_node *xn = X(0);                                                                      \
+        for_range(g, y, size_of(y), 16, size_of(y), !xn->grad_ready, fname##_range);             \
+        xn->grad_ready = 1;                                                                       \
     }
 
 #define UNARY_FWD(fname, EXPR)                                                                   \
-    static void fname(vg_graph *g, vg_node *y)                                                   \
+    static void fname##_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)        \
     {                                                                                             \
         const float *restrict xv = X(0)->val;                                                    \
         float *restrict yv = y->val;                                                              \
         float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
-        (void)p0; (void)p1;                                                                       \
-        size_t n = size_of(y);                                                                    \
-        for (size_t i = 0; i < n; i++) {                                                          \
+        (void)p0; (void)p1; (void)first;                                                          \
+        for (size_t i = lo; i < hi; i++) {                                                        \
             float x = xv[i];                                                                      \
             yv[i] = (EXPR);                                                                       \
         }                                                                                         \
+    }                                                                                             \
+    static void fname(vg_graph *g, vg_node *y)                                                   \
+    {                                                                                             \
+        for_range(g, y, size_of(y), 16, size_of(y), 0, fname##_range);                           \
     }
 
 /* relu: y = max(x, 0); dy/dx = [x > 0] */
@@ -442,15 +494,17 @@ static void lme_bwd(vg_graph *g, vg_node *y)
  * log p(x|l) = x log sigmoid(l) + (1-x) log(1 - sigmoid(l)) = x l - softplus(l);
  * d/dl = x - sigmoid(l). aux keeps sigmoid(l). */
 
-static void bern_fwd(vg_graph *g, vg_node *y)
+/* Rows [lo, hi) of the forward pass; each row's sum in double, in order. */
+static void bern_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
+    (void)first;
     const vg_node *lg = X(0), *x = X(1);
-    int L = g->samples, D = lg->cols;
-    for (int r = 0; r < y->rows; r++) {
-        const float *l = lg->val + (size_t)r * D, *xv = x->val + (size_t)(r / L) * D;
-        float *s = y->aux + (size_t)r * D;
+    size_t L = (size_t)g->samples, D = (size_t)lg->cols;
+    for (size_t r = lo; r < hi; r++) {
+        const float *l = lg->val + r * D, *xv = x->val + (r / L) * D;
+        float *s = y->aux + r * D;
         double acc = 0.0;
-        for (int j = 0; j < D; j++) {
+        for (size_t j = 0; j < D; j++) {
             float e = expf(-fabsf(l[j]));
             float sp = fmaxf(l[j], 0.0f) + log1pf(e);
             s[j] = l[j] >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
@@ -460,21 +514,34 @@ static void bern_fwd(vg_graph *g, vg_node *y)
     }
 }
 
-static void bern_bwd(vg_graph *g, vg_node *y)
+static void bern_fwd(vg_graph *g, vg_node *y)
+{
+    for_range(g, y, (size_t)y->rows, 1, (size_t)y->rows * (size_t)X(0)->cols * 8, 0, bern_fwd_range);
+}
+
+static void bern_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *lg = X(0);
     const vg_node *x = X(1);
-    int L = g->samples, D = lg->cols, first = !lg->grad_ready;
-    for (int r = 0; r < y->rows; r++) {
-        const float *xv = x->val + (size_t)(r / L) * D, *s = y->aux + (size_t)r * D;
-        float *dl = lg->grad + (size_t)r * D, d = y->grad[r];
+    size_t L = (size_t)g->samples, D = (size_t)lg->cols;
+    for (size_t r = lo; r < hi; r++) {
+        const float *restrict xv = x->val + (r / L) * D, *restrict s = y->aux + r * D;
+        float *restrict dl = lg->grad + r * D;
+        float d = y->grad[r];
         if (first)
-            for (int j = 0; j < D; j++)
+            for (size_t j = 0; j < D; j++)
                 dl[j] = d * (xv[j] - s[j]);
         else
-            for (int j = 0; j < D; j++)
+            for (size_t j = 0; j < D; j++)
                 dl[j] += d * (xv[j] - s[j]);
     }
+}
+
+static void bern_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *lg = X(0);
+    for_range(g, y, (size_t)y->rows, 1, (size_t)y->rows * (size_t)lg->cols, !lg->grad_ready,
+              bern_bwd_range);
     lg->grad_ready = 1;
 }
 

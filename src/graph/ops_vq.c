@@ -99,7 +99,7 @@ void vg_vq_fwd(vg_graph *g, vg_node *y)
     }
     for (int r = 1; r < R; r++)
         memcpy(dist + (size_t)r * K, dist, (size_t)K * sizeof(float));
-    vt_gemm(g->threads, 0, 1, R, K, D, -2.0f, zn->val, D, cb->val, D, 1.0f, dist, K);
+    vt_gemm(g->pool, 0, 1, R, K, D, -2.0f, zn->val, D, cb->val, D, 1.0f, dist, K);
     for (int r = 0; r < R; r++) {
         const float *z = zn->val + (size_t)r * D;
         float *d = dist + (size_t)r * K;

@@ -58,7 +58,7 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
     const vo_graph *e = &m->train_e;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
-    g->threads = m->cfg.threads;
+    g->pool = m->pool;
     vm_apply_schedule(m);
     vg_bind(g, e->x, x);
     if (e->c >= 0)
@@ -86,7 +86,7 @@ int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double n
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the gradient is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1);
-    if (vopt_update_range(opt, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
+    if (vopt_update_range_on(opt, m->pool, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the update would make parameters non-finite; it was not applied",
                         (unsigned long long)opt->steps + 1);
@@ -114,7 +114,7 @@ int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
     vm_noise noise = {1, key, first};
     double sr = 0.0, sk = 0.0;
-    g->threads = m->cfg.threads;
+    g->pool = m->pool;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
         if (vg_set_batch(g, (int)cnt) != 0)

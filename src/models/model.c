@@ -349,7 +349,7 @@ static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options 
         return NULL;
     }
     e->c = ctx.c;
-    g->threads = c->threads;
+    g->pool = m->pool;
     return g;
 }
 
@@ -398,6 +398,29 @@ static int build_prior_graph(vae_model *m)
     return m->pri_c < 0 ? -1 : build_prior(m, g, m->pri_c, 0, &m->pri_mu, &m->pri_lv);
 }
 
+/* Every graph of the model runs on the model's team. */
+static void share_pool(vae_model *m)
+{
+    vg_graph *gs[] = {m->train_g, m->eval_g, m->iw_g, m->dec_g, m->pri_g};
+    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
+        if (gs[i])
+            gs[i]->pool = m->pool;
+}
+
+int vm_set_threads(vae_model *m, int threads, char *msg)
+{
+    if (threads == vt_pool_parts(m->pool))
+        return VAE_OK;
+    vt_pool *p = NULL;
+    if (threads > 1 && !(p = vt_pool_new(threads)))
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
+    vt_pool_free(m->pool);
+    m->pool = p;
+    m->cfg.threads = threads;
+    share_pool(m);
+    return VAE_OK;
+}
+
 int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
 {
     *out = NULL;
@@ -407,7 +430,7 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
     vt_rng_seed(&m->rng, cfg->seed, VM_STREAM_TRAIN);
-    if (declare_params(m) != 0)
+    if ((cfg->threads > 1 && !(m->pool = vt_pool_new(cfg->threads))) || declare_params(m) != 0)
         goto nomem;
     init_params(m);
     m->agg_active = cfg->aggressive;
@@ -423,6 +446,7 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     if (vm_build_train_graph(m) != 0 || !m->eval_g || !m->iw_g || build_decode_graph(m) != 0 ||
         build_prior_graph(m) != 0)
         goto nomem;
+    share_pool(m);
     *out = m;
     return VAE_OK;
 nomem:
@@ -443,6 +467,7 @@ void vm_free(vae_model *m)
     vn_params_free(&m->P);
     free(m->perm);
     free(m->batch);
+    vt_pool_free(m->pool);
     free(m);
 }
 
@@ -576,7 +601,7 @@ static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
-    g->threads = m->cfg.threads;
+    g->pool = m->pool;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     vg_bind(g, e->x, x);
@@ -663,7 +688,7 @@ int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_e
 static int run_rows(vae_model *m, vg_graph *g, int input, const float *data, int cnode,
                     const float *c, size_t cnt, int upto)
 {
-    g->threads = m->cfg.threads;
+    g->pool = m->pool;
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, input, data);

@@ -33,6 +33,8 @@ struct vae_model {
     float *cbatch;            /* gathered conditions (capacity cbatch_cap floats) */
     size_t cbatch_cap;
 
+    vt_pool *pool;            /* thread team of cfg.threads (NULL for 1), shared by all graphs */
+
     vt_rng rng;               /* training stream: init, eps, shuffles, binarisation, sampling */
 
     vg_graph *train_g;        /* L samples, cfg.kl_mode, gradients */
@@ -72,6 +74,10 @@ int vm_config_check(const vae_model_config *cfg, char *msg);
 int vm_create(const vae_model_config *cfg, vae_model **out, char *msg);
 
 void vm_free(vae_model *m);
+
+/* Change cfg.threads: a new thread team for all the model's graphs.
+ * VAE_OK, or VAE_ERR_NOMEM (msg filled; the model keeps its team). */
+int vm_set_threads(vae_model *m, int threads, char *msg);
 
 /* The operations behind the public calls (arguments already checked).
  * Conditions c (n x cond_dim, row-major) go with x row by row; they are

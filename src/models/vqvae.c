@@ -192,7 +192,7 @@ static vg_graph *build_graph(vae_vqvae *q, vq_graph *n, int train)
     n->loss = n->vql_mean < 0 ? -1 : vg_axpby(g, -1.0f, n->rec_mean, 1.0f, n->vql_mean);
     if (n->loss < 0)
         goto fail;
-    g->threads = c->threads;
+    g->pool = q->pool;
     return g;
 fail:
     vg_free(g);
@@ -224,7 +224,8 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
     q->cfg = *cfg;
     q->cfg.struct_size = sizeof q->cfg;
     vt_rng_seed(&q->rng, cfg->seed, VQ_STREAM_TRAIN);
-    if (declare_params(q) != 0 || alloc_state(q) != 0)
+    if ((cfg->threads > 1 && !(q->pool = vt_pool_new(cfg->threads))) || declare_params(q) != 0 ||
+        alloc_state(q) != 0)
         goto nomem;
     init_params(q);
     q->zq_buf = malloc((size_t)VQ_CHUNK * cfg->n_latents * cfg->code_dim * sizeof(float));
@@ -232,11 +233,29 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
     q->eval_g = build_graph(q, &q->en, 0);
     if (!q->zq_buf || !q->train_g || !q->eval_g || build_decode_graph(q) != 0)
         goto nomem;
+    q->dec_g->pool = q->pool;
     *out = q;
     return VAE_OK;
 nomem:
     vq_free(q);
     return vae_fail(msg, VAE_ERR_NOMEM, "out of memory building the VQ-VAE");
+}
+
+int vq_set_threads(vae_vqvae *q, int threads, char *msg)
+{
+    if (threads == vt_pool_parts(q->pool))
+        return VAE_OK;
+    vt_pool *p = NULL;
+    if (threads > 1 && !(p = vt_pool_new(threads)))
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
+    vt_pool_free(q->pool);
+    q->pool = p;
+    q->cfg.threads = threads;
+    vg_graph *gs[] = {q->train_g, q->eval_g, q->dec_g};
+    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
+        if (gs[i])
+            gs[i]->pool = p;
+    return VAE_OK;
 }
 
 void vq_free(vae_vqvae *q)
@@ -246,6 +265,7 @@ void vq_free(vae_vqvae *q)
     vg_free(q->train_g);
     vg_free(q->eval_g);
     vg_free(q->dec_g);
+    vt_pool_free(q->pool);
     vn_params_free(&q->P);
     free(q->ema_code);
     free(q->ema_n);
@@ -293,7 +313,7 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
         return vae_fail(q->errmsg, rc, "optimizer: %s", opt->errmsg);
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
-    g->threads = q->cfg.threads;
+    g->pool = q->pool;
     vg_bind(g, t->x, x);
     vg_forward(g, -1);
     vg_backward(g, t->loss);
@@ -304,7 +324,7 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
                         "step %llu: %s is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1,
                         isfinite(loss) ? "the gradient" : "the loss");
-    if (vopt_update(opt, q->P.val, q->P.grad, q->P.total, sqrt(norm2)) != 0)
+    if (vopt_update_range_on(opt, q->pool, q->P.val, q->P.grad, q->P.total, 0, q->P.total, sqrt(norm2)) != 0)
         return vae_fail(q->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the update would make parameters non-finite; it was not applied",
                         (unsigned long long)opt->steps + 1);
@@ -416,7 +436,7 @@ int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size
 static int run_eval(vae_vqvae *q, const float *x, size_t cnt, int upto)
 {
     vg_graph *g = q->eval_g;
-    g->threads = q->cfg.threads;
+    g->pool = q->pool;
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, q->en.x, x);
@@ -485,7 +505,7 @@ int vq_decode(vae_vqvae *q, const int *codes, size_t n, float *out)
     size_t D = (size_t)q->cfg.input_dim, M = (size_t)q->cfg.n_latents,
            C = (size_t)q->cfg.code_dim;
     vg_graph *g = q->dec_g;
-    g->threads = q->cfg.threads;
+    g->pool = q->pool;
     for (size_t start = 0; start < n; start += VQ_CHUNK) {
         size_t cnt = n - start < VQ_CHUNK ? n - start : VQ_CHUNK;
         for (size_t r = 0; r < cnt * M; r++)

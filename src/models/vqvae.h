@@ -32,6 +32,7 @@ typedef struct vq_graph {
 
 struct vae_vqvae {
     vae_vqvae_config cfg;
+    vt_pool *pool;            /* thread team of cfg.threads (NULL for 1), shared by all graphs */
     vn_params P;              /* encoder, decoder and (gradient mode) the codebook */
     vn_mlp enc, dec;
     int w_ze, w_out;
@@ -68,6 +69,9 @@ double vq_param_count(const vae_vqvae_config *c);
 int vq_config_check(const vae_vqvae_config *c, char *msg);
 int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg);
 void vq_free(vae_vqvae *q);
+
+/* Change cfg.threads (a new thread team for all graphs): VAE_OK or VAE_ERR_NOMEM. */
+int vq_set_threads(vae_vqvae *q, int threads, char *msg);
 
 int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
                   vae_vqvae_stats *st);

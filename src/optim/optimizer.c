@@ -31,6 +31,7 @@ static void fpmode_restore(fpmode_t m) { (void)m; }
 #include <string.h>
 
 #include "common/errors.h"
+#include "tensor/pool.h"
 #include "tensor/simd.h"
 #include "tensor/vec.h"
 
@@ -651,7 +652,60 @@ static int adam_provably_finite(const vae_optimizer *o, const float *p, size_t n
 
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
 {
-    return vopt_update_range(o, p, g, n, 0, n, grad_norm);
+    return vopt_update_range_on(o, NULL, p, g, n, 0, n, grad_norm);
+}
+
+int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
+                      double grad_norm)
+{
+    return vopt_update_range_on(o, NULL, p, g, n, lo, hi, grad_norm);
+}
+
+/* One slice's update cut into the team's parts (at multiples of 64, whole
+ * vector blocks): element-wise, so each element gets the same bits in any
+ * part; Adam's state maxima are combined after. */
+typedef struct rule_task {
+    vae_optimizer *o;
+    float *p, *om, *ov;
+    const float *g;
+    size_t n;
+    grad_prep gp;
+    uint64_t steps;
+    float ma[VT_MAX_PARTS], va[VT_MAX_PARTS];
+} rule_task;
+
+static void rule_part(void *ctx, int part, int parts)
+{
+    rule_task *t = ctx;
+    size_t lo, hi;
+    vt_pool_range(t->n, 64, part, parts, &lo, &hi);
+    t->ma[part] = t->va[part] = 0.0f;
+    if (lo >= hi)
+        return;
+    fpmode_t saved = fpmode_flush(); /* per thread: the worker's own FP mode */
+    run_rule(t->o, t->p + lo, t->g + lo, hi - lo, t->gp, t->om ? t->om + lo : NULL,
+             t->ov ? t->ov + lo : NULL, t->steps, &t->ma[part], &t->va[part]);
+    fpmode_restore(saved);
+}
+
+static void run_rule_on(vt_pool *pool, vae_optimizer *o, float *p, const float *g, size_t n,
+                        grad_prep gp, float *om, float *ov, uint64_t steps, float *m_absmax,
+                        float *v_max)
+{
+    int parts = vt_pool_parts(pool);
+    if (parts == 1 || n < 16384) {
+        run_rule(o, p, g, n, gp, om, ov, steps, m_absmax, v_max);
+        return;
+    }
+    rule_task t = {o, p, om, ov, g, n, gp, steps, {0}, {0}};
+    vt_pool_run(pool, rule_part, &t);
+    float ma = 0.0f, va = 0.0f;
+    for (int i = 0; i < parts; i++) {
+        ma = t.ma[i] > ma ? t.ma[i] : ma;
+        va = t.va[i] > va ? t.va[i] : va;
+    }
+    *m_absmax = ma;
+    *v_max = va;
 }
 
 /* Updates the slice [lo, hi) has received: all updates minus those that
@@ -661,8 +715,8 @@ static uint64_t slice_steps(const vae_optimizer *o, size_t lo)
     return o->steps - o->part_steps[lo == 0 ? 1 : 0];
 }
 
-int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
-                      double grad_norm)
+int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
+                         size_t lo, size_t hi, double grad_norm)
 {
     /* The caller binds first; a mismatch must never write out of bounds. */
     if (n != o->n || n == 0 || lo >= hi || hi > n)
@@ -714,8 +768,8 @@ int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size
             size_t a = s_lo[i];
             uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
             float ma = 0.0f, va = 0.0f;
-            run_rule(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
-                     o->v ? o->v + a : NULL, t, &ma, &va);
+            run_rule_on(pool, o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
+                        o->v ? o->v + a : NULL, t, &ma, &va);
             m_absmax = ma > m_absmax ? ma : m_absmax;
             v_max = va > v_max ? va : v_max;
         }

@@ -4,6 +4,8 @@
 #define VAE_OPTIM_OPTIMIZER_H
 
 #include <stddef.h>
+
+#include "tensor/pool.h"
 #include <stdint.h>
 
 #include "io/ckpt.h"
@@ -44,6 +46,11 @@ int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double gra
  * slice. Every partial update must use the same split (else -1). */
 int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
                       double grad_norm);
+
+/* vopt_update_range with the element-wise update split over a thread team
+ * (NULL: the caller alone); the results are the same bits either way. */
+int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
+                         size_t lo, size_t hi, double grad_norm);
 
 /* Append the optimizer's config and state as tensors named "optim.*". */
 int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg);

@@ -1,47 +1,118 @@
-/* cblas_sgemm behind a thread-count policy (see blas.h). */
+/* cblas_sgemm, single-threaded, split over a model's thread team (see blas.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "tensor/blas.h"
 
 #include <cblas.h>
+#include <string.h>
 
 #if defined(VAE_HAVE_OPENBLAS)
 #include <pthread.h>
 
 /* Declared by OpenBLAS's cblas.h; repeated so the file compiles with any cblas.h. */
 void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
-static pthread_rwlock_t blas_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
-/* OpenBLAS starts with one thread per core; our resting state is 1. */
+/* OpenBLAS starts with one thread per core; libvae wants every call on
+ * the calling thread (the team splits the work itself). */
 static void blas_init(void) { openblas_set_num_threads(1); }
 #endif
 
 static void sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
 {
+    if (M <= 0 || N <= 0)
+        return;
     cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
                 transb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void vt_gemm(int threads, int transa, int transb, int M, int N, int K, float alpha, const float *A,
-             int lda, const float *B, int ldb, float beta, float *C, int ldc)
+typedef struct gemm_task {
+    int transa, transb, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc;
+    int by_rows; /* split op(A)'s rows (C's rows), else op(B)'s columns (C's columns) */
+    const float *bias; /* non-NULL: C's rows are first set to bias (N floats), see vt_gemm_bias */
+} gemm_task;
+
+/* Part `part` of C: a block of rows or of columns, cut at multiples of 16
+ * (whole register tiles of the sgemm kernels). Each element of C is the
+ * same K-long dot product as in the unsplit call. */
+static void gemm_part(void *ctx, int part, int parts)
+{
+    const gemm_task *t = ctx;
+    size_t lo, hi;
+    vt_pool_range((size_t)(t->by_rows ? t->M : t->N), 16, part, parts, &lo, &hi);
+    if (lo >= hi)
+        return;
+    const float *A = t->A, *B = t->B;
+    float *C;
+    int M = t->M, N = t->N;
+    if (t->by_rows) {
+        /* op(A) row i is A's row i, or A's column i when transposed. */
+        A += t->transa ? lo : lo * (size_t)t->lda;
+        C = t->C + lo * (size_t)t->ldc;
+        M = (int)(hi - lo);
+        if (t->bias)
+            for (size_t r = lo; r < hi; r++)
+                memcpy(t->C + r * (size_t)t->ldc, t->bias, (size_t)N * sizeof(float));
+    } else {
+        B += t->transb ? lo * (size_t)t->ldb : lo;
+        C = t->C + lo;
+        N = (int)(hi - lo);
+        if (t->bias)
+            for (int r = 0; r < M; r++)
+                for (size_t c = lo; c < hi; c++)
+                    t->C[(size_t)r * (size_t)t->ldc + c] = t->bias[c];
+    }
+    sgemm(t->transa, t->transb, M, N, t->K, t->alpha, A, t->lda, B, t->ldb, t->beta, C, t->ldc);
+}
+
+/* A product is split only when every part keeps at least this many
+ * multiply-adds. OpenBLAS (0.3.x, x86-64) sends products of at most 1e6
+ * multiply-adds to separate small-matrix kernels whose rounding differs
+ * from the blocked kernel's; with every part above that bound, each part
+ * runs the same kernel as the whole product would, and the split gives the
+ * unsplit bits (tests/test-pool.c checks the shapes of a training step).
+ * Smaller products are too short to pay for the hand-off anyway. */
+#define SPLIT_MIN_PART_MACS 1048576.0
+
+static void gemm_run(vt_pool *pool, gemm_task *t)
 {
 #if defined(VAE_HAVE_OPENBLAS)
     pthread_once(&blas_once, blas_init);
-    if (threads <= 1) {
-        pthread_rwlock_rdlock(&blas_lock);
-        sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    } else {
-        pthread_rwlock_wrlock(&blas_lock);
-        openblas_set_num_threads(threads);
-        sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        openblas_set_num_threads(1);
-    }
-    pthread_rwlock_unlock(&blas_lock);
-#else
-    (void)threads;
-    sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+    /* Split the larger of C's dimensions: each part then packs all of the
+     * smaller operand (duplicated work) and its share of the larger one. */
+    t->by_rows = t->M >= t->N;
+    int parts = vt_pool_parts(pool);
+    if (parts > 1) {
+        size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
+        for (int i = 0; i < parts; i++) {
+            vt_pool_range(along, 16, i, parts, &lo, &hi);
+            smallest = hi - lo < smallest ? hi - lo : smallest;
+        }
+        double other = (double)(t->by_rows ? t->N : t->M) * (double)t->K;
+        if ((double)smallest * other >= SPLIT_MIN_PART_MACS) {
+            vt_pool_run(pool, gemm_part, t);
+            return;
+        }
+    }
+    gemm_part(t, 0, 1);
+}
+
+void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL};
+    gemm_run(pool, &t);
+}
+
+void vt_gemm_bias(vt_pool *pool, int M, int N, int K, const float *A, int lda, const float *B,
+                  int ldb, const float *bias, float *C, int ldc)
+{
+    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias};
+    gemm_run(pool, &t);
 }

@@ -1,0 +1,211 @@
+/* A model's thread team (see pool.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "tensor/pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* How long an idle worker spins before it sleeps: a training step's next
+ * task follows within microseconds; between epochs or calls it sleeps. */
+#define SPIN_NS 300000L
+
+/* Parts are claimed, not assigned: the caller and the workers take the next
+ * unclaimed part of the current task from `claim` (task generation in the
+ * high 32 bits, next part in the low 32) until none is left. A worker that
+ * the OS has descheduled (a busy machine) then costs nothing: the caller
+ * does its parts. A claim succeeds only by a compare-and-swap on the
+ * current generation, so a worker that wakes late can never run a part of
+ * a finished task or mix two tasks' fn and ctx: the caller publishes a new
+ * task only after every part of the previous one is claimed and done. */
+struct vt_pool {
+    int parts;                 /* the team size asked for: parts per task */
+    int started;               /* workers running */
+    pthread_t *tid;
+    pthread_mutex_t mu;        /* guards sleeping workers' wait and wake-up */
+    pthread_cond_t cv;
+    atomic_uint gen;           /* task generation */
+    atomic_ullong claim;       /* gen << 32 | next unclaimed part */
+    atomic_int done;           /* parts of the current task finished */
+    atomic_int sleepers;       /* workers blocked (or about to block) on cv */
+    atomic_int stop;
+    atomic_flag busy;          /* held by the caller of vt_pool_run */
+    _Atomic(vt_task_fn) fn;    /* the current task */
+    _Atomic(void *) ctx;
+};
+
+static long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Wait until gen differs from seen: spin for SPIN_NS (yielding now and
+ * then, in case the caller waits for this core), then sleep. The wake-up
+ * cannot be lost: a sleeper counts itself in `sleepers` and re-checks gen
+ * under mu before waiting; vt_pool_run bumps gen and then reads `sleepers`
+ * (both sequentially consistent), and if any, signals under mu. */
+static unsigned wait_task(vt_pool *p, unsigned seen)
+{
+    unsigned g;
+    long t0 = 0;
+    for (unsigned spins = 0;; spins++) {
+        if ((g = atomic_load(&p->gen)) != seen)
+            return g;
+        cpu_relax();
+        if ((spins & 255u) == 0) {
+            long t = now_ns();
+            if (spins == 0)
+                t0 = t;
+            else if (t - t0 > SPIN_NS)
+                break;
+            else
+                sched_yield();
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->sleepers, 1);
+    while ((g = atomic_load(&p->gen)) == seen)
+        pthread_cond_wait(&p->cv, &p->mu);
+    atomic_fetch_sub(&p->sleepers, 1);
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
+/* Claim and run parts of generation gen until none is left. */
+static void run_parts(vt_pool *p, unsigned gen)
+{
+    unsigned long long c = atomic_load(&p->claim);
+    for (;;) {
+        if ((unsigned)(c >> 32) != gen || (int)(c & 0xffffffffu) >= p->parts)
+            return;
+        vt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        if (atomic_compare_exchange_weak(&p->claim, &c, c + 1)) {
+            fn(ctx, (int)(c & 0xffffffffu), p->parts);
+            atomic_fetch_add(&p->done, 1);
+            c = atomic_load(&p->claim);
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    vt_pool *p = arg;
+    unsigned seen = 0;
+    for (;;) {
+        seen = wait_task(p, seen);
+        if (atomic_load(&p->stop))
+            return NULL;
+        run_parts(p, seen);
+    }
+}
+
+vt_pool *vt_pool_new(int threads)
+{
+    if (threads <= 1 || threads > VT_MAX_PARTS)
+        return NULL;
+    vt_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->tid = calloc((size_t)threads, sizeof *p->tid);
+    if (!p->tid || pthread_mutex_init(&p->mu, NULL) != 0) {
+        free(p->tid);
+        free(p);
+        return NULL;
+    }
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        free(p->tid);
+        free(p);
+        return NULL;
+    }
+    p->parts = threads;
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->fn, NULL);
+    atomic_init(&p->ctx, NULL);
+    atomic_flag_clear(&p->busy);
+    for (int k = 1; k < threads; k++) {
+        if (pthread_create(&p->tid[p->started], NULL, worker_main, p) != 0)
+            break;
+        p->started++;
+    }
+    return p;
+}
+
+void vt_pool_free(vt_pool *p)
+{
+    if (!p)
+        return;
+    atomic_store(&p->stop, 1);
+    atomic_fetch_add(&p->gen, 1);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int k = 0; k < p->started; k++)
+        pthread_join(p->tid[k], NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->tid);
+    free(p);
+}
+
+int vt_pool_parts(const vt_pool *p) { return p ? p->parts : 1; }
+
+void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx)
+{
+    if (!p) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    if (p->started == 0 || atomic_flag_test_and_set(&p->busy)) {
+        /* No workers, or another thread is running a task on this team:
+         * every part here, in order (same results, one core). */
+        for (int i = 0; i < p->parts; i++)
+            fn(ctx, i, p->parts);
+        return;
+    }
+    unsigned gen = atomic_load(&p->gen) + 1u;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store(&p->done, 0);
+    atomic_store(&p->claim, (unsigned long long)gen << 32);
+    atomic_store(&p->gen, gen);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    run_parts(p, gen);
+    /* Parts claimed by workers and still running. */
+    for (unsigned spins = 1; atomic_load(&p->done) < p->parts; spins++) {
+        cpu_relax();
+        if ((spins & 255u) == 0)
+            sched_yield(); /* a descheduled worker: let it run */
+    }
+    atomic_flag_clear(&p->busy);
+}
+
+void vt_pool_range(size_t n, size_t align, int part, int parts, size_t *lo, size_t *hi)
+{
+    if (align < 1)
+        align = 1;
+    size_t blocks = (n + align - 1) / align;
+    size_t b0 = blocks * (size_t)part / (size_t)parts, b1 = blocks * (size_t)(part + 1) / (size_t)parts;
+    *lo = b0 * align < n ? b0 * align : n;
+    *hi = b1 * align < n ? b1 * align : n;
+}

@@ -1,0 +1,220 @@
+/* The thread team (tensor/pool.c) and the split matrix product
+ * (tensor/blas.c): every part runs exactly once, partitions tile the range,
+ * concurrent callers and late workers are safe, and a product split over a
+ * team gives the bits of the unsplit product. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "tensor/blas.h"
+#include "tensor/pool.h"
+#include "testutil.h"
+
+START_TEST(test_range_tiles)
+{
+    size_t ns[] = {0, 1, 15, 16, 17, 100, 784, 1000003};
+    size_t aligns[] = {1, 16, 64};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+            for (int parts = 1; parts <= 9; parts++) {
+                size_t prev = 0;
+                for (int i = 0; i < parts; i++) {
+                    size_t lo, hi;
+                    vt_pool_range(ns[k], aligns[a], i, parts, &lo, &hi);
+                    ck_assert_uint_eq(lo, prev);
+                    ck_assert_uint_le(lo, hi);
+                    ck_assert(lo % aligns[a] == 0 || lo == ns[k]);
+                    prev = hi;
+                }
+                ck_assert_uint_eq(prev, ns[k]);
+            }
+}
+END_TEST
+
+typedef struct counting {
+    atomic_int hits[VT_MAX_PARTS];
+    atomic_int calls;
+    int parts_seen;
+} counting;
+
+static void count_part(void *ctx, int part, int parts)
+{
+    counting *c = ctx;
+    atomic_fetch_add(&c->hits[part], 1);
+    atomic_fetch_add(&c->calls, 1);
+    c->parts_seen = parts;
+}
+
+static void check_once(vt_pool *p, int parts)
+{
+    counting c;
+    memset(&c, 0, sizeof c);
+    vt_pool_run(p, count_part, &c);
+    ck_assert_int_eq(atomic_load(&c.calls), parts);
+    ck_assert_int_eq(c.parts_seen, parts);
+    for (int i = 0; i < parts; i++)
+        ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+}
+
+START_TEST(test_each_part_once)
+{
+    ck_assert_ptr_null(vt_pool_new(1));
+    ck_assert_ptr_null(vt_pool_new(0));
+    ck_assert_ptr_null(vt_pool_new(VT_MAX_PARTS + 1));
+    ck_assert_int_eq(vt_pool_parts(NULL), 1);
+    check_once(NULL, 1);
+    vt_pool_free(NULL);
+    int teams[] = {2, 3, 4, 8};
+    int reps = tu_quick() ? 50 : 2000;
+    for (size_t t = 0; t < sizeof teams / sizeof teams[0]; t++) {
+        vt_pool *p = vt_pool_new(teams[t]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(vt_pool_parts(p), teams[t]);
+        for (int r = 0; r < reps; r++)
+            check_once(p, teams[t]);
+        vt_pool_free(p);
+    }
+}
+END_TEST
+
+/* After the workers have gone to sleep (past their spin time), a task still
+ * wakes them and runs every part; freeing a sleeping team returns. */
+START_TEST(test_sleeping_workers)
+{
+    vt_pool *p = vt_pool_new(3);
+    ck_assert_ptr_nonnull(p);
+    check_once(p, 3);
+    struct timespec ts = {0, 20 * 1000 * 1000}; /* 20 ms: well past the spin time */
+    for (int r = 0; r < 3; r++) {
+        nanosleep(&ts, NULL);
+        check_once(p, 3);
+    }
+    nanosleep(&ts, NULL);
+    vt_pool_free(p);
+}
+END_TEST
+
+typedef struct caller_arg {
+    vt_pool *pool;
+    int reps, failures;
+} caller_arg;
+
+static void *hammer(void *arg)
+{
+    caller_arg *a = arg;
+    for (int r = 0; r < a->reps; r++) {
+        counting c;
+        memset(&c, 0, sizeof c);
+        vt_pool_run(a->pool, count_part, &c);
+        int parts = vt_pool_parts(a->pool);
+        if (atomic_load(&c.calls) != parts)
+            a->failures++;
+        for (int i = 0; i < parts; i++)
+            if (atomic_load(&c.hits[i]) != 1)
+                a->failures++;
+    }
+    return NULL;
+}
+
+/* Three threads running tasks on one team at once (the busy caller runs its
+ * parts itself): every task still runs each part exactly once. */
+START_TEST(test_concurrent_callers)
+{
+    vt_pool *p = vt_pool_new(2);
+    ck_assert_ptr_nonnull(p);
+    caller_arg a[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = (caller_arg){p, tu_quick() ? 30 : 3000, 0};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, &a[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].failures, 0);
+    }
+    vt_pool_free(p);
+}
+END_TEST
+
+static float *filled(size_t n, unsigned seed)
+{
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+    return x;
+}
+
+/* vt_gemm on teams of 2..4 equals the unsplit product bit for bit, for the
+ * shapes and transposes of a training step (784-400-20 and 784-1024-512-64
+ * at batch 32/100/256) and odd sizes; vt_gemm_bias equals bias + product. */
+START_TEST(test_split_gemm_bits)
+{
+    int shapes[][3] = {
+        {100, 400, 784}, {784, 400, 100}, {100, 784, 400}, {100, 20, 400}, {400, 20, 100},
+        {100, 400, 20},  {32, 400, 784},  {256, 784, 400}, {100, 1024, 784}, {1024, 512, 100},
+        {100, 512, 1024}, {100, 64, 512}, {33, 47, 5},     {17, 300, 129},  {300, 17, 129},
+    };
+    size_t ns = sizeof shapes / sizeof shapes[0];
+    if (tu_quick())
+        ns = 3;
+    vt_pool *pools[3] = {vt_pool_new(2), vt_pool_new(3), vt_pool_new(4)};
+    for (size_t s = 0; s < ns; s++)
+        for (int ta = 0; ta <= 1; ta++)
+            for (int tb = 0; tb <= 1; tb++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int lda = ta ? M : K, ldb = tb ? K : N;
+                float *A = filled((size_t)M * K, 1u + (unsigned)s), *B = filled((size_t)K * N, 7u);
+                float *C0 = filled((size_t)M * N, 3u), *C1 = malloc((size_t)M * N * sizeof(float));
+                float *bias = filled((size_t)N, 5u);
+                float *ref = malloc((size_t)M * N * sizeof(float));
+                memcpy(ref, C0, (size_t)M * N * sizeof(float));
+                vt_gemm(NULL, ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, ref, N);
+                for (int k = 0; k < 3; k++) {
+                    memcpy(C1, C0, (size_t)M * N * sizeof(float));
+                    vt_gemm(pools[k], ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 1.0f, C1, N);
+                    ck_assert_msg(memcmp(ref, C1, (size_t)M * N * sizeof(float)) == 0,
+                                  "%dx%dx%d ta %d tb %d team %d: bits differ", M, N, K, ta, tb,
+                                  k + 2);
+                }
+                if (!ta && !tb) {
+                    for (int r = 0; r < M; r++)
+                        memcpy(ref + (size_t)r * N, bias, (size_t)N * sizeof(float));
+                    vt_gemm(NULL, 0, 0, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, ref, N);
+                    for (int k = 0; k < 3; k++) {
+                        vt_gemm_bias(k == 0 ? NULL : pools[k], M, N, K, A, lda, B, ldb, bias, C1, N);
+                        ck_assert(memcmp(ref, C1, (size_t)M * N * sizeof(float)) == 0);
+                    }
+                }
+                free(A);
+                free(B);
+                free(C0);
+                free(C1);
+                free(bias);
+                free(ref);
+            }
+    for (int k = 0; k < 3; k++)
+        vt_pool_free(pools[k]);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("pool");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_range_tiles);
+    tcase_add_test(tc, test_each_part_once);
+    tcase_add_test(tc, test_sleeping_workers);
+    tcase_add_test(tc, test_concurrent_callers);
+    tcase_add_test(tc, test_split_gemm_bits);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return tu_run_suite(suite()); }
