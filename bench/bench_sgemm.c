@@ -13,6 +13,10 @@
  * where F counts 2 M N K per product: the figure a training step of libvae
  * would reach if everything but cblas_sgemm took no time.
  *
+ * With --team, the products run as libvae runs them (tensor/blas.c): OpenBLAS
+ * at one thread, each product split over a team of T threads (the model's
+ * thread team, tensor/pool.c); the line then starts with "team".
+ *
  * usage: bench-sgemm [--hidden A[,B..]] [--latent K] [--input D] [--batch B]
  *                    [--threads T] [--seconds S]
  */
@@ -22,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "tensor/blas.h"
+#include "tensor/pool.h"
 
 #if defined(VAE_HAVE_OPENBLAS)
 void openblas_set_num_threads(int num_threads);
@@ -63,6 +70,7 @@ int main(int argc, char **argv)
 {
     int hidden[MAX_LAYERS], n_hidden = 1, latent = 20, input = 784, batch = 100, threads = 1;
     double seconds = 2;
+    int team = 0;
     hidden[0] = 400;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc) {
@@ -77,11 +85,13 @@ int main(int argc, char **argv)
             batch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--team") == 0)
+            team = 1;
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench-sgemm [--hidden A[,B..]] [--latent K] [--input D] "
-                            "[--batch B] [--threads T] [--seconds S]\n");
+                            "[--batch B] [--threads T] [--team] [--seconds S]\n");
             return 2;
         }
     }
@@ -120,19 +130,40 @@ int main(int argc, char **argv)
         }
         flops += 2.0 * batch * l->in * l->out * (2 + l->need_dx);
     }
+    vt_pool *pool = NULL;
+    if (team) {
+        pool = threads > 1 ? vt_pool_new(threads) : NULL; /* vt_gemm keeps OpenBLAS at 1 */
+        if (threads > 1 && !pool) {
+            fprintf(stderr, "bench-sgemm: cannot start %d threads\n", threads);
+            return 1;
+        }
+    } else {
 #if defined(VAE_HAVE_OPENBLAS)
-    openblas_set_num_threads(threads);
+        openblas_set_num_threads(threads);
 #endif
+    }
     long steps = 0;
     double t0 = now(), dt = 0;
     for (int warm = 3; dt < seconds; steps += warm ? 0 : 1, warm -= warm ? 1 : 0) {
         for (int k = 0; k < n; k++) {
             layer *l = &L[k];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, l->out, l->in, 1.0f,
-                        l->x, l->in, l->w, l->out, 1.0f, l->y, l->out);
+            if (team)
+                vt_gemm(pool, 0, 0, batch, l->out, l->in, 1.0f, l->x, l->in, l->w, l->out, 1.0f,
+                        l->y, l->out);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, l->out, l->in, 1.0f,
+                            l->x, l->in, l->w, l->out, 1.0f, l->y, l->out);
         }
         for (int k = n - 1; k >= 0; k--) {
             layer *l = &L[k];
+            if (team) {
+                vt_gemm(pool, 1, 0, l->in, l->out, batch, 1.0f, l->x, l->in, l->dy, l->out, 0.0f,
+                        l->dw, l->out);
+                if (l->need_dx)
+                    vt_gemm(pool, 0, 1, batch, l->in, l->out, 1.0f, l->dy, l->out, l->w, l->out,
+                            0.0f, l->dx, l->in);
+                continue;
+            }
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->in, l->out, batch, 1.0f,
                         l->x, l->in, l->dy, l->out, 0.0f, l->dw, l->out);
             if (l->need_dx)
@@ -143,7 +174,8 @@ int main(int argc, char **argv)
             t0 = now();
         dt = warm ? 0 : now() - t0;
     }
-    printf("sgemm threads %d batch %d flops/step %.0f steps %ld time %.3f gflops %.2f\n", threads,
+    vt_pool_free(pool);
+    printf("%s threads %d batch %d flops/step %.0f steps %ld time %.3f gflops %.2f\n", team ? "team" : "sgemm", threads,
            batch, flops, steps, dt, flops * steps / dt * 1e-9);
     for (int k = 0; k < n; k++) {
         free(L[k].w); free(L[k].dw); free(L[k].x); free(L[k].dx); free(L[k].y); free(L[k].dy);

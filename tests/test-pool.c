@@ -2,6 +2,7 @@
  * (tensor/blas.c): every part runs exactly once, partitions tile the range,
  * concurrent callers and late workers are safe, and a product split over a
  * team gives the bits of the unsplit product. */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "tensor/blas.h"
 #include "tensor/pool.h"
+#include "tensor/vec.h"
 #include "testutil.h"
 
 START_TEST(test_range_tiles)
@@ -203,6 +205,51 @@ START_TEST(test_split_gemm_bits)
 }
 END_TEST
 
+/* The blocked sum of squares and the max |x| give the same bits on teams of
+ * 1..4; the sum agrees with a long double oracle to rounding; NaN and
+ * infinity show. */
+START_TEST(test_reductions_on_teams)
+{
+    size_t ns[] = {0, 1, 17, 65536, 65537, 652824, 2000003};
+    vt_pool *pools[4] = {NULL, vt_pool_new(2), vt_pool_new(3), vt_pool_new(4)};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        size_t n = ns[k];
+        float *x = filled(n ? n : 1, 11u);
+        long double oracle = 0.0L;
+        float amax = 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            oracle += (long double)x[i] * x[i];
+            amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        }
+        double s0 = vt_sum_squares(x, n);
+        ck_assert(fabsl((long double)s0 - oracle) <= 1e-12L * (oracle + 1e-300L));
+        for (int t = 0; t < 4; t++) {
+            double s = vt_sum_squares_on(pools[t], x, n);
+            ck_assert(memcmp(&s, &s0, sizeof s) == 0);
+            ck_assert(vt_abs_max_on(pools[t], x, n) == amax);
+        }
+        if (n > 1) {
+            x[n - 1] = NAN;
+            for (int t = 0; t < 4; t++) {
+                ck_assert(isnan(vt_sum_squares_on(pools[t], x, n)));
+                ck_assert(isnan(vt_abs_max_on(pools[t], x, n)));
+            }
+            x[n / 2] = -INFINITY;
+            x[n - 1] = 0.0f;
+            for (int t = 0; t < 4; t++) {
+                ck_assert(isinf(vt_sum_squares_on(pools[t], x, n)));
+                ck_assert(isinf(vt_abs_max_on(pools[t], x, n)));
+            }
+        }
+        free(x);
+    }
+    ck_assert_uint_eq(vt_sum_block(10), 65536);
+    ck_assert_uint_le(100000000 / vt_sum_block(100000000), VT_SUM_BLOCKS);
+    for (int t = 1; t < 4; t++)
+        vt_pool_free(pools[t]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pool");
@@ -213,6 +260,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sleeping_workers);
     tcase_add_test(tc, test_concurrent_callers);
     tcase_add_test(tc, test_split_gemm_bits);
+    tcase_add_test(tc, test_reductions_on_teams);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -115,7 +115,7 @@ VAE_API int vae_model_apply_gradients(vae_model *model, vae_optimizer *opt)
         return VAE_ERR_NULL;
     if (!opt)
         return vae_fail(model->errmsg, VAE_ERR_NULL, "apply_gradients: opt is NULL");
-    return vm_apply_gradients(model, opt, vm_grad_norm2(model->P.grad, model->P.total));
+    return vm_apply_gradients(model, opt, vm_grad_norm2(model->pool, model->P.grad, model->P.total));
 }
 
 VAE_API int vae_model_reseed(vae_model *model, uint64_t seed, uint64_t stream)

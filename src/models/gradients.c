@@ -27,11 +27,12 @@ static void stats_from_graph(const vg_graph *g, const vo_graph *e, size_t n, vae
     st->n = n;
 }
 
-double vm_grad_norm2(const float *g, size_t n)
+double vm_grad_norm2(vt_pool *pool, const float *g, size_t n)
 {
     /* sum_i g_i^2 in double: not finite iff some g_i is not (or the sum
-     * overflows). 16 ordered partial sums: vectorises, same bits on any CPU. */
-    return vt_sum_squares(g, n);
+     * overflows). Fixed blocks and lanes: vectorises, runs on the team, same
+     * bits on any CPU and at any thread count. */
+    return vt_sum_squares_on(pool, g, n);
 }
 
 /* eps for n examples: from the training stream in order, or, when keyed,
@@ -67,7 +68,7 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
     vg_forward(g, -1);
     vg_backward(g, e->loss);
     stats_from_graph(g, e, n, st);
-    *norm2 = vm_grad_norm2(m->P.grad, m->P.total);
+    *norm2 = vm_grad_norm2(m->pool, m->P.grad, m->P.total);
     return VAE_OK;
 }
 
@@ -81,7 +82,7 @@ int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double n
     size_t lo = part == VM_PART_DECODER ? m->enc_split : 0;
     size_t hi = part == VM_PART_ENCODER ? m->enc_split : m->P.total;
     if (part != VM_PART_ALL)
-        norm2 = vm_grad_norm2(m->P.grad + lo, hi - lo);
+        norm2 = vm_grad_norm2(m->pool, m->P.grad + lo, hi - lo);
     if (!isfinite(norm2))
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the gradient is not finite; the update was not applied",

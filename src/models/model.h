@@ -167,7 +167,7 @@ int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t
                   float *per_example, vae_elbo_stats *st);
 
 /* sum of g_i^2 in double. */
-double vm_grad_norm2(const float *g, size_t n);
+double vm_grad_norm2(vt_pool *pool, const float *g, size_t n);
 
 /* Checkpoints (models/checkpoint.c). */
 int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);

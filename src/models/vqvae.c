@@ -9,6 +9,7 @@
 #include "common/errors.h"
 #include "data/dataset.h"
 #include "optim/optimizer.h"
+#include "tensor/vec.h"
 
 double vq_param_count(const vae_vqvae_config *c)
 {
@@ -282,14 +283,6 @@ void vq_free(vae_vqvae *q)
 
 /* ---- training -------------------------------------------------------------------- */
 
-static double grad_norm2(const float *g, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)g[i] * g[i];
-    return s;
-}
-
 static void batch_stats(const vae_vqvae *q, const vg_graph *g, const vq_graph *n, size_t rows,
                         vae_vqvae_stats *st)
 {
@@ -318,7 +311,7 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
     vg_forward(g, -1);
     vg_backward(g, t->loss);
     float loss = g->nodes[t->loss].val[0];
-    double norm2 = grad_norm2(q->P.grad, q->P.total);
+    double norm2 = vt_sum_squares_on(q->pool, q->P.grad, q->P.total); /* as the VAE's (vm_grad_norm2) */
     if (!isfinite(loss) || !isfinite(norm2))
         return vae_fail(q->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: %s is not finite; the update was not applied",

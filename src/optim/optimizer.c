@@ -439,26 +439,6 @@ VT_CLONES static void adam_step(float *restrict p, float *restrict m, float *res
     *v_max = from_bits(va);
 }
 
-/* max |p_i| (NaN if some p_i is NaN). */
-VT_CLONES static float abs_max(const float *restrict p, size_t n)
-{
-    uint32_t lane[VT_LANES] = {0};
-    size_t i0 = 0;
-    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
-        for (size_t k = 0; k < VT_LANES; k++) {
-            uint32_t b = abs_bits(p[i0 + k]);
-            lane[k] = b > lane[k] ? b : lane[k];
-        }
-    for (size_t i = i0; i < n; i++) {
-        uint32_t b = abs_bits(p[i]);
-        lane[0] = b > lane[0] ? b : lane[0];
-    }
-    uint32_t r = 0;
-    for (size_t k = 0; k < VT_LANES; k++)
-        r = lane[k] > r ? lane[k] : r;
-    return from_bits(r);
-}
-
 /* Would an update leave every parameter and state value finite? The same
  * arithmetic as the rules above without storing anything; 0 * x is NaN
  * exactly when x is not finite, so a branch-free sum of such terms is 0
@@ -630,7 +610,7 @@ static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_
  * a negative: every new value is finite, and the scan (which reads all
  * four arrays, as much memory traffic as the update) is skipped. Reading p
  * once for P costs a quarter of that. Otherwise the scan decides. */
-static int adam_provably_finite(const vae_optimizer *o, const float *p, size_t n,
+static int adam_provably_finite(const vae_optimizer *o, vt_pool *pool, const float *p, size_t n,
                                 double grad_norm, grad_prep gp)
 {
     const vae_optimizer_config *c = &o->cfg;
@@ -641,7 +621,7 @@ static int adam_provably_finite(const vae_optimizer *o, const float *p, size_t n
         return 0;
     const double big = 1e36;
     adam_scalars a = adam_prepare(c, o->steps);
-    double P = abs_max(p, n);
+    double P = vt_abs_max_on(pool, p, n);
     double D = grad_norm * (1.0 + 1e-6) * gp.coef + fabs((double)gp.wd) * P;
     double M = (double)a.b1 * o->m_absmax + (double)a.c1 * D;
     double V = (double)a.b2 * o->v_max + (double)a.c2 * D * D;
@@ -752,7 +732,7 @@ int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float 
     fpmode_t saved = fpmode_flush();
     /* The bound shortcut knows the whole state under one step count; after
      * partial updates (aggressive training) the scan decides, slice by slice. */
-    int ok = whole && k == 1 && adam_provably_finite(o, p, n, grad_norm, gp);
+    int ok = whole && k == 1 && adam_provably_finite(o, pool, p, n, grad_norm, gp);
     if (!ok) {
         ok = 1;
         for (int i = 0; i < k && ok; i++) {
