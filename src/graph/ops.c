@@ -12,6 +12,7 @@
 
 #include "graph/graph.h"
 #include "tensor/blas.h"
+#include "tensor/simd.h"
 
 #define X(k) (&g->nodes[y->in[(k)]])
 
@@ -92,7 +93,7 @@ static void dense_fwd(vg_graph *g, vg_node *y)
 }
 
 /* db_c = sum_r dy_rc for the columns c in [lo, hi), rows added in order. */
-static void bias_grad_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+VT_CLONES static void bias_grad_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     float *restrict db = X(2)->grad;
     const float *restrict dy = y->grad;
@@ -128,7 +129,8 @@ static void dense_bwd(vg_graph *g, vg_node *y)
 
 /* Element-wise backward: dx = dy * f'(x), f' from x, y and the op's constants. */
 #define UNARY_BWD(fname, DERIV)                                                                  \
-    static void fname##_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)        \
+    VT_CLONES static void fname##_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,          \
+                                        int first)                                                \
     {                                                                                             \
         vg_node *xn = X(0);                                                                      \
         const float *restrict xv = xn->val, *restrict yv = y->val, *restrict dy = y->grad;       \
@@ -151,7 +153,8 @@ static void dense_bwd(vg_graph *g, vg_node *y)
     }
 
 #define UNARY_FWD(fname, EXPR)                                                                   \
-    static void fname##_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)        \
+    VT_CLONES static void fname##_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,          \
+                                        int first)                                                \
     {                                                                                             \
         const float *restrict xv = X(0)->val;                                                    \
         float *restrict yv = y->val;                                                              \
@@ -169,7 +172,7 @@ static void dense_bwd(vg_graph *g, vg_node *y)
 
 /* relu: y = max(x, 0); dy/dx = [x > 0] */
 UNARY_FWD(relu_fwd, x > 0.0f ? x : 0.0f)
-UNARY_BWD(relu_bwd, xv[i] > 0.0f ? 1.0f : 0.0f)
+UNARY_BWD(relu_bwd, (float)(xv[i] > 0.0f)) /* (float)(bool): 1 or 0, no branch, vectorises */
 /* leaky relu: y = x > 0 ? x : a x; dy/dx = x > 0 ? 1 : a */
 UNARY_FWD(leaky_fwd, x > 0.0f ? x : p0 * x)
 UNARY_BWD(leaky_bwd, xv[i] > 0.0f ? 1.0f : p0)
@@ -184,7 +187,7 @@ UNARY_FWD(softplus_fwd, softplusf(x))
 UNARY_BWD(softplus_bwd, sigmoidf(xv[i]))
 /* clamp to [lo, hi] = [p0, p1]: dy/dx = [lo < x < hi] (zero where the clamp bites) */
 UNARY_FWD(clamp_fwd, fminf(fmaxf(x, p0), p1))
-UNARY_BWD(clamp_bwd, (xv[i] > p0 && xv[i] < p1) ? 1.0f : 0.0f)
+UNARY_BWD(clamp_bwd, (float)((xv[i] > p0) & (xv[i] < p1)))
 
 /* ---- reparameterisation: z = mu + exp(lv/2) * eps ------------------------- */
 /* mu, lv: [n, K]; eps, z: [nL, K]. aux keeps sigma = exp(lv/2) per z row. */
@@ -519,7 +522,7 @@ static void bern_fwd(vg_graph *g, vg_node *y)
     for_range(g, y, (size_t)y->rows, 1, (size_t)y->rows * (size_t)X(0)->cols * 8, 0, bern_fwd_range);
 }
 
-static void bern_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+VT_CLONES static void bern_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *lg = X(0);
     const vg_node *x = X(1);
