@@ -602,7 +602,7 @@ typedef struct vae_model_config {
     float logvar_min;              /**< encoder log-variance is clamped to [logvar_min, logvar_max] */
     float logvar_max;              /**< defaults -30 and 20 (sigma from 3e-7 to 2e4) */
     uint64_t seed;                 /**< seeds parameter init, sampling and shuffling (default 1) */
-    int threads;                   /**< BLAS threads used by this model's calls (default 1) */
+    int threads;                   /**< threads this model's calls use (default 1): its own team, see vae_model_set_threads; results do not depend on it */
     /* Since 0.2.0: objective and gradient estimator (training settings, see vae_model_set_training). */
     int posterior;                 /**< enum vae_posterior (default Gaussian) */
     int estimator;                 /**< enum vae_estimator (default pathwise) */
@@ -708,10 +708,20 @@ VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg);
 VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg);
 
 /**
- * Set the number of BLAS threads the model's calls use.
+ * Set the number of threads the model's calls use.
+ *
+ * A model with threads = T > 1 owns T - 1 worker threads (started here or
+ * by vae_model_create, joined by vae_model_free; idle workers sleep after
+ * a few hundred microseconds). Its calls cut every large matrix product,
+ * the element-wise work and the optimizer update into T parts with a
+ * fixed partition and run them on the caller and the workers. The results
+ * are the same bits at any T (with OpenBLAS and the reference CBLAS; the
+ * test suite checks it): the thread count changes speed, never numbers.
+ * OpenBLAS's own threads are not used (libvae sets its count to 1).
  * @param model    the model.
- * @param threads  1..256.
- * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID.
+ * @param threads  1..256; more than the machine's cores only adds waiting.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NOMEM (the threads
+ *         could not be started; the model keeps its previous count).
  * @thread_handle
  * @since 0.1.0
  */
@@ -1535,7 +1545,7 @@ typedef struct vae_vqvae_config {
     float ema_eps;                 /**< Laplace smoothing of the EMA counts, > 0 (default 1e-5) */
     int restart_after;             /**< move codes unused for this many training steps to random encoder outputs of the batch; 0 = never (default 0) */
     uint64_t seed;                 /**< seeds initialisation, shuffling, restarts and sampling (default 1) */
-    int threads;                   /**< BLAS threads used by this model's calls (default 1) */
+    int threads;                   /**< threads this model's calls use (default 1): its own team, see vae_model_set_threads; results do not depend on it */
 } vae_vqvae_config;
 
 /** Figures of a VQ-VAE over a batch, an epoch or a dataset (nats per example). */
@@ -1607,10 +1617,12 @@ VAE_API const char *vae_vqvae_errmsg(const vae_vqvae *vq);
 VAE_API int vae_vqvae_get_config(const vae_vqvae *vq, vae_vqvae_config *cfg);
 
 /**
- * Set the number of BLAS threads the model's calls use.
+ * Set the number of threads the model's calls use: as vae_model_set_threads
+ * (a thread team owned by the model; the same results at any count).
  * @param vq       the model.
  * @param threads  1..256.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (threads out of range).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (threads out of range),
+ *         VAE_ERR_NOMEM (the threads could not be started; nothing changed).
  * @thread_handle
  * @since 0.3.0
  */
