@@ -31,8 +31,8 @@
 /* Allocation accounting                                                   */
 /* ---------------------------------------------------------------------- */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1 /* ASan owns malloc: replacing it aborts before main */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1 /* ASan and TSan own malloc: replacing it aborts before main */
 #else
 #define SANITIZED 0
 #endif
