@@ -166,8 +166,8 @@ static unsigned char *read_idx_u8(const char *path, size_t *n, size_t *d)
     *d = r * c;
     unsigned char *px = malloc(*n * *d);
     ck_assert_ptr_nonnull(px);
-    for (size_t off = 0; off < *n * *d;) {
-        int k = gzread(f, px + off, (unsigned)(*n * *d - off < (1u << 20) ? *n * *d - off : 1u << 20));
+    for (size_t off = 0, len = *n * *d; off < len;) {
+        int k = gzread(f, px + off, (unsigned)(len - off < (1u << 20) ? len - off : 1u << 20));
         ck_assert_int_gt(k, 0);
         off += (size_t)k;
     }
@@ -332,8 +332,9 @@ START_TEST(test_every_byte_value)
             }
             for (int i = 0; i < 256; i++) {
                 int v = files[f][i];
+                double span = hi - lo;
                 double want = scales[s] == VAE_SCALE_NONE     ? v
-                              : scales[s] == VAE_SCALE_MINMAX ? (hi > lo ? (double)(v - lo) / (hi - lo) : 0)
+                              : scales[s] == VAE_SCALE_MINMAX ? (span > 0 ? (v - lo) / span : 0)
                                                               : v / 255.0;
                 ck_assert_msg(x[i] == (float)want, "file %d scale %d byte %d: %.9g, want %.9g", f,
                               scales[s], v, (double)x[i], want);
@@ -501,8 +502,8 @@ START_TEST(test_subset_bytes)
         ck_assert_int_eq(vae_dataset_set_binarize(sb, VAE_BINARIZE_NONE, 0.5f), VAE_OK);
         ck_assert_int_eq(vae_dataset_set_binarize(sf, VAE_BINARIZE_NONE, 0.5f), VAE_OK);
         same_gather(sb, sf, rows, 300, 2, "subset, plain");
-        ck_assert_int_eq(memcmp(vae_dataset_data(sb), vae_dataset_data(sf), 300 * d * sizeof(float)),
-                         0);
+        size_t bytes = 300 * d * sizeof(float);
+        ck_assert_int_eq(memcmp(vae_dataset_data(sb), vae_dataset_data(sf), bytes), 0);
         /* The subset's float copy is its own: the parent makes none. */
         ck_assert_ptr_null(lazy_of(b));
         /* A subset of a subset. */

@@ -198,7 +198,10 @@ enum rd_out {
     RD_INT
 };
 
-static size_t out_size(int out) { return out == RD_BYTES ? 1 : out == RD_INT ? sizeof(int) : sizeof(float); }
+static size_t out_size(int out)
+{
+    return out == RD_BYTES ? 1 : out == RD_INT ? sizeof(int) : sizeof(float);
+}
 
 /* Convert count raw elements into dst[first..first+count) as `out` says.
  * f32 values must be finite. */
