@@ -31,9 +31,16 @@
 /* Allocation accounting                                                   */
 /* ---------------------------------------------------------------------- */
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1 /* ASan and TSan own malloc: replacing it aborts before main */
-#else
+/* ASan and TSan own malloc: replacing it aborts before main. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#if !defined(SANITIZED) && (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
+#define SANITIZED 1
+#endif
+#ifndef SANITIZED
 #define SANITIZED 0
 #endif
 
@@ -102,14 +109,7 @@ void free(void *p)
 /* Whether the counters above see the library's allocations. */
 static int counting(void)
 {
-#if SANITIZED
-    return 0;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return 0;
-#endif
-#endif
-    return !tu_quick(); /* the valgrind setup replaces malloc too */
+    return !SANITIZED && !tu_quick(); /* the valgrind setup replaces malloc too */
 }
 
 /* Start a measurement window: the live bytes now; the peak restarts here. */
