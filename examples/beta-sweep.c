@@ -79,10 +79,13 @@ static int train_one(float beta, const vae_dataset *train, const vae_dataset *te
     if (rc == VAE_OK)
         rc = vae_model_evaluate(m, test, 500, &st);
     vae_diagnostics d = {.struct_size = sizeof d};
+    const float *tx = rc == VAE_OK ? vae_dataset_data(test) : NULL; /* NULL: out of memory */
     if (rc == VAE_OK)
-        rc = vae_model_diagnostics(m, vae_dataset_data(test), vae_dataset_count(test), &d, NULL, NULL);
+        rc = tx ? vae_model_diagnostics(m, tx, vae_dataset_count(test), &d, NULL, NULL)
+                : VAE_ERR_NOMEM;
     if (rc != VAE_OK)
-        fprintf(stderr, "beta-sweep: beta %g: %s\n", (double)beta, vae_model_errmsg(m));
+        fprintf(stderr, "beta-sweep: beta %g: %s\n", (double)beta,
+                tx ? vae_model_errmsg(m) : vae_dataset_errmsg(test));
     else
         *out = (row){st.rec, st.kl, st.elbo, d.mi, d.active_units};
     vae_optimizer_free(o);

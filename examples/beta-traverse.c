@@ -70,14 +70,15 @@ int main(int argc, char **argv)
     vae_dataset_options dopt;
     vae_dataset_options_init(&dopt);
     dopt.binarize = VAE_BINARIZE_DYNAMIC;
-    vae_dataset *all = NULL, *train = NULL;
+    vae_dataset *all = NULL, *train = NULL, *held = NULL;
     vae_error err;
     if (vae_dataset_load_idx(path, NULL, &dopt, &all, &err) != VAE_OK) {
         fprintf(stderr, "beta-traverse: %s\n", err.message);
         return 77;
     }
     size_t n = vae_dataset_count(all), D = vae_dataset_dim(all);
-    if (n < 2000 || D != 784 || vae_dataset_subset(all, 0, n - 1000, &train, &err) != VAE_OK) {
+    if (n < 2000 || D != 784 || vae_dataset_subset(all, 0, n - 1000, &train, &err) != VAE_OK ||
+        vae_dataset_subset(all, n - 1000, 1000, &held, &err) != VAE_OK) {
         fprintf(stderr, "beta-traverse: expected 28x28 MNIST with at least 2000 images\n");
         return 1;
     }
@@ -99,13 +100,14 @@ int main(int argc, char **argv)
     }
     for (int e = 0; e < epochs && rc == VAE_OK; e++)
         rc = vae_model_train_epoch(m, o, train, 100, NULL, NULL, NULL);
-    const float *test = vae_dataset_data(all) + (n - 1000) * D;
+    /* Floats of the 1000 test rows only (MNIST stays bytes in the datasets). */
+    const float *test = vae_dataset_data(held);
     float *kl = malloc((size_t)latent * sizeof *kl), *var = malloc((size_t)latent * sizeof *var);
     float *mu = malloc((size_t)latent * sizeof *mu);
     float *z = malloc((size_t)latent * STEPS * latent * sizeof *z);
     float *img = malloc((size_t)latent * STEPS * D * sizeof *img);
     vae_diagnostics d = {.struct_size = sizeof d};
-    if (!kl || !var || !mu || !z || !img)
+    if (!kl || !var || !mu || !z || !img || !test)
         rc = VAE_ERR_NOMEM;
     if (rc == VAE_OK)
         rc = vae_model_diagnostics(m, test, 1000, &d, kl, var);
@@ -139,6 +141,7 @@ int main(int argc, char **argv)
     free(img);
     vae_optimizer_free(o);
     vae_model_free(m);
+    vae_dataset_free(held);
     vae_dataset_free(train);
     vae_dataset_free(all);
     return rc == VAE_OK ? 0 : 1;

@@ -119,6 +119,15 @@ int main(int argc, char **argv)
                 {"score", VAE_EST_SCORE, VAE_BASELINE_NONE},
                 {"score-ema", VAE_EST_SCORE, VAE_BASELINE_EMA},
                 {"score-loo", VAE_EST_SCORE, VAE_BASELINE_LOO}};
+    /* The float values of the first `batch` examples only (an IDX file
+     * stays bytes in ds; vae_dataset_data of ds would copy all of it). */
+    vae_dataset *head = NULL;
+    const float *x = NULL;
+    if (vae_dataset_subset(ds, 0, (size_t)batch, &head, &err) != VAE_OK ||
+        !(x = vae_dataset_data(head))) {
+        fprintf(stderr, "estimator-variance: %s\n", head ? vae_dataset_errmsg(head) : err.message);
+        return 1;
+    }
     size_t P = vae_model_param_count(m);
     float *mean[4];
     vae_grad_stats enc[4], all[4];
@@ -140,7 +149,7 @@ int main(int argc, char **argv)
         t.estimator = rows[r].est;
         t.baseline = rows[r].base;
         mean[r] = malloc(P * sizeof(float));
-        if (vae_model_gradient_stats(m, vae_dataset_data(ds), (size_t)batch, &t, draws, NULL,
+        if (vae_model_gradient_stats(m, x, (size_t)batch, &t, draws, NULL,
                                      &enc[r], &all[r], mean[r]) != VAE_OK) {
             fprintf(stderr, "estimator-variance: %s\n", vae_model_errmsg(m));
             return 1;
@@ -163,6 +172,7 @@ int main(int argc, char **argv)
         free(mean[r]);
     vae_optimizer_free(o);
     vae_model_free(m);
+    vae_dataset_free(head);
     vae_dataset_free(ds);
     return 0;
 }

@@ -145,8 +145,12 @@ int beta_after_epoch(vae_model *m, const vae_dataset *test)
         return 0;
     int active;
     double mi;
-    if (vae_model_aggressive_update(m, vae_dataset_data(test), vae_dataset_count(test), &mi,
-                                    &active) != VAE_OK) {
+    const float *x = vae_dataset_data(test); /* NULL only when out of memory */
+    if (!x) {
+        fprintf(stderr, "vae-train: aggressive check: %s\n", vae_dataset_errmsg(test));
+        return -1;
+    }
+    if (vae_model_aggressive_update(m, x, vae_dataset_count(test), &mi, &active) != VAE_OK) {
         fprintf(stderr, "vae-train: aggressive check: %s\n", vae_model_errmsg(m));
         return -1;
     }
@@ -256,8 +260,10 @@ int beta_after_training(vae_model *m, const vae_dataset *train, const vae_datase
             n = 5000; /* the MI estimate costs O(n^2) */
         vae_diagnostics dg = {.struct_size = sizeof dg};
         float *kl = malloc((size_t)c.latent_dim * sizeof *kl);
-        if (!kl || vae_model_diagnostics(m, vae_dataset_data(ds), n, &dg, kl, NULL) != VAE_OK) {
-            fprintf(stderr, "vae-train: diagnostics: %s\n", kl ? vae_model_errmsg(m) : "out of memory");
+        const float *x = vae_dataset_data(ds); /* NULL only when out of memory */
+        if (!kl || !x || vae_model_diagnostics(m, x, n, &dg, kl, NULL) != VAE_OK) {
+            fprintf(stderr, "vae-train: diagnostics: %s\n",
+                    !kl || !x ? "out of memory" : vae_model_errmsg(m));
             free(kl);
             return -1;
         }

@@ -148,9 +148,12 @@ static int write_picture(vae_vqvae *vq, const vae_dataset *test, const options *
     if (show > vae_dataset_count(test))
         show = vae_dataset_count(test);
     float *pix = malloc(2 * show * d * sizeof *pix);
-    if (!pix)
+    const float *x = vae_dataset_data(test); /* NULL only when out of memory */
+    if (!pix || !x) {
+        free(pix);
         return fail("picture", "out of memory");
-    memcpy(pix, vae_dataset_data(test), show * d * sizeof *pix);
+    }
+    memcpy(pix, x, show * d * sizeof *pix);
     int rc = 1;
     vae_error err;
     if (vae_vqvae_reconstruct(vq, pix, show, pix + show * d) != VAE_OK)

@@ -164,6 +164,11 @@ VAE_API void vae_dataset_options_init(vae_dataset_options *opt);
  * says otherwise. Files claiming more than 2^28 examples or 2^24 values
  * per example are refused (VAE_ERR_LIMIT) before any large allocation.
  * The files are read completely during the call; nothing keeps them open.
+ * u8 images are kept as bytes (1 byte per value, whatever opt->scale says)
+ * and turned into their float values (the same bits as dividing the float
+ * by 255, or as the scale asks) as batches are drawn; see
+ * vae_dataset_data for the one call that makes a float copy (since 0.3.0;
+ * earlier versions held every u8 image as floats).
  * @param images_path  path of the IDX images file (u8 or f32).
  * @param labels_path  path of an IDX1 labels file with one label per image,
  *                     or NULL for none.
@@ -232,7 +237,10 @@ VAE_API int vae_dataset_from_array(const float *x, size_t n, size_t d, const int
 
 /**
  * A new dataset holding rows [first, first + count) of src (copied, so src
- * may be freed afterwards). Labels and binarisation settings are inherited.
+ * may be freed afterwards). Labels, conditions and binarisation settings
+ * are inherited, and the scaling of src: values are copied as src stores
+ * them (the bytes of an IDX u8 dataset stay bytes, 1 byte per value) and
+ * are never rescaled (VAE_SCALE_MINMAX keeps src's minimum and maximum).
  * For the first n rows use first = 0; for the last n use
  * first = vae_dataset_count(src) - n.
  * @param src    the dataset to take rows from (not changed).
@@ -287,12 +295,28 @@ VAE_API size_t vae_dataset_dim(const vae_dataset *ds);
 VAE_API int vae_dataset_has_labels(const vae_dataset *ds);
 
 /**
- * Borrow the stored features (scaled, not binarised), row-major.
+ * Borrow the stored features (scaled, not binarised) as floats, row-major.
+ *
+ * A dataset loaded from an IDX u8 file (or a subset of one) stores bytes:
+ * its first vae_dataset_data call allocates n*d floats (4 bytes per value,
+ * 31 MB for 10,000 MNIST images) and fills them with the values batches
+ * get; later calls return the same array, which the dataset owns until
+ * vae_dataset_free. Training, evaluation, vae_dataset_gather and
+ * vae_dataset_subset never make this copy; call vae_dataset_data on a
+ * small subset (e.g. the test rows) to keep memory down. Other datasets
+ * hold floats already and return them at no cost.
  * @param ds  the dataset (may be NULL).
  * @return n*d floats owned by the dataset, valid until vae_dataset_free; do
- *         not write or free them. NULL for a NULL handle.
- * @thread_handle
- * @since 0.1.0
+ *         not write or free them. NULL for a NULL handle, and NULL when the
+ *         float copy of a byte-backed dataset cannot be allocated (out of
+ *         memory: vae_dataset_errmsg(ds) says so, the dataset is unchanged
+ *         and a later call tries again).
+ * @par Threads
+ * Several threads may call it on one dataset at once, also while others
+ * only read the dataset (train, evaluate, gather, subset): the float copy
+ * is made once, the other callers wait for it and get the same array. Not
+ * while a thread changes or frees the dataset.
+ * @since 0.1.0 (the lazy float copy of byte-backed datasets: 0.3.0)
  */
 VAE_API const float *vae_dataset_data(const vae_dataset *ds);
 

@@ -238,11 +238,17 @@ class Dataset:
         """A read-only, zero-copy (n, d) float32 view of the stored features.
 
         The values are scaled but not binarised (vae_dataset_data). The view
-        keeps the dataset's memory alive, even after close().
+        keeps the dataset's memory alive, even after close(). A dataset read
+        from an IDX u8 file stores bytes: its first numpy() call makes the
+        float copy (n * d * 4 bytes) the view shows, owned by the dataset;
+        Error(VAE_ERR_NOMEM) when that copy cannot be allocated.
         """
         mem = self._m()
         n, d = lib.vae_dataset_count(mem.ptr), lib.vae_dataset_dim(mem.ptr)
         p = lib.vae_dataset_data(mem.ptr)
+        if not p:
+            raise Error(capi.VAE_ERR_NOMEM, (lib.vae_dataset_errmsg(mem.ptr) or b"").decode()
+                        or "vae_dataset_data: out of memory")
         return self._view(mem, ctypes.addressof(p.contents), ctypes.c_float, np.float32, (n, d))
 
     def labels(self):

@@ -1,6 +1,7 @@
 /* Datasets: the public vae_dataset_* functions (argument checks, options,
  * scaling, binarisation settings) on top of the IDX and CSV readers, and
- * vds_gather, through which the model layer draws batches. */
+ * vds_gather, through which the model layer draws batches. IDX u8 images
+ * stay bytes with a 256-entry value table (data/dataset.h). */
 #include "data/dataset.h"
 
 #include <math.h>
@@ -125,26 +126,58 @@ static int check_binarize(const vae_dataset *ds, int mode, float threshold, char
     return VAE_OK;
 }
 
-/* Wrap n*d values into a new dataset: `owned` (scaled here) or, when it is
- * NULL, the borrowed `x`. owned and labels pass to the dataset, or are
- * freed on failure. */
-static int ds_create(float *owned, const float *x, size_t n, size_t d, int *labels, int scale,
-                     int binarize, float threshold, vae_dataset **out, char *msg)
+/* The smallest and largest of m bytes (0, 0 when m == 0). */
+static void byte_bounds(const unsigned char *p, size_t m, unsigned *lo, unsigned *hi)
+{
+    unsigned a = m ? p[0] : 0, b = a;
+    for (size_t i = 1; i < m; i++) {
+        a = p[i] < a ? p[i] : a;
+        b = p[i] > b ? p[i] : b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* lut[b] = the value byte b gets under `scale`, by the same operations on
+ * the same float operands as scale_values applies to an array holding
+ * (float)b, so byte storage gives bit for bit the float path's values:
+ * VAE_SCALE_255: (float)b / 255.0f; VAE_SCALE_NONE: (float)b; MINMAX:
+ * ((double)b - lo) / (hi - lo) rounded to float, lo and hi the smallest and
+ * largest byte of the whole file. */
+static void make_lut(float *lut, int scale, unsigned lo_byte, unsigned hi_byte)
+{
+    float lo = (float)lo_byte, hi = (float)hi_byte;
+    double span = (double)hi - (double)lo;
+    for (unsigned b = 0; b < 256; b++) {
+        float v = (float)b;
+        if (scale == VAE_SCALE_255)
+            v /= 255.0f;
+        else if (scale == VAE_SCALE_MINMAX)
+            v = span > 0 ? (float)(((double)v - lo) / span) : 0.0f;
+        lut[b] = v;
+    }
+}
+
+/* A new dataset of n x d with no values yet; NULL when out of memory. */
+static vae_dataset *ds_new(size_t n, size_t d)
 {
     vae_dataset *ds = calloc(1, sizeof *ds);
-    if (!ds) {
-        free(owned);
-        free(labels);
-        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory");
+    if (!ds)
+        return NULL;
+    if (pthread_mutex_init(&ds->lazy_lock, NULL) != 0) {
+        free(ds);
+        return NULL;
     }
-    if (owned)
-        scale_values(owned, n * d, scale);
+    atomic_init(&ds->lazy, NULL);
     ds->n = n;
     ds->d = d;
-    ds->owned = owned;
-    ds->x = owned ? owned : x;
-    ds->labels = labels;
-    value_range(ds->x, n * d, &ds->xmin, &ds->xmax);
+    return ds;
+}
+
+/* Set the binarisation of a filled-in ds and hand it out; frees ds when
+ * the binarisation does not suit its values. */
+static int ds_finish(vae_dataset *ds, int binarize, float threshold, vae_dataset **out, char *msg)
+{
     int st = check_binarize(ds, binarize, threshold, msg);
     if (st != VAE_OK) {
         vae_dataset_free(ds);
@@ -154,6 +187,51 @@ static int ds_create(float *owned, const float *x, size_t n, size_t d, int *labe
     ds->threshold = threshold;
     *out = ds;
     return VAE_OK;
+}
+
+/* Wrap n*d values into a new dataset: `owned` (scaled here) or, when it is
+ * NULL, the borrowed `x`. owned and labels pass to the dataset, or are
+ * freed on failure. */
+static int ds_create(float *owned, const float *x, size_t n, size_t d, int *labels, int scale,
+                     int binarize, float threshold, vae_dataset **out, char *msg)
+{
+    vae_dataset *ds = ds_new(n, d);
+    if (!ds) {
+        free(owned);
+        free(labels);
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory");
+    }
+    if (owned)
+        scale_values(owned, n * d, scale);
+    ds->owned = owned;
+    ds->x = owned ? owned : x;
+    ds->labels = labels;
+    value_range(ds->x, n * d, &ds->xmin, &ds->xmax);
+    return ds_finish(ds, binarize, threshold, out, msg);
+}
+
+/* Wrap n*d bytes whose values are lut[byte] into a new byte-backed
+ * dataset. bytes and labels pass to the dataset, or are freed on failure. */
+static int ds_create_u8(unsigned char *bytes, size_t n, size_t d, int *labels, const float *lut,
+                        int binarize, float threshold, vae_dataset **out, char *msg)
+{
+    vae_dataset *ds = ds_new(n, d);
+    if (!ds) {
+        free(bytes);
+        free(labels);
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory");
+    }
+    ds->u8 = bytes;
+    memcpy(ds->lut, lut, sizeof ds->lut);
+    ds->labels = labels;
+    /* Every lut is non-decreasing in b (each step rounds a non-decreasing
+     * exact value), so the extreme values are those of the extreme bytes:
+     * the same xmin, xmax as value_range over the floats. */
+    unsigned lo, hi;
+    byte_bounds(bytes, n * d, &lo, &hi);
+    ds->xmin = n * d > 0 ? lut[lo] : 0.0f;
+    ds->xmax = n * d > 0 ? lut[hi] : 0.0f;
+    return ds_finish(ds, binarize, threshold, out, msg);
 }
 
 /* Report a creation call's outcome through the optional vae_error. */
@@ -188,7 +266,7 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
     int st = resolve_options(opt, &o, msg);
     if (st != VAE_OK)
         return report(err, st, msg);
-    float *x = NULL;
+    void *x = NULL;
     int *labels = NULL;
     size_t n = 0, d = 0;
     int type = 0;
@@ -202,7 +280,16 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
     int scale = o.scale;
     if (scale == SCALE_AUTO)
         scale = type == VDS_IDX_U8 ? VAE_SCALE_255 : VAE_SCALE_NONE;
-    st = ds_create(x, NULL, n, d, labels, scale, o.binarize, o.threshold, out, msg);
+    if (type == VDS_IDX_U8) {
+        /* The bytes stay as they are; their 256 possible values are scaled once. */
+        float lut[256];
+        unsigned lo, hi;
+        byte_bounds(x, n * d, &lo, &hi);
+        make_lut(lut, scale, lo, hi);
+        st = ds_create_u8(x, n, d, labels, lut, o.binarize, o.threshold, out, msg);
+    } else {
+        st = ds_create(x, NULL, n, d, labels, scale, o.binarize, o.threshold, out, msg);
+    }
     return report(err, st, msg);
 }
 
@@ -316,7 +403,10 @@ VAE_API int vae_dataset_subset(const vae_dataset *src, size_t first, size_t coun
         return report(err, VAE_ERR_INVALID, msg);
     }
     size_t d = src->d;
-    float *x = dup_bytes(src->x + first * d, count * d * sizeof *x);
+    /* A byte-backed src gives a byte-backed subset: its bytes, and src's
+     * value table (the scaling stays that of the whole file). */
+    void *x = src->u8 ? dup_bytes(src->u8 + first * d, count * d)
+                      : dup_bytes(src->x + first * d, count * d * sizeof(float));
     int *lab = src->labels ? dup_bytes(src->labels + first, count * sizeof *lab) : NULL;
     if (!x || (src->labels && !lab)) {
         free(x);
@@ -325,8 +415,10 @@ VAE_API int vae_dataset_subset(const vae_dataset *src, size_t first, size_t coun
     }
     /* Already scaled; the subset's range lies inside src's, so dynamic
      * binarisation stays valid. */
-    int st = ds_create(x, NULL, count, d, lab, VAE_SCALE_NONE, src->binarize, src->threshold, out,
-                       msg);
+    int st = src->u8 ? ds_create_u8(x, count, d, lab, src->lut, src->binarize, src->threshold,
+                                    out, msg)
+                     : ds_create(x, NULL, count, d, lab, VAE_SCALE_NONE, src->binarize,
+                                 src->threshold, out, msg);
     if (st == VAE_OK && vds_copy_cond(*out, src, first, count) != 0) {
         vae_dataset_free(*out);
         *out = NULL;
@@ -340,6 +432,9 @@ VAE_API void vae_dataset_free(vae_dataset *ds)
     if (!ds)
         return;
     free(ds->owned);
+    free(ds->u8);
+    free(atomic_load_explicit(&ds->lazy, memory_order_relaxed));
+    pthread_mutex_destroy(&ds->lazy_lock);
     free(ds->labels);
     free(ds->cond);
     free(ds);
@@ -351,7 +446,42 @@ VAE_API size_t vae_dataset_dim(const vae_dataset *ds) { return ds ? ds->d : 0; }
 
 VAE_API int vae_dataset_has_labels(const vae_dataset *ds) { return ds && ds->labels; }
 
-VAE_API const float *vae_dataset_data(const vae_dataset *ds) { return ds ? ds->x : NULL; }
+/* The float values of a byte-backed dataset, made on the first call:
+ * lazy[i] = lut[u8[i]]. Double-checked: the acquire load sees a finished
+ * copy; the mutex makes threads that race for the first call build one
+ * copy (the others wait and get it). The copy is the only state a reader
+ * creates, hence the cast (the dataset itself is never const: it comes
+ * from calloc). */
+static const float *materialise(const vae_dataset *cds)
+{
+    vae_dataset *ds = (vae_dataset *)cds;
+    float *x = atomic_load_explicit(&ds->lazy, memory_order_acquire);
+    if (x)
+        return x;
+    pthread_mutex_lock(&ds->lazy_lock);
+    x = atomic_load_explicit(&ds->lazy, memory_order_relaxed);
+    if (!x) {
+        size_t m = ds->n * ds->d;
+        x = malloc((m ? m : 1) * sizeof *x);
+        if (x) {
+            for (size_t i = 0; i < m; i++)
+                x[i] = ds->lut[ds->u8[i]];
+            atomic_store_explicit(&ds->lazy, x, memory_order_release);
+        } else {
+            vae_fail(ds->errmsg, VAE_ERR_NOMEM,
+                     "vae_dataset_data: out of memory for the %zu x %zu float copy", ds->n, ds->d);
+        }
+    }
+    pthread_mutex_unlock(&ds->lazy_lock);
+    return x;
+}
+
+VAE_API const float *vae_dataset_data(const vae_dataset *ds)
+{
+    if (!ds)
+        return NULL;
+    return ds->u8 ? materialise(ds) : ds->x;
+}
 
 VAE_API const int *vae_dataset_labels(const vae_dataset *ds) { return ds ? ds->labels : NULL; }
 
@@ -375,8 +505,18 @@ void vds_gather(const vae_dataset *ds, const size_t *idx, size_t n, float *dst, 
     size_t d = ds->d;
     float t = ds->threshold;
     for (size_t i = 0; i < n; i++) {
-        const float *src = ds->x + idx[i] * d;
         float *row = dst + i * d;
+        const float *src;
+        if (ds->u8) {
+            /* Convert into dst first; binarisation then reads and writes
+             * each value in place. */
+            const unsigned char *b = ds->u8 + idx[i] * d;
+            for (size_t j = 0; j < d; j++)
+                row[j] = ds->lut[b[j]];
+            src = row;
+        } else {
+            src = ds->x + idx[i] * d;
+        }
         if (ds->binarize == VAE_BINARIZE_THRESHOLD) {
             for (size_t j = 0; j < d; j++)
                 row[j] = src[j] > t ? 1.0f : 0.0f;
@@ -384,7 +524,7 @@ void vds_gather(const vae_dataset *ds, const size_t *idx, size_t n, float *dst, 
             /* One uniform per value, row-major: the draws are reproducible from the seed. */
             for (size_t j = 0; j < d; j++)
                 row[j] = vt_rng_uniform(rng) < (double)src[j] ? 1.0f : 0.0f;
-        } else {
+        } else if (src != row) {
             memcpy(row, src, d * sizeof *row);
         }
     }

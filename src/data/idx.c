@@ -190,11 +190,28 @@ static int grow(idx_reader *r, void **buf, size_t *cap, size_t need, size_t tota
     return VAE_OK;
 }
 
-/* Convert count raw elements into dst[first..first+count), as floats or
- * (for labels) as ints. f32 values must be finite. */
-static int convert(idx_reader *r, const idx_header *h, const unsigned char *src, size_t first,
-                   size_t count, void *dst, int as_int)
+/* What rd_payload makes of the elements: floats (images of either type),
+ * the raw bytes (u8 images, stored as they are), or ints (labels). */
+enum rd_out {
+    RD_FLOAT,
+    RD_BYTES,
+    RD_INT
+};
+
+static size_t out_size(int out)
 {
+    return out == RD_BYTES ? 1 : out == RD_INT ? sizeof(int) : sizeof(float);
+}
+
+/* Convert count raw elements into dst[first..first+count) as `out` says.
+ * f32 values must be finite. */
+static int convert(idx_reader *r, const idx_header *h, const unsigned char *src, size_t first,
+                   size_t count, void *dst, int out)
+{
+    if (out == RD_BYTES) { /* u8 only (vds_idx_read_images checks) */
+        memcpy((unsigned char *)dst + first, src, count);
+        return VAE_OK;
+    }
     for (size_t i = 0; i < count; i++) {
         float v;
         if (h->type == VDS_IDX_U8) {
@@ -209,7 +226,7 @@ static int convert(idx_reader *r, const idx_header *h, const unsigned char *src,
                                 k % h->d);
             }
         }
-        if (as_int)
+        if (out == RD_INT)
             ((int *)dst)[first + i] = (int)v;
         else
             ((float *)dst)[first + i] = v;
@@ -218,11 +235,11 @@ static int convert(idx_reader *r, const idx_header *h, const unsigned char *src,
 }
 
 /* Read the n*d elements after the header into a new array *out. */
-static int rd_payload(idx_reader *r, const idx_header *h, int as_int, void **out)
+static int rd_payload(idx_reader *r, const idx_header *h, int out, void **res)
 {
     size_t total = h->n * h->d;
     size_t esize = elem_size(h->type);
-    size_t osize = as_int ? sizeof(int) : sizeof(float);
+    size_t osize = out_size(out);
     uint64_t expected = (uint64_t)h->size + (uint64_t)total * esize;
     unsigned char chunk[CHUNK_BYTES];
     void *buf = NULL;
@@ -241,14 +258,14 @@ static int rd_payload(idx_reader *r, const idx_header *h, int as_int, void **out
         }
         if ((st = grow(r, &buf, &cap, done + count, total, osize)) != VAE_OK)
             break;
-        st = convert(r, h, chunk, done, count, buf, as_int);
+        st = convert(r, h, chunk, done, count, buf, out);
         done += count;
     }
     if (st != VAE_OK) {
         free(buf);
         return st;
     }
-    *out = buf;
+    *res = buf;
     return VAE_OK;
 }
 
@@ -270,9 +287,10 @@ static int rd_expect_end(idx_reader *r)
     return VAE_OK;
 }
 
-/* Open, parse the header, check it with `check`, read the payload. */
-static int rd_file(const char *path, char *msg, int as_int,
-                   int (*check)(idx_reader *, const idx_header *), idx_header *h, void **out)
+/* Open, parse the header, check it with `check`, read the payload as
+ * `out` (enum rd_out) says; u8 images come as bytes when bytes_ok. */
+static int rd_file(const char *path, char *msg, int out, int bytes_ok,
+                   int (*check)(idx_reader *, const idx_header *), idx_header *h, void **res)
 {
     idx_reader r;
     int st = rd_open(&r, path, msg);
@@ -283,7 +301,7 @@ static int rd_file(const char *path, char *msg, int as_int,
     if (st == VAE_OK)
         st = check(&r, h);
     if (st == VAE_OK)
-        st = rd_payload(&r, h, as_int, &buf);
+        st = rd_payload(&r, h, bytes_ok && h->type == VDS_IDX_U8 ? RD_BYTES : out, &buf);
     if (st == VAE_OK)
         st = rd_expect_end(&r);
     gzclose_r(r.gz);
@@ -291,7 +309,7 @@ static int rd_file(const char *path, char *msg, int as_int,
         free(buf);
         return st;
     }
-    *out = buf;
+    *res = buf;
     return VAE_OK;
 }
 
@@ -316,12 +334,12 @@ static int check_labels(idx_reader *r, const idx_header *h)
     return VAE_OK;
 }
 
-int vds_idx_read_images(const char *path, float **x, size_t *n, size_t *d, int *type,
+int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *type,
                         char *msg)
 {
     idx_header h;
     void *buf = NULL;
-    int st = rd_file(path, msg, 0, check_images, &h, &buf);
+    int st = rd_file(path, msg, RD_FLOAT, 1, check_images, &h, &buf);
     if (st != VAE_OK)
         return st;
     *x = buf;
@@ -335,7 +353,7 @@ int vds_idx_read_labels(const char *path, int **labels, size_t *n, char *msg)
 {
     idx_header h;
     void *buf = NULL;
-    int st = rd_file(path, msg, 1, check_labels, &h, &buf);
+    int st = rd_file(path, msg, RD_INT, 0, check_labels, &h, &buf);
     if (st != VAE_OK)
         return st;
     *labels = buf;

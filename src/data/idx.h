@@ -29,10 +29,12 @@ enum vds_idx_type {
 };
 
 /* Read an images file of rank >= 2: *n examples of *d values each (d is the
- * product of the dimensions after the first), converted to float without
- * scaling into a new malloc'd array *x (freed by the caller). *type
- * receives the element type (enum vds_idx_type). */
-int vds_idx_read_images(const char *path, float **x, size_t *n, size_t *d, int *type,
+ * product of the dimensions after the first) into a new malloc'd array *x
+ * (freed by the caller). *type receives the element type (enum
+ * vds_idx_type), which says what *x holds: for VDS_IDX_U8 the n*d bytes as
+ * stored (1 byte per value, nothing converted), for VDS_IDX_F32 n*d floats
+ * (checked finite, not scaled). */
+int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *type,
                         char *msg);
 
 /* Read a labels file of rank 1 and type u8 into a new malloc'd array of
