@@ -54,14 +54,15 @@ static void *train_run(void *arg)
     return NULL;
 }
 
-/* Real MNIST when present (first 1000 digits, dynamically binarised), else synthetic. */
-static vae_dataset *data(void)
+/* Real MNIST when present (first 1000 digits, dynamically binarised or
+ * with binarize = NONE), else synthetic. */
+static vae_dataset *data_binarized(int binarize)
 {
     vae_dataset *all = NULL, *ds = NULL;
     char path[4096];
     vae_dataset_options opt;
     vae_dataset_options_init(&opt);
-    opt.binarize = VAE_BINARIZE_DYNAMIC;
+    opt.binarize = binarize;
     /* Quick (valgrind) runs use the small synthetic set: MNIST products take minutes there. */
     if (!tu_quick() && tu_mnist_file(path, "t10k-images-idx3-ubyte.gz") &&
         vae_dataset_load_idx(path, NULL, &opt, &all, NULL) == VAE_OK) {
@@ -76,6 +77,8 @@ static vae_dataset *data(void)
     free(x);
     return ds;
 }
+
+static vae_dataset *data(void) { return data_binarized(VAE_BINARIZE_DYNAMIC); }
 
 static void assert_same(const run *a, const run *b)
 {
@@ -135,7 +138,9 @@ END_TEST
  * when the count changes between epochs. */
 START_TEST(test_threads_same_bits)
 {
-    vae_dataset *ds = data();
+    /* _i: dynamic binarisation (batches gathered on the caller, from the
+     * training stream), then grey values (batches gathered on the team). */
+    vae_dataset *ds = data_binarized(_i == 0 ? VAE_BINARIZE_DYNAMIC : VAE_BINARIZE_NONE);
     run one = {.ds = ds, .seed = 5, .threads = 1, .hidden = 400, .batch = 100};
     train_run(&one);
     for (int threads = 2; threads <= 3; threads++) {
@@ -164,7 +169,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_same_seed_same_bits);
     tcase_add_test(tc, test_concurrent_models);
-    tcase_add_test(tc, test_threads_same_bits);
+    tcase_add_loop_test(tc, test_threads_same_bits, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -529,3 +529,30 @@ void vds_gather(const vae_dataset *ds, const size_t *idx, size_t n, float *dst, 
         }
     }
 }
+
+typedef struct gather_task {
+    const vae_dataset *ds;
+    const size_t *idx;
+    size_t n;
+    float *dst;
+} gather_task;
+
+static void gather_part(void *ctx, int part, int parts)
+{
+    const gather_task *t = ctx;
+    size_t lo, hi;
+    vt_pool_range(t->n, 1, part, parts, &lo, &hi);
+    if (lo < hi)
+        vds_gather(t->ds, t->idx + lo, hi - lo, t->dst + lo * t->ds->d, NULL);
+}
+
+void vds_gather_on(vt_pool *pool, const vae_dataset *ds, const size_t *idx, size_t n, float *dst,
+                   vt_rng *rng)
+{
+    if (ds->binarize == VAE_BINARIZE_DYNAMIC || vt_pool_parts(pool) == 1 || n * ds->d < 16384) {
+        vds_gather(ds, idx, n, dst, rng);
+        return;
+    }
+    gather_task t = {ds, idx, n, dst};
+    vt_pool_run(pool, gather_part, &t);
+}

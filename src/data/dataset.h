@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "libvae/vae.h"
+#include "tensor/pool.h"
 #include "tensor/rng.h"
 
 struct vae_dataset {
@@ -46,6 +47,12 @@ struct vae_dataset {
  * VAE_BINARIZE_DYNAMIC draws one uniform per value from rng. Never
  * allocates; only reads ds. */
 void vds_gather(const vae_dataset *ds, const size_t *idx, size_t n, float *dst, vt_rng *rng);
+
+/* vds_gather with the rows split over a thread team (NULL: the caller),
+ * except for dynamic binarisation, whose draws come from rng in order:
+ * the same values either way. */
+void vds_gather_on(vt_pool *pool, const vae_dataset *ds, const size_t *idx, size_t n, float *dst,
+                   vt_rng *rng);
 
 /* Copy the conditions of rows idx[0..n) into dst (n*cdim floats). */
 void vds_gather_cond(const vae_dataset *ds, const size_t *idx, size_t n, float *dst);

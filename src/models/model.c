@@ -560,7 +560,7 @@ int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size
     size_t done = 0;
     for (size_t b = 0; b < n_batches; b++) {
         size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
-        vds_gather(ds, m->perm + start, cnt, m->batch, &m->rng);
+        vds_gather_on(m->pool, ds, m->perm + start, cnt, m->batch, &m->rng);
         const float *cb = NULL;
         if (m->cfg.cond_dim > 0)
             vds_gather_cond(ds, m->perm + start, cnt, m->cbatch), cb = m->cbatch;
@@ -647,7 +647,7 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
         size_t cnt = n - start < batch ? n - start : batch;
         for (size_t i = 0; i < cnt; i++)
             idx[i] = start + i;
-        vds_gather(ds, idx, cnt, m->batch, &rng);
+        vds_gather_on(m->pool, ds, idx, cnt, m->batch, &rng);
         const float *cb = NULL;
         if (m->cfg.cond_dim > 0)
             vds_gather_cond(ds, idx, cnt, m->cbatch), cb = m->cbatch;

@@ -394,7 +394,7 @@ int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size
     int rc = VAE_OK;
     for (size_t b = 0; b < n_batches; b++) {
         size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
-        vds_gather(ds, q->perm + start, cnt, q->batch, &q->rng);
+        vds_gather_on(q->pool, ds, q->perm + start, cnt, q->batch, &q->rng);
         vae_vqvae_stats bs;
         rc = vq_train_step(q, opt, q->batch, cnt, &bs);
         if (rc != VAE_OK) {
@@ -459,7 +459,7 @@ int vq_evaluate(vae_vqvae *q, const vae_dataset *ds, size_t batch, vae_vqvae_sta
         size_t cnt = n - start < batch ? n - start : batch;
         for (size_t i = 0; i < cnt; i++)
             idx[i] = start + i;
-        vds_gather(ds, idx, cnt, q->batch, &rng);
+        vds_gather_on(q->pool, ds, idx, cnt, q->batch, &rng);
         if ((rc = run_eval(q, q->batch, cnt, -1)) != VAE_OK)
             break;
         const float *codes = vg_vq_codes(g, q->en.vq);

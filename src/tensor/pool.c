@@ -19,6 +19,10 @@
  * task follows within microseconds; between epochs or calls it sleeps. */
 #define SPIN_NS 300000L
 
+/* After this long spinning, a waiting thread yields its core now and then:
+ * on a machine busier than the team, the thread it waits for may need it. */
+#define YIELD_NS 50000L
+
 /* Parts are claimed, not assigned: the caller and the workers take the next
  * unclaimed part of the current task from `claim` (task generation in the
  * high 32 bits, next part in the low 32) until none is left. A worker that
@@ -69,8 +73,8 @@ static unsigned wait_task(vt_pool *p, unsigned seen)
                 t0 = t;
             else if (t - t0 > SPIN_NS)
                 break;
-            else
-                sched_yield();
+            else if (t - t0 > YIELD_NS)
+                sched_yield(); /* in case the caller waits for this core */
         }
     }
     pthread_mutex_lock(&p->mu);
@@ -192,10 +196,18 @@ void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx)
     }
     run_parts(p, gen);
     /* Parts claimed by workers and still running. */
+    long t0 = 0;
     for (unsigned spins = 1; atomic_load(&p->done) < p->parts; spins++) {
         cpu_relax();
-        if ((spins & 255u) == 0)
-            sched_yield(); /* a descheduled worker: let it run */
+        if ((spins & 255u) == 0) {
+            /* Waiting long (tens of microseconds): the worker may have been
+             * descheduled on a busy machine; give it the core. */
+            long t = now_ns();
+            if (t0 == 0)
+                t0 = t;
+            else if (t - t0 > YIELD_NS)
+                sched_yield();
+        }
     }
     atomic_flag_clear(&p->busy);
 }
@@ -204,8 +216,10 @@ void vt_pool_range(size_t n, size_t align, int part, int parts, size_t *lo, size
 {
     if (align < 1)
         align = 1;
-    size_t blocks = (n + align - 1) / align;
-    size_t b0 = blocks * (size_t)part / (size_t)parts, b1 = blocks * (size_t)(part + 1) / (size_t)parts;
+    /* Cut i at ceil(blocks * i / parts): the first parts are the larger
+     * ones, and part 0 is the caller's, which starts without a wake-up. */
+    size_t blocks = (n + align - 1) / align, P = (size_t)parts;
+    size_t b0 = (blocks * (size_t)part + P - 1) / P, b1 = (blocks * (size_t)(part + 1) + P - 1) / P;
     *lo = b0 * align < n ? b0 * align : n;
     *hi = b1 * align < n ? b1 * align : n;
 }
