@@ -509,7 +509,10 @@ static void bern_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int fi
         double acc = 0.0;
         for (size_t j = 0; j < D; j++) {
             float e = expf(-fabsf(l[j]));
-            float sp = fmaxf(l[j], 0.0f) + log1pf(e);
+            /* max(l, 0) by a compare, not a libm call: the same value here
+             * (fmaxf differs only in the sign of a zero, which the added
+             * log1p(e) > 0 erases, and NaN gives NaN either way). */
+            float sp = (l[j] > 0.0f ? l[j] : 0.0f) + log1pf(e);
             s[j] = l[j] >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
             acc += xv[j] * l[j] - sp;
         }
