@@ -7,6 +7,21 @@
 
 #include "tensor/rng.h"
 
+int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n)
+{
+    if (threads != vt_pool_parts(*team)) {
+        vt_pool *p = NULL;
+        if (threads > 1 && !(p = vt_pool_new(threads)))
+            return -1;
+        vt_pool_free(*team);
+        *team = p;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (graphs[i])
+            graphs[i]->pool = *team;
+    return 0;
+}
+
 vg_graph *vg_new(int samples)
 {
     vg_graph *g = calloc(1, sizeof *g);

@@ -92,6 +92,11 @@ typedef struct vg_op {
 
 extern const vg_op vg_ops[VG_OP_COUNT];
 
+/* Give *team the size `threads` (a new team, NULL for 1; kept when it has
+ * that size already) and point the n graphs at it (NULL entries skipped).
+ * 0, or -1 when the threads cannot be started (nothing changed). */
+int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n);
+
 /* A new empty graph with L samples per example (L >= 1). NULL on no memory. */
 vg_graph *vg_new(int samples);
 void vg_free(vg_graph *g);

@@ -398,26 +398,12 @@ static int build_prior_graph(vae_model *m)
     return m->pri_c < 0 ? -1 : build_prior(m, g, m->pri_c, 0, &m->pri_mu, &m->pri_lv);
 }
 
-/* Every graph of the model runs on the model's team. */
-static void share_pool(vae_model *m)
-{
-    vg_graph *gs[] = {m->train_g, m->eval_g, m->iw_g, m->dec_g, m->pri_g};
-    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
-        if (gs[i])
-            gs[i]->pool = m->pool;
-}
-
 int vm_set_threads(vae_model *m, int threads, char *msg)
 {
-    if (threads == vt_pool_parts(m->pool))
-        return VAE_OK;
-    vt_pool *p = NULL;
-    if (threads > 1 && !(p = vt_pool_new(threads)))
+    vg_graph *gs[] = {m->train_g, m->eval_g, m->iw_g, m->dec_g, m->pri_g};
+    if (vg_set_team(&m->pool, threads, gs, sizeof gs / sizeof gs[0]) != 0)
         return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
-    vt_pool_free(m->pool);
-    m->pool = p;
     m->cfg.threads = threads;
-    share_pool(m);
     return VAE_OK;
 }
 
@@ -430,7 +416,7 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
     vt_rng_seed(&m->rng, cfg->seed, VM_STREAM_TRAIN);
-    if ((cfg->threads > 1 && !(m->pool = vt_pool_new(cfg->threads))) || declare_params(m) != 0)
+    if (declare_params(m) != 0)
         goto nomem;
     init_params(m);
     m->agg_active = cfg->aggressive;
@@ -444,9 +430,8 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     m->eval_g = build_graph(m, &m->eval_e, 1, options_for(&ec, VO_ELBO_PATHWISE), 0);
     m->iw_g = build_graph(m, &m->iw_e, VM_IW_CHUNK, options_for(&ec, VO_WEIGHTS), 0);
     if (vm_build_train_graph(m) != 0 || !m->eval_g || !m->iw_g || build_decode_graph(m) != 0 ||
-        build_prior_graph(m) != 0)
+        build_prior_graph(m) != 0 || vm_set_threads(m, cfg->threads, msg) != VAE_OK)
         goto nomem;
-    share_pool(m);
     *out = m;
     return VAE_OK;
 nomem:

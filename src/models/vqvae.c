@@ -225,16 +225,15 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
     q->cfg = *cfg;
     q->cfg.struct_size = sizeof q->cfg;
     vt_rng_seed(&q->rng, cfg->seed, VQ_STREAM_TRAIN);
-    if ((cfg->threads > 1 && !(q->pool = vt_pool_new(cfg->threads))) || declare_params(q) != 0 ||
-        alloc_state(q) != 0)
+    if (declare_params(q) != 0 || alloc_state(q) != 0)
         goto nomem;
     init_params(q);
     q->zq_buf = malloc((size_t)VQ_CHUNK * cfg->n_latents * cfg->code_dim * sizeof(float));
     q->train_g = build_graph(q, &q->tn, 1);
     q->eval_g = build_graph(q, &q->en, 0);
-    if (!q->zq_buf || !q->train_g || !q->eval_g || build_decode_graph(q) != 0)
+    if (!q->zq_buf || !q->train_g || !q->eval_g || build_decode_graph(q) != 0 ||
+        vq_set_threads(q, cfg->threads, msg) != VAE_OK)
         goto nomem;
-    q->dec_g->pool = q->pool;
     *out = q;
     return VAE_OK;
 nomem:
@@ -244,18 +243,10 @@ nomem:
 
 int vq_set_threads(vae_vqvae *q, int threads, char *msg)
 {
-    if (threads == vt_pool_parts(q->pool))
-        return VAE_OK;
-    vt_pool *p = NULL;
-    if (threads > 1 && !(p = vt_pool_new(threads)))
-        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
-    vt_pool_free(q->pool);
-    q->pool = p;
-    q->cfg.threads = threads;
     vg_graph *gs[] = {q->train_g, q->eval_g, q->dec_g};
-    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
-        if (gs[i])
-            gs[i]->pool = p;
+    if (vg_set_team(&q->pool, threads, gs, sizeof gs / sizeof gs[0]) != 0)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
+    q->cfg.threads = threads;
     return VAE_OK;
 }
 
