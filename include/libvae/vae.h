@@ -626,7 +626,7 @@ typedef struct vae_model_config {
     float logvar_min;              /**< encoder log-variance is clamped to [logvar_min, logvar_max] */
     float logvar_max;              /**< defaults -30 and 20 (sigma from 3e-7 to 2e4) */
     uint64_t seed;                 /**< seeds parameter init, sampling and shuffling (default 1) */
-    int threads;                   /**< threads this model's calls use (default 1): its own team, see vae_model_set_threads; results do not depend on it */
+    int threads;                   /**< threads this model's calls use (default 1): its own team, see vae_model_set_threads */
     /* Since 0.2.0: objective and gradient estimator (training settings, see vae_model_set_training). */
     int posterior;                 /**< enum vae_posterior (default Gaussian) */
     int estimator;                 /**< enum vae_estimator (default pathwise) */
@@ -739,8 +739,11 @@ VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg
  * a few hundred microseconds). Its calls cut every large matrix product,
  * the element-wise work and the optimizer update into T parts with a
  * fixed partition and run them on the caller and the workers. The results
- * are the same bits at any T (with OpenBLAS and the reference CBLAS; the
- * test suite checks it): the thread count changes speed, never numbers.
+ * are the same bits at any T with the reference CBLAS and with OpenBLAS's
+ * AVX-512 (SkylakeX) and Sandybridge kernels (the test suite checks it);
+ * with its Haswell (AVX2) kernels a split product can round differently,
+ * so results at different T agree only to rounding, as with any threaded
+ * BLAS. Never do they depend on scheduling.
  * OpenBLAS's own threads are not used (libvae sets its count to 1).
  * @param model    the model.
  * @param threads  1..256; more than the machine's cores only adds waiting.

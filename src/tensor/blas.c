@@ -10,6 +10,7 @@
 
 /* Declared by OpenBLAS's cblas.h; repeated so the file compiles with any cblas.h. */
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
@@ -101,6 +102,20 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
         }
     }
     gemm_part(t, 0, 1);
+}
+
+int vt_gemm_split_exact(void)
+{
+#if defined(VAE_HAVE_OPENBLAS)
+    /* Checked shape by shape (tests/test-pool.c, and by forcing each kernel
+     * with OPENBLAS_CORETYPE): the SkylakeX and Sandybridge kernels give an
+     * element the same bits wherever it lies in C; the Haswell (AVX2)
+     * kernels do not (an element's rounding depends on its block). */
+    const char *core = openblas_get_corename();
+    return core && (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Sandybridge") == 0);
+#else
+    return 1; /* the reference CBLAS: plain loops, one dot product per element */
+#endif
 }
 
 void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float alpha,

@@ -15,8 +15,8 @@
  * single-threaded cblas_sgemm on the team. Every element of C is still the
  * same K-long dot product, computed by the same kernel path for the block
  * sizes at hand; the cut depends only on the shape and T, so results depend
- * on T at most (OpenBLAS may pick another kernel for a smaller block), never
- * on scheduling. Products under 32768 multiply-adds are not split.
+ * on T at most, never on scheduling; with the kernels vt_gemm_split_exact
+ * names, not on T either. Products under 32768 multiply-adds are not split.
  *
  * OpenBLAS's own threads are never used: its thread count is a
  * process-wide variable (we measured wrong bits when application threads
@@ -24,6 +24,13 @@
  * its calls are reentrant at 1. The reference CBLAS is reentrant too. */
 void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* 1 when a product split over a team gives the unsplit product's bits with
+ * the BLAS running here (OpenBLAS's SkylakeX or Sandybridge kernels, the
+ * reference CBLAS), so results do not depend on the thread count; 0 when
+ * they may differ in the last bits (e.g. OpenBLAS's Haswell kernels, which
+ * valgrind also gets), as with any threaded BLAS. */
+int vt_gemm_split_exact(void);
 
 /* C = 1 bias^T + A B (no transposes): the dense layer's forward product,
  * with the bias rows written by the same part that multiplies into them. */
