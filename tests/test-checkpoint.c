@@ -82,7 +82,7 @@ static void continue_identically(int likelihood, int n_hidden, int kl_mode)
     vae_model_config ca = {.struct_size = sizeof ca}, cb = {.struct_size = sizeof cb};
     vae_model_get_config(a, &ca);
     vae_model_get_config(b, &cb);
-    ck_assert_mem_eq(&ca, &cb, sizeof ca);
+    ck_assert(tu_config_equal(&ca, &cb));
     /* Same training afterwards, to the bit. */
     vae_elbo_stats sa, sb;
     for (int e = 0; e < 2; e++) {

@@ -634,7 +634,7 @@ START_TEST(test_bad_records)
     blob_record(&p, 1, "a", 0, 0, NULL, 8); /* dtype 0 */
     expect_crafted(path, &p, 1, VAE_ERR_FORMAT, msg);
     p.len = 0;
-    blob_record(&p, 1, "a", 5, 0, NULL, 8); /* unknown dtype */
+    blob_record(&p, 1, "a", 9, 0, NULL, 8); /* unknown dtype */
     expect_crafted(path, &p, 1, VAE_ERR_FORMAT, msg);
     ck_assert_msg(strstr(msg, "dtype") && strstr(msg, "'a'"), "%s", msg);
     p.len = 0;

@@ -77,3 +77,18 @@ int tu_quick(void)
     const char *q = getenv("VAE_TEST_QUICK");
     return q && *q && strcmp(q, "0") != 0;
 }
+
+static int same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int tu_config_equal(const vae_model_config *a, const vae_model_config *b)
+{
+    if (!same_text(a->encoder, b->encoder) || !same_text(a->decoder, b->decoder) ||
+        !same_text(a->prior_network, b->prior_network))
+        return 0;
+    vae_model_config x = *a, y = *b;
+    x.encoder = y.encoder = x.decoder = y.decoder = x.prior_network = y.prior_network = NULL;
+    return memcmp(&x, &y, sizeof x) == 0;
+}

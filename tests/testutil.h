@@ -27,4 +27,9 @@ unsigned char *tu_read_file(const char *path, size_t *len);
 /* 1 when $VAE_TEST_QUICK is set (valgrind and sanitizer runs shorten loops). */
 int tu_quick(void);
 
+/* Two model configurations are equal: every field, with the network texts
+ * (pointers into each model) compared as strings. */
+#include "libvae/vae.h"
+int tu_config_equal(const vae_model_config *a, const vae_model_config *b);
+
 #endif

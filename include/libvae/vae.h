@@ -653,6 +653,15 @@ typedef struct vae_model_config {
     int cond_dim;                  /**< C: condition features per example, 0..65536; 0 (default) = unconditional */
     int prior;                     /**< enum vae_prior (default VAE_PRIOR_STANDARD); learned needs cond_dim > 0 */
     int prior_hidden;              /**< learned prior: units of the prior network's one hidden layer (activation as the model's), 0 = affine in c (default 64) */
+    /* Since 0.4.0: networks as data (docs/networks.md). A network is the text
+     * form of its layers, e.g. "conv2d(32,4,2,1) relu flatten dense(256) relu".
+     * The strings are copied by vae_model_create; vae_model_get_config returns
+     * the model's own canonical texts (also for the n_hidden shorthand), valid
+     * until the model is freed. */
+    const char *encoder;           /**< encoder layers; the mean and log-variance heads (dense, latent_dim each) follow automatically. NULL (default): the MLP of n_hidden, hidden and activation */
+    const char *decoder;           /**< decoder layers, on z (latent_dim values); the last produces the likelihood's parameters and must give input_dim values. NULL (default): the encoder's MLP mirrored, then dense(input_dim) */
+    const char *prior_network;     /**< learned prior: the prior network's layers on c, before its heads. NULL (default): dense(prior_hidden) and the activation, or none when prior_hidden is 0 */
+    int input_shape[3];            /**< a sample's shape (channels, height, width), product input_dim; {0, 0, 0} (default): flat, (input_dim, 1, 1). Convolutions need it */
 } vae_model_config;
 
 /**
@@ -1573,6 +1582,14 @@ typedef struct vae_vqvae_config {
     int restart_after;             /**< move codes unused for this many training steps to random encoder outputs of the batch; 0 = never (default 0) */
     uint64_t seed;                 /**< seeds initialisation, shuffling, restarts and sampling (default 1) */
     int threads;                   /**< threads this model's calls use (default 1): its own team, see vae_model_set_threads; results do not depend on it */
+    /* Since 0.4.0: networks as data (docs/networks.md), as in vae_model_config.
+     * An encoder whose output is a C x H x W map (no flatten at its end) is
+     * quantised per spatial position: a 1x1 convolution to code_dim channels
+     * follows it and n_latents becomes H * W (van den Oord et al. 2017);
+     * otherwise a dense head to n_latents * code_dim follows. */
+    const char *encoder;           /**< encoder layers; NULL (default): the MLP of n_hidden, hidden and activation */
+    const char *decoder;           /**< decoder layers on z_q (code_dim x H x W for a spatial encoder, else n_latents * code_dim values); the last gives input_dim values. NULL (default): the MLP mirrored, then dense(input_dim) */
+    int input_shape[3];            /**< a sample's shape (channels, height, width), product input_dim; {0, 0, 0} (default): flat */
 } vae_vqvae_config;
 
 /** Figures of a VQ-VAE over a batch, an epoch or a dataset (nats per example). */

@@ -90,6 +90,7 @@ static int host_is_le(void)
 static size_t elem_size(int dtype)
 {
     switch (dtype) {
+    case VIO_U8: return 1;
     case VIO_F32: return 4;
     case VIO_I64:
     case VIO_F64:
@@ -105,6 +106,7 @@ static const char *dtype_name(int dtype)
     case VIO_I64: return "i64";
     case VIO_F64: return "f64";
     case VIO_U64: return "u64";
+    case VIO_U8: return "u8";
     default: return "unknown";
     }
 }
@@ -114,7 +116,7 @@ static const char *dtype_name(int dtype)
  * through its bit pattern (NaN payloads and -0.0 survive unchanged). */
 static void encode_elems(unsigned char *dst, const void *src, size_t esize, size_t count)
 {
-    if (host_is_le()) {
+    if (host_is_le() || esize == 1) {
         memcpy(dst, src, esize * count);
         return;
     }
@@ -135,7 +137,7 @@ static void encode_elems(unsigned char *dst, const void *src, size_t esize, size
 /* Little-endian bytes to host-order elements; the inverse of encode_elems. */
 static void decode_elems(void *dst, const unsigned char *src, size_t esize, size_t count)
 {
-    if (host_is_le()) {
+    if (host_is_le() || esize == 1) {
         memcpy(dst, src, esize * count);
         return;
     }
@@ -347,6 +349,12 @@ int vio_writer_add_i64(vio_writer *w, const char *name, int64_t v, char *msg)
 int vio_writer_add_f64(vio_writer *w, const char *name, double v, char *msg)
 {
     return vio_writer_add(w, name, VIO_F64, 0, NULL, &v, msg);
+}
+
+int vio_writer_add_text(vio_writer *w, const char *name, const char *text, char *msg)
+{
+    uint64_t dims[1] = {strlen(text)};
+    return vio_writer_add(w, name, VIO_U8, 1, dims, text, msg);
 }
 
 /* write() until everything is out; 0, or an errno value. */
@@ -850,4 +858,24 @@ int vio_file_f64(const vio_file *f, const char *name, double *v, char *msg)
     if (st == VAE_OK)
         memcpy(v, t->data, sizeof *v);
     return st;
+}
+
+int vio_file_text(const vio_file *f, const char *name, char *buf, size_t cap, char *msg)
+{
+    const vio_tensor *t = vio_file_find(f, name);
+    if (!t)
+        return vae_fail(msg, VAE_ERR_FORMAT, "%s: tensor '%s' is missing", f->path, name);
+    if (t->dtype != VIO_U8 || t->ndim != 1 || t->count >= cap)
+        return vae_fail(msg, VAE_ERR_FORMAT,
+                        "%s: tensor '%s' is not a text of at most %zu bytes (u8, one dimension)",
+                        f->path, name, cap - 1);
+    const unsigned char *s = t->data;
+    for (uint64_t i = 0; i < t->count; i++)
+        if (s[i] < 0x20 || s[i] > 0x7E)
+            return vae_fail(msg, VAE_ERR_FORMAT,
+                            "%s: tensor '%s': byte %llu (0x%02x) is not printable ASCII",
+                            f->path, name, (unsigned long long)i, s[i]);
+    memcpy(buf, s, (size_t)t->count);
+    buf[t->count] = '\0';
+    return VAE_OK;
 }

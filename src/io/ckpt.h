@@ -27,7 +27,8 @@ enum vio_dtype {
     VIO_F32 = 1,  /* IEEE float32 */
     VIO_I64 = 2,  /* two's-complement int64 */
     VIO_F64 = 3,  /* IEEE float64 */
-    VIO_U64 = 4   /* uint64 */
+    VIO_U64 = 4,  /* uint64 */
+    VIO_U8 = 5    /* bytes; 1-D u8 tensors hold texts (since 0.4.0) */
 };
 
 typedef struct vio_writer vio_writer;
@@ -47,6 +48,8 @@ int vio_writer_add(vio_writer *w, const char *name, int dtype, int ndim, const u
 /* Convenience: scalar records. */
 int vio_writer_add_i64(vio_writer *w, const char *name, int64_t v, char *msg);
 int vio_writer_add_f64(vio_writer *w, const char *name, double v, char *msg);
+/* A text (printable ASCII, no NUL) as a 1-D u8 record. */
+int vio_writer_add_text(vio_writer *w, const char *name, const char *text, char *msg);
 
 /* Write atomically to path (temp file + fsync + rename). The writer stays
  * valid and must still be freed. Returns VAE_OK or VAE_ERR_IO with msg. */
@@ -86,5 +89,8 @@ int vio_file_expect(const vio_file *f, const char *name, int dtype, uint64_t cou
 /* Scalar getters: VAE_ERR_FORMAT with msg if missing or not a 1-element tensor of that type. */
 int vio_file_i64(const vio_file *f, const char *name, int64_t *v, char *msg);
 int vio_file_f64(const vio_file *f, const char *name, double *v, char *msg);
+/* A text record (1-D u8 of printable ASCII, shorter than cap) into buf,
+ * NUL-terminated. VAE_ERR_FORMAT when missing or not such a text. */
+int vio_file_text(const vio_file *f, const char *name, char *buf, size_t cap, char *msg);
 
 #endif

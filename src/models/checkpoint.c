@@ -3,11 +3,13 @@
  * The tensor names and types are listed in docs/format.md. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
 #include "io/ckpt.h"
 #include "models/model.h"
+#include "models/netio.h"
 #include "optim/optimizer.h"
 
 #define KIND_GAUSSIAN_VAE 0
@@ -70,6 +72,10 @@ static int save_config(const vae_model_config *c, vio_writer *w, char *msg)
     rc = vio_writer_add(w, "model.hidden", VIO_I64, 1, dims, hidden, msg);
     if (rc == VAE_OK)
         rc = vio_writer_add(w, "model.seed", VIO_U64, 0, NULL, &c->seed, msg);
+    /* Since 0.4.0: the networks as their text forms, and the sample shape. */
+    if (rc == VAE_OK)
+        rc = vm_save_networks(w, "model", c->encoder, c->decoder, c->prior_network,
+                              c->input_shape, msg);
     return rc;
 }
 
@@ -145,7 +151,7 @@ static int opt_float(const vio_file *f, const char *name, float *out, char *msg)
     return vio_file_find(f, name) ? get_float(f, name, out, msg) : VAE_OK;
 }
 
-static int load_config(const vio_file *f, vae_model_config *c, char *msg)
+static int load_config(const vio_file *f, vae_model_config *c, vm_net_texts *texts, char *msg)
 {
     vae_model_config_init(c);
     int kind = -1;
@@ -206,6 +212,9 @@ static int load_config(const vio_file *f, vae_model_config *c, char *msg)
     }
     if (rc == VAE_OK)
         c->seed = *(const uint64_t *)t->data;
+    if (rc == VAE_OK)
+        rc = vm_load_networks(f, "model", texts, &c->encoder, &c->decoder, &c->prior_network,
+                              c->input_shape, msg);
     if (rc == VAE_OK && vm_config_check(c, msg) != VAE_OK) {
         char why[VAE_ERRMSG_LEN];
         memcpy(why, msg, sizeof why);
@@ -290,7 +299,10 @@ static int check_param_sizes(const vio_file *f, const vae_model_config *c, char 
         if (strncmp(t->name, "param.", 6) == 0)
             have += (double)t->count;
     }
-    double want = vm_param_count(c);
+    double want;
+    int rc = vm_param_count(c, &want, msg);
+    if (rc != VAE_OK)
+        return rc;
     if (have != want)
         return vae_fail(msg, VAE_ERR_FORMAT,
                         "the configuration declares %.0f parameters, the file holds %.0f", want,
@@ -304,9 +316,12 @@ int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *ms
     vae_model *m = NULL;
     vae_optimizer *opt = NULL;
     vae_model_config c;
+    vm_net_texts *texts = malloc(sizeof *texts);
+    if (!texts)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory");
     int rc = vio_file_read(path, &f, msg);
     if (rc == VAE_OK)
-        rc = load_config(f, &c, msg);
+        rc = load_config(f, &c, texts, msg);
     if (rc == VAE_OK)
         rc = check_param_sizes(f, &c, msg);
     if (rc == VAE_OK)
@@ -316,6 +331,7 @@ int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *ms
     if (rc == VAE_OK && opt_out)
         rc = vopt_load_for(f, m->P.total, &opt, msg);
     vio_file_free(f);
+    free(texts);
     if (rc != VAE_OK) {
         vm_free(m);
         vae_optimizer_free(opt);

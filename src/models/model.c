@@ -1,12 +1,14 @@
-/* The Gaussian VAE: parameter layout, graph construction, training and use.
+/* The Gaussian VAE: graph construction, training and use. Its networks and
+ * parameters are models/vae_arch.c:
  *
- *   encoder: x -> MLP(hidden) -> mu = h W_mu + b_mu,  lv = clamp(h W_lv + b_lv)
- *   decoder: z -> MLP(reversed hidden) -> out = h W_out + b_out
+ *   encoder: x -> encoder layers -> h;  mu = h W_mu + b_mu,  lv = clamp(h W_lv + b_lv)
+ *   decoder: z -> decoder layers -> out
  *            (Bernoulli logits, or Gaussian means with log sigma fixed or learned)
  *
- * A conditional model (cond_dim = C > 0) reads [x, c] in the encoder and
- * [z, c] in the decoder; a learned prior adds the prior network
- *   c -> MLP(prior_hidden) -> mu_p = h W_pmu + b_pmu,  lv_p = clamp(h W_plv + b_plv)
+ * A conditional model (cond_dim = C > 0) joins c at each network's first
+ * dense layer (for MLPs: the encoder reads [x, c], the decoder [z, c]); a
+ * learned prior adds the prior network
+ *   c -> prior layers -> h;  mu_p = h W_pmu + b_pmu,  lv_p = clamp(h W_plv + b_plv)
  * whose parameters ("prior.*") come last in the flat vector.
  */
 #include "models/model.h"
@@ -20,36 +22,6 @@
 #include "objectives/schedule.h"
 #include "optim/optimizer.h"
 #include "tensor/vec.h"
-
-double vm_param_count(const vae_model_config *c)
-{
-    /* Mirrors declare_params: encoder layers, mu and logvar heads, decoder
-     * layers (the encoder's mirrored), output layer, learned log sigma. */
-    double n = 0.0;
-    int prev = c->input_dim + c->cond_dim;
-    for (int k = 0; k < c->n_hidden; k++) {
-        n += (double)prev * c->hidden[k] + c->hidden[k];
-        prev = c->hidden[k];
-    }
-    n += 2.0 * ((double)prev * c->latent_dim + c->latent_dim);
-    prev = c->latent_dim + c->cond_dim;
-    for (int k = c->n_hidden - 1; k >= 0; k--) {
-        n += (double)prev * c->hidden[k] + c->hidden[k];
-        prev = c->hidden[k];
-    }
-    n += (double)prev * c->input_dim + c->input_dim;
-    if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED)
-        n += c->input_dim;
-    if (c->prior == VAE_PRIOR_LEARNED) {
-        prev = c->cond_dim;
-        if (c->prior_hidden > 0) {
-            n += (double)prev * c->prior_hidden + c->prior_hidden;
-            prev = c->prior_hidden;
-        }
-        n += 2.0 * ((double)prev * c->latent_dim + c->latent_dim);
-    }
-    return n;
-}
 
 int vm_config_check(const vae_model_config *c, char *msg)
 {
@@ -74,7 +46,17 @@ int vm_config_check(const vae_model_config *c, char *msg)
     if (c->prior_hidden < 0 || c->prior_hidden > (1 << 20))
         return vae_fail(msg, VAE_ERR_INVALID, "prior_hidden = %d: must be in 0..2^20",
                         c->prior_hidden);
-    double params = vm_param_count(c);
+    if (c->input_shape[0] != 0 || c->input_shape[1] != 0 || c->input_shape[2] != 0) {
+        const int *s = c->input_shape;
+        if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * s[1] * s[2] != c->input_dim)
+            return vae_fail(msg, VAE_ERR_INVALID,
+                            "input_shape = %dx%dx%d: each must be >= 1 with product input_dim "
+                            "= %d (or all 0: flat)", s[0], s[1], s[2], c->input_dim);
+    }
+    double params;
+    int rc = vm_param_count(c, &params, msg);
+    if (rc != VAE_OK)
+        return rc;
     if (params > 2147483647.0)
         return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
                         params);
@@ -188,76 +170,6 @@ int vm_beta_check(const vae_model_config *c, char *msg)
     return VAE_OK;
 }
 
-/* ---- parameters ---------------------------------------------------------- */
-
-static int declare_params(vae_model *m)
-{
-    const vae_model_config *c = &m->cfg;
-    vn_params *P = &m->P;
-    int dec_sizes[VAE_MAX_HIDDEN];
-    for (int k = 0; k < c->n_hidden; k++)
-        dec_sizes[k] = c->hidden[c->n_hidden - 1 - k];
-    int top = c->n_hidden ? c->hidden[c->n_hidden - 1] : c->input_dim;
-    int dec_top = c->n_hidden ? dec_sizes[c->n_hidden - 1] : c->latent_dim;
-    if (c->n_hidden == 0)
-        top = c->input_dim + c->cond_dim, dec_top = c->latent_dim + c->cond_dim;
-    if (vn_mlp_declare(&m->enc, P, "enc", c->input_dim + c->cond_dim, c->hidden, c->n_hidden, c->activation,
-                       c->leaky_slope) != 0)
-        return -1;
-    m->w_mu = vn_dense_declare(P, "enc.mu", top, c->latent_dim);
-    m->w_lv = vn_dense_declare(P, "enc.logvar", top, c->latent_dim);
-    if (m->w_mu < 0 || m->w_lv < 0)
-        return -1;
-    if (vn_mlp_declare(&m->dec, P, "dec", c->latent_dim + c->cond_dim, dec_sizes, c->n_hidden, c->activation,
-                       c->leaky_slope) != 0)
-        return -1;
-    m->w_out = vn_dense_declare(P, "dec.out", dec_top, c->input_dim);
-    if (m->w_out < 0)
-        return -1;
-    m->p_logsigma = -1;
-    if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED) {
-        m->p_logsigma = vn_params_add(P, "dec.logsigma", 1, c->input_dim);
-        if (m->p_logsigma < 0)
-            return -1;
-    }
-    m->w_pmu = m->w_plv = -1;
-    if (c->prior == VAE_PRIOR_LEARNED) {
-        int ph = c->prior_hidden, ptop = ph > 0 ? ph : c->cond_dim;
-        if (vn_mlp_declare(&m->pri, P, "prior", c->cond_dim, &ph, ph > 0, c->activation,
-                           c->leaky_slope) != 0)
-            return -1;
-        m->w_pmu = vn_dense_declare(P, "prior.mu", ptop, c->latent_dim);
-        m->w_plv = vn_dense_declare(P, "prior.logvar", ptop, c->latent_dim);
-        if (m->w_pmu < 0 || m->w_plv < 0)
-            return -1;
-    }
-    return vn_params_alloc(P);
-}
-
-/* Initialise in declaration order from the training stream, so a seed fixes them. */
-static void init_params(vae_model *m)
-{
-    vn_mlp_init(&m->enc, &m->P, &m->rng);
-    vn_dense_init(&m->P, m->w_mu, &m->rng);
-    vn_dense_init(&m->P, m->w_lv, &m->rng);
-    vn_mlp_init(&m->dec, &m->P, &m->rng);
-    vn_dense_init(&m->P, m->w_out, &m->rng);
-    if (m->p_logsigma >= 0) {
-        float *ls = vn_val(&m->P, m->p_logsigma);
-        for (int j = 0; j < m->cfg.input_dim; j++)
-            ls[j] = logf(m->cfg.gaussian_sigma);
-    }
-    if (m->w_pmu >= 0) {
-        /* Hidden layer as usual; zero heads, so training starts from the
-         * standard prior N(0, I) for every c. */
-        vn_mlp_init(&m->pri, &m->P, &m->rng);
-        for (int w = m->w_pmu; w <= m->w_plv + 1; w++) {
-            const vn_param *p = &m->P.p[w];
-            memset(vn_val(&m->P, w), 0, (size_t)p->rows * p->cols * sizeof(float));
-        }
-    }
-}
-
 /* ---- graphs ----------------------------------------------------------------- */
 
 typedef struct build_ctx {
@@ -269,9 +181,7 @@ typedef struct build_ctx {
 static int build_decoder(void *ctx, vg_graph *g, int z)
 {
     build_ctx *b = ctx;
-    int zc = b->c >= 0 ? vg_concat(g, z, b->c) : z; /* [z, c] */
-    int h = zc < 0 ? -1 : vn_mlp_build(&b->m->dec, g, &b->m->P, zc, b->train);
-    return h < 0 ? -1 : vn_dense(g, &b->m->P, b->m->w_out, h, b->train);
+    return vn_net_build(&b->m->arch.dec, g, &b->m->P, z, b->c, b->train);
 }
 
 /* log sigma of the Gaussian likelihood: the learned parameter, or a constant node. */
@@ -279,8 +189,8 @@ static int logsigma_node(vae_model *m, vg_graph *g, int train)
 {
     if (m->cfg.likelihood == VAE_LIK_BERNOULLI)
         return -1;
-    if (m->p_logsigma >= 0)
-        return vn_param_node(g, &m->P, m->p_logsigma, train);
+    if (m->arch.p_logsigma >= 0)
+        return vn_param_node(g, &m->P, m->arch.p_logsigma, train);
     int id = vg_input(g, VG_ROWS_FIXED, 1, m->cfg.input_dim);
     if (id >= 0)
         for (int j = 0; j < m->cfg.input_dim; j++)
@@ -314,9 +224,9 @@ static vo_options options_for(const vae_model_config *c, int what)
 /* The prior network on condition node c: mu_p and clamped lv_p, [n, K] each. */
 static int build_prior(vae_model *m, vg_graph *g, int c, int train, int *mu, int *lv)
 {
-    int h = vn_mlp_build(&m->pri, g, &m->P, c, train);
-    *mu = h < 0 ? -1 : vn_dense(g, &m->P, m->w_pmu, h, train);
-    int raw = *mu < 0 ? -1 : vn_dense(g, &m->P, m->w_plv, h, train);
+    int h = vn_net_build(&m->arch.pri, g, &m->P, c, -1, train);
+    *mu = h < 0 ? -1 : vn_dense(g, &m->P, m->arch.w_pmu, h, train);
+    int raw = *mu < 0 ? -1 : vn_dense(g, &m->P, m->arch.w_plv, h, train);
     *lv = raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, raw, m->cfg.logvar_min, m->cfg.logvar_max);
     return *lv < 0 ? -1 : 0;
 }
@@ -330,17 +240,21 @@ static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options 
     build_ctx ctx = {m, train, -1};
     int x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
     int xc = x;
+    if (x >= 0)
+        vg_set_shape(g, x, m->arch.enc.in[0], m->arch.enc.in[1], m->arch.enc.in[2]);
     if (x >= 0 && c->cond_dim > 0) {
         ctx.c = vg_input(g, VG_ROWS_BATCH, 0, c->cond_dim);
-        xc = ctx.c < 0 ? -1 : vg_concat(g, x, ctx.c); /* [x, c] */
+        xc = ctx.c;
     }
-    int h = xc < 0 ? -1 : vn_mlp_build(&m->enc, g, &m->P, xc, train);
-    int mu = h < 0 ? -1 : vn_dense(g, &m->P, m->w_mu, h, train);
-    int lv_raw = mu < 0 ? -1 : vn_dense(g, &m->P, m->w_lv, h, train);
+    int h = xc < 0 ? -1 : vn_net_build(&m->arch.enc, g, &m->P, x, ctx.c, train);
+    if (h >= 0 && ctx.c >= 0 && !m->arch.enc.cond_used)
+        h = vg_concat(g, h, ctx.c); /* the heads read [h, c] */
+    int mu = h < 0 ? -1 : vn_dense(g, &m->P, m->arch.w_mu, h, train);
+    int lv_raw = mu < 0 ? -1 : vn_dense(g, &m->P, m->arch.w_lv, h, train);
     int lv = lv_raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, lv_raw, c->logvar_min, c->logvar_max);
     if (lv >= 0 && c->likelihood != VAE_LIK_BERNOULLI)
         o.logsigma = logsigma_node(m, g, train);
-    if (lv >= 0 && m->w_pmu >= 0 &&
+    if (lv >= 0 && m->arch.w_pmu >= 0 &&
         build_prior(m, g, ctx.c, train, &o.prior_mu, &o.prior_lv) != 0)
         lv = -1;
     if (lv < 0 || (c->likelihood != VAE_LIK_BERNOULLI && o.logsigma < 0) ||
@@ -388,7 +302,7 @@ static int build_decode_graph(vae_model *m)
 static int build_prior_graph(vae_model *m)
 {
     m->pri_g = NULL;
-    if (m->w_pmu < 0)
+    if (m->arch.w_pmu < 0)
         return 0;
     vg_graph *g = vg_new(1);
     if (!g)
@@ -416,12 +330,26 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     m->cfg = *cfg;
     m->cfg.struct_size = sizeof m->cfg;
     vt_rng_seed(&m->rng, cfg->seed, VM_STREAM_TRAIN);
-    if (declare_params(m) != 0)
+    int rc = vm_arch_declare(&m->cfg, &m->arch, &m->P, msg);
+    if (rc != VAE_OK) {
+        vm_free(m);
+        return rc;
+    }
+    if (vn_params_alloc(&m->P) != 0)
         goto nomem;
-    init_params(m);
+    vm_arch_init(&m->cfg, &m->arch, &m->P, &m->rng);
+    /* The model's own texts of its networks (cfg's strings belong to the caller). */
+    if (vm_arch_texts(&m->arch, m->enc_text, m->dec_text, m->pri_text) != 0)
+        return vm_free(m), vae_fail(msg, VAE_ERR_LIMIT, "a network's text is longer than %d",
+                                    VN_MAX_TEXT);
+    m->cfg.encoder = m->enc_text;
+    m->cfg.decoder = m->dec_text;
+    m->cfg.prior_network = m->arch.w_pmu >= 0 ? m->pri_text : NULL;
+    memcpy(m->cfg.input_shape, m->arch.enc.in, sizeof m->cfg.input_shape);
     m->agg_active = cfg->aggressive;
     m->agg_mi = NAN;
-    m->enc_split = m->P.p[m->w_lv + 1].offset + m->P.p[m->w_lv + 1].rows * (size_t)m->P.p[m->w_lv + 1].cols;
+    const vn_param *last_enc = &m->P.p[m->arch.w_lv + 1];
+    m->enc_split = last_enc->offset + (size_t)last_enc->rows * (size_t)last_enc->cols;
     vae_model_config ec = *cfg; /* evaluation: the ELBO, one sample, analytic KL where there is one */
     ec.kl_mode = VAE_KL_ANALYTIC;
     ec.beta = 1.0f;

@@ -11,7 +11,8 @@
 
 #include "graph/graph.h"
 #include "libvae/vae.h"
-#include "nn/mlp.h"
+#include "graph/conv_pending.h"
+#include "nn/net.h"
 #include "objectives/elbo.h"
 #include "tensor/rng.h"
 
@@ -19,14 +20,22 @@
 #define VM_STREAM_TRAIN 1u
 #define VM_STREAM_EVAL 2u
 
+/* The VAE's networks and parameters (models/vae_arch.c): parse or build the
+ * encoder, decoder and prior networks of a configuration, infer their shapes
+ * and declare every parameter in P, in the order of the flat vector (encoder,
+ * heads, decoder, log sigma, prior). Texts of the networks as built go to
+ * the three buffers (VN_MAX_TEXT + 1 bytes each; NULL: not wanted).
+ * VAE_OK, or an error with msg naming the network and layer. */
+typedef struct vm_arch {
+    vn_net enc, dec, pri;
+    int w_mu, w_lv, p_logsigma, w_pmu, w_plv;
+} vm_arch;
 struct vae_model {
     vae_model_config cfg;
     vn_params P;              /* all parameters, one flat buffer */
-    vn_mlp enc, dec;          /* hidden stacks */
-    int w_mu, w_lv, w_out;    /* heads: parameter index of W */
-    int p_logsigma;           /* learned log sigma [1, D], or -1 */
-    vn_mlp pri;               /* learned prior network on c (hidden stack), if cfg.prior is learned */
-    int w_pmu, w_plv;         /* its heads: parameter index of W, or -1 */
+    vm_arch arch;             /* networks (encoder body, decoder, prior) and head parameter indices */
+    char enc_text[VN_MAX_TEXT + 1], dec_text[VN_MAX_TEXT + 1], pri_text[VN_MAX_TEXT + 1];
+                              /* canonical text forms; cfg.encoder etc. point here */
     vg_graph *pri_g;          /* c -> prior mean and log-variance (learned prior only) */
     int pri_c, pri_mu, pri_lv;
     int dec_c;                /* condition input of dec_g, or -1 */
@@ -64,8 +73,16 @@ struct vae_model {
 /* Which parameters a training update changes. */
 enum vm_part { VM_PART_ALL = 0, VM_PART_ENCODER = 1, VM_PART_DECODER = 2 };
 
-/* The number of parameters a configuration declares (as a double: no overflow). */
-double vm_param_count(const vae_model_config *c);
+int vm_arch_declare(const vae_model_config *c, vm_arch *a, vn_params *P, char *msg);
+/* The parameters of that architecture initialised from rng (PyTorch's defaults;
+ * prior heads zero, so training starts from N(0, I); log sigma from gaussian_sigma). */
+void vm_arch_init(const vae_model_config *c, const vm_arch *a, vn_params *P, vt_rng *rng);
+/* The canonical text of a network given in a config (NULL: the shorthand's). */
+int vm_arch_texts(const vm_arch *a, char *enc, char *dec, char *pri);
+
+/* The number of parameters a configuration declares (as a double: no
+ * overflow), by a dry run of vm_arch_declare; its status and message. */
+int vm_param_count(const vae_model_config *c, double *count, char *msg);
 
 /* Check a configuration; VAE_OK or an error with msg (VAE_ERRMSG_LEN) filled. */
 int vm_config_check(const vae_model_config *cfg, char *msg);

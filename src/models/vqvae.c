@@ -11,26 +11,6 @@
 #include "optim/optimizer.h"
 #include "tensor/vec.h"
 
-double vq_param_count(const vae_vqvae_config *c)
-{
-    double n = 0.0, md = (double)c->n_latents * c->code_dim;
-    int prev = c->input_dim;
-    for (int k = 0; k < c->n_hidden; k++) {
-        n += (double)prev * c->hidden[k] + c->hidden[k];
-        prev = c->hidden[k];
-    }
-    n += (double)prev * md + md;
-    double dprev = md;
-    for (int k = c->n_hidden - 1; k >= 0; k--) {
-        n += dprev * c->hidden[k] + c->hidden[k];
-        dprev = c->hidden[k];
-    }
-    n += dprev * c->input_dim + c->input_dim;
-    if (c->codebook_update == VAE_VQ_CODEBOOK_LOSS)
-        n += (double)c->codebook_size * c->code_dim;
-    return n;
-}
-
 int vq_config_check(const vae_vqvae_config *c, char *msg)
 {
     if (c->input_dim <= 0 || c->input_dim > (1 << 24))
@@ -49,15 +29,27 @@ int vq_config_check(const vae_vqvae_config *c, char *msg)
     if (c->codebook_size < 1 || c->codebook_size > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "codebook_size = %d: must be in 1..65536",
                         c->codebook_size);
-    if ((double)c->n_latents * c->code_dim > (double)(1 << 20))
+    /* The networks first: a spatial encoder sets the number of latents. */
+    double params;
+    int M = c->n_latents;
+    int prc = vq_param_count(c, &params, &M, msg);
+    if (prc != VAE_OK)
+        return prc;
+    if ((double)M * c->code_dim > (double)(1 << 20))
         return vae_fail(msg, VAE_ERR_LIMIT, "n_latents * code_dim = %.0f: at most 2^20",
-                        (double)c->n_latents * c->code_dim);
+                        (double)M * c->code_dim);
     /* the distance matrix of one chunk: VQ_CHUNK * M * K floats */
-    if ((double)VQ_CHUNK * c->n_latents * c->codebook_size > (double)(1u << 31))
+    if ((double)VQ_CHUNK * M * c->codebook_size > (double)(1u << 31))
         return vae_fail(msg, VAE_ERR_LIMIT,
                         "n_latents * codebook_size = %.0f: at most 2^21 (distance workspace)",
-                        (double)c->n_latents * c->codebook_size);
-    double params = vq_param_count(c);
+                        (double)M * c->codebook_size);
+    if (c->input_shape[0] != 0 || c->input_shape[1] != 0 || c->input_shape[2] != 0) {
+        const int *s = c->input_shape;
+        if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * s[1] * s[2] != c->input_dim)
+            return vae_fail(msg, VAE_ERR_INVALID,
+                            "input_shape = %dx%dx%d: each must be >= 1 with product input_dim "
+                            "= %d (or all 0: flat)", s[0], s[1], s[2], c->input_dim);
+    }
     if (params > 2147483647.0)
         return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
                         params);
@@ -93,29 +85,67 @@ int vq_config_check(const vae_vqvae_config *c, char *msg)
 
 /* ---- parameters ------------------------------------------------------------ */
 
-static int declare_params(vae_vqvae *q)
+int vq_declare(vae_vqvae_config *c, vae_vqvae *q, char *msg)
 {
-    const vae_vqvae_config *c = &q->cfg;
-    int md = c->n_latents * c->code_dim, dec_sizes[VAE_MAX_HIDDEN];
-    for (int k = 0; k < c->n_hidden; k++)
-        dec_sizes[k] = c->hidden[c->n_hidden - 1 - k];
-    int top = c->n_hidden ? c->hidden[c->n_hidden - 1] : c->input_dim;
-    int dec_top = c->n_hidden ? dec_sizes[c->n_hidden - 1] : md;
-    if (vn_mlp_declare(&q->enc, &q->P, "enc", c->input_dim, c->hidden, c->n_hidden,
-                       c->activation, c->leaky_slope) != 0)
-        return -1;
-    if ((q->w_ze = vn_dense_declare(&q->P, "enc.ze", top, md)) < 0)
-        return -1;
-    if (vn_mlp_declare(&q->dec, &q->P, "dec", md, dec_sizes, c->n_hidden, c->activation,
-                       c->leaky_slope) != 0)
-        return -1;
-    if ((q->w_out = vn_dense_declare(&q->P, "dec.out", dec_top, c->input_dim)) < 0)
-        return -1;
+    vn_params *P = &q->P;
+    int in[3] = {c->input_dim, 1, 1};
+    if (c->input_shape[0] > 0)
+        memcpy(in, c->input_shape, sizeof in);
+    int rc = vn_net_from(&q->enc, c->encoder, "encoder", c->hidden, c->n_hidden, 0, 0,
+                         c->activation, c->leaky_slope, msg);
+    if (rc == VAE_OK)
+        rc = vn_net_declare(&q->enc, P, "enc", NULL, in, 0, "encoder", msg);
+    if (rc != VAE_OK)
+        return rc;
+    const int *h = q->enc.out;
+    q->spatial = h[1] * h[2] > 1;
+    int z[3] = {c->n_latents * c->code_dim, 1, 1};
+    if (q->spatial) {
+        /* z_e = a 1x1 convolution to D channels; one code per position. */
+        int k1[2] = {c->code_dim, 1};
+        vn_net head = {0};
+        if (vn_net_add(&head, VN_CONV2D, k1, 2, 0.0f) != 0 ||
+            (rc = vn_net_declare(&head, P, "enc", "ze", h, 0, "encoder head", msg)) != VAE_OK)
+            return rc != VAE_OK ? rc : vae_fail(msg, VAE_ERR_LIMIT, "encoder head");
+        q->w_ze = head.layer[0].param;
+        q->grid[0] = h[1], q->grid[1] = h[2];
+        c->n_latents = h[1] * h[2];
+        z[0] = c->code_dim, z[1] = h[1], z[2] = h[2];
+    } else if ((q->w_ze = vn_dense_declare(P, "enc.ze", (int)vn_shape_size(h), z[0])) < 0) {
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory declaring the encoder head");
+    }
+    rc = vn_net_from(&q->dec, c->decoder, "decoder", c->hidden, c->n_hidden, 1, c->input_dim,
+                     c->activation, c->leaky_slope, msg);
+    if (rc == VAE_OK)
+        rc = vn_net_declare(&q->dec, P, "dec", "out", z, 0, "decoder", msg);
+    if (rc != VAE_OK)
+        return rc;
+    if (vn_shape_size(q->dec.out) != (double)c->input_dim)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "decoder: its last layer gives %dx%dx%d = %.0f values, but the "
+                        "likelihood needs one parameter per input feature (input_dim = %d)",
+                        q->dec.out[0], q->dec.out[1], q->dec.out[2],
+                        vn_shape_size(q->dec.out), c->input_dim);
     q->p_code = -1;
     if (c->codebook_update == VAE_VQ_CODEBOOK_LOSS &&
-        (q->p_code = vn_params_add(&q->P, "vq.codebook", c->codebook_size, c->code_dim)) < 0)
-        return -1;
-    return vn_params_alloc(&q->P);
+        (q->p_code = vn_params_add(P, "vq.codebook", c->codebook_size, c->code_dim)) < 0)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory declaring the codebook");
+    return VAE_OK;
+}
+
+int vq_param_count(const vae_vqvae_config *c, double *count, int *n_latents, char *msg)
+{
+    vae_vqvae *q = calloc(1, sizeof *q);
+    if (!q)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory");
+    vae_vqvae_config cc = *c;
+    int rc = vq_declare(&cc, q, msg);
+    *count = (double)q->P.total;
+    if (n_latents)
+        *n_latents = cc.n_latents;
+    vn_params_free(&q->P);
+    free(q);
+    return rc;
 }
 
 static int alloc_state(vae_vqvae *q)
@@ -142,10 +172,19 @@ static int alloc_state(vae_vqvae *q)
 /* Encoder and decoder as vae_model does them; codebook uniform in +-1/K. */
 static void init_params(vae_vqvae *q)
 {
-    vn_mlp_init(&q->enc, &q->P, &q->rng);
-    vn_dense_init(&q->P, q->w_ze, &q->rng);
-    vn_mlp_init(&q->dec, &q->P, &q->rng);
-    vn_dense_init(&q->P, q->w_out, &q->rng);
+    vn_net_init(&q->enc, &q->P, &q->rng);
+    if (q->spatial) { /* the 1x1 convolution: PyTorch's default, fan_in = C */
+        const vn_param *w = &q->P.p[q->w_ze];
+        float bound = 1.0f / sqrtf((float)w->cols);
+        for (int k = q->w_ze; k <= q->w_ze + 1; k++) {
+            float *v = vn_val(&q->P, k);
+            for (size_t i = 0; i < (size_t)q->P.p[k].rows * q->P.p[k].cols; i++)
+                v[i] = (float)((2.0 * vt_rng_uniform(&q->rng) - 1.0) * bound);
+        }
+    } else {
+        vn_dense_init(&q->P, q->w_ze, &q->rng);
+    }
+    vn_net_init(&q->dec, &q->P, &q->rng);
     size_t KD = (size_t)q->cfg.codebook_size * q->cfg.code_dim;
     double a = 1.0 / q->cfg.codebook_size;
     for (size_t i = 0; i < KD; i++)
@@ -157,6 +196,28 @@ static void init_params(vae_vqvae *q)
 
 /* ---- graphs ------------------------------------------------------------------ */
 
+/* z_e from the encoder's output h: a dense head, or (spatial) a 1x1
+ * convolution to D channels permuted to H*W position-major vectors of D. */
+static int ze_head(vae_vqvae *q, vg_graph *g, int h, int train)
+{
+    int w = vn_param_node(g, &q->P, q->w_ze, train);
+    int b = w < 0 ? -1 : vn_param_node(g, &q->P, q->w_ze + 1, train);
+    if (b < 0)
+        return -1;
+    if (!q->spatial)
+        return vg_dense(g, h, w, b);
+    int ze = vg_conv2d(g, h, w, b, q->cfg.code_dim, 1, 1, 0);
+    return ze < 0 ? -1 : vg_chw_to_hwc(g, ze);
+}
+
+/* The decoder on z_q [n, M*D] (position-major when spatial). */
+static int build_decoder(vae_vqvae *q, vg_graph *g, int zq, int train)
+{
+    if (q->spatial)
+        zq = vg_hwc_to_chw(g, zq, q->cfg.code_dim, q->grid[0], q->grid[1]);
+    return zq < 0 ? -1 : vn_net_build(&q->dec, g, &q->P, zq, -1, train);
+}
+
 /* x -> z_e -> z_q -> decoder -> log p(x|z_q); loss = -mean(rec) + mean(vq terms). */
 static vg_graph *build_graph(vae_vqvae *q, vq_graph *n, int train)
 {
@@ -166,15 +227,16 @@ static vg_graph *build_graph(vae_vqvae *q, vq_graph *n, int train)
         return NULL;
     int ema = c->codebook_update == VAE_VQ_CODEBOOK_EMA;
     n->x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
-    int h = n->x < 0 ? -1 : vn_mlp_build(&q->enc, g, &q->P, n->x, train);
-    n->ze = h < 0 ? -1 : vn_dense(g, &q->P, q->w_ze, h, train);
+    if (n->x >= 0)
+        vg_set_shape(g, n->x, q->enc.in[0], q->enc.in[1], q->enc.in[2]);
+    int h = n->x < 0 ? -1 : vn_net_build(&q->enc, g, &q->P, n->x, -1, train);
+    n->ze = h < 0 ? -1 : ze_head(q, g, h, train);
     if (n->ze < 0)
         goto fail;
     n->code = ema ? vg_param(g, c->codebook_size, c->code_dim, q->codebook, NULL)
                   : vn_param_node(g, &q->P, q->p_code, train);
     n->vq = n->code < 0 ? -1 : vg_vq(g, n->ze, n->code, c->n_latents);
-    h = n->vq < 0 ? -1 : vn_mlp_build(&q->dec, g, &q->P, n->vq, train);
-    n->out = h < 0 ? -1 : vn_dense(g, &q->P, q->w_out, h, train);
+    n->out = n->vq < 0 ? -1 : build_decoder(q, g, n->vq, train);
     if (n->out < 0)
         goto fail;
     if (c->likelihood == VAE_LIK_BERNOULLI) {
@@ -208,8 +270,7 @@ static int build_decode_graph(vae_vqvae *q)
         return -1;
     q->dec_g = g;
     q->dec_in = vg_input(g, VG_ROWS_BATCH, 0, c->n_latents * c->code_dim);
-    int h = q->dec_in < 0 ? -1 : vn_mlp_build(&q->dec, g, &q->P, q->dec_in, 0);
-    int out = h < 0 ? -1 : vn_dense(g, &q->P, q->w_out, h, 0);
+    int out = q->dec_in < 0 ? -1 : build_decoder(q, g, q->dec_in, 0);
     if (out >= 0 && c->likelihood == VAE_LIK_BERNOULLI)
         out = vg_unary(g, VG_OP_SIGMOID, out, 0.0f, 0.0f);
     q->dec_out = out;
@@ -225,10 +286,21 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
     q->cfg = *cfg;
     q->cfg.struct_size = sizeof q->cfg;
     vt_rng_seed(&q->rng, cfg->seed, VQ_STREAM_TRAIN);
-    if (declare_params(q) != 0 || alloc_state(q) != 0)
+    int rc = vq_declare(&q->cfg, q, msg);
+    if (rc != VAE_OK) {
+        vq_free(q);
+        return rc;
+    }
+    if (vn_params_alloc(&q->P) != 0 || alloc_state(q) != 0)
         goto nomem;
+    if (vn_net_format(&q->enc, q->enc_text, sizeof q->enc_text) != 0 ||
+        vn_net_format(&q->dec, q->dec_text, sizeof q->dec_text) != 0)
+        return vq_free(q), vae_fail(msg, VAE_ERR_LIMIT, "a network's text is too long");
+    q->cfg.encoder = q->enc_text;
+    q->cfg.decoder = q->dec_text;
+    memcpy(q->cfg.input_shape, q->enc.in, sizeof q->cfg.input_shape);
     init_params(q);
-    q->zq_buf = malloc((size_t)VQ_CHUNK * cfg->n_latents * cfg->code_dim * sizeof(float));
+    q->zq_buf = malloc((size_t)VQ_CHUNK * q->cfg.n_latents * q->cfg.code_dim * sizeof(float));
     q->train_g = build_graph(q, &q->tn, 1);
     q->eval_g = build_graph(q, &q->en, 0);
     if (!q->zq_buf || !q->train_g || !q->eval_g || build_decode_graph(q) != 0 ||

@@ -1,9 +1,12 @@
 /* Internal view of vae_vqvae: the VQ-VAE (van den Oord et al. 2017).
  *
- *   encoder: x -> MLP(hidden) -> z_e = h W + b           [n, M*D]
+ *   encoder: x -> encoder layers -> h; z_e = h W + b     [n, M*D]
+ *            (a spatial h [C, H, W]: z_e = 1x1 conv to D channels, M = H*W,
+ *             then permuted to position-major rows of D)
  *   quantise: each of the M vectors of size D -> nearest code e_k of the
  *             codebook [K, D] (graph op VG_OP_VQ, straight-through gradient)
- *   decoder: z_q -> MLP(reversed hidden) -> logits or means [n, input_dim]
+ *   decoder: z_q (back to [D, H, W] when spatial) -> decoder layers
+ *            -> logits or means [n, input_dim]
  *   loss = -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2,
  *          per example, averaged over the batch (without the codebook term
  *          when the codebook follows moving averages).
@@ -18,7 +21,8 @@
 
 #include "graph/graph.h"
 #include "libvae/vae.h"
-#include "nn/mlp.h"
+#include "graph/conv_pending.h"
+#include "nn/net.h"
 #include "tensor/rng.h"
 
 #define VQ_STREAM_TRAIN 1u
@@ -34,8 +38,11 @@ struct vae_vqvae {
     vae_vqvae_config cfg;
     vt_pool *pool;            /* thread team of cfg.threads (NULL for 1), shared by all graphs */
     vn_params P;              /* encoder, decoder and (gradient mode) the codebook */
-    vn_mlp enc, dec;
-    int w_ze, w_out;
+    vn_net enc, dec;          /* encoder body, decoder */
+    int w_ze;                 /* the z_e head: dense, or a 1x1 convolution when spatial */
+    int spatial;              /* 1: codes per position of the encoder's H x W map */
+    int grid[2];              /* that map's H, W (spatial) */
+    char enc_text[VN_MAX_TEXT + 1], dec_text[VN_MAX_TEXT + 1]; /* cfg.encoder, cfg.decoder */
     int p_code;               /* codebook parameter index, or -1 (EMA mode) */
     float *codebook;          /* K x D: a view into P, or ema_code */
 
@@ -65,7 +72,13 @@ struct vae_vqvae {
     char errmsg[VAE_ERRMSG_LEN];
 };
 
-double vq_param_count(const vae_vqvae_config *c);
+/* Declare the VQ-VAE's networks and parameters in P (encoder, z_e head,
+ * decoder, codebook in gradient mode); fills q's net fields and, for a
+ * spatial encoder, cfg->n_latents = H * W. VAE_OK or an error with msg. */
+int vq_declare(vae_vqvae_config *c, vae_vqvae *q, char *msg);
+/* The parameter count of a configuration (dry run) and its number of
+ * latents (n_latents, or H * W for a spatial encoder; may be NULL); its status. */
+int vq_param_count(const vae_vqvae_config *c, double *count, int *n_latents, char *msg);
 int vq_config_check(const vae_vqvae_config *c, char *msg);
 int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg);
 void vq_free(vae_vqvae *q);

@@ -266,7 +266,10 @@ static int check_param_sizes(const vio_file *f, const vae_vqvae_config *c, char 
         if (strncmp(t->name, "param.", 6) == 0)
             have += (double)t->count;
     }
-    double want = vq_param_count(c);
+    double want;
+    int rc = vq_param_count(c, &want, NULL, msg);
+    if (rc != VAE_OK)
+        return rc;
     if (have != want)
         return vae_fail(msg, VAE_ERR_FORMAT,
                         "the configuration declares %.0f parameters, the file holds %.0f", want, have);

@@ -1,8 +1,9 @@
-/* Parameters and layers: a registry of named parameter matrices laid out in
- * one flat buffer (so optimizers, checkpoints and gradient checks see one
- * array), and MLP builders that add dense layers and activations to a graph. */
-#ifndef VAE_NN_MLP_H
-#define VAE_NN_MLP_H
+/* Parameters: a registry of named parameter matrices laid out in one flat
+ * buffer (so optimizers, checkpoints and gradient checks see one array), and
+ * the dense layer that the latent heads use directly. Networks of layers are
+ * nn/net.h. */
+#ifndef VAE_NN_PARAMS_H
+#define VAE_NN_PARAMS_H
 
 #include <stddef.h>
 
@@ -50,22 +51,5 @@ void vn_dense_init(vn_params *P, int w, vt_rng *rng);
 
 /* y = x W + b in graph g; returns the node or -1. */
 int vn_dense(vg_graph *g, const vn_params *P, int w, int x, int train);
-
-/* A stack of dense layers each followed by the activation. */
-typedef struct vn_mlp {
-    int n_layers;
-    int w[16];                /* parameter index of each layer's W */
-    int act;                  /* enum vae_activation */
-    float slope;              /* leaky ReLU slope */
-} vn_mlp;
-
-/* Declare layers in -> sizes[0] -> ... -> sizes[n-1] named "<prefix>.<k>". 0 or -1. */
-int vn_mlp_declare(vn_mlp *m, vn_params *P, const char *prefix, int in, const int *sizes, int n,
-                   int act, float slope);
-
-void vn_mlp_init(const vn_mlp *m, vn_params *P, vt_rng *rng);
-
-/* Add the MLP on top of node x; returns the last node (x itself when n == 0) or -1. */
-int vn_mlp_build(const vn_mlp *m, vg_graph *g, const vn_params *P, int x, int train);
 
 #endif

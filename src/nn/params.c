@@ -1,5 +1,5 @@
-/* Parameter registry, dense layers and MLPs. */
-#include "nn/mlp.h"
+/* Parameter registry and dense layers. */
+#include "nn/params.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -84,46 +84,4 @@ int vn_dense(vg_graph *g, const vn_params *P, int w, int x, int train)
     if (wn < 0 || bn < 0)
         return -1;
     return vg_dense(g, x, wn, bn);
-}
-
-int vn_mlp_declare(vn_mlp *m, vn_params *P, const char *prefix, int in, const int *sizes, int n,
-                   int act, float slope)
-{
-    m->n_layers = n;
-    m->act = act;
-    m->slope = slope;
-    for (int k = 0; k < n; k++) {
-        char name[VN_NAME_LEN + 16];
-        snprintf(name, sizeof name, "%s.%d", prefix, k);
-        m->w[k] = vn_dense_declare(P, name, k == 0 ? in : sizes[k - 1], sizes[k]);
-        if (m->w[k] < 0)
-            return -1;
-    }
-    return 0;
-}
-
-void vn_mlp_init(const vn_mlp *m, vn_params *P, vt_rng *rng)
-{
-    for (int k = 0; k < m->n_layers; k++)
-        vn_dense_init(P, m->w[k], rng);
-}
-
-static int act_op(int act)
-{
-    switch (act) {
-    case VAE_ACT_LEAKY_RELU: return VG_OP_LEAKY_RELU;
-    case VAE_ACT_TANH: return VG_OP_TANH;
-    case VAE_ACT_SIGMOID: return VG_OP_SIGMOID;
-    case VAE_ACT_SOFTPLUS: return VG_OP_SOFTPLUS;
-    default: return VG_OP_RELU;
-    }
-}
-
-int vn_mlp_build(const vn_mlp *m, vg_graph *g, const vn_params *P, int x, int train)
-{
-    for (int k = 0; k < m->n_layers && x >= 0; k++) {
-        int h = vn_dense(g, P, m->w[k], x, train);
-        x = h < 0 ? -1 : vg_unary(g, act_op(m->act), h, m->slope, 0.0f);
-    }
-    return x;
 }
