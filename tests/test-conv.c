@@ -40,7 +40,8 @@ static void oracle_conv2d(const float *x, const float *w, const float *b, float 
                 }
 }
 
-/* ConvTranspose2d: y[n][co][ih*s - p + i][iw*s - p + j] += x[n][ci][ih][iw] w[ci][co][i][j], + b[co]. */
+/* ConvTranspose2d:
+ *   y[n][co][ih*s - p + i][iw*s - p + j] += x[n][ci][ih][iw] w[ci][co][i][j], then + b[co]. */
 static void oracle_convt2d(const float *x, const float *w, const float *b, float *y, int n,
                            int Cin, int H, int W, int Cout, int k, int s, int p, int Ho, int Wo)
 {
@@ -96,8 +97,10 @@ static float *run_op(const conv_case *c, int kind, int L, vt_rng *r, float **xo,
     int rows = kind == VG_ROWS_SAMPLES ? c->n * L : c->n;
     int x = vg_input(g, kind, 0, c->Cin * c->H * c->W);
     vg_set_shape(g, x, c->Cin, c->H, c->W);
-    int wr = c->transposed ? c->Cin : c->Cout, wc = (c->transposed ? c->Cout : c->Cin) * c->k * c->k;
-    float *w = malloc((size_t)wr * wc * sizeof(float)), *b = malloc((size_t)c->Cout * sizeof(float));
+    int wr = c->transposed ? c->Cin : c->Cout;
+    int wc = (c->transposed ? c->Cout : c->Cin) * c->k * c->k;
+    float *w = malloc((size_t)wr * wc * sizeof(float));
+    float *b = malloc((size_t)c->Cout * sizeof(float));
     fill(r, w, (size_t)wr * wc, -1, 1);
     fill(r, b, (size_t)c->Cout, -1, 1);
     int wn = vg_param(g, wr, wc, w, NULL), bn = c->bias ? vg_param(g, 1, c->Cout, b, NULL) : -1;
