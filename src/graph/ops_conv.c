@@ -16,20 +16,20 @@
  *     dw = sum_n x_n cols(dy_n)^T,  dx_n = w cols(dy_n),       db = sum_{n,pos} dy_n
  * (for convt2d, im2col/col2im run on the output image (Cout, Ho, Wo) with
  * the input's H x W positions: the transposed convolution is the adjoint
- * of the convolution mapping (Cout, Ho, Wo) to (Cin, H, W)). A 1x1 kernel
- * with stride 1 and no padding needs no im2col: cols(x_n) = x_n.
+ * of the convolution mapping (Cout, Ho, Wo) to (Cin, H, W)).
  *
  * Threads and bits. The rows are cut into fixed blocks of VG_CONV_BLOCK
  * examples; the team's parts take whole blocks, each example's products are
  * single-threaded sgemm calls of the same shapes on the same buffers
- * whatever the team, and the sum over examples of dw is formed per block
- * (beta = 0 for the block's first example, into the block's own slot) and
- * then over the slots in block order. So every result is the same bits at
+ * whatever the team (one product per block: the block's im2col matrices
+ * side by side), and the sum over examples of dw is formed per block (one
+ * product with K = B*Ho*Wo into the block's own slot, beta = 0) and then
+ * over the slots in block order. So every result is the same bits at
  * any thread count, whatever the sgemm kernel. db (and layernorm's dgamma,
  * dbeta) are split by channels instead: each channel sums its rows in order.
  *
- * Scratch (vg_conv_reserve, grown with the batch and reused): per block one
- * im2col matrix and one dw slot.
+ * Scratch (vg_conv_reserve, grown with the batch and reused): per block its
+ * im2col matrix [CKK, B*P], its images side by side [R, B*P] and a dw slot.
  */
 #include <math.h>
 #include <stdint.h>
@@ -104,16 +104,15 @@ static void valid_range(int n, int off, int s, int n_out, int *lo, int *hi)
     *hi = b;
 }
 
-static int is_pointwise(const geom *q) { return q->k == 1 && q->s == 1 && q->p == 0; }
-
-/* cols[(c*k + i)*k + j][oh*Wo + ow] = img[c][oh*s - p + i][ow*s - p + j], 0 outside. */
-static void im2col(const geom *q, const float *restrict img, float *restrict cols)
+/* cols[(c*k + i)*k + j][oh*Wo + ow] = img[c][oh*s - p + i][ow*s - p + j], 0 outside;
+ * row r of cols starts at cols + r*ld. */
+static void im2col(const geom *q, const float *restrict img, float *restrict cols, size_t ld)
 {
     int k = q->k, s = q->s, Wo = q->Wo;
     for (int c = 0; c < q->C; c++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) {
-                float *row = cols + ((size_t)(c * k + i) * k + j) * (size_t)q->Ho * Wo;
+                float *row = cols + (size_t)((c * k + i) * k + j) * ld;
                 int oh_lo, oh_hi, ow_lo, ow_hi;
                 valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
                 valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
@@ -137,13 +136,13 @@ static void im2col(const geom *q, const float *restrict img, float *restrict col
 }
 
 /* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += cols[(c*k + i)*k + j][oh*Wo + ow]. */
-static void col2im_add(const geom *q, const float *restrict cols, float *restrict img)
+static void col2im_add(const geom *q, const float *restrict cols, size_t ld, float *restrict img)
 {
     int k = q->k, s = q->s, Wo = q->Wo;
     for (int c = 0; c < q->C; c++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) {
-                const float *row = cols + ((size_t)(c * k + i) * k + j) * (size_t)q->Ho * Wo;
+                const float *row = cols + (size_t)((c * k + i) * k + j) * ld;
                 int oh_lo, oh_hi, ow_lo, ow_hi;
                 valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
                 valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
@@ -151,15 +150,51 @@ static void col2im_add(const geom *q, const float *restrict cols, float *restric
                     const float *src = row + (size_t)oh * Wo;
                     float *dst = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
                     int iw0 = ow_lo * s - q->p + j;
-                    for (int ow = ow_lo; ow < ow_hi; ow++)
-                        dst[iw0 + (ow - ow_lo) * s] += src[ow];
+                    if (s == 1)
+                        for (int ow = ow_lo; ow < ow_hi; ow++)
+                            dst[iw0 + (ow - ow_lo)] += src[ow];
+                    else
+                        for (int ow = ow_lo; ow < ow_hi; ow++)
+                            dst[iw0 + (ow - ow_lo) * s] += src[ow];
                 }
             }
 }
 
+/* A block's B images side by side: stage[c][b*P + i] = src_b[c*P + i], src_b = src + b*stride. */
+static void gather_block(const float *restrict src, size_t stride, int B, int C, size_t P,
+                         float *restrict stage)
+{
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < B; b++)
+            memcpy(stage + ((size_t)c * B + b) * P, src + b * stride + (size_t)c * P,
+                   P * sizeof(float));
+}
+
+/* The inverse: dst_b[c*P + i] = stage[c][b*P + i] (+ bias[c]), or += when add. */
+static void scatter_block(const float *restrict stage, float *restrict dst, size_t stride, int B,
+                          int C, size_t P, const float *bias, int add)
+{
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < B; b++) {
+            const float *s = stage + ((size_t)c * B + b) * P;
+            float *d = dst + b * stride + (size_t)c * P, v = bias ? bias[c] : 0.0f;
+            if (add)
+                for (size_t i = 0; i < P; i++)
+                    d[i] += s[i];
+            else
+                for (size_t i = 0; i < P; i++)
+                    d[i] = s[i] + v;
+        }
+}
+
 /* ---- convolution nodes ------------------------------------------------------
  * iparam = {k, stride, pad, outpad}; the input's shape is X(0)->shape, the
- * output's y->shape. in: {x, w[, b]}. */
+ * output's y->shape. in: {x, w[, b]}.
+ *
+ * A block of B examples is one product: its im2col matrices side by side
+ * (cols [CKK, B*P], CKK = w's cols, P = q.Ho*q.Wo the positions im2col
+ * runs over) and its images on w's rows side by side (stage [R, B*P], R =
+ * w's rows: conv2d's y or dy, convt2d's x or dx). */
 
 static int is_convt(const vg_node *y) { return y->op == VG_OP_CONVT2D; }
 
@@ -172,19 +207,23 @@ static geom conv_geom(const vg_graph *g, const vg_node *y)
     return q;
 }
 
-static size_t cols_size(const geom *q)
-{
-    return (size_t)q->C * q->k * q->k * (size_t)q->Ho * q->Wo;
-}
-
 static size_t n_blocks(int rows) { return ((size_t)rows + VG_CONV_BLOCK - 1) / VG_CONV_BLOCK; }
 
-/* Floats per block: one im2col matrix (none for pointwise kernels) and one dw slot. */
+/* A block's scratch: cols [CKK, 8P], stage [R, 8P], the dw slot [R, CKK]. */
+typedef struct conv_block {
+    float *cols, *stage, *dw;
+    size_t n0;   /* first row */
+    int B;       /* rows in the block */
+    size_t P;    /* positions per example */
+    size_t ld;   /* B*P */
+} conv_block;
+
 static size_t block_size(const vg_graph *g, const vg_node *y)
 {
     geom q = conv_geom(g, y);
     const vg_node *w = &g->nodes[y->in[1]];
-    return (is_pointwise(&q) ? 0 : cols_size(&q)) + (size_t)w->rows * w->cols;
+    size_t P8 = (size_t)q.Ho * q.Wo * VG_CONV_BLOCK;
+    return ((size_t)w->cols + (size_t)w->rows) * P8 + (size_t)w->rows * w->cols;
 }
 
 int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
@@ -201,15 +240,43 @@ int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
     return 0;
 }
 
-static float *block_cols(const vg_graph *g, const vg_node *y, size_t blk)
+static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
 {
-    return y->scratch + blk * block_size(g, y);
+    geom q = conv_geom(g, y);
+    const vg_node *w = &g->nodes[y->in[1]];
+    conv_block c;
+    c.P = (size_t)q.Ho * q.Wo;
+    c.n0 = blk * VG_CONV_BLOCK;
+    c.B = (int)((size_t)y->rows - c.n0 < VG_CONV_BLOCK ? (size_t)y->rows - c.n0 : VG_CONV_BLOCK);
+    c.ld = (size_t)c.B * c.P;
+    c.cols = y->scratch + blk * block_size(g, y);
+    c.stage = c.cols + (size_t)w->cols * c.P * VG_CONV_BLOCK;
+    c.dw = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
+    return c;
 }
 
-static float *block_dw(const vg_graph *g, const vg_node *y, size_t blk)
+/* cols of the block's images (B rows of `img` from row n0, `stride` floats apart). */
+static void im2col_block(const geom *q, const conv_block *c, const float *img, size_t stride)
 {
-    const vg_node *w = &g->nodes[y->in[1]];
-    return block_cols(g, y, blk) + block_size(g, y) - (size_t)w->rows * w->cols;
+    for (int b = 0; b < c->B; b++)
+        im2col(q, img + (c->n0 + b) * stride, c->cols + b * c->P, c->ld);
+}
+
+/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T. */
+static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    (void)first;
+    const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
+    geom q = conv_geom(g, y);
+    int R = w->rows, CKK = w->cols;
+    for (size_t blk = lo; blk < hi; blk++) {
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        im2col_block(&q, &c, x->val, (size_t)x->cols);
+        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        scatter_block(c.stage, y->val + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P,
+                      b ? b->val : NULL, 0);
+    }
 }
 
 /* y_n's channels set to the bias (or 0), P positions each. */
@@ -222,53 +289,23 @@ static void fill_bias(const vg_node *b, int C, size_t P, float *yn)
     }
 }
 
-/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T. */
-static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
-{
-    (void)first;
-    const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
-    geom q = conv_geom(g, y);
-    int Cout = y->shape[0], CKK = w->cols, P = q.Ho * q.Wo;
-    for (size_t blk = lo; blk < hi; blk++) {
-        float *cols = block_cols(g, y, blk);
-        size_t n1 = (blk + 1) * VG_CONV_BLOCK < (size_t)y->rows ? (blk + 1) * VG_CONV_BLOCK
-                                                                 : (size_t)y->rows;
-        for (size_t n = blk * VG_CONV_BLOCK; n < n1; n++) {
-            const float *xn = x->val + n * (size_t)x->cols;
-            float *yn = y->val + n * (size_t)y->cols;
-            if (is_pointwise(&q))
-                cols = (float *)xn; /* read only */
-            else
-                im2col(&q, xn, cols);
-            if (b)
-                fill_bias(b, Cout, (size_t)P, yn);
-            vt_gemm(NULL, 0, 0, Cout, P, CKK, 1.0f, w->val, CKK, cols, P, b ? 1.0f : 0.0f, yn, P);
-        }
-    }
-}
-
 /* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T. */
 static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     (void)first;
     const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
     geom q = conv_geom(g, y);
-    int Cin = w->rows, CKK = w->cols, Pin = q.Ho * q.Wo;
+    int R = w->rows, CKK = w->cols;
     size_t Pout = (size_t)y->shape[1] * y->shape[2];
     for (size_t blk = lo; blk < hi; blk++) {
-        float *cols = block_cols(g, y, blk);
-        size_t n1 = (blk + 1) * VG_CONV_BLOCK < (size_t)y->rows ? (blk + 1) * VG_CONV_BLOCK
-                                                                 : (size_t)y->rows;
-        for (size_t n = blk * VG_CONV_BLOCK; n < n1; n++) {
-            const float *xn = x->val + n * (size_t)x->cols;
-            float *yn = y->val + n * (size_t)y->cols;
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
+        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        for (int e = 0; e < c.B; e++) {
+            float *yn = y->val + (c.n0 + e) * y->cols;
             fill_bias(b, y->shape[0], Pout, yn);
-            if (is_pointwise(&q)) {
-                vt_gemm(NULL, 1, 0, CKK, Pin, Cin, 1.0f, w->val, CKK, xn, Pin, 1.0f, yn, Pin);
-            } else {
-                vt_gemm(NULL, 1, 0, CKK, Pin, Cin, 1.0f, w->val, CKK, xn, Pin, 0.0f, cols, Pin);
-                col2im_add(&q, cols, yn);
-            }
+            col2im_add(&q, c.cols + e * c.P, c.ld, yn);
         }
     }
 }
@@ -276,7 +313,8 @@ static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
 static size_t conv_work(const vg_graph *g, const vg_node *y)
 {
     const vg_node *w = &g->nodes[y->in[1]];
-    return (size_t)y->rows * (size_t)w->rows * w->cols * (size_t)y->cols / (size_t)y->shape[0];
+    geom q = conv_geom(g, y);
+    return (size_t)y->rows * (size_t)w->rows * w->cols * (size_t)q.Ho * q.Wo;
 }
 
 void vg_conv2d_fwd(vg_graph *g, vg_node *y)
@@ -290,39 +328,29 @@ void vg_convt2d_fwd(vg_graph *g, vg_node *y)
 }
 
 /* conv2d backward, blocks [lo, hi); first: dx is overwritten, not added to.
- *   slot_blk = sum_{n in blk} dy_n cols(x_n)^T;  dx_n (+)= col2im(w^T dy_n) */
+ *   slot_blk = sum_{n in blk} dy_n cols(x_n)^T (one product over the block);
+ *   dx_n (+)= col2im(w^T dy_n) */
 static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *x = X(0), *w = X(1);
     geom q = conv_geom(g, y);
-    int Cout = y->shape[0], CKK = w->cols, P = q.Ho * q.Wo;
+    int R = w->rows, CKK = w->cols;
     for (size_t blk = lo; blk < hi; blk++) {
-        float *cols = block_cols(g, y, blk), *dw = block_dw(g, y, blk);
-        size_t n0 = blk * VG_CONV_BLOCK, n1 = n0 + VG_CONV_BLOCK;
-        n1 = n1 < (size_t)y->rows ? n1 : (size_t)y->rows;
-        for (size_t n = n0; n < n1; n++) {
-            const float *xn = x->val + n * (size_t)x->cols, *dyn = y->grad + n * (size_t)y->cols;
-            if (w->need_grad) {
-                const float *c = xn;
-                if (!is_pointwise(&q)) {
-                    im2col(&q, xn, cols);
-                    c = cols;
-                }
-                vt_gemm(NULL, 0, 1, Cout, CKK, P, 1.0f, dyn, P, c, P, n == n0 ? 0.0f : 1.0f, dw,
-                        CKK);
-            }
-            if (!x->need_grad)
-                continue;
-            float *dxn = x->grad + n * (size_t)x->cols;
-            if (is_pointwise(&q)) {
-                vt_gemm(NULL, 1, 0, CKK, P, Cout, 1.0f, w->val, CKK, dyn, P, first ? 0.0f : 1.0f,
-                        dxn, P);
-            } else {
-                vt_gemm(NULL, 1, 0, CKK, P, Cout, 1.0f, w->val, CKK, dyn, P, 0.0f, cols, P);
-                if (first)
-                    memset(dxn, 0, (size_t)x->cols * sizeof(float));
-                col2im_add(&q, cols, dxn);
-            }
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        gather_block(y->grad + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P, c.stage);
+        if (w->need_grad) {
+            im2col_block(&q, &c, x->val, (size_t)x->cols);
+            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+        }
+        if (!x->need_grad)
+            continue;
+        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        for (int e = 0; e < c.B; e++) {
+            float *dxn = x->grad + (c.n0 + e) * x->cols;
+            if (first)
+                memset(dxn, 0, (size_t)x->cols * sizeof(float));
+            col2im_add(&q, c.cols + e * c.P, c.ld, dxn);
         }
     }
 }
@@ -333,25 +361,20 @@ static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
 {
     vg_node *x = X(0), *w = X(1);
     geom q = conv_geom(g, y);
-    int Cin = w->rows, CKK = w->cols, P = q.Ho * q.Wo;
+    int R = w->rows, CKK = w->cols;
     for (size_t blk = lo; blk < hi; blk++) {
-        float *cols = block_cols(g, y, blk), *dw = block_dw(g, y, blk);
-        size_t n0 = blk * VG_CONV_BLOCK, n1 = n0 + VG_CONV_BLOCK;
-        n1 = n1 < (size_t)y->rows ? n1 : (size_t)y->rows;
-        for (size_t n = n0; n < n1; n++) {
-            const float *xn = x->val + n * (size_t)x->cols, *dyn = y->grad + n * (size_t)y->cols;
-            const float *c = dyn;
-            if (!is_pointwise(&q)) {
-                im2col(&q, dyn, cols);
-                c = cols;
-            }
-            if (w->need_grad)
-                vt_gemm(NULL, 0, 1, Cin, CKK, P, 1.0f, xn, P, c, P, n == n0 ? 0.0f : 1.0f, dw,
-                        CKK);
-            if (x->need_grad)
-                vt_gemm(NULL, 0, 0, Cin, P, CKK, 1.0f, w->val, CKK, c, P, first ? 0.0f : 1.0f,
-                        x->grad + n * (size_t)x->cols, P);
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        im2col_block(&q, &c, y->grad, (size_t)y->cols);
+        if (w->need_grad) {
+            gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
+            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
         }
+        if (!x->need_grad)
+            continue;
+        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        scatter_block(c.stage, x->grad + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, NULL,
+                      !first);
     }
 }
 
@@ -361,7 +384,7 @@ static void sum_dw_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int firs
     vg_node *w = X(1);
     size_t nb = n_blocks(y->rows);
     for (size_t blk = 0; blk < nb; blk++) {
-        const float *restrict s = block_dw(g, y, blk);
+        const float *restrict s = get_block(g, y, blk).dw;
         float *restrict d = w->grad;
         if (blk == 0 && first)
             memcpy(d + lo, s + lo, (hi - lo) * sizeof(float));
