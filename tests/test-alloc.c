@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/graph.h"
 #include "libvae/vae.h"
+#include "tensor/pool.h"
 #include "testutil.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -128,6 +130,71 @@ END_TEST
 START_TEST(test_no_alloc_2_threads) { steady_state(2, VAE_LIK_GAUSSIAN_LEARNED, 2); }
 END_TEST
 
+/* A convolutional graph (conv2d, relu, layernorm, convT2d, reshape, the
+ * hwc permutations) runs forward and backward without allocating once its
+ * batch size has been seen: the convolutions' im2col and dW block scratch
+ * is sized by vg_set_batch and reused. */
+static void conv_steady_state(int threads)
+{
+    if (sanitized())
+        return;
+    vt_pool *pool = threads > 1 ? vt_pool_new(threads) : NULL;
+    vg_graph *g = vg_new(2);
+    g->pool = pool;
+    const size_t np = 2 * 16 * 8 + 8 + 8 + 8 + 8 * 16 * 2 + 2;
+    float *p = calloc(np, sizeof(float)), *d = calloc(np, sizeof(float));
+    for (size_t i = 0; i < np; i++)
+        p[i] = (float)((i * 2654435761u) % 200) / 1000.0f - 0.1f;
+    int x = vg_input(g, VG_ROWS_SAMPLES, 0, 2 * 14 * 12);
+    vg_set_shape(g, x, 2, 14, 12);
+    float *q = p, *dq = d;
+    int w1 = vg_param(g, 8, 2 * 16, q, dq);
+    int b1 = vg_param(g, 1, 8, q += 256, dq += 256);
+    int gm = vg_param(g, 1, 8, q += 8, dq += 8);
+    int bt = vg_param(g, 1, 8, q += 8, dq += 8);
+    int w2 = vg_param(g, 8, 2 * 16, q += 8, dq += 8);
+    int b2 = vg_param(g, 1, 2, q + 256, dq + 256);
+    int c = vg_conv2d(g, x, w1, b1, 8, 4, 2, 1);
+    int a = vg_unary(g, VG_OP_RELU, c, 0, 0);
+    int l = vg_layernorm(g, a, gm, bt, 1e-5f);
+    int h = vg_hwc_to_chw(g, vg_chw_to_hwc(g, l), 8, 7, 6);
+    int f = vg_reshape(g, vg_reshape(g, h, 8 * 7 * 6, 1, 1), 8, 7, 6);
+    int y = vg_convt2d(g, f, w2, b2, 2, 4, 2, 1, 0);
+    int loss = vg_mean(g, vg_logp_std(g, y));
+    ck_assert_int_ge(loss, 0);
+    ck_assert_int_eq(vg_set_batch(g, 20), 0);
+    float *xv = g->nodes[x].val;
+    for (int i = 0; i < g->nodes[x].rows * g->nodes[x].cols; i++)
+        xv[i] = (float)(i % 17) / 17.0f;
+    vg_forward(g, -1);
+    vg_backward(g, loss);
+    long before = n_allocs;
+    for (int s = 0; s < 3; s++) {
+        vg_forward(g, -1);
+        vg_backward(g, loss);
+    }
+    int rc = vg_set_batch(g, 7); /* a smaller batch reuses the buffers */
+    vg_forward(g, -1);
+    vg_backward(g, loss);
+    long during = n_allocs - before;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(during == 0, "%ld allocations in a steady-state conv step (threads %d)",
+                  during, threads);
+    float gn = 0.0f;
+    for (size_t i = 0; i < np; i++)
+        gn += d[i] * d[i];
+    ck_assert(gn > 0.0f);
+    vg_free(g);
+    vt_pool_free(pool);
+    free(p);
+    free(d);
+}
+
+START_TEST(test_conv_no_alloc_1_thread) { conv_steady_state(1); }
+END_TEST
+START_TEST(test_conv_no_alloc_2_threads) { conv_steady_state(2); }
+END_TEST
+
 /* The counter works: a model creation does allocate. */
 START_TEST(test_counter_counts)
 {
@@ -151,6 +218,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_counter_counts);
     tcase_add_test(tc, test_no_alloc_1_thread);
     tcase_add_test(tc, test_no_alloc_2_threads);
+    tcase_add_test(tc, test_conv_no_alloc_1_thread);
+    tcase_add_test(tc, test_conv_no_alloc_2_threads);
     suite_add_tcase(s, tc);
     return s;
 }

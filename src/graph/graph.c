@@ -42,6 +42,7 @@ void vg_free(vg_graph *g)
             free(v->grad);
         }
         free(v->aux);
+        free(v->scratch);
     }
     free(g->nodes);
     free(g);
@@ -75,6 +76,9 @@ static int add_node(vg_graph *g, int op, int rows_kind, int fixed_rows, int cols
     v->fixed_rows = fixed_rows;
     v->rows = rows_kind == VG_ROWS_FIXED ? fixed_rows : 0;
     v->cols = cols;
+    v->shape[0] = cols;
+    v->shape[1] = 1;
+    v->shape[2] = 1;
     v->n_in = n_in;
     for (int i = 0; i < n_in; i++) {
         v->in[i] = in[i];
@@ -128,8 +132,17 @@ int vg_unary(vg_graph *g, int op, int x, float p0, float p1)
     if (id >= 0) {
         g->nodes[id].fparam[0] = p0;
         g->nodes[id].fparam[1] = p1;
+        memcpy(g->nodes[id].shape, g->nodes[x].shape, sizeof g->nodes[id].shape);
     }
     return id;
+}
+
+void vg_set_shape(vg_graph *g, int node, int c, int h, int w)
+{
+    vg_node *v = &g->nodes[node];
+    v->shape[0] = c;
+    v->shape[1] = h;
+    v->shape[2] = w;
 }
 
 int vg_reparam(vg_graph *g, int mu, int lv, int eps, int stop)
@@ -309,6 +322,8 @@ int vg_set_batch(vg_graph *g, int n)
     if (n > g->cap_batch) {
         for (int i = 0; i < g->n_nodes; i++) {
             vg_node *v = &g->nodes[i];
+            if (vg_ops[v->op].reserve && vg_ops[v->op].reserve(g, v, rows_for(g, v, n)) != 0)
+                return -1;
             if (v->rows_kind == VG_ROWS_FIXED)
                 continue;
             size_t cap = (size_t)rows_for(g, v, n) * (size_t)v->cols;

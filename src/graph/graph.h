@@ -53,6 +53,13 @@ enum vg_op_id {
     VG_OP_VQ_LOSS,        /* l_i = (c + beta) sum_m ||z_im - e_k(im)||^2; dz = 2 beta (z - e), de = 2 c (e - z) */
     VG_OP_CONCAT,         /* y_r = [a_r, b_(r / (rows_y / rows_b))]: columns of a, then b (b's rows repeated) */
     VG_OP_KL_GAUSS,       /* kl_i = 1/2 sum_j (lp - lq + (e^lq + (mq - mp)^2) e^-lp - 1) */
+    /* Images: convolution, reshapes, normalisation (graph/ops_conv.c). */
+    VG_OP_CONV2D,         /* y_n = W im2col(x_n) + b 1^T */
+    VG_OP_CONVT2D,        /* y_n = col2im(W^T x_n) + b 1^T */
+    VG_OP_RESHAPE,        /* y = x (another shape, same cols) */
+    VG_OP_LAYERNORM,      /* y = gamma[c] (x - m) / sqrt(v + eps) + beta[c], m, v over a row */
+    VG_OP_CHW_TO_HWC,     /* y[p*C + c] = x[c*HW + p] */
+    VG_OP_HWC_TO_CHW,     /* y[c*HW + p] = x[p*C + c] */
     VG_OP_COUNT
 };
 
@@ -60,9 +67,10 @@ typedef struct vg_node {
     int op;               /* enum vg_op_id */
     int n_in;
     int in[4];            /* input node indices */
-    int iparam[2];        /* op integer constants and state (family, stop flag, baseline kind) */
+    int iparam[4];        /* op integer constants and state (family, stop flag, kernel...) */
     int rows_kind;        /* enum vg_rows_kind */
     int rows, cols;       /* current shape */
+    int shape[3];         /* one row's sample shape (C, H, W), C*H*W == cols; flat: {cols, 1, 1} */
     int fixed_rows;       /* rows for VG_ROWS_FIXED */
     float fparam[4];      /* op constants and state (slope, clamp range, coefficients, EMA) */
     int need_grad;        /* gradients flow into this node */
@@ -73,6 +81,8 @@ typedef struct vg_node {
     float *aux;           /* per-op saved values for the backward pass, or NULL */
     int aux_cols;         /* aux holds rows x aux_cols floats (0: no aux) */
     size_t cap;           /* floats allocated in val/grad */
+    float *scratch;       /* per-op work space sized by the op's reserve function, or NULL */
+    size_t scratch_cap;   /* floats in scratch */
 } vg_node;
 
 typedef struct vg_graph {
@@ -88,6 +98,9 @@ typedef struct vg_op {
     const char *name;
     void (*forward)(vg_graph *g, vg_node *y);
     void (*backward)(vg_graph *g, vg_node *y);
+    /* NULL, or: make y->scratch hold what a pass over `rows` rows needs
+     * (called when the node's rows grow; 0, or -1 on no memory). */
+    int (*reserve)(vg_graph *g, vg_node *y, int rows);
 } vg_op;
 
 extern const vg_op vg_ops[VG_OP_COUNT];
@@ -165,6 +178,80 @@ void vg_backward(vg_graph *g, int loss);
  * defined in other files). Returns the node index or -1 (no memory). */
 int vg_add_op(vg_graph *g, int op, int rows_kind, int fixed_rows, int cols, int n_in,
               const int *in);
+
+/* Set a node's per-row sample shape (C, H, W); the caller guarantees
+ * c*h*w == cols. Constructors set {cols, 1, 1}; vg_unary copies its input's. */
+void vg_set_shape(vg_graph *g, int node, int c, int h, int w);
+
+/* An op over [0, n) in ranges: fn(g, y, lo, hi, first) on the team's parts
+ * (cut at multiples of align) when work (element operations) is large
+ * enough to pay for the hand-off, else on the caller in one range. */
+typedef void (*vg_range_fn)(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first);
+void vg_for_range(vg_graph *g, vg_node *y, size_t n, size_t align, size_t work, int first,
+                  vg_range_fn fn);
+
+/* ---- images (graph/ops_conv.c) ----------------------------------------------
+ * Each row of an image node is one example (or sample) in NCHW order:
+ * x[(c*H + h)*W + w] for the node's shape (C, H, W). Rows follow the input
+ * (fixed, VG_ROWS_BATCH or VG_ROWS_SAMPLES). Square kernels k, the same
+ * stride s and padding p on both axes; H and W may differ.
+ *
+ * Shape inference without a graph: 0 and out[] = (C, H, W) of the result,
+ * or -1 when impossible (an output side < 1, k or s < 1, p < 0, outpad < 0
+ * or >= s, a count < 1, more than 2^31 - 1 elements per row).
+ *   conv2d:  Ho = floor((H + 2p - k) / s) + 1              (PyTorch Conv2d)
+ *   convt2d: Ho = (H - 1) s - 2p + k + outpad               (PyTorch ConvTranspose2d) */
+int vg_conv2d_shape(const int in[3], int out_ch, int k, int stride, int pad, int out[3]);
+int vg_convt2d_shape(const int in[3], int out_ch, int k, int stride, int pad, int outpad,
+                     int out[3]);
+
+/* Convolution of x (shape (Cin, H, W)) with w, a node [Cout, Cin*k*k] (PyTorch's
+ * Conv2d weight [Cout, Cin, k, k] row-major), plus b [1, Cout] (or -1: no bias):
+ *   y[co][oh][ow] = b[co] + sum_{ci,i,j} w[co][ci][i][j] x[ci][oh*s - p + i][ow*s - p + j]
+ * (x outside the image is 0). y has shape (Cout, Ho, Wo). -1 on no memory, an
+ * impossible shape, or w/b/x sizes that do not match. */
+int vg_conv2d(vg_graph *g, int x, int w, int b, int out_ch, int k, int stride, int pad);
+
+/* Transposed convolution (the adjoint of conv2d's map x -> w x): x (Cin, H, W),
+ * w [Cin, Cout*k*k] (PyTorch's ConvTranspose2d weight [Cin, Cout, k, k]), b [1, Cout] or -1:
+ *   y[co][ih*s - p + i][iw*s - p + j] += w[ci][co][i][j] x[ci][ih][iw]  (+ b[co] everywhere)
+ * y has shape (Cout, Ho, Wo) with Ho = (H - 1)s - 2p + k + outpad. -1 as for vg_conv2d. */
+int vg_convt2d(vg_graph *g, int x, int w, int b, int out_ch, int k, int stride, int pad,
+               int outpad);
+
+/* y = x with the shape (c, h, w) (c*h*w == x's cols, else -1); dx = dy.
+ * vg_reshape(g, x, cols, 1, 1) flattens. */
+int vg_reshape(vg_graph *g, int x, int c, int h, int w);
+
+/* Per row over all D = C*H*W features of x (shape (C, H, W)):
+ *   m = mean(x), v = mean((x - m)^2), xhat = (x - m) / sqrt(v + eps),
+ *   y[c][h][w] = gamma[c] xhat[c][h][w] + beta[c]
+ * gamma, beta: nodes [1, C] (for a flat node C = cols: PyTorch's LayerNorm(D);
+ * for an image GroupNorm(1, C)). Gradients reach x, gamma and beta. */
+int vg_layernorm(vg_graph *g, int x, int gamma, int beta, float eps);
+
+/* Per-row permutations between channel-major (C, H, W) and position-major
+ * layouts (H*W vectors of C contiguous floats, e.g. for vg_vq with m = H*W
+ * and D = C). chw_to_hwc's result has shape (H*W*C, 1, 1) and remembers C
+ * and H*W in iparam[0..1]; hwc_to_chw gives x (cols c*h*w, else -1) the
+ * shape (c, h, w). Gradients are the inverse permutations. */
+int vg_chw_to_hwc(vg_graph *g, int x);
+int vg_hwc_to_chw(vg_graph *g, int x, int c, int h, int w);
+
+/* The image ops' table entries (graph/ops_conv.c). */
+void vg_conv2d_fwd(vg_graph *g, vg_node *y);
+void vg_conv2d_bwd(vg_graph *g, vg_node *y);
+void vg_convt2d_fwd(vg_graph *g, vg_node *y);
+void vg_convt2d_bwd(vg_graph *g, vg_node *y);
+int vg_conv_reserve(vg_graph *g, vg_node *y, int rows);
+void vg_reshape_fwd(vg_graph *g, vg_node *y);
+void vg_reshape_bwd(vg_graph *g, vg_node *y);
+void vg_layernorm_fwd(vg_graph *g, vg_node *y);
+void vg_layernorm_bwd(vg_graph *g, vg_node *y);
+void vg_chw_to_hwc_fwd(vg_graph *g, vg_node *y);
+void vg_chw_to_hwc_bwd(vg_graph *g, vg_node *y);
+void vg_hwc_to_chw_fwd(vg_graph *g, vg_node *y);
+void vg_hwc_to_chw_bwd(vg_graph *g, vg_node *y);
 
 /* ---- vector quantisation (graph/ops_vq.c) ----
  * z: [n, M*D] (M latent vectors of size D per example), codebook: [K, D].

@@ -41,7 +41,7 @@ static void deliver(vg_node *x, size_t n, const float *src)
  * so the bits do not depend on the team. grad_ready flags are read before
  * and set after the split (the parts must not race on them). */
 
-typedef void (*range_fn)(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first);
+typedef vg_range_fn range_fn;
 
 typedef struct range_task {
     vg_graph *g;
@@ -64,8 +64,8 @@ static void range_part(void *ctx, int part, int parts)
 #define PAR_MIN_WORK 8192
 
 /* fn over [0, n), split when work (about n times the cost per item) is large. */
-static void for_range(vg_graph *g, vg_node *y, size_t n, size_t align, size_t work, int first,
-                      range_fn fn)
+void vg_for_range(vg_graph *g, vg_node *y, size_t n, size_t align, size_t work, int first,
+                  vg_range_fn fn)
 {
     range_task t = {g, y, fn, n, align, first};
     if (vt_pool_parts(g->pool) > 1 && work >= PAR_MIN_WORK)
@@ -73,6 +73,8 @@ static void for_range(vg_graph *g, vg_node *y, size_t n, size_t align, size_t wo
     else
         fn(g, y, 0, n, first);
 }
+
+#define for_range vg_for_range
 
 /* log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|). */
 static inline float softplusf(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
@@ -817,4 +819,10 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_VQ_LOSS] = {"vq_loss", vg_vq_loss_fwd, vg_vq_loss_bwd},
     [VG_OP_CONCAT] = {"concat", concat_fwd, concat_bwd},
     [VG_OP_KL_GAUSS] = {"kl_gauss", kl_gauss_fwd, kl_gauss_bwd},
+    [VG_OP_CONV2D] = {"conv2d", vg_conv2d_fwd, vg_conv2d_bwd, vg_conv_reserve},
+    [VG_OP_CONVT2D] = {"convt2d", vg_convt2d_fwd, vg_convt2d_bwd, vg_conv_reserve},
+    [VG_OP_RESHAPE] = {"reshape", vg_reshape_fwd, vg_reshape_bwd, NULL},
+    [VG_OP_LAYERNORM] = {"layernorm", vg_layernorm_fwd, vg_layernorm_bwd, NULL},
+    [VG_OP_CHW_TO_HWC] = {"chw_to_hwc", vg_chw_to_hwc_fwd, vg_chw_to_hwc_bwd, NULL},
+    [VG_OP_HWC_TO_CHW] = {"hwc_to_chw", vg_hwc_to_chw_fwd, vg_hwc_to_chw_bwd, NULL},
 };

@@ -1,0 +1,735 @@
+/* Image ops: 2-D convolution and transposed convolution, reshape, layer
+ * normalisation, and the channel-major <-> position-major permutations.
+ *
+ * Layout. A row of an image node is one example (or sample) in NCHW order,
+ * x[(c*H + h)*W + w] for the node's shape (C, H, W).
+ *
+ * Convolution is im2col + sgemm (Caffe's and ggml's way). For an image
+ * (C, H, W), a k x k kernel, stride s, padding p and Ho x Wo output
+ * positions, im2col writes the matrix
+ *   cols[(c*k + i)*k + j][oh*Wo + ow] = x[c][oh*s - p + i][ow*s - p + j]   (0 outside)
+ * of C*k*k rows and Ho*Wo columns; col2im is its adjoint (adds each entry
+ * back to the pixel it came from). With PyTorch's weight layouts:
+ *   conv2d  (w [Cout, Cin*k*k]):  y_n = w cols(x_n) + b 1^T            [Cout, Ho*Wo]
+ *     dw = sum_n dy_n cols(x_n)^T,  dx_n = col2im(w^T dy_n),  db = sum_{n,pos} dy_n
+ *   convt2d (w [Cin, Cout*k*k]):  y_n = col2im(w^T x_n) + b 1^T        [Cout, Ho*Wo]
+ *     dw = sum_n x_n cols(dy_n)^T,  dx_n = w cols(dy_n),       db = sum_{n,pos} dy_n
+ * (for convt2d, im2col/col2im run on the output image (Cout, Ho, Wo) with
+ * the input's H x W positions: the transposed convolution is the adjoint
+ * of the convolution mapping (Cout, Ho, Wo) to (Cin, H, W)).
+ *
+ * Threads and bits. The rows are cut into fixed blocks of VG_CONV_BLOCK
+ * examples; the team's parts take whole blocks, each example's products are
+ * single-threaded sgemm calls of the same shapes on the same buffers
+ * whatever the team (one product per block: the block's im2col matrices
+ * side by side), and the sum over examples of dw is formed per block (one
+ * product with K = B*Ho*Wo into the block's own slot, beta = 0) and then
+ * over the slots in block order. So every result is the same bits at
+ * any thread count, whatever the sgemm kernel. db (and layernorm's dgamma,
+ * dbeta) are split by channels instead: each channel sums its rows in order.
+ *
+ * Scratch (vg_conv_reserve, grown with the batch and reused): per block its
+ * im2col matrix [CKK, B*P], its images side by side [R, B*P] and a dw slot.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+#include "tensor/blas.h"
+
+#define X(k) (&g->nodes[y->in[(k)]])
+
+/* Examples per block of the dw reduction (fixed: the bits must not depend on the team). */
+#define VG_CONV_BLOCK 8
+
+/* ---- shape inference ------------------------------------------------------- */
+
+static int shape_ok(long long c, long long h, long long w, int out[3])
+{
+    if (c < 1 || h < 1 || w < 1 || c * h * w > INT32_MAX)
+        return -1;
+    out[0] = (int)c;
+    out[1] = (int)h;
+    out[2] = (int)w;
+    return 0;
+}
+
+static int in_ok(const int in[3])
+{
+    return in[0] >= 1 && in[1] >= 1 && in[2] >= 1 &&
+           (long long)in[0] * in[1] * in[2] <= INT32_MAX;
+}
+
+int vg_conv2d_shape(const int in[3], int out_ch, int k, int stride, int pad, int out[3])
+{
+    if (!in_ok(in) || k < 1 || stride < 1 || pad < 0)
+        return -1;
+    long long h = (long long)in[1] + 2LL * pad - k, w = (long long)in[2] + 2LL * pad - k;
+    if (h < 0 || w < 0) /* floor division: a negative numerator is no output */
+        return -1;
+    if ((long long)in[0] * k * k > INT32_MAX)
+        return -1;
+    return shape_ok(out_ch, h / stride + 1, w / stride + 1, out);
+}
+
+int vg_convt2d_shape(const int in[3], int out_ch, int k, int stride, int pad, int outpad,
+                     int out[3])
+{
+    if (!in_ok(in) || k < 1 || stride < 1 || pad < 0 || outpad < 0 || outpad >= stride)
+        return -1;
+    long long h = ((long long)in[1] - 1) * stride - 2LL * pad + k + outpad;
+    long long w = ((long long)in[2] - 1) * stride - 2LL * pad + k + outpad;
+    if ((long long)out_ch * k * k > INT32_MAX)
+        return -1;
+    return shape_ok(out_ch, h, w, out);
+}
+
+/* ---- im2col / col2im ------------------------------------------------------- */
+
+/* An image (C, H, W) seen through a k x k kernel at Ho x Wo positions. */
+typedef struct geom {
+    int C, H, W, k, s, p, Ho, Wo;
+} geom;
+
+/* The output positions [*lo, *hi) along one axis whose input index o*s + off lies in [0, n). */
+static void valid_range(int n, int off, int s, int n_out, int *lo, int *hi)
+{
+    int a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
+    if (b > n_out)
+        b = n_out;
+    *lo = a < b ? a : b;
+    *hi = b;
+}
+
+/* cols[(c*k + i)*k + j][oh*Wo + ow] = img[c][oh*s - p + i][ow*s - p + j], 0 outside;
+ * row r of cols starts at cols + r*ld. */
+static void im2col(const geom *q, const float *restrict img, float *restrict cols, size_t ld)
+{
+    int k = q->k, s = q->s, Wo = q->Wo;
+    for (int c = 0; c < q->C; c++)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                float *row = cols + (size_t)((c * k + i) * k + j) * ld;
+                int oh_lo, oh_hi, ow_lo, ow_hi;
+                valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
+                valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
+                memset(row, 0, (size_t)oh_lo * Wo * sizeof(float));
+                for (int oh = oh_lo; oh < oh_hi; oh++) {
+                    float *dst = row + (size_t)oh * Wo;
+                    const float *src = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
+                    int iw0 = ow_lo * s - q->p + j;
+                    for (int ow = 0; ow < ow_lo; ow++)
+                        dst[ow] = 0.0f;
+                    if (s == 1)
+                        memcpy(dst + ow_lo, src + iw0, (size_t)(ow_hi - ow_lo) * sizeof(float));
+                    else
+                        for (int ow = ow_lo; ow < ow_hi; ow++)
+                            dst[ow] = src[iw0 + (ow - ow_lo) * s];
+                    for (int ow = ow_hi; ow < Wo; ow++)
+                        dst[ow] = 0.0f;
+                }
+                memset(row + (size_t)oh_hi * Wo, 0, (size_t)(q->Ho - oh_hi) * Wo * sizeof(float));
+            }
+}
+
+/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += cols[(c*k + i)*k + j][oh*Wo + ow]. */
+static void col2im_add(const geom *q, const float *restrict cols, size_t ld, float *restrict img)
+{
+    int k = q->k, s = q->s, Wo = q->Wo;
+    for (int c = 0; c < q->C; c++)
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) {
+                const float *row = cols + (size_t)((c * k + i) * k + j) * ld;
+                int oh_lo, oh_hi, ow_lo, ow_hi;
+                valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
+                valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
+                for (int oh = oh_lo; oh < oh_hi; oh++) {
+                    const float *src = row + (size_t)oh * Wo;
+                    float *dst = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
+                    int iw0 = ow_lo * s - q->p + j;
+                    if (s == 1)
+                        for (int ow = ow_lo; ow < ow_hi; ow++)
+                            dst[iw0 + (ow - ow_lo)] += src[ow];
+                    else
+                        for (int ow = ow_lo; ow < ow_hi; ow++)
+                            dst[iw0 + (ow - ow_lo) * s] += src[ow];
+                }
+            }
+}
+
+/* A block's B images side by side: stage[c][b*P + i] = src_b[c*P + i], src_b = src + b*stride. */
+static void gather_block(const float *restrict src, size_t stride, int B, int C, size_t P,
+                         float *restrict stage)
+{
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < B; b++)
+            memcpy(stage + ((size_t)c * B + b) * P, src + b * stride + (size_t)c * P,
+                   P * sizeof(float));
+}
+
+/* The inverse: dst_b[c*P + i] = stage[c][b*P + i] (+ bias[c]), or += when add. */
+static void scatter_block(const float *restrict stage, float *restrict dst, size_t stride, int B,
+                          int C, size_t P, const float *bias, int add)
+{
+    for (int c = 0; c < C; c++)
+        for (int b = 0; b < B; b++) {
+            const float *s = stage + ((size_t)c * B + b) * P;
+            float *d = dst + b * stride + (size_t)c * P, v = bias ? bias[c] : 0.0f;
+            if (add)
+                for (size_t i = 0; i < P; i++)
+                    d[i] += s[i];
+            else
+                for (size_t i = 0; i < P; i++)
+                    d[i] = s[i] + v;
+        }
+}
+
+/* ---- convolution nodes ------------------------------------------------------
+ * iparam = {k, stride, pad, outpad}; the input's shape is X(0)->shape, the
+ * output's y->shape. in: {x, w[, b]}.
+ *
+ * A block of B examples is one product: its im2col matrices side by side
+ * (cols [CKK, B*P], CKK = w's cols, P = q.Ho*q.Wo the positions im2col
+ * runs over) and its images on w's rows side by side (stage [R, B*P], R =
+ * w's rows: conv2d's y or dy, convt2d's x or dx). */
+
+static int is_convt(const vg_node *y) { return y->op == VG_OP_CONVT2D; }
+
+/* The geometry im2col/col2im use: x's image for conv2d, y's for convt2d. */
+static geom conv_geom(const vg_graph *g, const vg_node *y)
+{
+    const int *img = is_convt(y) ? y->shape : g->nodes[y->in[0]].shape;
+    const int *pos = is_convt(y) ? g->nodes[y->in[0]].shape : y->shape;
+    geom q = {img[0], img[1], img[2], y->iparam[0], y->iparam[1], y->iparam[2], pos[1], pos[2]};
+    return q;
+}
+
+static size_t n_blocks(int rows) { return ((size_t)rows + VG_CONV_BLOCK - 1) / VG_CONV_BLOCK; }
+
+/* A block's scratch: cols [CKK, 8P], stage [R, 8P], the dw slot [R, CKK]. */
+typedef struct conv_block {
+    float *cols, *stage, *dw;
+    size_t n0;   /* first row */
+    int B;       /* rows in the block */
+    size_t P;    /* positions per example */
+    size_t ld;   /* B*P */
+} conv_block;
+
+static size_t block_size(const vg_graph *g, const vg_node *y)
+{
+    geom q = conv_geom(g, y);
+    const vg_node *w = &g->nodes[y->in[1]];
+    size_t P8 = (size_t)q.Ho * q.Wo * VG_CONV_BLOCK;
+    return ((size_t)w->cols + (size_t)w->rows) * P8 + (size_t)w->rows * w->cols;
+}
+
+int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
+{
+    size_t need = n_blocks(rows) * block_size(g, y);
+    if (need <= y->scratch_cap)
+        return 0;
+    float *s = malloc(need * sizeof(float));
+    if (!s)
+        return -1;
+    free(y->scratch);
+    y->scratch = s;
+    y->scratch_cap = need;
+    return 0;
+}
+
+static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
+{
+    geom q = conv_geom(g, y);
+    const vg_node *w = &g->nodes[y->in[1]];
+    conv_block c;
+    c.P = (size_t)q.Ho * q.Wo;
+    c.n0 = blk * VG_CONV_BLOCK;
+    c.B = (int)((size_t)y->rows - c.n0 < VG_CONV_BLOCK ? (size_t)y->rows - c.n0 : VG_CONV_BLOCK);
+    c.ld = (size_t)c.B * c.P;
+    c.cols = y->scratch + blk * block_size(g, y);
+    c.stage = c.cols + (size_t)w->cols * c.P * VG_CONV_BLOCK;
+    c.dw = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
+    return c;
+}
+
+/* cols of the block's images (B rows of `img` from row n0, `stride` floats apart). */
+static void im2col_block(const geom *q, const conv_block *c, const float *img, size_t stride)
+{
+    for (int b = 0; b < c->B; b++)
+        im2col(q, img + (c->n0 + b) * stride, c->cols + b * c->P, c->ld);
+}
+
+/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T. */
+static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    (void)first;
+    const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
+    geom q = conv_geom(g, y);
+    int R = w->rows, CKK = w->cols;
+    for (size_t blk = lo; blk < hi; blk++) {
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        im2col_block(&q, &c, x->val, (size_t)x->cols);
+        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        scatter_block(c.stage, y->val + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P,
+                      b ? b->val : NULL, 0);
+    }
+}
+
+/* y_n's channels set to the bias (or 0), P positions each. */
+static void fill_bias(const vg_node *b, int C, size_t P, float *yn)
+{
+    for (int c = 0; c < C; c++) {
+        float v = b ? b->val[c] : 0.0f;
+        for (size_t i = 0; i < P; i++)
+            yn[(size_t)c * P + i] = v;
+    }
+}
+
+/* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T. */
+static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    (void)first;
+    const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
+    geom q = conv_geom(g, y);
+    int R = w->rows, CKK = w->cols;
+    size_t Pout = (size_t)y->shape[1] * y->shape[2];
+    for (size_t blk = lo; blk < hi; blk++) {
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
+        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        for (int e = 0; e < c.B; e++) {
+            float *yn = y->val + (c.n0 + e) * y->cols;
+            fill_bias(b, y->shape[0], Pout, yn);
+            col2im_add(&q, c.cols + e * c.P, c.ld, yn);
+        }
+    }
+}
+
+static size_t conv_work(const vg_graph *g, const vg_node *y)
+{
+    const vg_node *w = &g->nodes[y->in[1]];
+    geom q = conv_geom(g, y);
+    return (size_t)y->rows * (size_t)w->rows * w->cols * (size_t)q.Ho * q.Wo;
+}
+
+void vg_conv2d_fwd(vg_graph *g, vg_node *y)
+{
+    vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, conv_fwd_blocks);
+}
+
+void vg_convt2d_fwd(vg_graph *g, vg_node *y)
+{
+    vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, convt_fwd_blocks);
+}
+
+/* conv2d backward, blocks [lo, hi); first: dx is overwritten, not added to.
+ *   slot_blk = sum_{n in blk} dy_n cols(x_n)^T (one product over the block);
+ *   dx_n (+)= col2im(w^T dy_n) */
+static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    vg_node *x = X(0), *w = X(1);
+    geom q = conv_geom(g, y);
+    int R = w->rows, CKK = w->cols;
+    for (size_t blk = lo; blk < hi; blk++) {
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        gather_block(y->grad + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P, c.stage);
+        if (w->need_grad) {
+            im2col_block(&q, &c, x->val, (size_t)x->cols);
+            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+        }
+        if (!x->need_grad)
+            continue;
+        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        for (int e = 0; e < c.B; e++) {
+            float *dxn = x->grad + (c.n0 + e) * x->cols;
+            if (first)
+                memset(dxn, 0, (size_t)x->cols * sizeof(float));
+            col2im_add(&q, c.cols + e * c.P, c.ld, dxn);
+        }
+    }
+}
+
+/* convt2d backward, blocks [lo, hi):
+ *   slot_blk = sum_{n in blk} x_n cols(dy_n)^T;  dx_n (+)= w cols(dy_n) */
+static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    vg_node *x = X(0), *w = X(1);
+    geom q = conv_geom(g, y);
+    int R = w->rows, CKK = w->cols;
+    for (size_t blk = lo; blk < hi; blk++) {
+        conv_block c = get_block(g, y, blk);
+        int N = (int)c.ld;
+        im2col_block(&q, &c, y->grad, (size_t)y->cols);
+        if (w->need_grad) {
+            gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
+            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+        }
+        if (!x->need_grad)
+            continue;
+        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        scatter_block(c.stage, x->grad + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, NULL,
+                      !first);
+    }
+}
+
+/* dw[i] (+)= sum over blocks, in block order, of slot_blk[i], for i in [lo, hi). */
+static void sum_dw_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    vg_node *w = X(1);
+    size_t nb = n_blocks(y->rows);
+    for (size_t blk = 0; blk < nb; blk++) {
+        const float *restrict s = get_block(g, y, blk).dw;
+        float *restrict d = w->grad;
+        if (blk == 0 && first)
+            memcpy(d + lo, s + lo, (hi - lo) * sizeof(float));
+        else
+            for (size_t i = lo; i < hi; i++)
+                d[i] += s[i];
+    }
+}
+
+/* db[c] (+)= sum_n sum_pos dy_n[c][pos] for channels c in [lo, hi), rows in order. */
+static void bias_grad_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    vg_node *b = X(2);
+    size_t P = (size_t)y->cols / (size_t)y->shape[0];
+    for (size_t c = lo; c < hi; c++) {
+        double acc = first ? 0.0 : b->grad[c];
+        for (size_t n = 0; n < (size_t)y->rows; n++) {
+            const float *d = y->grad + n * (size_t)y->cols + c * P;
+            float s = 0.0f;
+            for (size_t i = 0; i < P; i++)
+                s += d[i];
+            acc += s;
+        }
+        b->grad[c] = (float)acc;
+    }
+}
+
+static void conv_backward(vg_graph *g, vg_node *y, vg_range_fn blocks)
+{
+    vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
+    if (x->need_grad || w->need_grad) {
+        vg_for_range(g, y, n_blocks(y->rows), 1, 2 * conv_work(g, y), !x->grad_ready, blocks);
+        if (x->need_grad)
+            x->grad_ready = 1;
+    }
+    if (w->need_grad) {
+        size_t nw = (size_t)w->rows * w->cols;
+        vg_for_range(g, y, nw, 16, nw * n_blocks(y->rows), !w->grad_ready, sum_dw_range);
+        w->grad_ready = 1;
+    }
+    if (b && b->need_grad) {
+        vg_for_range(g, y, (size_t)y->shape[0], 1, (size_t)y->rows * y->cols, !b->grad_ready,
+                     bias_grad_channels);
+        b->grad_ready = 1;
+    }
+}
+
+void vg_conv2d_bwd(vg_graph *g, vg_node *y) { conv_backward(g, y, conv_bwd_blocks); }
+
+void vg_convt2d_bwd(vg_graph *g, vg_node *y) { conv_backward(g, y, convt_bwd_blocks); }
+
+/* A convolution node (op conv2d or convt2d) after its sizes were checked. */
+static int add_conv(vg_graph *g, int op, int x, int w, int b, const int out[3], const int ip[4])
+{
+    int in[3] = {x, w, b};
+    const vg_node *xn = &g->nodes[x];
+    int id = vg_add_op(g, op, xn->rows_kind, xn->fixed_rows, out[0] * out[1] * out[2],
+                       b >= 0 ? 3 : 2, in);
+    if (id < 0)
+        return -1;
+    vg_node *y = &g->nodes[id];
+    memcpy(y->iparam, ip, 4 * sizeof(int));
+    memcpy(y->shape, out, 3 * sizeof(int));
+    if (y->rows_kind == VG_ROWS_FIXED && vg_conv_reserve(g, y, y->rows) != 0)
+        return -1; /* the node's buffers are freed with the graph */
+    return id;
+}
+
+static int node_is(const vg_graph *g, int node, int rows, int cols)
+{
+    return g->nodes[node].rows == rows && g->nodes[node].cols == cols;
+}
+
+static int shape_matches(const vg_node *x)
+{
+    return (long long)x->shape[0] * x->shape[1] * x->shape[2] == x->cols;
+}
+
+int vg_conv2d(vg_graph *g, int x, int w, int b, int out_ch, int k, int stride, int pad)
+{
+    const vg_node *xn = &g->nodes[x];
+    int out[3], ip[4] = {k, stride, pad, 0};
+    if (!shape_matches(xn) || vg_conv2d_shape(xn->shape, out_ch, k, stride, pad, out) != 0)
+        return -1;
+    if (!node_is(g, w, out_ch, xn->shape[0] * k * k) || (b >= 0 && !node_is(g, b, 1, out_ch)))
+        return -1;
+    return add_conv(g, VG_OP_CONV2D, x, w, b, out, ip);
+}
+
+int vg_convt2d(vg_graph *g, int x, int w, int b, int out_ch, int k, int stride, int pad,
+               int outpad)
+{
+    const vg_node *xn = &g->nodes[x];
+    int out[3], ip[4] = {k, stride, pad, outpad};
+    if (!shape_matches(xn) || vg_convt2d_shape(xn->shape, out_ch, k, stride, pad, outpad, out))
+        return -1;
+    if (!node_is(g, w, xn->shape[0], out_ch * k * k) || (b >= 0 && !node_is(g, b, 1, out_ch)))
+        return -1;
+    return add_conv(g, VG_OP_CONVT2D, x, w, b, out, ip);
+}
+
+/* ---- reshape: y = x, another shape; dx = dy ------------------------------------ */
+
+int vg_reshape(vg_graph *g, int x, int c, int h, int w)
+{
+    const vg_node *xn = &g->nodes[x];
+    if (c < 1 || h < 1 || w < 1 || (long long)c * h * w != xn->cols)
+        return -1;
+    int id = vg_add_op(g, VG_OP_RESHAPE, xn->rows_kind, xn->fixed_rows, xn->cols, 1, &x);
+    if (id >= 0)
+        vg_set_shape(g, id, c, h, w);
+    return id;
+}
+
+void vg_reshape_fwd(vg_graph *g, vg_node *y)
+{
+    memcpy(y->val, X(0)->val, (size_t)y->rows * y->cols * sizeof(float));
+}
+
+static void copy_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    float *restrict dx = X(0)->grad;
+    const float *restrict dy = y->grad;
+    if (first)
+        memcpy(dx + lo, dy + lo, (hi - lo) * sizeof(float));
+    else
+        for (size_t i = lo; i < hi; i++)
+            dx[i] += dy[i];
+}
+
+void vg_reshape_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0);
+    size_t n = (size_t)y->rows * y->cols;
+    vg_for_range(g, y, n, 16, n, !x->grad_ready, copy_range);
+    x->grad_ready = 1;
+}
+
+/* ---- layer normalisation over a row, per-channel affine ---------------------------
+ * D = C*H*W features per row, c(i) the channel of feature i:
+ *   m = (1/D) sum_i x_i,  v = (1/D) sum_i (x_i - m)^2,  r = 1/sqrt(v + eps)
+ *   xhat_i = (x_i - m) r,  y_i = gamma_c(i) xhat_i + beta_c(i)
+ * backward, with g_i = dy_i gamma_c(i):
+ *   dx_i = r (g_i - mean_j(g_j) - xhat_i mean_j(g_j xhat_j))
+ *   dgamma_c = sum_rows sum_{i in c} dy_i xhat_i,  dbeta_c = sum_rows sum_{i in c} dy_i
+ * aux per row: xhat (D floats), then r. fparam[0] = eps. */
+
+int vg_layernorm(vg_graph *g, int x, int gamma, int beta, float eps)
+{
+    const vg_node *xn = &g->nodes[x];
+    int C = xn->shape[0];
+    if (!shape_matches(xn) || !node_is(g, gamma, 1, C) || !node_is(g, beta, 1, C))
+        return -1;
+    int in[3] = {x, gamma, beta};
+    int id = vg_add_op(g, VG_OP_LAYERNORM, xn->rows_kind, xn->fixed_rows, xn->cols, 3, in);
+    if (id < 0)
+        return -1;
+    vg_node *y = &g->nodes[id];
+    memcpy(y->shape, g->nodes[x].shape, sizeof y->shape);
+    y->fparam[0] = eps;
+    y->aux_cols = y->cols + 1;
+    if (y->rows_kind == VG_ROWS_FIXED) {
+        y->aux = malloc((size_t)y->rows * y->aux_cols * sizeof(float));
+        if (!y->aux)
+            return -1;
+    }
+    return id;
+}
+
+static void layernorm_fwd_rows(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    (void)first;
+    const vg_node *x = X(0), *gm = X(1), *bt = X(2);
+    size_t D = (size_t)y->cols, C = (size_t)y->shape[0], P = D / C;
+    for (size_t r = lo; r < hi; r++) {
+        const float *xr = x->val + r * D;
+        float *yr = y->val + r * D, *xh = y->aux + r * (D + 1);
+        double m = 0.0, v = 0.0;
+        for (size_t i = 0; i < D; i++)
+            m += xr[i];
+        m /= (double)D;
+        for (size_t i = 0; i < D; i++)
+            v += ((double)xr[i] - m) * ((double)xr[i] - m);
+        v /= (double)D;
+        float rs = (float)(1.0 / sqrt(v + y->fparam[0]));
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = c * P; i < (c + 1) * P; i++) {
+                xh[i] = (float)(((double)xr[i] - m) * rs);
+                yr[i] = gm->val[c] * xh[i] + bt->val[c];
+            }
+        xh[D] = rs;
+    }
+}
+
+void vg_layernorm_fwd(vg_graph *g, vg_node *y)
+{
+    vg_for_range(g, y, (size_t)y->rows, 1, (size_t)y->rows * y->cols * 4, 0, layernorm_fwd_rows);
+}
+
+static void layernorm_dx_rows(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    vg_node *x = X(0);
+    const vg_node *gm = X(1);
+    size_t D = (size_t)y->cols, C = (size_t)y->shape[0], P = D / C;
+    for (size_t r = lo; r < hi; r++) {
+        const float *dy = y->grad + r * D, *xh = y->aux + r * (D + 1);
+        float *dx = x->grad + r * D, rs = xh[D];
+        double sg = 0.0, sgx = 0.0;
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = c * P; i < (c + 1) * P; i++) {
+                double gi = (double)dy[i] * gm->val[c];
+                sg += gi;
+                sgx += gi * xh[i];
+            }
+        float mg = (float)(sg / (double)D), mgx = (float)(sgx / (double)D);
+        for (size_t c = 0; c < C; c++)
+            for (size_t i = c * P; i < (c + 1) * P; i++) {
+                float v = rs * (dy[i] * gm->val[c] - mg - xh[i] * mgx);
+                dx[i] = first ? v : dx[i] + v;
+            }
+    }
+}
+
+/* dgamma_c, dbeta_c for channels c in [lo, hi); first: bit 0 gamma, bit 1 beta overwrite. */
+static void layernorm_affine_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    vg_node *gm = X(1), *bt = X(2);
+    size_t D = (size_t)y->cols, C = (size_t)y->shape[0], P = D / C;
+    for (size_t c = lo; c < hi; c++) {
+        double sgm = 0.0, sbt = 0.0;
+        for (size_t r = 0; r < (size_t)y->rows; r++) {
+            const float *dy = y->grad + r * D + c * P, *xh = y->aux + r * (D + 1) + c * P;
+            for (size_t i = 0; i < P; i++) {
+                sgm += (double)dy[i] * xh[i];
+                sbt += dy[i];
+            }
+        }
+        if (gm->need_grad)
+            gm->grad[c] = (first & 1) ? (float)sgm : gm->grad[c] + (float)sgm;
+        if (bt->need_grad)
+            bt->grad[c] = (first & 2) ? (float)sbt : bt->grad[c] + (float)sbt;
+    }
+}
+
+void vg_layernorm_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0), *gm = X(1), *bt = X(2);
+    size_t work = (size_t)y->rows * y->cols * 4;
+    if (x->need_grad) {
+        vg_for_range(g, y, (size_t)y->rows, 1, work, !x->grad_ready, layernorm_dx_rows);
+        x->grad_ready = 1;
+    }
+    if (gm->need_grad || bt->need_grad) {
+        int first = (!gm->grad_ready ? 1 : 0) | (!bt->grad_ready ? 2 : 0);
+        vg_for_range(g, y, (size_t)y->shape[0], 1, work, first, layernorm_affine_channels);
+        gm->grad_ready |= gm->need_grad;
+        bt->grad_ready |= bt->need_grad;
+    }
+}
+
+/* ---- channel-major <-> position-major -------------------------------------------
+ * iparam = {C, P = H*W}.  chw_to_hwc: y[p*C + c] = x[c*P + p];  dx[c*P + p] = dy[p*C + c].
+ * hwc_to_chw is the inverse: y[c*P + p] = x[p*C + c];  dx[p*C + c] = dy[c*P + p]. */
+
+static int add_permute(vg_graph *g, int op, int x, int c, int h, int w)
+{
+    const vg_node *xn = &g->nodes[x];
+    if (c < 1 || h < 1 || w < 1 || (long long)c * h * w != xn->cols)
+        return -1;
+    int id = vg_add_op(g, op, xn->rows_kind, xn->fixed_rows, xn->cols, 1, &x);
+    if (id < 0)
+        return -1;
+    vg_node *y = &g->nodes[id];
+    y->iparam[0] = c;
+    y->iparam[1] = h * w;
+    if (op == VG_OP_HWC_TO_CHW)
+        vg_set_shape(g, id, c, h, w);
+    return id;
+}
+
+int vg_chw_to_hwc(vg_graph *g, int x)
+{
+    const int *s = g->nodes[x].shape;
+    return add_permute(g, VG_OP_CHW_TO_HWC, x, s[0], s[1], s[2]);
+}
+
+int vg_hwc_to_chw(vg_graph *g, int x, int c, int h, int w)
+{
+    return add_permute(g, VG_OP_HWC_TO_CHW, x, c, h, w);
+}
+
+/* dst row = src row with [a][b] -> [b][a] (a rows of b), or added when !overwrite. */
+static void transpose_rows(const float *src, float *dst, size_t rows, size_t a, size_t b,
+                           int overwrite)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *s = src + r * a * b;
+        float *d = dst + r * a * b;
+        for (size_t i = 0; i < a; i++)
+            for (size_t j = 0; j < b; j++) {
+                if (overwrite)
+                    d[j * a + i] = s[i * b + j];
+                else
+                    d[j * a + i] += s[i * b + j];
+            }
+    }
+}
+
+/* The row range of one direction: from x into y (forward) or dy into dx (backward). */
+static void permute_rows(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first, int backward)
+{
+    size_t C = (size_t)y->iparam[0], P = (size_t)y->iparam[1], D = (size_t)y->cols;
+    int to_hwc = (y->op == VG_OP_CHW_TO_HWC) != backward; /* the map this pass applies */
+    size_t a = to_hwc ? C : P, b = to_hwc ? P : C;
+    const float *src = backward ? y->grad : X(0)->val;
+    float *dst = backward ? X(0)->grad : y->val;
+    transpose_rows(src + lo * D, dst + lo * D, hi - lo, a, b, first);
+}
+
+static void permute_fwd_rows(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    (void)first;
+    permute_rows(g, y, lo, hi, 1, 0);
+}
+
+static void permute_bwd_rows(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
+    permute_rows(g, y, lo, hi, first, 1);
+}
+
+static void permute_fwd(vg_graph *g, vg_node *y)
+{
+    size_t n = (size_t)y->rows * y->cols;
+    vg_for_range(g, y, (size_t)y->rows, 1, n, 1, permute_fwd_rows);
+}
+
+static void permute_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0);
+    size_t n = (size_t)y->rows * y->cols;
+    vg_for_range(g, y, (size_t)y->rows, 1, n, !x->grad_ready, permute_bwd_rows);
+    x->grad_ready = 1;
+}
+
+void vg_chw_to_hwc_fwd(vg_graph *g, vg_node *y) { permute_fwd(g, y); }
+void vg_chw_to_hwc_bwd(vg_graph *g, vg_node *y) { permute_bwd(g, y); }
+void vg_hwc_to_chw_fwd(vg_graph *g, vg_node *y) { permute_fwd(g, y); }
+void vg_hwc_to_chw_bwd(vg_graph *g, vg_node *y) { permute_bwd(g, y); }
