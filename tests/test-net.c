@@ -152,7 +152,7 @@ static void bad_shape(const char *text, int c, int h, int w, const char *e1, con
 START_TEST(test_shape_errors)
 {
     bad_shape("conv2d(8,4,2,1) relu conv2d(8,4,2,1) conv2d(8,4,2,0) conv2d(8,4,2,0)", 1, 16,
-              16, "encoder layer 5 'conv2d(8,4,2,0)'", "input 8x2x2");
+              16, "encoder layer 5 'conv2d(8,4,2,0)'", "input 8x1x1");
     bad_shape("dense(100) reshape(64,7,7)", 1, 28, 28, "layer 2 'reshape(64,7,7)'",
               "100 values cannot be reshaped");
     bad_shape("convT2d(1,4,2,1,2)", 8, 7, 7, "layer 1", "output padding 2 must be smaller");
@@ -199,8 +199,10 @@ START_TEST(test_model_shapes)
     /* A convolution on a flat input of the wrong size names the layer. */
     c = conv_config();
     c.input_shape[0] = c.input_shape[1] = c.input_shape[2] = 0;
+    c.encoder = "conv2d(3,3,2,0) tanh";
     ck_assert_int_eq(vae_model_create(&c, &m, &err), VAE_ERR_INVALID);
-    ck_assert_msg(strstr(err.message, "encoder layer 1 'conv2d(3,3,2,1)'"), "%s", err.message);
+    ck_assert_msg(strstr(err.message, "encoder layer 1 'conv2d(3,3,2,0)'") &&
+                  strstr(err.message, "input 64x1x1"), "%s", err.message);
     /* A text error. */
     c = conv_config();
     c.decoder = "dense(32) tanh resahpe(2,4,4)";

@@ -11,7 +11,6 @@
 
 #include "graph/graph.h"
 #include "libvae/vae.h"
-#include "graph/conv_pending.h"
 #include "nn/net.h"
 #include "objectives/elbo.h"
 #include "tensor/rng.h"

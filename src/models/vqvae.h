@@ -21,7 +21,6 @@
 
 #include "graph/graph.h"
 #include "libvae/vae.h"
-#include "graph/conv_pending.h"
 #include "nn/net.h"
 #include "tensor/rng.h"
 

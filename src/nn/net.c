@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "common/errors.h"
-#include "graph/conv_pending.h"
 #include "libvae/vae.h"
 
 /* Largest size, kernel, stride and padding a layer argument may have. */
