@@ -53,7 +53,7 @@ class VQVAE(Handle):
         _need("vae_vqvae_create")
         self.optimizer = None
         cfg = capi._padded(capi.VqvaeConfig)
-        lib.vae_vqvae_config_init(ctypes.byref(cfg))
+        capi._init(cfg, "vqvae_config")
         ints = dict(input_dim=input_dim, n_latents=latents, code_dim=code_dim,
                     codebook_size=codes, restart_after=restart_after, threads=threads)
         for k, v in ints.items():
@@ -85,7 +85,7 @@ class VQVAE(Handle):
 
     def _dims(self):
         cfg = capi._padded(capi.VqvaeConfig)
-        lib.vae_vqvae_config_init(ctypes.byref(cfg))
+        capi._init(cfg, "vqvae_config")
         with self._lock:
             self._check(lib.vae_vqvae_get_config(self._h(), ctypes.byref(cfg)))
         self.input_dim, self.latents = cfg.input_dim, cfg.n_latents
