@@ -10,7 +10,13 @@
  * Every struct the library writes sits at the start of a larger buffer
  * filled with a canary byte; after each call the bytes past sizeof (as this
  * program sees it) must still be the canary. The program also creates
- * models, trains, evaluates, reads configs, state and statistics back. */
+ * models, trains, evaluates, reads configs, state and statistics back.
+ *
+ * Checked once that it can fail: against the unfixed 0.3.0 library it
+ * reported vae_optimizer_get_config accepting struct_size 0 and writing past
+ * it; and with vae_model_config grown by 16 bytes (a scratch copy), an old
+ * vae_model_config_init writing the current sizeof was reported as "wrote
+ * byte 184, past its 184-byte struct", while the pinned 0.3.0 size passed. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
