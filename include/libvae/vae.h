@@ -26,6 +26,28 @@
  *     data/latent dimensions, averaged over examples.
  *   - Configuration structs start with struct_size and are filled by a
  *     *_init function first, so they can grow without breaking callers.
+ *   - ABI rule: a program built against an older header keeps working with
+ *     a newer library of the same soname, and no call writes or reads
+ *     beyond the size its structs had when it was compiled:
+ *       - every *_init is a macro passing the caller's sizeof to a sized
+ *         initialiser (vae_model_config_init(cfg) is
+ *         vae_model_config_init_size(cfg, sizeof *(cfg))), which writes
+ *         exactly min(size, the library's sizeof) bytes and sets
+ *         struct_size to that count. The plain *_init functions are still
+ *         exported for programs built against 0.3.0 headers and write
+ *         exactly the 0.3.0 struct size. Bindings that cannot expand macros
+ *         (cffi, ctypes) call the *_init_size functions with their size;
+ *       - calls that read a struct (create, set_config, set_training, ...)
+ *         take min(struct_size, sizeof) bytes over the defaults, so fields
+ *         an older caller does not know keep their defaults;
+ *       - getters that fill a struct with struct_size (get_config,
+ *         training_state, diagnostics) write min(struct_size, sizeof)
+ *         bytes, set struct_size to that count, and refuse an unset (0) or
+ *         absurd struct_size with VAE_ERR_INVALID, writing nothing;
+ *       - structs without struct_size (vae_error, vae_elbo_stats,
+ *         vae_grad_stats, vae_vqvae_stats) are frozen: they never grow. New
+ *         figures go into new structs that start with struct_size.
+ *     Fields are only ever added at the end of a struct.
  */
 #ifndef LIBVAE_VAE_H
 #define LIBVAE_VAE_H
@@ -75,6 +97,7 @@ enum vae_status {
 /**
  * The outcome of a call that creates a handle (there is no handle yet to
  * hold the message). Pass NULL where the details are not wanted.
+ * Frozen: no struct_size, so it never changes size.
  */
 typedef struct vae_error {
     int status;                       /**< the status the call returned */
@@ -136,7 +159,7 @@ enum vae_array_mode {
     VAE_ARRAY_BORROW = 1    /**< the caller's array is used in place; it must stay valid and unchanged until vae_dataset_free */
 };
 
-/** Options for creating a dataset. Initialise with vae_dataset_options_init. */
+/** Options for creating a dataset. Initialise with vae_dataset_options_init (a macro: see vae_dataset_options_init_size). */
 typedef struct vae_dataset_options {
     size_t struct_size;     /**< sizeof(vae_dataset_options) */
     int scale;              /**< enum vae_scale, default VAE_SCALE_AUTO */
@@ -150,11 +173,31 @@ typedef struct vae_dataset_options {
  * Fill *opt with the defaults (VAE_SCALE_AUTO, no binarisation, threshold
  * 0.5, no CSV header, no label column) and set opt->struct_size. Call it
  * before changing fields, so the struct can grow without breaking callers.
+ * In C and C++ the name is a macro over vae_dataset_options_init_size with
+ * sizeof *(opt); the exported function of this name (for programs built
+ * against 0.3.0 headers) writes exactly the 0.3.0 size, 32 bytes on LP64.
  * @param opt  the options to fill (caller-owned); NULL is ignored.
  * @thread_caller
  * @since 0.1.0
  */
 VAE_API void vae_dataset_options_init(vae_dataset_options *opt);
+
+/**
+ * Fill the first min(size, sizeof(vae_dataset_options)) bytes of *opt with
+ * the defaults of vae_dataset_options_init and set opt->struct_size to that
+ * count: never a byte beyond `size`. Pass the size of the caller's struct
+ * (the vae_dataset_options_init macro passes sizeof *(opt)); bindings that
+ * cannot use the macro call this.
+ * @param opt   the options to fill (caller-owned); NULL is ignored.
+ * @param size  sizeof the caller's struct; below sizeof(size_t) nothing is
+ *              written.
+ * @thread_caller
+ * @since 0.4.0
+ */
+VAE_API void vae_dataset_options_init_size(vae_dataset_options *opt, size_t size);
+
+/** vae_dataset_options_init(opt): the sized initialiser with the caller's sizeof. */
+#define vae_dataset_options_init(opt) vae_dataset_options_init_size((opt), sizeof *(opt))
 
 /**
  * Load images from an IDX file (raw or gzip-compressed; the magic decides),
@@ -427,7 +470,7 @@ enum vae_optimizer_type {
     VAE_OPT_ADAM = 3        /**< Kingma & Ba with bias correction */
 };
 
-/** Optimizer hyperparameters. Initialise with vae_optimizer_config_init. */
+/** Optimizer hyperparameters. Initialise with vae_optimizer_config_init (a macro: see vae_optimizer_config_init_size). */
 typedef struct vae_optimizer_config {
     size_t struct_size;     /**< sizeof(vae_optimizer_config) */
     int type;               /**< enum vae_optimizer_type */
@@ -448,10 +491,32 @@ typedef struct vae_optimizer_config {
  * @param cfg   the config to fill (caller-owned); NULL is ignored.
  * @param type  enum vae_optimizer_type; an unknown type is stored as given
  *              and refused by vae_optimizer_create.
+ * In C and C++ the name is a macro over vae_optimizer_config_init_size with
+ * sizeof *(cfg); the exported function of this name (for programs built
+ * against 0.3.0 headers) writes exactly the 0.3.0 size, 40 bytes on LP64.
  * @thread_caller
  * @since 0.1.0
  */
 VAE_API void vae_optimizer_config_init(vae_optimizer_config *cfg, int type);
+
+/**
+ * Fill the first min(size, sizeof(vae_optimizer_config)) bytes of *cfg with
+ * the defaults of vae_optimizer_config_init for `type` and set
+ * cfg->struct_size to that count: never a byte beyond `size`. The
+ * vae_optimizer_config_init macro passes sizeof *(cfg); bindings that
+ * cannot use the macro call this.
+ * @param cfg   the config to fill (caller-owned); NULL is ignored.
+ * @param type  enum vae_optimizer_type (an unknown type is stored as given).
+ * @param size  sizeof the caller's struct; below sizeof(size_t) nothing is
+ *              written.
+ * @thread_caller
+ * @since 0.4.0
+ */
+VAE_API void vae_optimizer_config_init_size(vae_optimizer_config *cfg, int type, size_t size);
+
+/** vae_optimizer_config_init(cfg, type): the sized initialiser with the caller's sizeof. */
+#define vae_optimizer_config_init(cfg, type) \
+    vae_optimizer_config_init_size((cfg), (type), sizeof *(cfg))
 
 /**
  * Create an optimizer. Its state (moments) is sized on the first step with
@@ -479,10 +544,14 @@ VAE_API int vae_optimizer_create(const vae_optimizer_config *cfg, vae_optimizer 
 VAE_API void vae_optimizer_free(vae_optimizer *opt);
 
 /**
- * Copy the current hyperparameters into *cfg.
+ * Copy the current hyperparameters into *cfg: min(cfg->struct_size,
+ * sizeof) bytes, and cfg->struct_size is set to that count.
  * @param opt  the optimizer.
- * @param cfg  receives the hyperparameters (caller-owned).
- * @return VAE_OK; VAE_ERR_NULL.
+ * @param cfg  receives the hyperparameters (caller-owned); set
+ *             cfg->struct_size first (vae_optimizer_config_init does).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (struct_size unset (0) or
+ *         absurd: nothing is written; until 0.3.0 struct_size 0 received
+ *         the whole struct).
  * @thread_handle
  * @since 0.1.0
  */
@@ -610,7 +679,7 @@ enum vae_prior {
     VAE_PRIOR_LEARNED = 1   /**< p(z|c) = N(mu(c), diag e^logvar(c)) from a prior network on c */
 };
 
-/** Model configuration. Initialise with vae_model_config_init. */
+/** Model configuration. Initialise with vae_model_config_init (a macro: see vae_model_config_init_size). */
 typedef struct vae_model_config {
     size_t struct_size;            /**< sizeof(vae_model_config) */
     int input_dim;                 /**< n: features per example (default 784) */
@@ -668,11 +737,30 @@ typedef struct vae_model_config {
  * Fill *cfg with the defaults and set cfg->struct_size: a 784-400-20
  * Bernoulli VAE with ReLU, a Gaussian posterior, analytic KL, one sample,
  * the pathwise estimator, the ELBO objective, beta 1, seed 1, 1 thread.
+ * In C and C++ the name is a macro over vae_model_config_init_size with
+ * sizeof *(cfg); the exported function of this name (for programs built
+ * against 0.3.0 headers) writes exactly the 0.3.0 size, 184 bytes on LP64.
  * @param cfg  the config to fill (caller-owned); NULL is ignored.
  * @thread_caller
  * @since 0.1.0
  */
 VAE_API void vae_model_config_init(vae_model_config *cfg);
+
+/**
+ * Fill the first min(size, sizeof(vae_model_config)) bytes of *cfg with the
+ * defaults of vae_model_config_init and set cfg->struct_size to that count:
+ * never a byte beyond `size`. The vae_model_config_init macro passes
+ * sizeof *(cfg); bindings that cannot use the macro call this.
+ * @param cfg   the config to fill (caller-owned); NULL is ignored.
+ * @param size  sizeof the caller's struct; below sizeof(size_t) nothing is
+ *              written.
+ * @thread_caller
+ * @since 0.4.0
+ */
+VAE_API void vae_model_config_init_size(vae_model_config *cfg, size_t size);
+
+/** vae_model_config_init(cfg): the sized initialiser with the caller's sizeof. */
+#define vae_model_config_init(cfg) vae_model_config_init_size((cfg), sizeof *(cfg))
 
 /**
  * Create a model with freshly initialised parameters: weights and biases
@@ -714,7 +802,8 @@ VAE_API const char *vae_model_errmsg(const vae_model *model);
  * Copy the model's configuration into *cfg.
  * @param model  the model.
  * @param cfg    receives the configuration; cfg->struct_size must be set
- *               (min(struct_size, sizeof) bytes are written).
+ *               (min(struct_size, sizeof) bytes are written and struct_size
+ *               is set to that count).
  * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or absurd).
  * @thread_handle
  * @since 0.1.0
@@ -772,7 +861,12 @@ VAE_API int vae_model_set_threads(vae_model *model, int threads);
  */
 VAE_API size_t vae_model_param_count(const vae_model *model);
 
-/** Per-example averages of the objective's terms, in nats. */
+/**
+ * Per-example averages of the objective's terms, in nats.
+ * Frozen: this struct has no struct_size and is written whole by many calls,
+ * so it never grows. Newer training figures go into a separate output
+ * struct that starts with struct_size (like vae_training_state).
+ */
 typedef struct vae_elbo_stats {
     double elbo;    /**< mean over examples of E_q[log p(x|z)] - KL */
     double rec;     /**< mean E_q[log p(x|z)] (Monte Carlo, L samples) */
@@ -958,7 +1052,11 @@ VAE_API int vae_model_sample(vae_model *model, size_t n, float *out);
 VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n, int k,
                                      float *per_example, double *mean);
 
-/** Statistics of S gradient estimates of a set of parameters. */
+/**
+ * Statistics of S gradient estimates of a set of parameters.
+ * Frozen (no struct_size; written as arrays): it never grows. Newer figures
+ * go into a separate struct that starts with struct_size.
+ */
 typedef struct vae_grad_stats {
     double mean_norm;       /**< ||g_bar||, the L2 norm of the mean of the S estimates */
     double total_variance;  /**< sum over coordinates of the sample variance (S - 1 denominator) */
@@ -1085,7 +1183,7 @@ VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **op
 /**
  * Where a model's training schedules stand. An output struct: set
  * struct_size = sizeof(vae_training_state) before the call (a smaller, older
- * struct receives the fields it has).
+ * struct receives the fields it has; struct_size is set to the bytes written).
  */
 typedef struct vae_training_state {
     size_t struct_size;     /**< set by the caller: sizeof(vae_training_state) */
@@ -1136,7 +1234,7 @@ VAE_API int vae_model_aggressive_update(vae_model *model, const float *x, size_t
 /** A dimension counts as active when Cov_x(E_q[z_d]) exceeds this (Burda et al. 2016). */
 #define VAE_ACTIVE_UNIT_THRESHOLD 0.01
 
-/** Posterior-collapse diagnostics over a set of examples. Output struct: set struct_size. */
+/** Posterior-collapse diagnostics over a set of examples. Output struct: set struct_size (set on return to the bytes written). */
 typedef struct vae_diagnostics {
     size_t struct_size;     /**< set by the caller: sizeof(vae_diagnostics) */
     int active_units;       /**< dimensions d with Var_x(E_q[z_d|x]) > VAE_ACTIVE_UNIT_THRESHOLD */
@@ -1562,7 +1660,7 @@ enum vae_vq_codebook {
     VAE_VQ_CODEBOOK_EMA = 1    /**< by exponential moving averages of the encoder outputs assigned to each code */
 };
 
-/** VQ-VAE configuration. Initialise with vae_vqvae_config_init. */
+/** VQ-VAE configuration. Initialise with vae_vqvae_config_init (a macro: see vae_vqvae_config_init_size). */
 typedef struct vae_vqvae_config {
     size_t struct_size;            /**< sizeof(vae_vqvae_config) */
     int input_dim;                 /**< features per example (default 784) */
@@ -1592,7 +1690,11 @@ typedef struct vae_vqvae_config {
     int input_shape[3];            /**< a sample's shape (channels, height, width), product input_dim; {0, 0, 0} (default): flat */
 } vae_vqvae_config;
 
-/** Figures of a VQ-VAE over a batch, an epoch or a dataset (nats per example). */
+/**
+ * Figures of a VQ-VAE over a batch, an epoch or a dataset (nats per example).
+ * Frozen: no struct_size, so it never grows; newer figures go into a
+ * separate struct that starts with struct_size.
+ */
 typedef struct vae_vqvae_stats {
     double rec;          /**< mean log p(x|z_q), nats per example (higher is better) */
     double commit;       /**< mean sum over the M latents of ||z_e - e||^2 */
@@ -1606,11 +1708,30 @@ typedef struct vae_vqvae_stats {
  * Fill *cfg with defaults: 784-400-(16 x 16) encoder, K = 128 codes,
  * beta 0.25, EMA codebook (decay 0.99, eps 1e-5), no restarts, Bernoulli
  * likelihood, seed 1, 1 thread. Sets struct_size. NULL is ignored.
+ * In C and C++ the name is a macro over vae_vqvae_config_init_size with
+ * sizeof *(cfg); the exported function of this name (for programs built
+ * against 0.3.0 headers) writes exactly the 0.3.0 size, 112 bytes on LP64.
  * @param cfg  the configuration to fill (may be NULL).
  * @thread_caller
  * @since 0.3.0
  */
 VAE_API void vae_vqvae_config_init(vae_vqvae_config *cfg);
+
+/**
+ * Fill the first min(size, sizeof(vae_vqvae_config)) bytes of *cfg with the
+ * defaults of vae_vqvae_config_init and set cfg->struct_size to that count:
+ * never a byte beyond `size`. The vae_vqvae_config_init macro passes
+ * sizeof *(cfg); bindings that cannot use the macro call this.
+ * @param cfg   the configuration to fill (may be NULL).
+ * @param size  sizeof the caller's struct; below sizeof(size_t) nothing is
+ *              written.
+ * @thread_caller
+ * @since 0.4.0
+ */
+VAE_API void vae_vqvae_config_init_size(vae_vqvae_config *cfg, size_t size);
+
+/** vae_vqvae_config_init(cfg): the sized initialiser with the caller's sizeof. */
+#define vae_vqvae_config_init(cfg) vae_vqvae_config_init_size((cfg), sizeof *(cfg))
 
 /**
  * Create a VQ-VAE. Weights and biases are uniform in +-1/sqrt(fan_in)
@@ -1650,7 +1771,8 @@ VAE_API const char *vae_vqvae_errmsg(const vae_vqvae *vq);
 
 /**
  * Copy the configuration into *cfg (cfg->struct_size must be set; a smaller,
- * older struct receives its fields only).
+ * older struct receives its fields only: min(struct_size, sizeof) bytes,
+ * and struct_size is set to that count).
  * @param vq   the model.
  * @param cfg  receives the configuration.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (struct_size 0 or above
@@ -1754,8 +1876,20 @@ VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t ba
                                vae_vqvae_stats *stats);
 
 /**
- * Code indices of n examples: n x M ints in 0..K-1, example-major, into
- * `codes` (caller's buffer).
+ * The layout of an example's M codes: an H x W grid, row-major (a spatial
+ * encoder's feature map, van den Oord et al. 2017), or 1 x M for a flat one.
+ * @param vq    the model.
+ * @param grid  receives {H, W} with H * W = M (caller-owned, 2 ints).
+ * @return VAE_OK, VAE_ERR_NULL.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_vqvae_code_grid(const vae_vqvae *vq, int grid[2]);
+
+/**
+ * Code indices of n examples: n x M ints in 0..K-1, example-major (for a
+ * spatial encoder each example's M = H x W codes are its grid, row-major;
+ * see vae_vqvae_code_grid), into `codes` (caller's buffer).
  * @param vq     the model.
  * @param x      n x input_dim examples, row-major.
  * @param n      number of examples, 1..2^28.

@@ -21,6 +21,7 @@ from .model import (Diagnostics, GradientReport, GradStats, Model, ParamTensor, 
                     TrainingState)
 from .optimizer import Optimizer
 from .image import write_png_grid
+from . import layers
 from .vqvae import VQVAE, VQStats
 
 from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR_NOMEM,
@@ -28,6 +29,7 @@ from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR
                    VAE_ERR_LIMIT, VAE_ERR_CANCELLED, VAE_ERR_UNSUPPORTED)
 
 __all__ = [
+    "layers",
     "Model", "Optimizer", "Dataset", "Stats", "ParamTensor", "GradStats", "GradientReport",
     "TrainingState", "Diagnostics",
     "VQVAE", "VQStats",

@@ -201,3 +201,18 @@ def fptr(a):
 
 def iptr(a):
     return None if a is None else a.ctypes.data_as(_INT_P)
+
+
+def set_shape(cfg, value, name):
+    """Write a (channels, height, width) tuple (or None/() for flat) into cfg.input_shape."""
+    if value is None or tuple(value) == ():
+        value = (0, 0, 0)
+    try:
+        dims = tuple(value)
+    except TypeError:
+        raise TypeError("%s = %r: expected (channels, height, width)" % (name, value)) from None
+    if len(dims) != 3:
+        raise ValueError("%s = %r: expected three sizes (channels, height, width)"
+                         % (name, value))
+    for i, d in enumerate(dims):
+        cfg.input_shape[i] = as_int(d, "%s[%d]" % (name, i))

@@ -7,7 +7,7 @@ The Pythonic classes (:class:`libvae.Model`, ...) are built on it; it is
 public for callers who want the C functions themselves::
 
     from libvae import capi
-    cfg = capi.new_model_config()          # filled by vae_model_config_init
+    cfg = capi.new_model_config()          # filled by vae_model_config_init_size
     capi.lib.vae_version_string()          # b'0.1.0'
 
 Where the library is loaded from, in order:
@@ -208,6 +208,11 @@ class ModelConfig(Structure):
         ("cond_dim", c_int),
         ("prior", c_int),
         ("prior_hidden", c_int),
+        # Since 0.4.0: networks as data (text forms) and the sample shape.
+        ("encoder", c_char_p),
+        ("decoder", c_char_p),
+        ("prior_network", c_char_p),
+        ("input_shape", c_int * 3),
     ]
 
 
@@ -281,6 +286,10 @@ class VqvaeConfig(Structure):
         ("restart_after", c_int),
         ("seed", c_uint64),
         ("threads", c_int),
+        # Since 0.4.0: networks as data (text forms) and the sample shape.
+        ("encoder", c_char_p),
+        ("decoder", c_char_p),
+        ("input_shape", c_int * 3),
     ]
 
 
@@ -463,6 +472,12 @@ _OPTIONAL_PROTOTYPES = {
     "vae_model_reseed": (c_int, [_P, c_uint64, c_uint64]),
     "vae_dataset_gather": (c_int, [_P, POINTER(c_size_t), c_size_t, c_uint64, c_uint64, _F,
                                    POINTER(VaeError)]),
+    # the sized initialisers (0.4.0): the *_init names of vae.h are macros
+    # over them; the plain *_init symbols write the 0.3.0 struct sizes
+    "vae_dataset_options_init_size": (None, [POINTER(DatasetOptions), c_size_t]),
+    "vae_optimizer_config_init_size": (None, [POINTER(OptimizerConfig), c_int, c_size_t]),
+    "vae_model_config_init_size": (None, [POINTER(ModelConfig), c_size_t]),
+    "vae_vqvae_config_init_size": (None, [POINTER(VqvaeConfig), c_size_t]),
     # VQ-VAE (0.3.0)
     "vae_vqvae_config_init": (None, [POINTER(VqvaeConfig)]),
     "vae_vqvae_create": (c_int, [POINTER(VqvaeConfig), _PP, POINTER(VaeError)]),
@@ -476,6 +491,7 @@ _OPTIONAL_PROTOTYPES = {
     "vae_vqvae_train_epoch": (c_int, [_P, _P, _P, c_size_t, PROGRESS_FN, c_void_p,
                                       POINTER(VqvaeStats)]),
     "vae_vqvae_evaluate": (c_int, [_P, _P, c_size_t, POINTER(VqvaeStats)]),
+    "vae_vqvae_code_grid": (c_int, [_P, _I]),
     "vae_vqvae_encode": (c_int, [_P, _F, c_size_t, _I]),
     "vae_vqvae_decode": (c_int, [_P, _I, c_size_t, _F]),
     "vae_vqvae_reconstruct": (c_int, [_P, _F, c_size_t, _F]),
@@ -527,12 +543,24 @@ if _MAJOR != 0:
 # Config structs, always filled by the library's *_init first
 # ---------------------------------------------------------------------------
 
-# The *_init functions write sizeof(struct) of the *library's* struct. A
-# newer library may have a larger struct, so each struct lives at the start
-# of a larger zeroed buffer: init cannot write past it, and the fields this
-# binding does not know keep the library's defaults when the struct goes
-# back to the library (struct_size stays what init wrote).
+# The structs are filled by the sized initialisers (vae_*_init_size) with
+# this binding's ctypes size: the library writes min(that, its own size)
+# bytes and sets struct_size to the count, so fields this binding knows but
+# an older library does not are left alone, and the library never writes
+# past the struct. A library older than the sized initialisers (0.3.0 and
+# before) only has the plain *_init, which writes the library's own size:
+# for it each struct also lives at the start of a larger zeroed buffer.
 _SLACK = 1024
+
+
+def _init(cfg, name, *args):
+    """Fill cfg with vae_<name>_init_size(cfg, *args, sizeof cfg), or with
+    the plain vae_<name>_init(cfg, *args) of an older library."""
+    sized = "vae_%s_init_size" % name
+    if has(sized):
+        getattr(lib, sized)(ctypes.byref(cfg), *args, ctypes.sizeof(type(cfg)))
+    else:
+        getattr(lib, "vae_%s_init" % name)(ctypes.byref(cfg), *args)
 
 
 def _padded(cls):
@@ -541,30 +569,30 @@ def _padded(cls):
 
 
 def new_dataset_options():
-    """A :class:`DatasetOptions` filled by ``vae_dataset_options_init``."""
+    """A :class:`DatasetOptions` filled by ``vae_dataset_options_init_size``."""
     o = _padded(DatasetOptions)
-    lib.vae_dataset_options_init(ctypes.byref(o))
+    _init(o, "dataset_options")
     return o
 
 
 def new_optimizer_config(type_):
-    """An :class:`OptimizerConfig` filled by ``vae_optimizer_config_init(cfg, type_)``."""
+    """An :class:`OptimizerConfig` filled by ``vae_optimizer_config_init_size(cfg, type_, size)``."""
     c = _padded(OptimizerConfig)
-    lib.vae_optimizer_config_init(ctypes.byref(c), type_)
+    _init(c, "optimizer_config", type_)
     return c
 
 
 def new_model_config():
-    """A :class:`ModelConfig` filled by ``vae_model_config_init``."""
+    """A :class:`ModelConfig` filled by ``vae_model_config_init_size``."""
     c = _padded(ModelConfig)
-    lib.vae_model_config_init(ctypes.byref(c))
+    _init(c, "model_config")
     return c
 
 
 def empty_model_config():
-    """A :class:`ModelConfig` for vae_model_get_config: struct_size is the
-    library's own size (as vae_model_config_init sets it), so every field the
-    library has is copied, also those newer than this binding."""
+    """A :class:`ModelConfig` for vae_model_get_config: struct_size is what
+    the sized initialiser set (this binding's size, or the library's if that
+    is smaller), so every field both know is copied and nothing beyond."""
     return new_model_config()
 
 

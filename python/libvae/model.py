@@ -8,8 +8,9 @@ import numpy as np
 from . import capi
 from ._errors import Error, check_handle, raise_from_error, status_str
 from ._util import (Busy, Handle, as_array, as_float, as_int, as_path, as_rows, as_size,
-                    enum_name, enum_value, f32, fptr)
+                    enum_name, enum_value, f32, fptr, set_shape)
 from .dataset import Dataset
+from .layers import network_text
 from .optimizer import Optimizer
 
 lib = capi.lib
@@ -75,6 +76,11 @@ _OPTIONS = {
     "cond_dim": ("cond_dim", "int", None, False),
     "prior": ("prior", "enum", PRIORS, False),
     "prior_hidden": ("prior_hidden", "int", None, False),
+    # 0.4.0: networks as data (text or libvae.layers lists) and the sample shape
+    "encoder": ("encoder", "net", None, False),
+    "decoder": ("decoder", "net", None, False),
+    "prior_network": ("prior_network", "net", None, False),
+    "input_shape": ("input_shape", "shape", None, False),
 }
 
 #: The keywords vae_model_set_training takes (Model.set_training, gradient_stats).
@@ -119,6 +125,10 @@ def _fill_config(cfg, options, what):
             setattr(cfg, field, int(value))
         elif kind == "enum":
             setattr(cfg, field, enum_value(value, table, key))
+        elif kind == "net":
+            setattr(cfg, field, network_text(value, key).encode("ascii"))
+        elif kind == "shape":
+            set_shape(cfg, value, key)
         else:   # hidden
             if isinstance(value, (int, np.integer)):
                 value = (value,)
@@ -152,6 +162,11 @@ def _config_dict(c):
             d[key] = bool(getattr(c, field))
         elif kind == "enum":
             d[key] = enum_name(getattr(c, field), table)
+        elif kind == "net":
+            v = getattr(c, field)
+            d[key] = v.decode("ascii") if v is not None else None
+        elif kind == "shape":
+            d[key] = tuple(c.input_shape)
         else:
             d[key] = getattr(c, field)
     return d
@@ -297,6 +312,16 @@ class Model(Handle):
     - prior: 'standard' (p(z|c) = N(0, I)) or 'learned' (a network on c)
     - prior_hidden: units of the learned prior's hidden layer (0: affine)
 
+    Networks as data (docs/networks.md), fixed at creation:
+
+    - encoder, decoder, prior_network: the text form ("conv2d(32,4,2,1) relu
+      flatten dense(256) relu") or a list of :mod:`libvae.layers` objects;
+      None keeps the MLP of ``hidden``. The encoder's mean and log-variance
+      heads follow automatically; the decoder's last layer gives input_dim values
+    - input_shape: (channels, height, width) of a sample, product input_dim
+      (needed by convolutions; None: flat)
+    - :attr:`encoder` and :attr:`decoder` give the canonical texts back
+
     Array arguments are converted to C-contiguous float32 (copied only when
     they are not already); results are new numpy arrays filled by the
     library. Failures raise :class:`libvae.Error`.
@@ -313,7 +338,8 @@ class Model(Handle):
                  kl_warmup_steps=None, kl_cycle_steps=None, kl_cycle_ratio=None,
                  kl_cycles=None, capacity_gamma=None, capacity_max=None, capacity_steps=None,
                  free_bits=None, aggressive=None, aggressive_max_inner=None, cond_dim=None,
-                 prior=None, prior_hidden=None):
+                 prior=None, prior_hidden=None, encoder=None, decoder=None,
+                 prior_network=None, input_shape=None):
         super().__init__()
         self.optimizer = None
         cfg = capi.new_model_config()
@@ -328,7 +354,8 @@ class Model(Handle):
             capacity_gamma=capacity_gamma, capacity_max=capacity_max,
             capacity_steps=capacity_steps, free_bits=free_bits, aggressive=aggressive,
             aggressive_max_inner=aggressive_max_inner, cond_dim=cond_dim, prior=prior,
-            prior_hidden=prior_hidden),
+            prior_hidden=prior_hidden, encoder=encoder, decoder=decoder,
+            prior_network=prior_network, input_shape=input_shape),
             "Model")
         out = ctypes.c_void_p()
         err = capi.VaeError()
@@ -431,6 +458,16 @@ class Model(Handle):
     @property
     def input_dim(self):
         return self._input_dim
+
+    @property
+    def encoder(self):
+        """The encoder's layers in the canonical text form (before the heads)."""
+        return self.config["encoder"]
+
+    @property
+    def decoder(self):
+        """The decoder's layers in the canonical text form."""
+        return self.config["decoder"]
 
     @property
     def latent_dim(self):

@@ -7,8 +7,9 @@ import numpy as np
 
 from . import capi
 from ._errors import Error, check_handle, raise_from_error
-from ._util import Handle, as_float, as_int, as_path, as_rows, as_size, fptr, iptr
+from ._util import Handle, as_float, as_int, as_path, as_rows, as_size, fptr, iptr, set_shape
 from .dataset import Dataset
+from .layers import network_text
 from .optimizer import Optimizer
 
 lib = capi.lib
@@ -40,20 +41,23 @@ class VQVAE(Handle):
     """A VQ-VAE (vae_vqvae). Keywords map to vae_vqvae_config fields, None
     keeps the library default: input_dim, hidden (sizes, input side first),
     latents (M), code_dim (D), codes (K), beta, codebook ('ema' or 'loss'),
-    ema_decay, ema_eps, restart_after, seed, threads. Failures raise
-    libvae.Error with the library's status and message."""
+    ema_decay, ema_eps, restart_after, seed, threads, and (0.4.0) encoder,
+    decoder (text form or libvae.layers lists, docs/networks.md) and
+    input_shape. An encoder ending in a C x H x W map is quantised per
+    position: latents becomes H * W and codes come back as (H, W) grids.
+    Failures raise libvae.Error with the library's status and message."""
 
     _kind = "vqvae"
     _free_fn = lib.vae_vqvae_free if capi.has("vae_vqvae_free") else None
 
     def __init__(self, input_dim=None, hidden=None, latents=None, code_dim=None, codes=None,
                  beta=None, codebook=None, ema_decay=None, ema_eps=None, restart_after=None,
-                 seed=None, threads=None):
+                 seed=None, threads=None, encoder=None, decoder=None, input_shape=None):
         super().__init__()
         _need("vae_vqvae_create")
         self.optimizer = None
         cfg = capi._padded(capi.VqvaeConfig)
-        lib.vae_vqvae_config_init(ctypes.byref(cfg))
+        capi._init(cfg, "vqvae_config")
         ints = dict(input_dim=input_dim, n_latents=latents, code_dim=code_dim,
                     codebook_size=codes, restart_after=restart_after, threads=threads)
         for k, v in ints.items():
@@ -75,6 +79,12 @@ class VQVAE(Handle):
             cfg.n_hidden = len(h)
             for i, v in enumerate(h):
                 cfg.hidden[i] = as_int(v, "hidden[%d]" % i)
+        if encoder is not None:
+            cfg.encoder = network_text(encoder, "encoder").encode("ascii")
+        if decoder is not None:
+            cfg.decoder = network_text(decoder, "decoder").encode("ascii")
+        if input_shape is not None:
+            set_shape(cfg, input_shape, "input_shape")
         out = ctypes.c_void_p()
         err = capi.VaeError()
         rc = lib.vae_vqvae_create(ctypes.byref(cfg), ctypes.byref(out), ctypes.byref(err))
@@ -85,11 +95,19 @@ class VQVAE(Handle):
 
     def _dims(self):
         cfg = capi._padded(capi.VqvaeConfig)
-        lib.vae_vqvae_config_init(ctypes.byref(cfg))
+        capi._init(cfg, "vqvae_config")
         with self._lock:
             self._check(lib.vae_vqvae_get_config(self._h(), ctypes.byref(cfg)))
         self.input_dim, self.latents = cfg.input_dim, cfg.n_latents
         self.code_dim, self.codes = cfg.code_dim, cfg.codebook_size
+        self.grid = (1, self.latents)
+        if capi.has("vae_vqvae_code_grid"):
+            g = (ctypes.c_int * 2)()
+            with self._lock:
+                self._check(lib.vae_vqvae_code_grid(self._h(), g))
+            self.grid = (g[0], g[1])
+        #: True when codes come per position of a spatial encoder's map.
+        self.spatial = self.grid[0] > 1
 
     def _check(self, rc):
         return check_handle(rc, lib.vae_vqvae_errmsg, self._ptr)
@@ -175,16 +193,18 @@ class VQVAE(Handle):
     # -- use ----------------------------------------------------------------------
 
     def encode(self, x):
-        """Code indices, an (n, M) int32 array."""
+        """Code indices, an (n, M) int32 array; (n, H, W) grids for a spatial encoder."""
         x = as_rows(x, self.input_dim, "encode")
         out = np.empty((x.shape[0], self.latents), dtype=np.int32)
         with self._lock:
             self._check(lib.vae_vqvae_encode(self._h(), fptr(x), x.shape[0], iptr(out)))
-        return out
+        return out.reshape((x.shape[0],) + self.grid) if self.spatial else out
 
     def decode(self, codes):
         """Decoder output (probabilities or means) for (n, M) codes."""
         c = np.ascontiguousarray(codes, dtype=np.int32)
+        if c.ndim == 3 and self.spatial and c.shape[1:] == self.grid:
+            c = c.reshape(c.shape[0], self.latents)
         if c.ndim != 2 or c.shape[1] != self.latents:
             raise Error(capi.VAE_ERR_SHAPE, "decode: codes has shape %s; expected (n, %d)"
                         % (tuple(c.shape), self.latents))

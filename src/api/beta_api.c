@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/errors.h"
 #include "models/model.h"
 #include "objectives/schedule.h"
@@ -31,11 +32,16 @@ static int check_examples(vae_model *m, const float *x, size_t n, const char *wh
     return VAE_OK;
 }
 
+/* Output structs without an initialiser: their 0.3.0 sizes are pinned too
+ * (tests/infra/abi_old_header.c checks them against the 0.3.0 header). */
+VAE_ABI_PIN(vae_training_state, encoder_steps, VAE_0_3_0_SIZEOF_TRAINING_STATE);
+VAE_ABI_PIN(vae_diagnostics, n, VAE_0_3_0_SIZEOF_DIAGNOSTICS);
+
 VAE_API int vae_model_training_state(const vae_model *model, vae_training_state *state)
 {
     if (!model || !state)
         return VAE_ERR_NULL;
-    if (state->struct_size == 0 || state->struct_size > 65536)
+    if (state->struct_size < sizeof state->struct_size || state->struct_size > 65536)
         return VAE_ERR_INVALID;
     vae_training_state s;
     memset(&s, 0, sizeof s);
@@ -46,9 +52,7 @@ VAE_API int vae_model_training_state(const vae_model *model, vae_training_state 
     s.aggressive_active = model->cfg.aggressive && model->agg_active;
     s.aggressive_mi = model->agg_mi;
     s.encoder_steps = model->enc_steps;
-    size_t size = state->struct_size;
-    memcpy(state, &s, size < sizeof s ? size : sizeof s);
-    state->struct_size = size;
+    vae_abi_put(state, &s, sizeof s, state->struct_size);
     return VAE_OK;
 }
 
@@ -68,7 +72,7 @@ VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
         return VAE_ERR_NULL;
     if (!out)
         return vae_fail(model->errmsg, VAE_ERR_NULL, "diagnostics: out is NULL");
-    if (out->struct_size == 0 || out->struct_size > 65536)
+    if (out->struct_size < sizeof out->struct_size || out->struct_size > 65536)
         return vae_fail(model->errmsg, VAE_ERR_INVALID,
                         "diagnostics: out->struct_size = %zu: set it to sizeof(vae_diagnostics)",
                         out->struct_size);

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/errors.h"
 #include "tensor/vec.h"
 #include "data/dataset.h"
@@ -11,7 +12,8 @@
 /* Rows a single call accepts (keeps n * dim products far from overflow). */
 #define MAX_ROWS ((size_t)1 << 28)
 
-VAE_API void vae_model_config_init(vae_model_config *cfg)
+/* The defaults of every field, into a full-size struct. */
+static void model_config_defaults(vae_model_config *cfg)
 {
     if (!cfg)
         return;
@@ -52,6 +54,21 @@ VAE_API void vae_model_config_init(vae_model_config *cfg)
     cfg->cond_dim = 0;
     cfg->prior = VAE_PRIOR_STANDARD;
     cfg->prior_hidden = 64;
+}
+
+VAE_API void vae_model_config_init_size(vae_model_config *cfg, size_t size)
+{
+    vae_model_config d;
+    model_config_defaults(&d);
+    vae_abi_put(cfg, &d, sizeof d, size);
+}
+
+/* The 0.3.0 entry point: programs built against 0.3.0's header call it with
+ * a 0.3.0 struct, so it writes exactly that size, never the current one. */
+VAE_ABI_PIN(vae_model_config, prior_hidden, VAE_0_3_0_SIZEOF_MODEL_CONFIG);
+VAE_API void (vae_model_config_init)(vae_model_config *cfg)
+{
+    vae_model_config_init_size(cfg, VAE_0_3_0_SIZEOF_MODEL_CONFIG);
 }
 
 /* Copy a caller's config of any known size over the defaults. */
@@ -99,12 +116,9 @@ VAE_API int vae_model_get_config(const vae_model *model, vae_model_config *cfg)
     /* A const getter keeps the handle's message as it is: the status says it all. */
     if (!cfg)
         return VAE_ERR_NULL;
-    if (cfg->struct_size == 0 || cfg->struct_size > 65536)
+    if (cfg->struct_size < sizeof cfg->struct_size || cfg->struct_size > 65536)
         return VAE_ERR_INVALID;
-    size_t n = cfg->struct_size < sizeof *cfg ? cfg->struct_size : sizeof *cfg;
-    size_t keep = cfg->struct_size;
-    memcpy(cfg, &model->cfg, n);
-    cfg->struct_size = keep;
+    vae_abi_put(cfg, &model->cfg, sizeof model->cfg, cfg->struct_size);
     return VAE_OK;
 }
 

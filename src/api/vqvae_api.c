@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/errors.h"
 #include "data/dataset.h"
 #include "models/vqvae.h"
@@ -10,7 +11,8 @@
 
 #define MAX_ROWS ((size_t)1 << 28)
 
-VAE_API void vae_vqvae_config_init(vae_vqvae_config *cfg)
+/* The defaults of every field, into a full-size struct. */
+static void vqvae_config_defaults(vae_vqvae_config *cfg)
 {
     if (!cfg)
         return;
@@ -33,6 +35,20 @@ VAE_API void vae_vqvae_config_init(vae_vqvae_config *cfg)
     cfg->restart_after = 0;
     cfg->seed = 1;
     cfg->threads = 1;
+}
+
+VAE_API void vae_vqvae_config_init_size(vae_vqvae_config *cfg, size_t size)
+{
+    vae_vqvae_config d;
+    vqvae_config_defaults(&d);
+    vae_abi_put(cfg, &d, sizeof d, size);
+}
+
+/* The 0.3.0 entry point: writes exactly the 0.3.0 struct size. */
+VAE_ABI_PIN(vae_vqvae_config, threads, VAE_0_3_0_SIZEOF_VQVAE_CONFIG);
+VAE_API void (vae_vqvae_config_init)(vae_vqvae_config *cfg)
+{
+    vae_vqvae_config_init_size(cfg, VAE_0_3_0_SIZEOF_VQVAE_CONFIG);
 }
 
 VAE_API int vae_vqvae_create(const vae_vqvae_config *cfg, vae_vqvae **out, vae_error *err)
@@ -64,12 +80,9 @@ VAE_API int vae_vqvae_get_config(const vae_vqvae *vq, vae_vqvae_config *cfg)
 {
     if (!vq || !cfg)
         return VAE_ERR_NULL;
-    if (cfg->struct_size == 0 || cfg->struct_size > 65536)
+    if (cfg->struct_size < sizeof cfg->struct_size || cfg->struct_size > 65536)
         return VAE_ERR_INVALID;
-    size_t n = cfg->struct_size < sizeof *cfg ? cfg->struct_size : sizeof *cfg;
-    size_t keep = cfg->struct_size;
-    memcpy(cfg, &vq->cfg, n);
-    cfg->struct_size = keep;
+    vae_abi_put(cfg, &vq->cfg, sizeof vq->cfg, cfg->struct_size);
     return VAE_OK;
 }
 
@@ -197,6 +210,15 @@ VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t ba
 }
 
 /* ---- use ------------------------------------------------------------------------ */
+
+VAE_API int vae_vqvae_code_grid(const vae_vqvae *vq, int grid[2])
+{
+    if (!vq || !grid)
+        return VAE_ERR_NULL;
+    grid[0] = vq->spatial ? vq->grid[0] : 1;
+    grid[1] = vq->spatial ? vq->grid[1] : vq->cfg.n_latents;
+    return VAE_OK;
+}
 
 VAE_API int vae_vqvae_encode(vae_vqvae *vq, const float *x, size_t n, int *codes)
 {

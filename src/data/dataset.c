@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/errors.h"
 #include "data/csv.h"
 #include "data/idx.h"
@@ -23,7 +24,8 @@
  * struct: most likely the caller never called vae_dataset_options_init. */
 #define OPTIONS_MAX_SIZE 4096
 
-VAE_API void vae_dataset_options_init(vae_dataset_options *opt)
+/* The defaults of every field, into a full-size struct. */
+static void options_defaults(vae_dataset_options *opt)
 {
     if (!opt)
         return;
@@ -34,6 +36,20 @@ VAE_API void vae_dataset_options_init(vae_dataset_options *opt)
     opt->threshold = 0.5f;
     opt->csv_header = 0;
     opt->csv_label_column = -1;
+}
+
+VAE_API void vae_dataset_options_init_size(vae_dataset_options *opt, size_t size)
+{
+    vae_dataset_options d;
+    options_defaults(&d);
+    vae_abi_put(opt, &d, sizeof d, size);
+}
+
+/* The 0.3.0 entry point: writes exactly the 0.3.0 struct size. */
+VAE_ABI_PIN(vae_dataset_options, csv_label_column, VAE_0_3_0_SIZEOF_DATASET_OPTIONS);
+VAE_API void (vae_dataset_options_init)(vae_dataset_options *opt)
+{
+    vae_dataset_options_init_size(opt, VAE_0_3_0_SIZEOF_DATASET_OPTIONS);
 }
 
 static int check_options(const vae_dataset_options *o, char *msg)

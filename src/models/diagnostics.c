@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/errors.h"
 #include "models/model.h"
 
@@ -146,10 +147,7 @@ int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
             mu_variance[d] = (float)var[d];
     }
     r.mi = mutual_info(m, mu, lv, n, K, z, logs, lw);
-    size_t keep = out->struct_size < sizeof r ? out->struct_size : sizeof r;
-    size_t size = out->struct_size;
-    memcpy(out, &r, keep);
-    out->struct_size = size;
+    vae_abi_put(out, &r, sizeof r, out->struct_size);
 done:
     free(mu);
     free(lv);

@@ -30,6 +30,7 @@ static void fpmode_restore(fpmode_t m) { (void)m; }
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/errors.h"
 #include "tensor/pool.h"
 #include "tensor/simd.h"
@@ -47,7 +48,8 @@ static int type_known(int type)
     return type >= VAE_OPT_SGD && type <= VAE_OPT_ADAM;
 }
 
-VAE_API void vae_optimizer_config_init(vae_optimizer_config *cfg, int type)
+/* The defaults of every field for `type`, into a full-size struct. */
+static void config_defaults(vae_optimizer_config *cfg, int type)
 {
     if (!cfg)
         return;
@@ -65,6 +67,20 @@ VAE_API void vae_optimizer_config_init(vae_optimizer_config *cfg, int type)
     cfg->eps = type == VAE_OPT_ADAGRAD ? 1e-10f : 1e-8f; /* PyTorch's defaults */
     cfg->weight_decay = 0.0f;
     cfg->clip_norm = 0.0f;
+}
+
+VAE_API void vae_optimizer_config_init_size(vae_optimizer_config *cfg, int type, size_t size)
+{
+    vae_optimizer_config d;
+    config_defaults(&d, type);
+    vae_abi_put(cfg, &d, sizeof d, size);
+}
+
+/* The 0.3.0 entry point: writes exactly the 0.3.0 struct size. */
+VAE_ABI_PIN(vae_optimizer_config, clip_norm, VAE_0_3_0_SIZEOF_OPTIMIZER_CONFIG);
+VAE_API void (vae_optimizer_config_init)(vae_optimizer_config *cfg, int type)
+{
+    vae_optimizer_config_init_size(cfg, type, VAE_0_3_0_SIZEOF_OPTIMIZER_CONFIG);
 }
 
 /* Check every field of a full-size config. `who` prefixes the field names
@@ -183,10 +199,10 @@ VAE_API void vae_optimizer_free(vae_optimizer *opt)
     free(opt);
 }
 
-/* Copies min(cfg->struct_size, sizeof) bytes for an older caller and keeps
- * its struct_size; a zero (unset), current or larger struct_size gets the
- * whole current struct with struct_size = sizeof, so the caller can tell
- * which fields were filled. */
+/* Copies min(cfg->struct_size, sizeof) bytes and sets struct_size to that
+ * count, so an older caller gets its fields only and a newer one can tell
+ * which fields were filled. An unset (0) or absurd struct_size is refused:
+ * the caller's size is unknown, so nothing may be written. */
 VAE_API int vae_optimizer_get_config(const vae_optimizer *opt, vae_optimizer_config *cfg)
 {
     if (!opt)
@@ -194,13 +210,12 @@ VAE_API int vae_optimizer_get_config(const vae_optimizer *opt, vae_optimizer_con
     if (!cfg)
         return vae_fail(errbuf(opt), VAE_ERR_NULL, "vae_optimizer_get_config: cfg is NULL");
     size_t size = cfg->struct_size;
-    if (size > 0 && size < sizeof *cfg) {
-        memcpy(cfg, &opt->cfg, size);
-        cfg->struct_size = size;
-    } else {
-        *cfg = opt->cfg;
-        cfg->struct_size = sizeof *cfg;
-    }
+    if (size < sizeof cfg->struct_size || size > OPT_MAX_STRUCT_SIZE)
+        return vae_fail(errbuf(opt), VAE_ERR_INVALID,
+                        "vae_optimizer_get_config: cfg->struct_size = %zu: set it to "
+                        "sizeof(vae_optimizer_config)",
+                        size);
+    vae_abi_put(cfg, &opt->cfg, sizeof opt->cfg, size);
     return VAE_OK;
 }
 

@@ -107,8 +107,10 @@ class TestCffi(unittest.TestCase):
     def test_train_step(self):
         ffi, lib = self.ffi, self.lib
         d, n = 16, 4
+        # The *_init names of vae.h are macros passing sizeof; cdef has no
+        # macros, so the sized initialisers are called with the cdef's size.
         cfg = ffi.new("vae_model_config *")
-        lib.vae_model_config_init(cfg)
+        lib.vae_model_config_init_size(cfg, ffi.sizeof("vae_model_config"))
         self.assertEqual(cfg.struct_size, ffi.sizeof("vae_model_config"))
         cfg.input_dim, cfg.latent_dim, cfg.n_hidden, cfg.hidden[0] = d, 3, 1, 8
         cfg.seed = 11
@@ -119,7 +121,8 @@ class TestCffi(unittest.TestCase):
         m = ffi.gc(model[0], lib.vae_model_free)
 
         ocfg = ffi.new("vae_optimizer_config *")
-        lib.vae_optimizer_config_init(ocfg, lib.VAE_OPT_ADAM)
+        lib.vae_optimizer_config_init_size(ocfg, lib.VAE_OPT_ADAM,
+                                           ffi.sizeof("vae_optimizer_config"))
         opt_out = ffi.new("vae_optimizer **")
         self.assertEqual(lib.vae_optimizer_create(ocfg, opt_out, err), lib.VAE_OK)
         opt = ffi.gc(opt_out[0], lib.vae_optimizer_free)
@@ -136,7 +139,7 @@ class TestCffi(unittest.TestCase):
 
         # An epoch over a dataset with a progress callback (the vae_progress_fn typedef).
         dopt = ffi.new("vae_dataset_options *")
-        lib.vae_dataset_options_init(dopt)
+        lib.vae_dataset_options_init_size(dopt, ffi.sizeof("vae_dataset_options"))
         ds_out = ffi.new("vae_dataset **")
         self.assertEqual(lib.vae_dataset_from_array(x, n, d, ffi.NULL, lib.VAE_ARRAY_COPY,
                                                     dopt, ds_out, err), lib.VAE_OK)
@@ -166,6 +169,29 @@ class TestCffi(unittest.TestCase):
         self.assertEqual(err.status, lib.VAE_ERR_INVALID)
         self.assertIn(b"latent_dim", ffi.string(err.message))
         self.assertEqual(model[0], ffi.NULL)
+
+    def test_sized_initialisers(self):
+        """A sized initialiser writes exactly the size it is given; a getter
+        refuses an unset struct_size and writes nothing."""
+        ffi, lib = self.ffi, self.lib
+        full = ffi.sizeof("vae_model_config")
+        buf = ffi.new("unsigned char[]", full + 64)
+        ffi.memmove(buf, b"\xa5" * (full + 64), full + 64)
+        small = ffi.offsetof("vae_model_config", "posterior")   # a 0.1.0-sized struct
+        lib.vae_model_config_init_size(ffi.cast("vae_model_config *", buf), small)
+        self.assertEqual(bytes(ffi.buffer(buf, full + 64))[small:], b"\xa5" * (full + 64 - small))
+        self.assertEqual(ffi.cast("vae_model_config *", buf).struct_size, small)
+        ocfg = ffi.new("vae_optimizer_config *")
+        lib.vae_optimizer_config_init_size(ocfg, lib.VAE_OPT_ADAM,
+                                           ffi.sizeof("vae_optimizer_config"))
+        err = ffi.new("vae_error *")
+        opt_out = ffi.new("vae_optimizer **")
+        self.assertEqual(lib.vae_optimizer_create(ocfg, opt_out, err), lib.VAE_OK)
+        opt = ffi.gc(opt_out[0], lib.vae_optimizer_free)
+        got = ffi.new("vae_optimizer_config *")
+        got.lr = 123.0
+        self.assertEqual(lib.vae_optimizer_get_config(opt, got), lib.VAE_ERR_INVALID)
+        self.assertEqual(got.lr, 123.0)
 
     def test_structs_match_the_ctypes_binding(self):
         """libvae.capi's ctypes mirrors have the header's sizes and offsets."""
