@@ -169,7 +169,8 @@ START_TEST(test_cvae_class_conditional_samples)
 {
     if (!g_train) {
         if (!tu_quick())
-            tu_skip("test_cvae_class_conditional_samples", "MNIST files not found ($VAE_MNIST_DIR)");
+            tu_skip("test_cvae_class_conditional_samples",
+                    "MNIST files not found ($VAE_MNIST_DIR)");
         return;
     }
     vae_model *cvae = train_k(CLASSES, VAE_PRIOR_STANDARD, CLASSIFY_LATENT, CLASSIFY_EPOCHS);

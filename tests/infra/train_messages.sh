@@ -25,7 +25,8 @@ PY
 # --save into a missing directory: the path appears once in the message.
 bad="$tmp/missing-dir/model.ckpt"
 set +e
-"$exe" --data "$tmp/img.idx" --epochs 1 --hidden 8 --latent 2 --save "$bad" > /dev/null 2> "$tmp/err"
+"$exe" --data "$tmp/img.idx" --epochs 1 --hidden 8 --latent 2 --save "$bad" \
+    > /dev/null 2> "$tmp/err"
 rc=$?
 set -e
 cat "$tmp/err"

@@ -181,7 +181,8 @@ START_TEST(test_eval_nonfinite_is_refused)
                   "%s", vae_model_errmsg(m));
     vae_dataset *ds = NULL;
     vae_error err;
-    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, &err), VAE_OK);
+    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, &err),
+                     VAE_OK);
     rc = vae_model_evaluate(m, ds, 16, &st);
     ck_assert_msg(rc == VAE_ERR_NONFINITE, "evaluate: %d (elbo %g)", rc, st.elbo);
     ck_assert_msg(strstr(vae_model_errmsg(m), "evaluate:"), "%s", vae_model_errmsg(m));
@@ -199,7 +200,8 @@ START_TEST(test_evaluate_stats_null)
     vae_model *m = make_model(8, 1);
     vae_dataset *ds = NULL;
     vae_error err;
-    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, &err), VAE_OK);
+    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, &err),
+                     VAE_OK);
     ck_assert_int_eq(vae_model_evaluate(m, ds, 16, NULL), VAE_ERR_NULL);
     ck_assert_msg(strstr(vae_model_errmsg(m), "stats"), "%s", vae_model_errmsg(m));
     vae_vqvae_config qc;
@@ -249,7 +251,8 @@ START_TEST(test_vqvae_refused_then_recovers)
     ck_assert_int_eq(vae_optimizer_set_lr(o, 1e-3f), VAE_OK);
     vae_dataset *ds = NULL;
     vae_error err;
-    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, &err), VAE_OK);
+    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, &err),
+                     VAE_OK);
     vae_vqvae_stats before, after;
     ck_assert_int_eq(vae_vqvae_evaluate(q, ds, 16, &before), VAE_OK);
     for (int k = 0; k < 100; k++) {
