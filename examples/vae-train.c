@@ -305,6 +305,22 @@ static int use_labels(options *o, vae_dataset *all)
     return 0;
 }
 
+/* A conditional checkpoint needs its conditions: say which flag gives them
+ * (the library's message would name a C function). */
+static int check_loaded_conditional(const options *o, const vae_model *model)
+{
+    vae_model_config c;
+    c.struct_size = sizeof c;
+    if (vae_model_get_config(model, &c) != VAE_OK || c.cond_dim == 0 || o->conditional >= 0)
+        return 0;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "the checkpoint is a conditional model (%d classes): add --conditional "
+             "independent|learned-prior and --labels PATH",
+             c.cond_dim);
+    return fail("--load", msg);
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -336,6 +352,8 @@ int main(int argc, char **argv)
             goto out;
         }
         vae_model_set_threads(model, o.model.threads);
+        if (check_loaded_conditional(&o, model) != 0)
+            goto out;
     } else {
         o.model.input_dim = (int)d;
         if (vae_model_create(&o.model, &model, &err) != VAE_OK) {
@@ -388,7 +406,7 @@ int main(int argc, char **argv)
     if (beta_after_training(model, train, test, &o.beta) != 0)
         goto out;
     if (o.save && vae_model_save(model, opt, o.save) != VAE_OK) {
-        fail(o.save, vae_model_errmsg(model));
+        fail("--save", vae_model_errmsg(model)); /* the message names the path */
         goto out;
     }
     status = 0;

@@ -88,8 +88,11 @@ static double test_elbo(vae_model *m)
 
 START_TEST(test_cvae_elbo_beats_vae)
 {
-    if (!g_train)
+    if (!g_train) {
+        if (!tu_quick()) /* quick mode leaves it out on purpose */
+            tu_skip("test_cvae_elbo_beats_vae", "MNIST files not found ($VAE_MNIST_DIR)");
         return; /* no MNIST here, or quick mode */
+    }
     vae_model *vae = train(0, VAE_PRIOR_STANDARD);
     vae_model *cvae = train(CLASSES, VAE_PRIOR_STANDARD);
     vae_model *lp = train(CLASSES, VAE_PRIOR_LEARNED);
@@ -164,8 +167,12 @@ static double class_accuracy(vae_model *m, const char *name, int at_mean)
 
 START_TEST(test_cvae_class_conditional_samples)
 {
-    if (!g_train)
+    if (!g_train) {
+        if (!tu_quick())
+            tu_skip("test_cvae_class_conditional_samples",
+                    "MNIST files not found ($VAE_MNIST_DIR)");
         return;
+    }
     vae_model *cvae = train_k(CLASSES, VAE_PRIOR_STANDARD, CLASSIFY_LATENT, CLASSIFY_EPOCHS);
     vae_model *lp = train_k(CLASSES, VAE_PRIOR_LEARNED, CLASSIFY_LATENT, CLASSIFY_EPOCHS);
     class_accuracy(cvae, "cvae (independent prior), z = prior mean", 1);

@@ -358,7 +358,7 @@ START_TEST(test_mnist_matches_float_path)
 {
     char img[4096];
     if (!tu_mnist_file(img, "t10k-images-idx3-ubyte.gz")) {
-        fprintf(stderr, "test_mnist_matches_float_path: MNIST files not found, skipped\n");
+        tu_skip("test_mnist_matches_float_path", "MNIST files not found ($VAE_MNIST_DIR)");
         return;
     }
     size_t n, d;

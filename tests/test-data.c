@@ -203,7 +203,7 @@ START_TEST(test_mnist)
 {
     char img[4096], lab[4096];
     if (!tu_mnist_file(img, "t10k-images-idx3-ubyte.gz")) {
-        fprintf(stderr, "test_mnist: MNIST files not found, skipped\n");
+        tu_skip("test_mnist", "MNIST files not found ($VAE_MNIST_DIR)");
         return;
     }
     tu_mnist_file(lab, "t10k-labels-idx1-ubyte.gz");

@@ -179,8 +179,11 @@ static void trained_teardown(void)
 
 START_TEST(test_variance_ordering_mnist)
 {
-    if (!g_trained)
-        return; /* no MNIST here */
+    if (!g_trained) {
+        if (!tu_quick()) /* quick mode leaves it out on purpose */
+            tu_skip("test_variance_ordering_mnist", "MNIST files not found ($VAE_MNIST_DIR)");
+        return;
+    }
     const float *x = vae_dataset_data(g_test);
     vae_model_config c;
     c.struct_size = sizeof c;
@@ -197,11 +200,49 @@ START_TEST(test_variance_ordering_mnist)
     for (int i = 0; i < 4; i++) {
         c.estimator = e[i].est;
         c.baseline = e[i].base;
-        vae_grad_stats enc, all;
-        ck_assert_int_eq(vae_model_gradient_stats(g_trained, x, 100, &c, S, NULL, &enc, &all, NULL),
+        vae_grad_stats enc, all, per[64];
+        size_t T = vae_model_param_tensor_count(g_trained);
+        ck_assert_uint_le(T, 64);
+        ck_assert_int_eq(vae_model_gradient_stats(g_trained, x, 100, &c, S, per, &enc, &all, NULL),
                          VAE_OK);
         e[i].var = enc.total_variance;
-        ck_assert(enc.total_variance <= all.total_variance);
+        /* The encoder's and the overall figures must be those of their
+         * tensors: variances add over coordinates, squared mean norms too.
+         * ("encoder <= total", asserted here before, held by construction.)
+         * Checked to fail by a mutation of src/models/estimates.c that drops
+         * the last encoder tensor from the encoder's range (enc_end =
+         * p->offset instead of p->offset + cnt): "encoder variance ... the
+         * sum of its tensors ..." failed; reverted. The decoder's share must
+         * be positive: enc_end = P (every tensor counted as the encoder's)
+         * fails the strict inequality. */
+        double enc_var = 0, enc_n2 = 0, all_var = 0, all_n2 = 0;
+        for (size_t t = 0; t < T; t++) {
+            const char *name;
+            size_t rows, cols, off;
+            ck_assert_int_eq(vae_model_param_tensor_info(g_trained, t, &name, &rows, &cols, &off),
+                             VAE_OK);
+            all_var += per[t].total_variance;
+            all_n2 += per[t].mean_norm * per[t].mean_norm;
+            if (strncmp(name, "enc.", 4) == 0) {
+                enc_var += per[t].total_variance;
+                enc_n2 += per[t].mean_norm * per[t].mean_norm;
+            }
+        }
+        ck_assert_msg(fabs(enc.total_variance - enc_var) <= 1e-9 * enc_var,
+                      "encoder variance %.9g, the sum of its tensors' %.9g", enc.total_variance,
+                      enc_var);
+        ck_assert_msg(fabs(enc.mean_norm * enc.mean_norm - enc_n2) <= 1e-9 * enc_n2,
+                      "encoder |mean|^2 %.9g, the sum of its tensors' %.9g",
+                      enc.mean_norm * enc.mean_norm, enc_n2);
+        ck_assert_msg(fabs(all.total_variance - all_var) <= 1e-9 * all_var,
+                      "overall variance %.9g, the sum of all tensors' %.9g", all.total_variance,
+                      all_var);
+        ck_assert_msg(fabs(all.mean_norm * all.mean_norm - all_n2) <= 1e-9 * all_n2,
+                      "overall |mean|^2 %.9g, the sum of all tensors' %.9g",
+                      all.mean_norm * all.mean_norm, all_n2);
+        ck_assert_msg(all.total_variance - enc.total_variance > 0,
+                      "the decoder's gradients must vary too: overall %.9g, encoder %.9g",
+                      all.total_variance, enc.total_variance);
     }
     ck_assert_msg(e[1].var > 10 * e[0].var, "score %.4g vs pathwise %.4g", e[1].var, e[0].var);
     ck_assert_msg(e[2].var < e[1].var, "EMA baseline %.4g vs none %.4g", e[2].var, e[1].var);
@@ -211,8 +252,11 @@ END_TEST
 
 START_TEST(test_bound_ordering)
 {
-    if (!g_trained)
+    if (!g_trained) {
+        if (!tu_quick())
+            tu_skip("test_bound_ordering", "MNIST files not found ($VAE_MNIST_DIR)");
         return;
+    }
     const size_t n = tu_quick() ? 10 : 200;
     const float *x = vae_dataset_data(g_test);
     const int ks[4] = {1, 5, 50, 500};

@@ -17,6 +17,16 @@
 #include "tensor/vec.h"
 #include "testutil.h"
 
+/* The long sweeps (thousands of repetitions, every product shape) run in
+ * the 'slow' suite (test pool-long, VAE_TEST_LONG=1); the 'unit' suite runs
+ * short ones so that it stays under a minute on 2 cores; valgrind
+ * (VAE_TEST_QUICK) runs the shortest. */
+static int short_sweeps(void)
+{
+    const char *l = getenv("VAE_TEST_LONG");
+    return tu_quick() || !(l && *l && strcmp(l, "0") != 0);
+}
+
 START_TEST(test_range_tiles)
 {
     size_t ns[] = {0, 1, 15, 16, 17, 100, 784, 1000003};
@@ -72,7 +82,7 @@ START_TEST(test_each_part_once)
     check_once(NULL, 1);
     vt_pool_free(NULL);
     int teams[] = {2, 3, 4, 8};
-    int reps = tu_quick() ? 50 : 2000;
+    int reps = short_sweeps() ? 50 : 2000;
     for (size_t t = 0; t < sizeof teams / sizeof teams[0]; t++) {
         vt_pool *p = vt_pool_new(teams[t]);
         ck_assert_ptr_nonnull(p);
@@ -132,7 +142,7 @@ START_TEST(test_concurrent_callers)
     caller_arg a[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
-        a[i] = (caller_arg){p, tu_quick() ? 30 : 3000, 0};
+        a[i] = (caller_arg){p, short_sweeps() ? 30 : 3000, 0};
         ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, &a[i]), 0);
     }
     for (int i = 0; i < 3; i++) {
@@ -168,6 +178,10 @@ START_TEST(test_split_gemm_bits)
     if (tu_quick()) { /* valgrind: one product shape, no transposes (minutes otherwise) */
         ns = 1;
         combos = 1;
+    } else if (short_sweeps()) { /* unit suite: the MNIST-sized shape and the odd ones */
+        int keep[4][3] = {{100, 400, 784}, {33, 47, 5}, {17, 300, 129}, {300, 17, 129}};
+        memcpy(shapes, keep, sizeof keep);
+        ns = 4;
     }
     vt_pool *pools[3] = {vt_pool_new(2), vt_pool_new(3), vt_pool_new(4)};
     /* Bit for bit where the BLAS kernels allow it (see vt_gemm_split_exact);
@@ -227,7 +241,7 @@ START_TEST(test_reductions_on_teams)
 {
     size_t ns[] = {0, 1, 17, 65536, 65537, 652824, 2000003};
     vt_pool *pools[4] = {NULL, vt_pool_new(2), vt_pool_new(3), vt_pool_new(4)};
-    size_t count = tu_quick() ? 5 : sizeof ns / sizeof ns[0]; /* valgrind: up to 65537 */
+    size_t count = short_sweeps() ? 5 : sizeof ns / sizeof ns[0]; /* short: up to 65537 */
     for (size_t k = 0; k < count; k++) {
         size_t n = ns[k];
         float *x = filled(n ? n : 1, 11u);

@@ -5,8 +5,20 @@
 #include <check.h>
 #include <stddef.h>
 
-/* Run one suite with Check's runner; returns the process exit status. */
+/* meson's (and automake's) exit status for a skipped test. */
+#define TU_EXIT_SKIP 77
+
+/* Run one suite with Check's runner; returns the process exit status:
+ * EXIT_FAILURE when a case failed; else TU_EXIT_SKIP when a case called
+ * tu_skip (so a suite whose MNIST cases found no data shows SKIP, not OK);
+ * else EXIT_SUCCESS. */
 int tu_run_suite(Suite *s);
+
+/* Record that `test` could not run (e.g. the MNIST files are missing) and
+ * why; the caller then returns from the test. Works in Check's forked
+ * children and with CK_FORK=no alike. Quick mode (tu_quick) shortening a
+ * test on purpose is not a skip. */
+void tu_skip(const char *test, const char *why);
 
 /* A path in the test scratch directory ($VAE_TEST_TMPDIR or /tmp), unique
  * per process and name; the returned string is static storage of the caller's buf. */

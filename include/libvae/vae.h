@@ -207,6 +207,12 @@ VAE_API void vae_dataset_options_init_size(vae_dataset_options *opt, size_t size
  * says otherwise. Files claiming more than 2^28 examples or 2^24 values
  * per example are refused (VAE_ERR_LIMIT) before any large allocation.
  * The files are read completely during the call; nothing keeps them open.
+ * Only regular files are read (a FIFO, device or directory: VAE_ERR_IO at
+ * once, without blocking). Memory follows the data a file really holds: a
+ * header claiming more bytes than the file can hold (its size when raw,
+ * 1040 times it when gzip, the most deflate expands) is refused before the
+ * data is read, and a labels file whose count differs from the images' is
+ * refused at its 8-byte header.
  * u8 images are kept as bytes (1 byte per value, whatever opt->scale says)
  * and turned into their float values (the same bits as dividing the float
  * by 255, or as the scale asks) as batches are drawn; see
@@ -235,7 +241,10 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
  * Load a CSV file of numbers (comma separated, one example per line; blank
  * lines skipped). Every row must have the same number of columns. An
  * optional label column (opt->csv_label_column) is taken out of the
- * features. The file is read completely during the call.
+ * features. The file is read completely during the call; it must be a
+ * regular file (a FIFO, device or directory: VAE_ERR_IO, without
+ * blocking). A line may be at most 2^24 bytes (16 MiB) long; a NUL byte
+ * in a line is an error naming its line and column.
  * @param path  path of the CSV file.
  * @param opt   options (header line, label column, scale, binarisation);
  *              NULL for the defaults.
@@ -244,9 +253,10 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
  * @param err   may be NULL; receives the status and a message naming the
  *              line and column at fault.
  * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (bad options), VAE_ERR_IO,
- *         VAE_ERR_FORMAT (a field that is not a number, ragged rows, no
- *         rows), VAE_ERR_NONFINITE (NaN or infinity), VAE_ERR_LIMIT (rows
- *         wider than 2^18 = 262,144 columns), VAE_ERR_NOMEM.
+ *         VAE_ERR_FORMAT (a field that is not a number, a NUL byte, ragged
+ *         rows, no rows), VAE_ERR_NONFINITE (NaN or infinity), VAE_ERR_LIMIT
+ *         (rows wider than 2^18 = 262,144 columns, lines longer than 2^24
+ *         bytes), VAE_ERR_NOMEM.
  * @thread_safe
  * @since 0.1.0
  */
@@ -470,7 +480,23 @@ enum vae_optimizer_type {
     VAE_OPT_ADAM = 3        /**< Kingma & Ba with bias correction */
 };
 
-/** Optimizer hyperparameters. Initialise with vae_optimizer_config_init (a macro: see vae_optimizer_config_init_size). */
+/**
+ * Optimizer hyperparameters. Initialise with vae_optimizer_config_init (a
+ * macro: see vae_optimizer_config_init_size).
+ *
+ * Divergence (since 0.4.0): every update is checked before it is applied.
+ * An update is refused, and the step returns VAE_ERR_DIVERGED with the
+ * parameters, the optimizer state and every step count exactly as before
+ * it, when a new parameter or state value would not be finite, or when the
+ * update is longer than the parameters: ||delta||_2 > ||p||_2 + 0.1
+ * sqrt(P) over the P parameters updated (an update may at most double the
+ * parameter vector's length, with a floor of 0.1 RMS per parameter). A
+ * learning rate far too large (Adam at 1e10, SGD at 10 on MNIST) is thus
+ * refused at its first step, before it wrecks the parameters: lower it
+ * (vae_optimizer_set_lr) and training continues from the last good state.
+ * Steps of sane learning rates are far below the bound (Adam at 1e-3 moves
+ * a 784-400-20 model by about 3% of its length).
+ */
 typedef struct vae_optimizer_config {
     size_t struct_size;     /**< sizeof(vae_optimizer_config) */
     int type;               /**< enum vae_optimizer_type */
@@ -901,8 +927,11 @@ typedef int (*vae_progress_fn)(void *user, size_t batch, size_t n_batches, doubl
  * @param stats  may be NULL; receives the batch's averages in nats (before
  *               the update).
  * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not
- *         finite (the update is not applied: parameters and optimizer state
- *         stay as before the step); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0,
+ *         finite, or the update would make a value non-finite or is longer
+ *         than the parameters (see vae_optimizer_config): the update is not
+ *         applied, parameters, optimizer state and step counts stay exactly
+ *         as before the step, and a lower learning rate continues from
+ *         there; VAE_ERR_NULL, VAE_ERR_INVALID (n = 0,
  *         data outside [0,1] for Bernoulli), VAE_ERR_NONFINITE,
  *         VAE_ERR_SHAPE (optimizer bound to another model size),
  *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
@@ -948,9 +977,13 @@ VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const va
  * @param data        the examples (not changed); dim must equal input_dim.
  * @param batch_size  examples per forward pass, 1..2^28 (memory only; the
  *                    result does not depend on it).
- * @param stats       receives the averages in nats (elbo, rec, kl, loss, n).
- * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_INVALID,
- *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @param stats       receives the averages in nats (elbo, rec, kl, loss, n);
+ *                    required (NULL: VAE_ERR_NULL).
+ * @return VAE_OK; VAE_ERR_NONFINITE when the ELBO of some example is not
+ *         finite (parameters wrecked by a divergence: the message gives how
+ *         many and the first example's index; *stats is not written);
+ *         VAE_ERR_NULL, VAE_ERR_SHAPE, VAE_ERR_INVALID, VAE_ERR_LIMIT,
+ *         VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.1.0
  */
@@ -965,8 +998,10 @@ VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t
  * @param n            number of examples, 1..2^28.
  * @param per_example  may be NULL; else n floats: each example's ELBO, nats.
  * @param stats        may be NULL; else the averages in nats.
- * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
- *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE (NaN
+ *         or infinity in x, or an example whose ELBO is not finite: the
+ *         message gives how many and the first one's index, *stats is not
+ *         written), VAE_ERR_LIMIT, VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.1.0
  */
@@ -1149,9 +1184,12 @@ VAE_API int vae_model_set_params(vae_model *model, const float *in, size_t count
  * @param model  the model (not changed).
  * @param opt    NULL, or the optimizer whose state is saved with it.
  * @param path   the file to write (replaced if it exists).
- * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_NONFINITE (refuses to write
- *         non-finite parameters), VAE_ERR_IO (cannot write or rename; the
- *         old file is kept), VAE_ERR_NOMEM.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (path is empty),
+ *         VAE_ERR_SHAPE (opt is bound to a model of another parameter
+ *         count, as vae_model_train_step refuses it), VAE_ERR_NONFINITE
+ *         (refuses to write non-finite parameters), VAE_ERR_IO (cannot
+ *         write or rename), VAE_ERR_NOMEM. On failure the file at path is
+ *         left as it was.
  * @par Threads
  * One thread at a time per model and per optimizer.
  * @since 0.1.0
@@ -1167,7 +1205,9 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
  * @param opt_out  NULL, or receives the optimizer (owned by the caller) or
  *                 NULL when the file holds none.
  * @param err      may be NULL; receives the status and a message.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_IO, VAE_ERR_FORMAT (bad magic,
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_IO (cannot open or read, or not a
+ *         regular file: a FIFO, device or directory is refused without
+ *         blocking), VAE_ERR_FORMAT (bad magic,
  *         version, CRC, truncated, missing or misshaped tensor),
  *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
  * @thread_safe
@@ -1544,7 +1584,8 @@ VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, 
  * @param per_example may be NULL; else n floats.
  * @param stats       may be NULL.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data outside [0,1]
- *         for Bernoulli, first + n overflows), VAE_ERR_NONFINITE,
+ *         for Bernoulli, first + n overflows), VAE_ERR_NONFINITE (also
+ *         for a non-finite ELBO, as vae_model_elbo),
  *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_UNSUPPORTED (a conditional
  *         model), VAE_ERR_NOMEM.
  * @thread_handle
@@ -1585,8 +1626,9 @@ VAE_API const float *vae_model_param_data(const vae_model *model);
  * One optimizer step with the gradient now in the model's gradient buffer
  * (see vae_model_compute_gradients), with the same checks as
  * vae_model_train_step: when the gradient or the updated parameters would
- * not be finite, nothing changes (parameters, optimizer state and step
- * count stay) and VAE_ERR_DIVERGED is returned.
+ * not be finite, or the update is longer than the parameters (the bound of
+ * vae_optimizer_config), nothing changes (parameters, optimizer state and
+ * step count stay) and VAE_ERR_DIVERGED is returned.
  * @param model  the model whose gradient buffer holds the gradient.
  * @param opt    the optimizer.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (the optimizer is bound to a
@@ -1865,10 +1907,13 @@ VAE_API int vae_vqvae_train_epoch(vae_vqvae *vq, vae_optimizer *opt, const vae_d
  * @param vq          the model.
  * @param data        the examples (input_dim features each).
  * @param batch_size  examples per batch, 1..2^28.
- * @param stats       may be NULL; receives the figures.
+ * @param stats       receives the figures; required (NULL: VAE_ERR_NULL;
+ *                    since 0.4.0, earlier versions accepted NULL).
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_SHAPE (dataset width differs),
  *         VAE_ERR_INVALID (empty dataset, batch_size 0, data outside [0,1]
- *         for Bernoulli), VAE_ERR_LIMIT (batch_size > 2^28), VAE_ERR_NOMEM.
+ *         for Bernoulli), VAE_ERR_NONFINITE (the loss of some example is
+ *         not finite: the message gives how many and the first index),
+ *         VAE_ERR_LIMIT (batch_size > 2^28), VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.3.0
  */
@@ -2010,7 +2055,10 @@ VAE_API int vae_vqvae_sample(vae_vqvae *vq, size_t n, int *codes, float *out);
  * @param vq    the model.
  * @param opt   may be NULL; else its state is saved too.
  * @param path  file to write.
- * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_NONFINITE, VAE_ERR_IO, VAE_ERR_NOMEM.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (empty path), VAE_ERR_SHAPE
+ *         (opt bound to another parameter count), VAE_ERR_NONFINITE,
+ *         VAE_ERR_IO, VAE_ERR_NOMEM; on failure the file at path is left
+ *         as it was.
  * @thread_handle
  * @since 0.3.0
  */

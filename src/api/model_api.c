@@ -313,6 +313,8 @@ VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t
     if (!model)
         return VAE_ERR_NULL;
     int rc = check_dataset(model, data, batch_size, "evaluate");
+    if (rc == VAE_OK && !stats)
+        rc = vae_fail(model->errmsg, VAE_ERR_NULL, "evaluate: stats is NULL");
     return rc == VAE_OK ? vm_evaluate(model, data, batch_size, stats) : rc;
 }
 
@@ -381,7 +383,10 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
         return VAE_ERR_NULL;
     if (!path)
         return vae_fail(model->errmsg, VAE_ERR_NULL, "save: path is NULL");
-    return vm_save(model, opt, path);
+    if (!*path)
+        return vae_fail(model->errmsg, VAE_ERR_INVALID, "save: the path is empty");
+    int rc = opt ? vopt_check_for_save(opt, model->P.total, model->errmsg) : VAE_OK;
+    return rc == VAE_OK ? vm_save(model, opt, path) : rc;
 }
 
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,

@@ -206,6 +206,8 @@ VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t ba
     if (!vq)
         return VAE_ERR_NULL;
     int rc = check_dataset(vq, data, batch_size, "evaluate");
+    if (rc == VAE_OK && !stats)
+        rc = vae_fail(vq->errmsg, VAE_ERR_NULL, "evaluate: stats is NULL");
     return rc == VAE_OK ? vq_evaluate(vq, data, batch_size, stats) : rc;
 }
 
@@ -410,7 +412,10 @@ VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *
         return VAE_ERR_NULL;
     if (!path)
         return vae_fail(vq->errmsg, VAE_ERR_NULL, "save: path is NULL");
-    return vq_save(vq, opt, path);
+    if (!*path)
+        return vae_fail(vq->errmsg, VAE_ERR_INVALID, "save: the path is empty");
+    int rc = opt ? vopt_check_for_save(opt, vq->P.total, vq->errmsg) : VAE_OK;
+    return rc == VAE_OK ? vq_save(vq, opt, path) : rc;
 }
 
 VAE_API int vae_vqvae_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out,

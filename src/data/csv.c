@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/errors.h"
+#include "common/files.h"
 #include "data/idx.h" /* VDS_MAX_EXAMPLES */
 #include "libvae/vae.h"
 
@@ -28,6 +30,13 @@
  * than VDS_MAX_VALUES, which bounds the values per example of IDX files
  * and caller arrays. */
 #define CSV_MAX_COLUMNS ((size_t)1 << 18)
+
+/* The longest line accepted: 2^24 bytes = 16 MiB, 64 bytes for each of
+ * CSV_MAX_COLUMNS fields (a float printed with "%.17g" and a comma takes
+ * at most 25). A longer line is refused (VAE_ERR_LIMIT) as it is read, so
+ * a file without commas or newlines cannot make the buffer grow without
+ * bound (issue 19: a line of zeros reached 8 GiB). */
+#define CSV_MAX_LINE_BYTES ((size_t)1 << 24)
 
 typedef struct csv_reader {
     FILE *f;
@@ -104,10 +113,18 @@ static int rd_line(csv_reader *r, int keep, int *more, size_t *commas)
         r->pos += take + (size_t)newline;
         if (!keep)
             continue;
+        const unsigned char *nul = memchr(start, '\0', take);
+        if (nul)
+            return vae_fail(r->msg, VAE_ERR_FORMAT, "%s: line %zu, column %zu: a NUL byte",
+                            r->path, r->lineno + 1,
+                            *commas + count_commas(start, (size_t)(nul - start)) + 1);
         *commas += count_commas(start, take);
         if (*commas >= CSV_MAX_COLUMNS)
             return vae_fail(r->msg, VAE_ERR_LIMIT, "%s: line %zu has more than %zu columns",
                             r->path, r->lineno + 1, CSV_MAX_COLUMNS);
+        if (r->line_len + take > CSV_MAX_LINE_BYTES)
+            return vae_fail(r->msg, VAE_ERR_LIMIT, "%s: line %zu is longer than %zu bytes",
+                            r->path, r->lineno + 1, CSV_MAX_LINE_BYTES);
         int st = rd_append(r, start, take);
         if (st != VAE_OK)
             return st;
@@ -331,9 +348,16 @@ int vds_csv_read(const char *path, int header, int label_column, float **x, int 
         return vae_fail(msg, VAE_ERR_NOMEM, "%s: out of memory", path);
     r->path = path;
     r->msg = msg;
-    r->f = fopen(path, "rb");
+    int fd;
+    int st = vae_open_regular(path, &fd, msg); /* FIFOs and devices refused, unblocked */
+    if (st != VAE_OK) {
+        free(r);
+        return st;
+    }
+    r->f = fdopen(fd, "rb");
     if (!r->f) {
-        int st = vae_fail(msg, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        st = vae_fail(msg, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
         free(r);
         return st;
     }
@@ -341,7 +365,7 @@ int vds_csv_read(const char *path, int header, int label_column, float **x, int 
     t.label_column = label_column;
     numeric_locale loc;
     locale_enter(&loc);
-    int st = parse_file(r, &t, header);
+    st = parse_file(r, &t, header);
     locale_leave(&loc);
     fclose(r->f);
     free(r->line);

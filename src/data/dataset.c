@@ -259,7 +259,7 @@ static int report(vae_error *err, int status, const char *msg)
 static int read_labels(const char *path, size_t n_images, int **labels, char *msg)
 {
     size_t n = 0;
-    int st = vds_idx_read_labels(path, labels, &n, msg);
+    int st = vds_idx_read_labels_for(path, n_images, labels, &n, msg);
     if (st == VAE_OK && n != n_images) {
         free(*labels);
         *labels = NULL;

@@ -10,21 +10,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "common/errors.h"
+#include "common/files.h"
 
 /* Bytes decoded per gzread call; small enough for any thread's stack. */
 #define CHUNK_BYTES 16384
 /* First output capacity in elements; later growth doubles. Keeps a lying
  * header from causing a large allocation before its data shows up. */
 #define INITIAL_ELEMS ((size_t)1 << 20)
+/* Deflate cannot expand data more than 1032 times (a 258-byte match per
+ * 2 bits); with slack for the gzip framing, a compressed file of S bytes
+ * inflates to at most GZIP_MAX_RATIO * S + GZIP_SLACK bytes. A header
+ * claiming more cannot be honest, and is refused before anything is read
+ * (a 3 MB gzip bomb claiming 2^28 images would otherwise inflate 3 GiB). */
+#define GZIP_MAX_RATIO 1040
+#define GZIP_SLACK ((uint64_t)1 << 16)
 
 typedef struct idx_reader {
     gzFile gz;
     const char *path;
     char *msg;
     size_t offset;          /* uncompressed bytes consumed so far */
+    uint64_t file_bytes;    /* the file's size on disk */
+    size_t expect_n;        /* examples the caller expects (labels of n images); 0: any */
+    int fd;                 /* the descriptor under gz (for messages about corrupt data) */
 } idx_reader;
 
 typedef struct idx_header {
@@ -42,16 +55,71 @@ static int rd_open(idx_reader *r, const char *path, char *msg)
     r->path = path;
     r->msg = msg;
     r->offset = 0;
+    int fd;
+    int st = vae_open_regular(path, &fd, msg); /* FIFOs and devices refused, unblocked */
+    if (st != VAE_OK)
+        return st;
+    struct stat sb;
+    r->file_bytes = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : UINT64_MAX;
     errno = 0;
-    r->gz = gzopen(path, "rb");
+    r->fd = fd;
+    r->gz = gzdopen(fd, "rb");
     if (!r->gz) {
         /* zlib leaves errno at 0 when the failure was its own allocation. */
-        if (errno)
-            return vae_fail(msg, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        int e = errno;
+        close(fd);
+        if (e)
+            return vae_fail(msg, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(e));
         return vae_fail(msg, VAE_ERR_NOMEM, "%s: out of memory opening the file", path);
     }
     gzbuffer(r->gz, 65536);
     return VAE_OK;
+}
+
+/* zlib's message without the "<path>: " (or "<fd:N>: ") it puts in front:
+ * our messages name the path once. */
+static const char *zlib_reason(const char *what)
+{
+    if (!what || !*what)
+        return "unknown zlib error";
+    const char *sep = strstr(what, ": ");
+    return sep ? sep + 2 : what;
+}
+
+/* How many bytes inflate before the gzip stream of fd fails. gzread drops
+ * what the failing inflate call decoded (a small file fails in one call,
+ * so "after 0 bytes" was reported for 176 decoded), so for the message the
+ * file is decoded again from the start, counting (members summed). */
+static uint64_t gz_decoded_before_error(int fd)
+{
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return 0;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return 0;
+    unsigned char in[CHUNK_BYTES], out[CHUNK_BYTES];
+    uint64_t total = 0;
+    int ret = Z_OK;
+    ssize_t k;
+    while (ret != Z_DATA_ERROR && (k = read(fd, in, sizeof in)) > 0) {
+        z.next_in = in;
+        z.avail_in = (uInt)k;
+        while (z.avail_in > 0) {
+            z.next_out = out;
+            z.avail_out = sizeof out;
+            ret = inflate(&z, Z_NO_FLUSH);
+            total += sizeof out - z.avail_out;
+            if (ret == Z_STREAM_END)
+                ret = inflateReset(&z); /* the next member, if any */
+            if (ret != Z_OK && ret != Z_BUF_ERROR)
+                break;
+        }
+        if (ret != Z_OK && ret != Z_BUF_ERROR)
+            break;
+    }
+    inflateEnd(&z);
+    return total;
 }
 
 /* Turn zlib's error state after a failed gzread into a status and message. */
@@ -65,8 +133,10 @@ static int rd_gz_error(idx_reader *r)
                         strerror(saved_errno));
     if (zerr == Z_MEM_ERROR)
         return vae_fail(r->msg, VAE_ERR_NOMEM, "%s: out of memory decompressing", r->path);
-    return vae_fail(r->msg, VAE_ERR_FORMAT, "%s: corrupt gzip data after %zu bytes: %s",
-                    r->path, r->offset, what ? what : "unknown zlib error");
+    uint64_t decoded = r->fd >= 0 ? gz_decoded_before_error(r->fd) : r->offset;
+    return vae_fail(r->msg, VAE_ERR_FORMAT, "%s: corrupt gzip data after %llu bytes: %s",
+                    r->path, (unsigned long long)(decoded > r->offset ? decoded : r->offset),
+                    zlib_reason(what));
 }
 
 /* 1 when the last read stopped because the gzip stream was cut short. */
@@ -88,8 +158,10 @@ static int rd_read(idx_reader *r, void *buf, size_t len, size_t *got)
         if (want > INT_MAX)
             want = INT_MAX;
         int k = gzread(r->gz, (unsigned char *)buf + total, (unsigned)want);
-        if (k < 0)
+        if (k < 0) {
+            r->offset += total; /* decoded before the error, for the message */
             return rd_gz_error(r);
+        }
         if (k == 0)
             break;
         total += (size_t)k;
@@ -169,6 +241,34 @@ static int rd_header(idx_reader *r, idx_header *h)
         if ((st = hdr_add_dim(r, h, i, be32(b))) != VAE_OK)
             return st;
     }
+    return VAE_OK;
+}
+
+/* What the header claims must fit what the file can hold: a raw file must
+ * be at least that long, a gzip file can inflate at most GZIP_MAX_RATIO
+ * times. Checked before the payload is read, so memory and time follow
+ * the data a file can really contain, not what its header says. */
+static int check_claim(idx_reader *r, const idx_header *h)
+{
+    uint64_t claim = (uint64_t)h->size + (uint64_t)h->n * h->d * elem_size(h->type);
+    if (r->file_bytes == UINT64_MAX)
+        return VAE_OK;
+    if (gzdirect(r->gz)) {
+        if (claim > r->file_bytes)
+            return vae_fail(r->msg, VAE_ERR_FORMAT,
+                            "%s: truncated: expected %llu bytes (from the header), found %llu",
+                            r->path, (unsigned long long)claim, (unsigned long long)r->file_bytes);
+        return VAE_OK;
+    }
+    uint64_t most = r->file_bytes > (UINT64_MAX - GZIP_SLACK) / GZIP_MAX_RATIO
+                        ? UINT64_MAX
+                        : r->file_bytes * GZIP_MAX_RATIO + GZIP_SLACK;
+    if (claim > most)
+        return vae_fail(r->msg, VAE_ERR_FORMAT,
+                        "%s: truncated: the header claims %llu bytes, more than a gzip file "
+                        "of %llu bytes can hold (%d times its size at most)",
+                        r->path, (unsigned long long)claim, (unsigned long long)r->file_bytes,
+                        GZIP_MAX_RATIO);
     return VAE_OK;
 }
 
@@ -289,17 +389,23 @@ static int rd_expect_end(idx_reader *r)
 
 /* Open, parse the header, check it with `check`, read the payload as
  * `out` (enum rd_out) says; u8 images come as bytes when bytes_ok. */
-static int rd_file(const char *path, char *msg, int out, int bytes_ok,
+static int rd_file(const char *path, char *msg, int out, int bytes_ok, size_t expect_n,
                    int (*check)(idx_reader *, const idx_header *), idx_header *h, void **res)
 {
     idx_reader r;
     int st = rd_open(&r, path, msg);
     if (st != VAE_OK)
         return st;
+    r.expect_n = expect_n;
     void *buf = NULL;
     st = rd_header(&r, h);
     if (st == VAE_OK)
         st = check(&r, h);
+    if (st == VAE_OK && r.expect_n && h->n != r.expect_n)
+        st = vae_fail(msg, VAE_ERR_SHAPE, "%s: %zu labels for %zu images", path, h->n,
+                      r.expect_n);
+    if (st == VAE_OK)
+        st = check_claim(&r, h);
     if (st == VAE_OK)
         st = rd_payload(&r, h, bytes_ok && h->type == VDS_IDX_U8 ? RD_BYTES : out, &buf);
     if (st == VAE_OK)
@@ -339,7 +445,7 @@ int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *t
 {
     idx_header h;
     void *buf = NULL;
-    int st = rd_file(path, msg, RD_FLOAT, 1, check_images, &h, &buf);
+    int st = rd_file(path, msg, RD_FLOAT, 1, 0, check_images, &h, &buf);
     if (st != VAE_OK)
         return st;
     *x = buf;
@@ -351,9 +457,15 @@ int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *t
 
 int vds_idx_read_labels(const char *path, int **labels, size_t *n, char *msg)
 {
+    return vds_idx_read_labels_for(path, 0, labels, n, msg);
+}
+
+int vds_idx_read_labels_for(const char *path, size_t n_images, int **labels, size_t *n,
+                            char *msg)
+{
     idx_header h;
     void *buf = NULL;
-    int st = rd_file(path, msg, RD_INT, 0, check_labels, &h, &buf);
+    int st = rd_file(path, msg, RD_INT, 0, n_images, check_labels, &h, &buf);
     if (st != VAE_OK)
         return st;
     *labels = buf;

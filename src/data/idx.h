@@ -5,7 +5,10 @@
  * Only element types u8 (0x08) and f32 (0x0D) are read. Sizes claimed by
  * the header are checked against the limits below before anything large is
  * allocated, and the output buffer grows with the data actually read, so a
- * tiny file claiming a huge size cannot make the reader allocate much.
+ * tiny file claiming a huge size cannot make the reader allocate much. A
+ * claim larger than the file can hold (its size for raw files, 1040 times
+ * it for gzip, the most deflate can expand) is refused before reading. Only
+ * regular files are opened (common/files.h): a FIFO is refused at once.
  *
  * Both readers write a message naming the file into msg (VAE_ERRMSG_LEN
  * bytes) on failure, leave their outputs untouched, and return a status:
@@ -40,5 +43,11 @@ int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *t
 /* Read a labels file of rank 1 and type u8 into a new malloc'd array of
  * *n ints (freed by the caller). */
 int vds_idx_read_labels(const char *path, int **labels, size_t *n, char *msg);
+
+/* The same for the labels of n_images images (0: any count): a header
+ * claiming another count is refused (VAE_ERR_SHAPE) right after the 8-byte
+ * header, before anything is allocated for the labels. */
+int vds_idx_read_labels_for(const char *path, size_t n_images, int **labels, size_t *n,
+                            char *msg);
 
 #endif

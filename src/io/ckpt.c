@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/files.h"
 #include "io/crc32.h"
 
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8,
@@ -455,6 +456,8 @@ int vio_writer_commit(vio_writer *w, const char *path, char *msg)
 {
     if (!w || !path)
         return vae_fail(msg, VAE_ERR_INVALID, "checkpoint commit: NULL writer or path");
+    if (!*path)
+        return vae_fail(msg, VAE_ERR_INVALID, "checkpoint commit: the path is empty");
     char *tmp = NULL;
     int e = 0;
     int fd = create_temp(w, path, &tmp, &e);
@@ -572,14 +575,15 @@ static int check_header(const char *path, const unsigned char *head, uint64_t si
 static int load_payload(const char *path, struct vio_header *h, unsigned char **payload,
                         char *msg)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vae_fail(msg, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    int st = vae_open_regular(path, &fd, msg); /* never blocks on a FIFO */
+    if (st != VAE_OK)
+        return st;
     struct stat sb;
     unsigned char head[VIO_HEADER_BYTES];
     unsigned char *buf = NULL;
     size_t got = 0, extra = 0;
-    int st, e;
+    int e;
     if (fstat(fd, &sb) != 0) {
         st = vae_fail(msg, VAE_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
         goto done;

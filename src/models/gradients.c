@@ -87,6 +87,11 @@ int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double n
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the gradient is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1);
+    if (!vopt_update_within_bound(opt, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)))
+        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
+                        "step %llu: the update is longer than the parameters (|update| > "
+                        "|params| + 0.1 sqrt(P)); it was not applied: lower the learning rate",
+                        (unsigned long long)opt->steps + 1);
     if (vopt_update_range_on(opt, m->pool, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
         return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the update would make parameters non-finite; it was not applied",
@@ -115,6 +120,7 @@ int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
     vm_noise noise = {1, key, first};
     double sr = 0.0, sk = 0.0;
+    size_t bad = 0, first_bad = 0;
     g->pool = m->pool;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
@@ -130,8 +136,12 @@ int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t
             sk += kl[i];
             if (per_example)
                 per_example[start + i] = rec[i] - kl[i];
+            if (!isfinite(rec[i] - kl[i]) && bad++ == 0)
+                first_bad = first + start + i;
         }
     }
+    if (bad)
+        return vm_bad_rows_fail(m->errmsg, "elbo_keyed", first_bad, bad, n);
     if (st) {
         st->rec = sr / (double)n;
         st->kl = sk / (double)n;

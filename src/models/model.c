@@ -507,10 +507,35 @@ int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size
 
 /* ---- evaluation and use ------------------------------------------------------ */
 
+/* Examples whose ELBO was not finite (a diverged model): the first one's
+ * index and how many, for the message (issue 19). */
+typedef struct vm_bad_rows {
+    size_t first, count;
+} vm_bad_rows;
+
+/* Count the rows first..first+n whose rec - kl is not finite. */
+static void note_bad_rows(vm_bad_rows *bad, size_t first, const float *rec, const float *kl,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(rec[i] - kl[i]) && bad->count++ == 0)
+            bad->first = first + i;
+}
+
+int vm_bad_rows_fail(char *msg, const char *who, size_t first, size_t count, size_t n)
+{
+    return vae_fail(msg, VAE_ERR_NONFINITE,
+                    "%s: the ELBO of %zu of %zu examples is not finite (the first: example %zu); "
+                    "the parameters have diverged",
+                    who, count, n, first);
+}
+
 /* Run the evaluation graph on n rows at x with noise from rng; add per-example
- * ELBOs to the sums (and write them to per_example when not NULL). */
+ * ELBOs to the sums (and write them to per_example when not NULL). Rows
+ * with a non-finite ELBO are counted in *bad (row 0 is example `first`). */
 static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_rng *rng,
-                     float *per_example, double *sum_rec, double *sum_kl)
+                     float *per_example, double *sum_rec, double *sum_kl, size_t first,
+                     vm_bad_rows *bad)
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
@@ -529,6 +554,7 @@ static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_
         if (per_example)
             per_example[i] = rec[i] - kl[i];
     }
+    note_bad_rows(bad, first, rec, kl, n);
     return VAE_OK;
 }
 
@@ -555,6 +581,7 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
     double sr = 0.0, sk = 0.0;
+    vm_bad_rows bad = {0, 0};
     size_t idx[VM_CHUNK];
     for (size_t start = 0; start < n; start += batch) {
         size_t cnt = n - start < batch ? n - start : batch;
@@ -564,10 +591,12 @@ int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stat
         const float *cb = NULL;
         if (m->cfg.cond_dim > 0)
             vds_gather_cond(ds, idx, cnt, m->cbatch), cb = m->cbatch;
-        int rc = eval_rows(m, m->batch, cb, cnt, &rng, NULL, &sr, &sk);
+        int rc = eval_rows(m, m->batch, cb, cnt, &rng, NULL, &sr, &sk, start, &bad);
         if (rc != VAE_OK)
             return rc;
     }
+    if (bad.count)
+        return vm_bad_rows_fail(m->errmsg, "evaluate", bad.first, bad.count, n);
     finish_stats(st, sr, sk, n);
     return VAE_OK;
 }
@@ -584,14 +613,17 @@ int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_e
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
     double sr = 0.0, sk = 0.0;
+    vm_bad_rows bad = {0, 0};
     size_t D = (size_t)m->cfg.input_dim;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
         int rc = eval_rows(m, x + start * D, cond_rows(m, c, start), cnt, &rng,
-                           per_example ? per_example + start : NULL, &sr, &sk);
+                           per_example ? per_example + start : NULL, &sr, &sk, start, &bad);
         if (rc != VAE_OK)
             return rc;
     }
+    if (bad.count)
+        return vm_bad_rows_fail(m->errmsg, "elbo", bad.first, bad.count, n);
     finish_stats(st, sr, sk, n);
     return VAE_OK;
 }

@@ -110,6 +110,9 @@ int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size
 int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stats *st);
 int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_example,
             vae_elbo_stats *st);
+/* VAE_ERR_NONFINITE with a message naming how many of n examples had a
+ * non-finite ELBO and the first of them (evaluation of a diverged model). */
+int vm_bad_rows_fail(char *msg, const char *who, size_t first, size_t count, size_t n);
 int vm_encode(vae_model *m, const float *x, const float *c, size_t n, float *mu, float *lv);
 int vm_decode(vae_model *m, const float *z, const float *c, size_t n, float *out);
 int vm_reconstruct(vae_model *m, const float *x, const float *c, size_t n, float *out);

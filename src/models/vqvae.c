@@ -380,10 +380,15 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
                         "step %llu: %s is not finite; the update was not applied",
                         (unsigned long long)opt->steps + 1,
                         isfinite(loss) ? "the gradient" : "the loss");
-    if (vopt_update_range_on(opt, q->pool, q->P.val, q->P.grad, q->P.total, 0, q->P.total, sqrt(norm2)) != 0)
-        return vae_fail(q->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: the update would make parameters non-finite; it was not applied",
-                        (unsigned long long)opt->steps + 1);
+    int within = vopt_update_within_bound(opt, q->P.val, q->P.grad, q->P.total, 0, q->P.total,
+                                          sqrt(norm2));
+    if (!within || vopt_update_range_on(opt, q->pool, q->P.val, q->P.grad, q->P.total, 0,
+                                        q->P.total, sqrt(norm2)) != 0)
+        return vae_fail(q->errmsg, VAE_ERR_DIVERGED, "step %llu: %s; it was not applied",
+                        (unsigned long long)opt->steps + 1,
+                        !within ? "the update is longer than the parameters (|update| > "
+                                  "|params| + 0.1 sqrt(P)): lower the learning rate"
+                                : "the update would make parameters non-finite");
     /* Codebook learning from this batch's assignments (made before the update). */
     size_t rows = n * (size_t)q->cfg.n_latents;
     const float *ze = g->nodes[t->ze].val;
@@ -515,7 +520,7 @@ int vq_evaluate(vae_vqvae *q, const vae_dataset *ds, size_t batch, vae_vqvae_sta
     vt_rng rng;
     vt_rng_seed(&rng, q->cfg.seed, VQ_STREAM_EVAL);
     vq_sums s = {0};
-    size_t idx[VQ_CHUNK];
+    size_t idx[VQ_CHUNK], bad = 0, first_bad = 0;
     int rc = VAE_OK;
     const vg_graph *g = q->eval_g;
     for (size_t start = 0; start < n && rc == VAE_OK; start += batch) {
@@ -532,9 +537,17 @@ int vq_evaluate(vae_vqvae *q, const vae_dataset *ds, size_t batch, vae_vqvae_sta
             s.rec += g->nodes[q->en.rec].val[i];
             s.commit += g->nodes[q->en.vql].aux[i];
             s.loss += g->nodes[q->en.vql].val[i] - g->nodes[q->en.rec].val[i];
+            if (!isfinite(g->nodes[q->en.vql].val[i] - g->nodes[q->en.rec].val[i]) &&
+                bad++ == 0)
+                first_bad = start + i;
         }
         s.n += cnt;
     }
+    if (rc == VAE_OK && bad)
+        rc = vae_fail(q->errmsg, VAE_ERR_NONFINITE,
+                      "evaluate: the loss of %zu of %zu examples is not finite (the first: "
+                      "example %zu); the parameters have diverged",
+                      bad, n, first_bad);
     if (rc == VAE_OK)
         finish(q, &s, usage, st);
     free(usage);

@@ -309,6 +309,16 @@ int vopt_bind(vae_optimizer *o, size_t n)
     return VAE_OK;
 }
 
+int vopt_check_for_save(const vae_optimizer *o, size_t n, char *msg)
+{
+    if (o->n == 0 || o->n == n)
+        return VAE_OK;
+    return vae_fail(msg, VAE_ERR_SHAPE,
+                    "save: the optimizer's state is bound to %zu parameters, the model has %zu "
+                    "(an optimizer of another model); nothing was written",
+                    o->n, n);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Update rules                                                              */
 /* ------------------------------------------------------------------------ */
@@ -645,6 +655,81 @@ static int adam_provably_finite(const vae_optimizer *o, vt_pool *pool, const flo
            a.bc2_sqrt >= FLT_MIN && sqrt(V) / a.bc2_sqrt < big && fabs((double)a.step_size) * M < big;
 }
 
+/* The update's size against the parameters' (issue 19): an update is
+ * refused (as if it overflowed) when
+ *     ||delta||_2 > VOPT_MAX_UPDATE_RATIO * (||p||_2 + VOPT_UPDATE_FLOOR * sqrt(n)),
+ * i.e. when it would more than double the parameter vector's length (plus
+ * a floor of 0.1 RMS per parameter, so a slice starting at or near 0 can
+ * still move). Adam at lr 1e10 (every element moves by ~lr) or SGD at lr 10
+ * on a gradient of norm 100 is refused at its first step, before the
+ * parameters are wrecked, so lowering the learning rate afterwards resumes
+ * training from the last good state. Sane steps are far below it: Adam at
+ * lr 1e-3 moves a 784-400-20 model by 3% of its length. */
+#define VOPT_MAX_UPDATE_RATIO 1.0
+#define VOPT_UPDATE_FLOOR 0.1
+
+/* The change each rule would make to p[i] (before p - delta), as run_rule
+ * computes it; state arrays are only read. */
+static inline float rule_delta(const vae_optimizer_config *c, const float *p, const float *g,
+                               const float *om, const float *ov, size_t i, grad_prep gp,
+                               int first, const adam_scalars *a)
+{
+    float d = adam_d(p, g, i, gp);
+    switch (c->type) {
+    case VAE_OPT_SGD:
+        return c->lr * d;
+    case VAE_OPT_MOMENTUM:
+        return c->lr * (first ? d : om[i] * c->momentum + d);
+    case VAE_OPT_ADAGRAD:
+        return c->lr * d / (sqrtf(om[i] + d * d) + c->eps);
+    default: {
+        float mi = om[i] * a->b1 + a->c1 * d;
+        float vi = ov[i] * a->b2 + a->c2 * d * d;
+        return a->step_size * mi / (sqrtf(vi) / a->bc2_sqrt + a->eps);
+    }
+    }
+}
+
+/* Squared norms of the update and of the parameters over a slice, in
+ * VT_LANES double partial sums (a single chain would not pipeline). A
+ * non-finite update gives a non-finite sum. */
+static void update_norms(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                         grad_prep gp, const float *om, const float *ov, uint64_t steps,
+                         double *delta2, double *param2)
+{
+    const vae_optimizer_config *c = &o->cfg;
+    adam_scalars a = adam_prepare(c, steps);
+    int first = steps == 0;
+    double dl[VT_LANES] = {0}, pl[VT_LANES] = {0};
+    size_t i0 = 0;
+    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
+        for (size_t k = 0; k < VT_LANES; k++) {
+            double u = rule_delta(c, p, g, om, ov, i0 + k, gp, first, &a);
+            dl[k] += u * u;
+            pl[k] += (double)p[i0 + k] * p[i0 + k];
+        }
+    for (size_t i = i0; i < n; i++) {
+        double u = rule_delta(c, p, g, om, ov, i, gp, first, &a);
+        dl[0] += u * u;
+        pl[0] += (double)p[i] * p[i];
+    }
+    *delta2 = *param2 = 0.0;
+    for (size_t k = 0; k < VT_LANES; k++) {
+        *delta2 += dl[k];
+        *param2 += pl[k];
+    }
+}
+
+/* 1 when the update of a slice of n parameters is within the bound above. */
+static int update_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                               grad_prep gp, const float *om, const float *ov, uint64_t steps)
+{
+    double delta2, param2;
+    update_norms(o, p, g, n, gp, om, ov, steps, &delta2, &param2);
+    double limit = VOPT_MAX_UPDATE_RATIO * (sqrt(param2) + VOPT_UPDATE_FLOOR * sqrt((double)n));
+    return isfinite(delta2) && sqrt(delta2) <= limit;
+}
+
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
 {
     return vopt_update_range_on(o, NULL, p, g, n, 0, n, grad_norm);
@@ -708,6 +793,37 @@ static void run_rule_on(vt_pool *pool, vae_optimizer *o, float *p, const float *
 static uint64_t slice_steps(const vae_optimizer *o, size_t lo)
 {
     return o->steps - o->part_steps[lo == 0 ? 1 : 0];
+}
+
+int vopt_update_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                             size_t lo, size_t hi, double grad_norm)
+{
+    if (n != o->n || n == 0 || lo >= hi || hi > n)
+        return 0;
+    /* The slices and step counts vopt_update_range_on will use. */
+    int whole = lo == 0 && hi == n;
+    size_t s_lo[2] = {lo, 0}, s_hi[2] = {hi, 0};
+    int k = 1;
+    if (whole && (o->part_steps[0] || o->part_steps[1])) {
+        s_hi[0] = o->split;
+        s_lo[1] = o->split;
+        s_hi[1] = n;
+        k = 2;
+    }
+    grad_prep gp;
+    gp.coef = clip_coef(grad_norm, o->cfg.clip_norm);
+    gp.wd = o->cfg.weight_decay;
+    gp.decay = o->cfg.weight_decay != 0.0f;
+    fpmode_t saved = fpmode_flush(); /* the update's arithmetic, as run_rule */
+    int within = 1;
+    for (int i = 0; i < k && within; i++) {
+        size_t a = s_lo[i];
+        uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
+        within = update_within_bound(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
+                                     o->v ? o->v + a : NULL, t);
+    }
+    fpmode_restore(saved);
+    return within;
 }
 
 int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,

@@ -52,6 +52,19 @@ int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size
 int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
                          size_t lo, size_t hi, double grad_norm);
 
+/* 1 when the update vopt_update_range would make of [lo, hi) is within the
+ * divergence bound models apply before every step (issue 19): its length
+ * ||delta||_2 at most ||p||_2 + 0.1 sqrt(hi - lo) over each slice
+ * (VOPT_MAX_UPDATE_RATIO in optimizer.c); 0 when it is longer, not finite,
+ * or the arguments do not match the optimizer. Changes nothing. */
+int vopt_update_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                             size_t lo, size_t hi, double grad_norm);
+
+/* VAE_OK when o may be saved with a model of n parameters (o unbound, or
+ * bound to n); else VAE_ERR_SHAPE, the status a training step gives, with
+ * a message in msg. A save must not write a checkpoint load would refuse. */
+int vopt_check_for_save(const vae_optimizer *o, size_t n, char *msg);
+
 /* Append the optimizer's config and state as tensors named "optim.*". */
 int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg);
 
