@@ -31,6 +31,7 @@ typedef struct options {
     int k;                      /* --k: IWAE samples */
     beta_options beta;          /* beta-VAE and collapse options (vae-train-beta.c) */
     int conditional;            /* --conditional: -1 none, else enum vae_prior (needs --labels) */
+    int shape[3];               /* --shape C,H,W of a sample; 0: the data's own */
 } options;
 
 /* The program name in the usage text (vae-train-mpi includes this file). */
@@ -49,7 +50,13 @@ static void usage(FILE *to)
             "  --conditional P    independent|learned-prior: a conditional VAE given the\n"
             "                     one-hot labels (needs --labels), prior N(0,I) or p(z|c)\n"
             "  --holdout N        the last N examples are the test set (default 10%%)\n"
-            "  --hidden A[,B..]   hidden layer sizes (default 400)\n"
+            "  --hidden A[,B..]   hidden layer sizes of an MLP encoder and its mirrored\n"
+            "                     decoder (default 400)\n"
+            "  --encoder TEXT     encoder layers, e.g. 'conv2d(32,4,2,1) relu flatten\n"
+            "                     dense(256) relu' (docs/networks.md); overrides --hidden\n"
+            "  --decoder TEXT     decoder layers, the last giving one value per pixel\n"
+            "  --shape C,H,W      a sample's shape (default: the data's; IDX images are\n"
+            "                     1,H,W); convolutions need it for CSV-like flat data\n"
             "  --latent K         latent dimensions (default 20)\n"
             "  --batch N          batch size (default 100)\n"
             "  --optimizer NAME   adam|sgd|momentum|adagrad (default adam)\n"
@@ -105,6 +112,21 @@ static int parse_hidden(const char *s, vae_model_config *c)
     return 0;
 }
 
+/* "C,H,W" with each in 1..2^24. */
+static int parse_shape(const char *s, int shape[3])
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    int k = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        long v;
+        if (k == 3 || parse_long(tok, 1, 1L << 24, &v) != 0)
+            return -1;
+        shape[k++] = (int)v;
+    }
+    return k == 3 ? 0 : -1;
+}
+
 static int pick(const char *s, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
@@ -123,7 +145,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"threads", 1, 0, 't'}, {"save", 1, 0, 'S'}, {"load", 1, 0, 'R'},
         {"estimator", 1, 0, 'E'}, {"samples", 1, 0, 'n'}, {"objective", 1, 0, 'O'},
         {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
-        {"conditional", 1, 0, 'C'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+        {"conditional", 1, 0, 'C'}, {"encoder", 1, 0, 'N'}, {"decoder", 1, 0, 'D'},
+        {"shape", 1, 0, 'Z'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
     static const char *const cond_names[] = {"independent", "learned-prior"};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
@@ -155,6 +178,9 @@ static int parse_args(int argc, char **argv, options *o)
         case 'R': o->load = optarg; break;
         case 'H': bad = parse_long(optarg, 0, 1L << 28, &o->holdout); break;
         case 'h': bad = parse_hidden(optarg, &o->model); break;
+        case 'N': o->model.encoder = optarg; break;
+        case 'D': o->model.decoder = optarg; break;
+        case 'Z': bad = parse_shape(optarg, o->shape); break;
         case 'k': bad = parse_long(optarg, 1, 65536, &v); o->model.latent_dim = (int)v; break;
         case 'b': bad = parse_long(optarg, 1, 1L << 20, &o->batch); break;
         case 'e': bad = parse_long(optarg, 0, 1000000, &v); o->epochs = (int)v; break;
@@ -259,15 +285,21 @@ static int load_data(const options *o, vae_dataset **all)
     if (o->data) {
         if (vae_dataset_load_idx(o->data, o->labels, &dopt, all, &err) != VAE_OK)
             return fail("data", err.message); /* the message names the file */
-        return 0;
+    } else {
+        size_t n = 2000, d;
+        float *x = make_synthetic(n, &d);
+        if (!x)
+            return fail("synthetic data", "out of memory");
+        int rc = vae_dataset_from_array(x, n, d, NULL, VAE_ARRAY_COPY, &dopt, all, &err);
+        free(x);
+        if (rc != VAE_OK)
+            return fail("synthetic data", err.message);
+        vae_dataset_set_shape(*all, 1, 28, 28);
     }
-    size_t n = 2000, d;
-    float *x = make_synthetic(n, &d);
-    if (!x)
-        return fail("synthetic data", "out of memory");
-    int rc = vae_dataset_from_array(x, n, d, NULL, VAE_ARRAY_COPY, &dopt, all, &err);
-    free(x);
-    return rc == VAE_OK ? 0 : fail("synthetic data", err.message);
+    if (o->shape[0] > 0 &&
+        vae_dataset_set_shape(*all, o->shape[0], o->shape[1], o->shape[2]) != VAE_OK)
+        return fail("--shape", vae_dataset_errmsg(*all));
+    return 0;
 }
 
 #ifndef VAE_TRAIN_NO_MAIN /* vae-train-mpi.c includes this file for its flag parsing */
@@ -342,6 +374,7 @@ int main(int argc, char **argv)
         goto out;
     }
     size_t d = vae_dataset_dim(all);
+    vae_dataset_shape(all, o.model.input_shape);
     if (split(&all, holdout, &train, &test, &err) != VAE_OK) {
         fail("split", err.message);
         goto out;

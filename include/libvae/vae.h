@@ -348,6 +348,32 @@ VAE_API size_t vae_dataset_dim(const vae_dataset *ds);
 VAE_API int vae_dataset_has_labels(const vae_dataset *ds);
 
 /**
+ * A sample's shape (channels, height, width): (1, H, W) for IDX images of
+ * rank 3, (C, H, W) for rank 4, else (dim, 1, 1) unless set by
+ * vae_dataset_set_shape. Give it to vae_model_config.input_shape for
+ * convolutional networks.
+ * @param ds     the dataset.
+ * @param shape  receives the three sizes (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL.
+ * @thread_safe
+ * @since 0.4.0
+ */
+VAE_API int vae_dataset_shape(const vae_dataset *ds, int shape[3]);
+
+/**
+ * Set a sample's shape, e.g. (1, 28, 28) for image rows read from CSV.
+ * @param ds        the dataset.
+ * @param channels  C >= 1.
+ * @param height    H >= 1.
+ * @param width     W >= 1; C * H * W must equal vae_dataset_dim.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a size < 1), VAE_ERR_SHAPE
+ *         (the product differs from the dimension); nothing changes on failure.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_dataset_set_shape(vae_dataset *ds, int channels, int height, int width);
+
+/**
  * Borrow the stored features (scaled, not binarised) as floats, row-major.
  *
  * A dataset loaded from an IDX u8 file (or a subset of one) stores bytes:

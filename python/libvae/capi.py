@@ -492,6 +492,8 @@ _OPTIONAL_PROTOTYPES = {
                                       POINTER(VqvaeStats)]),
     "vae_vqvae_evaluate": (c_int, [_P, _P, c_size_t, POINTER(VqvaeStats)]),
     "vae_vqvae_code_grid": (c_int, [_P, _I]),
+    "vae_dataset_shape": (c_int, [_P, _I]),
+    "vae_dataset_set_shape": (c_int, [_P, c_int, c_int, c_int]),
     "vae_vqvae_encode": (c_int, [_P, _F, c_size_t, _I]),
     "vae_vqvae_decode": (c_int, [_P, _I, c_size_t, _F]),
     "vae_vqvae_reconstruct": (c_int, [_P, _F, c_size_t, _F]),

@@ -4,6 +4,7 @@
  * stay bytes with a 256-entry value table (data/dataset.h). */
 #include "data/dataset.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -187,6 +188,7 @@ static vae_dataset *ds_new(size_t n, size_t d)
     atomic_init(&ds->lazy, NULL);
     ds->n = n;
     ds->d = d;
+    ds->shape[0] = d > (size_t)INT_MAX ? 0 : (int)d, ds->shape[1] = ds->shape[2] = 1;
     return ds;
 }
 
@@ -285,8 +287,8 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
     void *x = NULL;
     int *labels = NULL;
     size_t n = 0, d = 0;
-    int type = 0;
-    st = vds_idx_read_images(images_path, &x, &n, &d, &type, msg);
+    int type = 0, shape[3];
+    st = vds_idx_read_images(images_path, &x, &n, &d, &type, shape, msg);
     if (st == VAE_OK && labels_path)
         st = read_labels(labels_path, n, &labels, msg);
     if (st != VAE_OK) {
@@ -306,6 +308,8 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
     } else {
         st = ds_create(x, NULL, n, d, labels, scale, o.binarize, o.threshold, out, msg);
     }
+    if (st == VAE_OK)
+        memcpy((*out)->shape, shape, sizeof shape);
     return report(err, st, msg);
 }
 
@@ -435,6 +439,8 @@ VAE_API int vae_dataset_subset(const vae_dataset *src, size_t first, size_t coun
                                     out, msg)
                      : ds_create(x, NULL, count, d, lab, VAE_SCALE_NONE, src->binarize,
                                  src->threshold, out, msg);
+    if (st == VAE_OK)
+        memcpy((*out)->shape, src->shape, sizeof src->shape);
     if (st == VAE_OK && vds_copy_cond(*out, src, first, count) != 0) {
         vae_dataset_free(*out);
         *out = NULL;
@@ -459,6 +465,29 @@ VAE_API void vae_dataset_free(vae_dataset *ds)
 VAE_API size_t vae_dataset_count(const vae_dataset *ds) { return ds ? ds->n : 0; }
 
 VAE_API size_t vae_dataset_dim(const vae_dataset *ds) { return ds ? ds->d : 0; }
+
+VAE_API int vae_dataset_shape(const vae_dataset *ds, int shape[3])
+{
+    if (!ds || !shape)
+        return VAE_ERR_NULL;
+    memcpy(shape, ds->shape, sizeof ds->shape);
+    return VAE_OK;
+}
+
+VAE_API int vae_dataset_set_shape(vae_dataset *ds, int channels, int height, int width)
+{
+    if (!ds)
+        return VAE_ERR_NULL;
+    if (channels < 1 || height < 1 || width < 1)
+        return vae_fail(ds->errmsg, VAE_ERR_INVALID,
+                        "set_shape: %dx%dx%d: each size must be >= 1", channels, height, width);
+    if ((double)channels * height * width != (double)ds->d)
+        return vae_fail(ds->errmsg, VAE_ERR_SHAPE,
+                        "set_shape: %dx%dx%d = %.0f values, but the dataset has %zu per example",
+                        channels, height, width, (double)channels * height * width, ds->d);
+    ds->shape[0] = channels, ds->shape[1] = height, ds->shape[2] = width;
+    return VAE_OK;
+}
 
 VAE_API int vae_dataset_has_labels(const vae_dataset *ds) { return ds && ds->labels; }
 

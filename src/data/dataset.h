@@ -26,6 +26,7 @@
 
 struct vae_dataset {
     size_t n, d;
+    int shape[3];       /* a sample's (C, H, W), product d: (1, H, W) for IDX images, else (d, 1, 1) */
     /* Exactly one of x (float storage) and u8 (byte storage) is set. */
     const float *x;     /* n*d values: points to owned or to the caller's borrowed array */
     float *owned;       /* NULL when borrowed or byte-backed */

@@ -45,6 +45,7 @@ typedef struct idx_header {
     int rank;
     size_t n;               /* first dimension */
     size_t d;               /* product of the other dimensions (1 for rank 1) */
+    uint32_t dim[4];        /* the first four dimensions as stored */
     size_t size;            /* header bytes: 4 + 4 * rank */
 } idx_header;
 
@@ -238,6 +239,8 @@ static int rd_header(idx_reader *r, idx_header *h)
             return vae_fail(r->msg, VAE_ERR_FORMAT,
                             "%s: truncated header: expected %zu bytes, found %zu", r->path,
                             h->size, r->offset);
+        if (i < 4)
+            h->dim[i] = be32(b);
         if ((st = hdr_add_dim(r, h, i, be32(b))) != VAE_OK)
             return st;
     }
@@ -441,7 +444,7 @@ static int check_labels(idx_reader *r, const idx_header *h)
 }
 
 int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *type,
-                        char *msg)
+                        int shape[3], char *msg)
 {
     idx_header h;
     void *buf = NULL;
@@ -452,6 +455,12 @@ int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *t
     *n = h.n;
     *d = h.d;
     *type = h.type;
+    /* n x H x W images are (1, H, W); n x C x H x W ones (C, H, W); others flat. */
+    shape[0] = (int)h.d, shape[1] = shape[2] = 1;
+    if (h.rank == 3)
+        shape[0] = 1, shape[1] = (int)h.dim[1], shape[2] = (int)h.dim[2];
+    else if (h.rank == 4)
+        shape[0] = (int)h.dim[1], shape[1] = (int)h.dim[2], shape[2] = (int)h.dim[3];
     return VAE_OK;
 }
 

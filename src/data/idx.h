@@ -32,13 +32,14 @@ enum vds_idx_type {
 };
 
 /* Read an images file of rank >= 2: *n examples of *d values each (d is the
- * product of the dimensions after the first) into a new malloc'd array *x
+ * product of the dimensions after the first; shape receives the sample
+ * shape: (1, H, W) for rank 3, (C, H, W) for rank 4, else (d, 1, 1)) into a new malloc'd array *x
  * (freed by the caller). *type receives the element type (enum
  * vds_idx_type), which says what *x holds: for VDS_IDX_U8 the n*d bytes as
  * stored (1 byte per value, nothing converted), for VDS_IDX_F32 n*d floats
  * (checked finite, not scaled). */
 int vds_idx_read_images(const char *path, void **x, size_t *n, size_t *d, int *type,
-                        char *msg);
+                        int shape[3], char *msg);
 
 /* Read a labels file of rank 1 and type u8 into a new malloc'd array of
  * *n ints (freed by the caller). */
