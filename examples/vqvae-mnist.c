@@ -37,7 +37,10 @@ static void usage(FILE *to)
             "  --codes K          codebook size (default 128)\n"
             "  --code-dim D       size of each latent vector and code (default 16)\n"
             "  --latents M        latent vectors per example (default 16)\n"
-            "  --hidden H         hidden layer size (default 400)\n"
+            "  --hidden H         hidden layer size of the MLP (default 400)\n"
+            "  --encoder TEXT     encoder layers (docs/networks.md); one ending in a C x H x W\n"
+            "                     map is quantised per position (M = H * W codes)\n"
+            "  --decoder TEXT     decoder layers on z_q (code-dim x H x W when spatial)\n"
             "  --codebook MODE    ema|loss (default ema)\n"
             "  --beta B           commitment weight (default 0.25)\n"
             "  --restart N        restart codes unused for N steps (default 0: never)\n"
@@ -84,6 +87,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"batch", 1, 0, 'n'},   {"lr", 1, 0, 'l'},     {"seed", 1, 0, 's'},
         {"threads", 1, 0, 't'}, {"png", 1, 0, 'p'},    {"show", 1, 0, 'w'},
         {"save", 1, 0, 'S'},    {"load", 1, 0, 'L'},   {"help", 0, 0, 'h'},
+        {"encoder", 1, 0, 'E'}, {"decoder", 1, 0, 'F'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -112,6 +116,8 @@ static int parse_args(int argc, char **argv, options *o)
         case 's': bad = num(optarg, 0, 1e15, &v); o->cfg.seed = (uint64_t)v; break;
         case 't': bad = num(optarg, 1, 256, &v); o->cfg.threads = (int)v; break;
         case 'p': o->png = optarg; break;
+        case 'E': o->cfg.encoder = optarg; break;
+        case 'F': o->cfg.decoder = optarg; break;
         case 'w': bad = num(optarg, 1, 1000, &v); o->show = (int)v; break;
         case 'S': o->save = optarg; break;
         case 'L': o->load = optarg; break;
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
         fail("data", "expected the 10,000 MNIST test digits of 28 x 28 pixels");
         goto out;
     }
+    vae_dataset_shape(all, o.cfg.input_shape);
     if (vae_dataset_subset(all, 0, 9000, &train, &err) != VAE_OK ||
         vae_dataset_subset(all, 9000, 1000, &test, &err) != VAE_OK) {
         fail("split", err.message);

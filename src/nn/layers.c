@@ -163,35 +163,32 @@ static int build_identity(const vn_layer *l, vg_graph *g, int x, int w, int b, i
 static int build_act(const vn_layer *l, vg_graph *g, int x, int w, int b, int c)
 {
     (void)w, (void)b, (void)c;
-    static const int op[VN_KIND_COUNT] = {
-        [VN_RELU] = VG_OP_RELU,       [VN_LEAKY_RELU] = VG_OP_LEAKY_RELU,
-        [VN_TANH] = VG_OP_TANH,       [VN_SIGMOID] = VG_OP_SIGMOID,
-        [VN_SOFTPLUS] = VG_OP_SOFTPLUS,
-    };
-    return vg_unary(g, op[l->kind], x, l->slope, 0.0f);
+    return vg_unary(g, vn_kinds[l->kind].op, x, l->slope, 0.0f);
 }
 
 /* ---- the table ------------------------------------------------------------------------ */
 
-#define ACT(tok) {tok, 0, 0, 0, {0}, "", 0, shape_same, NULL, NULL, build_act}
+#define ACT(tok, op) {tok, 0, 0, 0, {0}, "", 0, op, shape_same, NULL, NULL, build_act}
 
-const vn_kind_info vn_kinds[VN_KIND_COUNT] = {
-    [VN_DENSE] = {"dense", 1, 1, 1, {0}, "out", 0, shape_dense, declare_dense, init_dense,
+const vn_kind_info vn_kinds[] = {
+    [VN_DENSE] = {"dense", 1, 1, 1, {0}, "out", 0, 0, shape_dense, declare_dense, init_dense,
                   build_dense},
-    [VN_CONV2D] = {"conv2d", 2, 4, 4, {0, 0, 1, 0}, "out,kernel,stride,padding", 1, shape_conv,
+    [VN_CONV2D] = {"conv2d", 2, 4, 4, {0, 0, 1, 0}, "out,kernel,stride,padding", 1, 0, shape_conv,
                    declare_conv, init_conv, build_conv2d},
     [VN_CONVT2D] = {"convT2d", 2, 5, 4, {0, 0, 1, 0, 0}, "out,kernel,stride,padding,output_padding",
-                    1, shape_conv, declare_conv, init_conv, build_convt2d},
-    [VN_FLATTEN] = {"flatten", 0, 0, 0, {0}, "", 0, shape_flatten, NULL, NULL, build_reshape},
-    [VN_RESHAPE] = {"reshape", 3, 3, 3, {0}, "c,h,w", 0, shape_reshape, NULL, NULL,
+                    1, 0, shape_conv, declare_conv, init_conv, build_convt2d},
+    [VN_FLATTEN] = {"flatten", 0, 0, 0, {0}, "", 0, 0, shape_flatten, NULL, NULL, build_reshape},
+    [VN_RESHAPE] = {"reshape", 3, 3, 3, {0}, "c,h,w", 0, 0, shape_reshape, NULL, NULL,
                     build_reshape},
-    [VN_LAYERNORM] = {"layernorm", 0, 0, 0, {0}, "", 0, shape_same, declare_norm, init_norm,
+    [VN_LAYERNORM] = {"layernorm", 0, 0, 0, {0}, "", 0, 0, shape_same, declare_norm, init_norm,
                       build_norm},
-    [VN_RELU] = ACT("relu"),
-    [VN_LEAKY_RELU] = {"leaky_relu", 0, 0, 0, {0}, "[slope]", 0, shape_same, NULL, NULL,
+    [VN_RELU] = ACT("relu", VG_OP_RELU),
+    [VN_LEAKY_RELU] = {"leaky_relu", 0, 0, 0, {0}, "[slope]", 0, VG_OP_LEAKY_RELU, shape_same, NULL, NULL,
                        build_act},
-    [VN_TANH] = ACT("tanh"),
-    [VN_SIGMOID] = ACT("sigmoid"),
-    [VN_SOFTPLUS] = ACT("softplus"),
-    [VN_IDENTITY] = {"identity", 0, 0, 0, {0}, "", 0, shape_same, NULL, NULL, build_identity},
+    [VN_TANH] = ACT("tanh", VG_OP_TANH),
+    [VN_SIGMOID] = ACT("sigmoid", VG_OP_SIGMOID),
+    [VN_SOFTPLUS] = ACT("softplus", VG_OP_SOFTPLUS),
+    [VN_IDENTITY] = {"identity", 0, 0, 0, {0}, "", 0, 0, shape_same, NULL, NULL, build_identity},
 };
+
+const int vn_kind_count = (int)(sizeof vn_kinds / sizeof vn_kinds[0]);

@@ -13,6 +13,7 @@ typedef struct vn_kind_info {
     int defaults[VN_MAX_ARGS];      /* of the optional arguments */
     const char *arg_names;          /* for messages and docs */
     int kernel_args;                /* arguments from index 1 on are kernel/stride/padding */
+    int op;                         /* an activation's unary graph op (build_act) */
     /* out from in; 0, or -1 with why (cap bytes) saying what does not fit. */
     int (*shape)(const vn_layer *l, const int in[3], int out[3], char *why, size_t cap);
     /* Declare the parameters named "<name>.*" (l->in is set; cond extra input
@@ -26,7 +27,10 @@ typedef struct vn_kind_info {
     int (*build)(const vn_layer *l, vg_graph *g, int x, int w, int b, int c);
 } vn_kind_info;
 
-extern const vn_kind_info vn_kinds[VN_KIND_COUNT];
+/* The table, indexed by kind; its length is vn_kind_count (enum vn_kind
+ * names only the kinds other code refers to; a new kind may just be appended). */
+extern const vn_kind_info vn_kinds[];
+extern const int vn_kind_count;
 
 /* leaky_relu's slope when the text gives none. */
 #define VN_DEFAULT_SLOPE 0.01f

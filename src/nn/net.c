@@ -89,7 +89,7 @@ static int same_word(const char *a, size_t len, const char *b)
 
 static int find_kind(const char *name, size_t len)
 {
-    for (int k = 0; k < VN_KIND_COUNT; k++)
+    for (int k = 0; k < vn_kind_count; k++)
         if (same_word(name, len, vn_kinds[k].token))
             return k;
     /* Other spellings users reach for. */

@@ -20,6 +20,8 @@
 #include "nn/params.h"
 #include "tensor/rng.h"
 
+/* The layer kinds that code refers to by name (nn/layers.c's table may hold
+ * more: a new kind is just an entry appended there). */
 enum vn_kind {
     VN_DENSE = 0,   /* dense(out): y = x W + b, x flattened */
     VN_CONV2D,      /* conv2d(out, kernel[, stride[, padding]]) */
@@ -32,8 +34,7 @@ enum vn_kind {
     VN_TANH,
     VN_SIGMOID,
     VN_SOFTPLUS,
-    VN_IDENTITY,
-    VN_KIND_COUNT
+    VN_IDENTITY
 };
 
 #define VN_MAX_LAYERS 64
