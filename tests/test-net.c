@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "models/model.h"
 #include "models/vqvae.h"
@@ -363,6 +364,55 @@ START_TEST(test_vqvae_spatial_codes)
 }
 END_TEST
 
+/* Checkpoints store the networks: a convolutional VAE and a spatial VQ-VAE
+ * come back with the same texts, shapes and outputs. */
+START_TEST(test_checkpoints_keep_networks)
+{
+    char path[4096];
+    vae_error err;
+    vae_model_config c = conv_config();
+    vae_model *a, *b;
+    ck_assert_msg(vae_model_create(&c, &a, &err) == VAE_OK, "%s", err.message);
+    tu_tmp_path(path, sizeof path, "conv.ckpt");
+    ck_assert_int_eq(vae_model_save(a, NULL, path), VAE_OK);
+    ck_assert_msg(vae_model_load(path, &b, NULL, &err) == VAE_OK, "%s", err.message);
+    vae_model_config ca = {.struct_size = sizeof ca}, cb = {.struct_size = sizeof cb};
+    vae_model_get_config(a, &ca);
+    vae_model_get_config(b, &cb);
+    ck_assert(tu_config_equal(&ca, &cb));
+    float x[2 * 64], ra[2 * 64], rb[2 * 64];
+    for (int i = 0; i < 128; i++)
+        x[i] = (float)((i * 13) % 7) / 6.0f;
+    ck_assert_int_eq(vae_model_reconstruct(a, x, 2, ra), VAE_OK);
+    ck_assert_int_eq(vae_model_reconstruct(b, x, 2, rb), VAE_OK);
+    ck_assert_mem_eq(ra, rb, sizeof ra);
+    vae_model_free(a);
+    vae_model_free(b);
+
+    vae_vqvae_config q;
+    vae_vqvae_config_init(&q);
+    q.input_dim = 64;
+    q.input_shape[0] = 1, q.input_shape[1] = 8, q.input_shape[2] = 8;
+    q.encoder = "conv2d(4,4,2,1) relu";
+    q.decoder = "convT2d(1,4,2,1)";
+    q.code_dim = 2, q.codebook_size = 6;
+    vae_vqvae *qa, *qb;
+    ck_assert_msg(vae_vqvae_create(&q, &qa, &err) == VAE_OK, "%s", err.message);
+    ck_assert_int_eq(vae_vqvae_save(qa, NULL, path), VAE_OK);
+    ck_assert_msg(vae_vqvae_load(path, &qb, NULL, &err) == VAE_OK, "%s", err.message);
+    int grid[2];
+    ck_assert_int_eq(vae_vqvae_code_grid(qb, grid), VAE_OK);
+    ck_assert_int_eq(grid[0], 4);
+    ck_assert_int_eq(grid[1], 4);
+    ck_assert_int_eq(vae_vqvae_reconstruct(qa, x, 2, ra), VAE_OK);
+    ck_assert_int_eq(vae_vqvae_reconstruct(qb, x, 2, rb), VAE_OK);
+    ck_assert_mem_eq(ra, rb, sizeof ra);
+    vae_vqvae_free(qa);
+    vae_vqvae_free(qb);
+    unlink(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net");
@@ -381,6 +431,7 @@ int main(void)
     tcase_add_test(tc, test_fd_conv_vae);
     tcase_add_test(tc, test_fd_conv_cvae_learned_prior_L2);
     tcase_add_test(tc, test_vqvae_spatial_codes);
+    tcase_add_test(tc, test_checkpoints_keep_networks);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "io/ckpt.h"
+#include "models/netio.h"
 #include "models/vqvae.h"
 #include "optim/optimizer.h"
 
@@ -64,6 +65,8 @@ static int save_config(vae_vqvae_config *c, vio_writer *w, char *msg)
         rc = vio_writer_add(w, "vq.hidden", VIO_I64, 1, dims, hidden, msg);
     if (rc == VAE_OK)
         rc = vio_writer_add(w, "vq.seed", VIO_U64, 0, NULL, &c->seed, msg);
+    if (rc == VAE_OK) /* since 0.4.0 */
+        rc = vm_save_networks(w, "vq", c->encoder, c->decoder, NULL, c->input_shape, msg);
     return rc;
 }
 
@@ -125,7 +128,7 @@ static int get_int(const vio_file *f, const char *name, int *out, char *msg)
     return VAE_OK;
 }
 
-static int load_config(const vio_file *f, vae_vqvae_config *c, char *msg)
+static int load_config(const vio_file *f, vae_vqvae_config *c, vm_net_texts *texts, char *msg)
 {
     vae_vqvae_config_init(c);
     int kind = -1;
@@ -164,6 +167,9 @@ static int load_config(const vio_file *f, vae_vqvae_config *c, char *msg)
     }
     if (rc == VAE_OK)
         c->seed = *(const uint64_t *)t->data;
+    if (rc == VAE_OK)
+        rc = vm_load_networks(f, "vq", texts, &c->encoder, &c->decoder, NULL, c->input_shape,
+                              msg);
     if (rc == VAE_OK && vq_config_check(c, msg) != VAE_OK) {
         char why[VAE_ERRMSG_LEN];
         memcpy(why, msg, sizeof why);
@@ -287,9 +293,12 @@ int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *ms
     vae_vqvae *q = NULL;
     vae_optimizer *opt = NULL;
     vae_vqvae_config c;
+    vm_net_texts *texts = malloc(sizeof *texts);
+    if (!texts)
+        return vae_fail(msg, VAE_ERR_NOMEM, "out of memory");
     int rc = vio_file_read(path, &f, msg);
     if (rc == VAE_OK)
-        rc = load_config(f, &c, msg);
+        rc = load_config(f, &c, texts, msg);
     if (rc == VAE_OK)
         rc = check_param_sizes(f, &c, msg);
     if (rc == VAE_OK)
@@ -299,6 +308,7 @@ int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *ms
     if (rc == VAE_OK && opt_out)
         rc = vopt_load_for(f, q->P.total, &opt, msg);
     vio_file_free(f);
+    free(texts);
     if (rc != VAE_OK) {
         vq_free(q);
         vae_optimizer_free(opt);
