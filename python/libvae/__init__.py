@@ -23,6 +23,7 @@ from .optimizer import Optimizer
 from .image import write_png_grid
 from . import layers
 from .vqvae import VQVAE, VQStats
+from .pca import PCA, corrupt, corruption_parse
 
 from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR_NOMEM,
                    VAE_ERR_IO, VAE_ERR_FORMAT, VAE_ERR_NONFINITE, VAE_ERR_DIVERGED,
@@ -33,6 +34,7 @@ __all__ = [
     "Model", "Optimizer", "Dataset", "Stats", "ParamTensor", "GradStats", "GradientReport",
     "TrainingState", "Diagnostics",
     "VQVAE", "VQStats",
+    "PCA", "corrupt", "corruption_parse",
     "Error", "version", "version_info", "write_png_grid",
     "status_str", "library_path", "capi",
     "VAE_OK", "VAE_ERR_NULL", "VAE_ERR_INVALID", "VAE_ERR_SHAPE", "VAE_ERR_NOMEM",

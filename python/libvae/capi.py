@@ -31,7 +31,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c
 __all__ = [
     "lib", "library_path", "DatasetOptions", "OptimizerConfig", "ModelConfig", "ElboStats",
     "GradStats", "TrainingState", "Diagnostics",
-    "VaeError", "PROGRESS_FN", "new_dataset_options", "new_optimizer_config",
+    "VaeError", "PcaOptions", "PROGRESS_FN", "new_dataset_options", "new_optimizer_config",
     "new_model_config", "has", "STATUS_NAMES",
 ]
 
@@ -125,6 +125,11 @@ VAE_PRIOR_STANDARD = 0
 VAE_PRIOR_LEARNED = 1
 
 VAE_ACTIVE_UNIT_THRESHOLD = 0.01
+
+VAE_CORRUPT_NONE = 0
+VAE_CORRUPT_GAUSSIAN = 1
+VAE_CORRUPT_MASK = 2
+VAE_CORRUPT_SALT_PEPPER = 3
 
 # ---------------------------------------------------------------------------
 # Structs, exactly as in vae.h
@@ -302,6 +307,15 @@ class VqvaeStats(Structure):
         ("perplexity", c_double),
         ("codes_used", c_size_t),
         ("n", c_size_t),
+    ]
+
+
+class PcaOptions(Structure):
+    """``vae_pca_options`` (since 0.4.0)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("center", c_int),
+        ("max_iterations", c_int),
     ]
 
 
@@ -504,6 +518,24 @@ _OPTIONAL_PROTOTYPES = {
     "vae_vqvae_sample": (c_int, [_P, c_size_t, _I, _F]),
     "vae_vqvae_save": (c_int, [_P, _P, c_char_p]),
     "vae_vqvae_load": (c_int, [c_char_p, _PP, _PP, POINTER(VaeError)]),
+    # PCA and corruption for denoising (0.4.0)
+    "vae_pca_options_init_size": (None, [POINTER(PcaOptions), c_size_t]),
+    "vae_pca_fit": (c_int, [_P, c_int, POINTER(PcaOptions), _PP, POINTER(VaeError)]),
+    "vae_pca_free": (None, [_P]),
+    "vae_pca_errmsg": (c_char_p, [_P]),
+    "vae_pca_dim": (c_size_t, [_P]),
+    "vae_pca_components_count": (c_size_t, [_P]),
+    "vae_pca_mean": (_F, [_P]),
+    "vae_pca_components": (_F, [_P]),
+    "vae_pca_explained_variance": (POINTER(c_double), [_P]),
+    "vae_pca_total_variance": (c_double, [_P]),
+    "vae_pca_project": (c_int, [_P, _F, c_size_t, _F]),
+    "vae_pca_decode": (c_int, [_P, _F, c_size_t, _F]),
+    "vae_pca_reconstruct": (c_int, [_P, _F, c_size_t, _F]),
+    "vae_pca_reconstruction_error": (c_int, [_P, _P, POINTER(c_double)]),
+    "vae_corrupt": (c_int, [c_int, c_float, c_uint64, _F, c_size_t, c_size_t, _F,
+                            POINTER(VaeError)]),
+    "vae_corruption_parse": (c_int, [c_char_p, _I, POINTER(c_float), POINTER(VaeError)]),
 }
 
 _missing = []
