@@ -39,7 +39,7 @@ check "vae-train-mpi, different models" $rc "\[rank 0\] sync: .*models differ in
     "\[rank 1\] sync: .*models differ in size"
 
 # Flags the data-parallel trainer cannot honour are refused, not ignored.
-for flag in "--aggressive" "--conditional independent"; do
+for flag in "--aggressive"; do
     # shellcheck disable=SC2086
     "$run" 2 "$train" --epochs 1 $flag >"$out" 2>&1; rc=$?; cat "$out"
     check "vae-train-mpi $flag" $rc "${flag%% *}: not supported by data-parallel training"
