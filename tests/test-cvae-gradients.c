@@ -159,8 +159,8 @@ START_TEST(test_keyed_gradient_finite_differences)
             }
             p[i] = saved;
             double fd = (f[0] - f[1]) / (2 * h), an = grad[i];
-            ck_assert_msg(fabs(fd - an) <= 2e-3 + 2e-2 * fabs(fd), "%s[%zu]: analytic %.6g, fd %.6g",
-                          name, i - off, an, fd);
+            ck_assert_msg(fabs(fd - an) <= 2e-3 + 2e-2 * fabs(fd),
+                          "%s[%zu]: analytic %.6g, fd %.6g", name, i - off, an, fd);
         }
     }
     ck_assert(prior_seen);
@@ -367,7 +367,8 @@ START_TEST(test_gather_cond)
     float x[N * D], c[N * C];
     data(x, c, N, 6);
     vae_dataset *ds = NULL;
-    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, NULL), VAE_OK);
+    ck_assert_int_eq(vae_dataset_from_array(x, N, D, NULL, VAE_ARRAY_COPY, NULL, &ds, NULL),
+                     VAE_OK);
     vae_error err;
     size_t rows[3] = {5, 0, 7};
     float out[3 * C];

@@ -222,7 +222,8 @@ VAE_API int vae_mpi_train_epoch(vae_mpi *ctx, vae_model *model, vae_optimizer *o
     vae_mpi_shard(ctx, B, &first, &count);
     int local = VAE_OK;
     if (vmpi_reserve((void **)&ctx->order, &ctx->order_cap, n, sizeof(size_t)) != 0 ||
-        vmpi_reserve((void **)&ctx->batch, &ctx->batch_cap, (count ? count : 1) * d, sizeof(float)) != 0 ||
+        vmpi_reserve((void **)&ctx->batch, &ctx->batch_cap, (count ? count : 1) * d,
+                     sizeof(float)) != 0 ||
         (C && vmpi_reserve((void **)&ctx->cbatch, &ctx->cbatch_cap, (count ? count : 1) * C,
                            sizeof(float)) != 0))
         local = VAE_ERR_NOMEM;

@@ -25,7 +25,8 @@ for extra in "" "--labels $labels --conditional learned-prior"; do
     e1=$(echo "$one" | awk '/^epoch 2 /{print $NF}')
     awk -v a="$e2" -v b="$e1" 'BEGIN {
         d = a - b; if (d < 0) d = -d;
-        printf "test_elbo: 2 ranks %s, 1 process %s, |difference| %.6f nats (limit 0.01)\n", a, b, d;
+        printf "test_elbo: 2 ranks %s, 1 process %s, |difference| %.6f nats (limit 0.01)\n",
+               a, b, d;
         exit !(a != "" && b != "" && d < 0.01) }' || status=1
 done
 exit $status

@@ -163,8 +163,8 @@ static int check_case(vae_mpi *ctx, const vae_dataset *ds, const size_t *order, 
         compare(ctrl, ref, P, &crel, &cmax);
         printf("%s model:\n", cond ? "conditional (10 classes, learned prior)" : "unconditional");
         printf("replicas identical: %s\n", same ? "yes" : "NO");
-        printf("2 ranks x 50 vs 1 x 100 after %d steps: relative error %.3g (max per-parameter %.3g)\n",
-               STEPS, rel, maxrel);
+        printf("2 ranks x 50 vs 1 x 100 after %d steps: relative error %.3g "
+               "(max per-parameter %.3g)\n", STEPS, rel, maxrel);
         printf("control (per-rank stream noise): relative error %.3g\n", crel);
         fail = !same || !(rel < 1e-5) || !(crel > 1e-3);
         printf("%s\n", fail ? "FAIL" : "PASS");
