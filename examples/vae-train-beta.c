@@ -150,7 +150,12 @@ int beta_after_epoch(vae_model *m, const vae_dataset *test)
         fprintf(stderr, "vae-train: aggressive check: %s\n", vae_dataset_errmsg(test));
         return -1;
     }
-    if (vae_model_aggressive_update(m, x, vae_dataset_count(test), &mi, &active) != VAE_OK) {
+    int rc = c.cond_dim > 0 ? vae_model_aggressive_update_cond(m, x, vae_dataset_conditions(test),
+                                                               vae_dataset_count(test), &mi,
+                                                               &active)
+                            : vae_model_aggressive_update(m, x, vae_dataset_count(test), &mi,
+                                                          &active);
+    if (rc != VAE_OK) {
         fprintf(stderr, "vae-train: aggressive check: %s\n", vae_model_errmsg(m));
         return -1;
     }
@@ -251,9 +256,7 @@ int beta_after_training(vae_model *m, const vae_dataset *train, const vae_datase
         vae_model_training_state(m, &s);
         printf("beta %g beta_norm %.6g\n", s.beta, s.beta_norm);
     }
-    if (b->used && c.cond_dim > 0)
-        fprintf(stderr, "vae-train: no diagnostics line: not available for conditional models\n");
-    if (b->used && c.cond_dim == 0) {
+    if (b->used) {
         const vae_dataset *ds = test && vae_dataset_count(test) >= 2 ? test : train;
         size_t n = vae_dataset_count(ds);
         if (n > 5000)
@@ -261,7 +264,12 @@ int beta_after_training(vae_model *m, const vae_dataset *train, const vae_datase
         vae_diagnostics dg = {.struct_size = sizeof dg};
         float *kl = malloc((size_t)c.latent_dim * sizeof *kl);
         const float *x = vae_dataset_data(ds); /* NULL only when out of memory */
-        if (!kl || !x || vae_model_diagnostics(m, x, n, &dg, kl, NULL) != VAE_OK) {
+        /* a conditional model: q(z|x,c) and the KL to p(z|c), c the rows' conditions */
+        const float *cond = c.cond_dim > 0 ? vae_dataset_conditions(ds) : NULL;
+        int rc = !kl || !x ? VAE_ERR_NOMEM
+                 : c.cond_dim > 0 ? vae_model_diagnostics_cond(m, x, cond, n, &dg, kl, NULL)
+                                  : vae_model_diagnostics(m, x, n, &dg, kl, NULL);
+        if (rc != VAE_OK) {
             fprintf(stderr, "vae-train: diagnostics: %s\n",
                     !kl || !x ? "out of memory" : vae_model_errmsg(m));
             free(kl);

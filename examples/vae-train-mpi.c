@@ -13,7 +13,9 @@
  * vae-train's, whose noise comes from one sequential stream.
  *
  * The flag parsing is vae-train's own (vae-train.c is included without its
- * main), so the two programs cannot drift apart.
+ * main), so the two programs cannot drift apart. --labels with
+ * --conditional trains a conditional model on the one-hot labels, as
+ * vae-train does (vae_mpi_train_step_cond).
  */
 #define VAE_TRAIN_NO_MAIN
 #define VAE_TRAIN_PROGRAM "mpirun -np N vae-train-mpi"
@@ -48,6 +50,9 @@ static int run(vae_mpi *ctx, const options *o)
 
     /* data: every rank loads and splits it */
     rc = load_data(&oc, &all) == 0 ? VAE_OK : VAE_ERR_IO;
+    /* --conditional: one-hot conditions from the labels, as vae-train */
+    if (rc == VAE_OK && oc.conditional >= 0 && use_labels(&oc, all) != 0)
+        rc = VAE_ERR_INVALID;
     if (agree(ctx, rc, "data", "could not load the data (see above)") != VAE_OK)
         goto out;
     size_t n = vae_dataset_count(all);
@@ -69,6 +74,10 @@ static int run(vae_mpi *ctx, const options *o)
         rc = vae_model_load(oc.load, &model, &opt, &err);
         if (rc == VAE_OK)
             vae_model_set_threads(model, oc.model.threads);
+        if (rc == VAE_OK && check_loaded_conditional(&oc, model) != 0) {
+            rc = VAE_ERR_INVALID;
+            snprintf(err.message, sizeof err.message, "see the message above");
+        }
     } else {
         oc.model.input_dim = (int)vae_dataset_dim(all);
         rc = vae_model_create(&oc.model, &model, &err);
@@ -108,8 +117,13 @@ static int run(vae_mpi *ctx, const options *o)
         double ll = 0.0;
         rc = VAE_OK;
         if (rank == 0)
-            rc = vae_model_log_likelihood(model, vae_dataset_data(test), vae_dataset_count(test),
-                                          oc.eval_ll, NULL, &ll);
+            rc = oc.conditional >= 0
+                     ? vae_model_log_likelihood_cond(model, vae_dataset_data(test),
+                                                     vae_dataset_conditions(test),
+                                                     vae_dataset_count(test), oc.eval_ll, NULL,
+                                                     &ll)
+                     : vae_model_log_likelihood(model, vae_dataset_data(test),
+                                                vae_dataset_count(test), oc.eval_ll, NULL, &ll);
         if (agree(ctx, rc, "log-likelihood", vae_model_errmsg(model)) != VAE_OK)
             goto out;
         if (rank == 0)
@@ -157,10 +171,9 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Flags of vae-train that the data-parallel trainer cannot honour are
-     * refused rather than ignored: conditional models and aggressive
-     * training need the whole-model epoch loop of vae_model_train_epoch. */
-    const char *unsupported = o.conditional >= 0 ? "--conditional"
-                              : o.model.aggressive ? "--aggressive" : NULL;
+     * refused rather than ignored: aggressive training needs the
+     * whole-model epoch loop of vae_model_train_epoch. */
+    const char *unsupported = o.model.aggressive ? "--aggressive" : NULL;
     if (unsupported) {
         if (rank == 0)
             fprintf(stderr, "vae-train-mpi: %s: not supported by data-parallel training "

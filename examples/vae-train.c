@@ -319,6 +319,7 @@ static int split(vae_dataset **all, size_t holdout, vae_dataset **train, vae_dat
     *all = NULL;
     return rc;
 }
+#endif /* VAE_TRAIN_NO_MAIN */
 
 /* --conditional: one-hot conditions from the labels (classes = largest label + 1). */
 static int use_labels(options *o, vae_dataset *all)
@@ -353,6 +354,7 @@ static int check_loaded_conditional(const options *o, const vae_model *model)
     return fail("--load", msg);
 }
 
+#ifndef VAE_TRAIN_NO_MAIN
 int main(int argc, char **argv)
 {
     options o;

@@ -1142,7 +1142,8 @@ typedef struct vae_grad_stats {
  * @param mean_grad   may be NULL; else vae_model_param_count() floats: g_bar
  * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (draws out of range, bad
  *         training settings), VAE_ERR_NONFINITE, VAE_ERR_LIMIT,
- *         VAE_ERR_NOMEM.
+ *         VAE_ERR_UNSUPPORTED (a conditional model: use
+ *         vae_model_gradient_stats_cond), VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.2.0
  */
@@ -1290,7 +1291,7 @@ VAE_API int vae_model_training_state(const vae_model *model, vae_training_state 
  * @param active  may be NULL; receives 1 if aggressive training stays on.
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2), VAE_ERR_NONFINITE
  *         (x not finite), VAE_ERR_LIMIT (n > 2^20), VAE_ERR_UNSUPPORTED (a
- *         conditional model), VAE_ERR_NOMEM.
+ *         conditional model: use vae_model_aggressive_update_cond), VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.3.0
  */
@@ -1330,8 +1331,8 @@ typedef struct vae_diagnostics {
  * @param mu_variance  may be NULL; else latent_dim floats (caller-owned).
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, out->struct_size 0
  *         or above 65536), VAE_ERR_NONFINITE (x not finite), VAE_ERR_LIMIT
- *         (n > 2^20), VAE_ERR_UNSUPPORTED (a conditional model),
- *         VAE_ERR_NOMEM.
+ *         (n > 2^20), VAE_ERR_UNSUPPORTED (a conditional model: use
+ *         vae_model_diagnostics_cond), VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.3.0
  */
@@ -1348,7 +1349,9 @@ VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
  * N(mu(c), diag e^logvar(c)). Its array calls are the _cond variants below,
  * which take c as n x C floats, row-major, beside the n rows of x or z;
  * condition values must be finite. The plain array calls (train_step, elbo,
- * encode, decode, reconstruct, sample, log_likelihood, gradient_stats) on a
+ * encode, decode, reconstruct, sample, log_likelihood; since 0.4.0 also
+ * compute_gradients[_keyed], elbo_keyed, gradient_stats, diagnostics and
+ * aggressive_update, whose _cond variants follow vae_dataset_gather) on a
  * conditional model, and the _cond calls on an unconditional one, fail with
  * VAE_ERR_UNSUPPORTED and a message naming the call to use. train_epoch and
  * evaluate take the conditions from the dataset (vae_dataset_set_onehot,
@@ -1562,8 +1565,9 @@ VAE_API int vae_png_write_grid(const char *path, const float *pixels, size_t n, 
  *         (parameters unchanged; the gradient buffer then holds the
  *         non-finite gradient); VAE_ERR_NULL, VAE_ERR_INVALID (n = 0, data
  *         outside [0,1] for Bernoulli), VAE_ERR_NONFINITE, VAE_ERR_LIMIT
- *         (n > 2^28), VAE_ERR_UNSUPPORTED (a conditional model),
- *         VAE_ERR_NOMEM. On an argument error nothing changes.
+ *         (n > 2^28), VAE_ERR_UNSUPPORTED (a conditional model: use
+ *         vae_model_compute_gradients_cond), VAE_ERR_NOMEM. On an argument
+ *         error nothing changes.
  * @thread_handle
  * @since 0.3.0
  */
@@ -1613,7 +1617,7 @@ VAE_API int vae_model_compute_gradients_keyed(vae_model *model, const float *x, 
  *         for Bernoulli, first + n overflows), VAE_ERR_NONFINITE (also
  *         for a non-finite ELBO, as vae_model_elbo),
  *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_UNSUPPORTED (a conditional
- *         model), VAE_ERR_NOMEM.
+ *         model: use vae_model_elbo_keyed_cond), VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.3.0
  */
@@ -1702,6 +1706,197 @@ VAE_API int vae_model_reseed(vae_model *model, uint64_t seed, uint64_t stream);
  */
 VAE_API int vae_dataset_gather(const vae_dataset *ds, const size_t *rows, size_t n,
                                uint64_t seed, uint64_t key, float *out, vae_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Conditional models: gradients, keyed calls, statistics, diagnostics (0.4.0) */
+/* ------------------------------------------------------------------------ */
+/*
+ * The _cond counterparts of the calls above and of gradient_stats,
+ * diagnostics and aggressive_update, for a conditional model (cond_dim > 0,
+ * docs/cvae.md): c is n x cond_dim floats, row-major, row i going with row i
+ * of x, and must be finite. The plain calls on a conditional model, and
+ * these on an unconditional one, fail with VAE_ERR_UNSUPPORTED and a
+ * message naming the call to use. Keyed noise keeps its property: row i's
+ * noise depends on (seed, key, first + i) alone, not on its batch or its
+ * condition's neighbours.
+ */
+
+/**
+ * vae_model_compute_gradients given the conditions: forward and backward
+ * pass of the training objective (the ELBO of log p(x|c), KL to p(z|c)) on n
+ * examples without changing the parameters; afterwards the gradient buffer
+ * (vae_model_gradient_data) holds the gradient of the batch-MEAN loss with
+ * respect to every parameter, the prior network's included. The noise comes
+ * from the training stream as in vae_model_train_step_cond, so
+ * compute_gradients_cond followed by vae_model_apply_gradients is
+ * vae_model_train_step_cond bit for bit.
+ * @param model  a conditional model (cond_dim > 0).
+ * @param x      n x input_dim examples, row-major (caller-owned, only read).
+ * @param c      n x cond_dim conditions, row-major (caller-owned, only read).
+ * @param n      number of examples, 1..2^28.
+ * @param stats  may be NULL; receives the batch's averages in nats (also
+ *               when the call returns VAE_ERR_DIVERGED).
+ * @return VAE_OK; VAE_ERR_DIVERGED when the loss or a gradient is not finite
+ *         (parameters unchanged); VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the
+ *         model is unconditional: use vae_model_compute_gradients),
+ *         VAE_ERR_INVALID (n = 0, data outside [0,1] for Bernoulli),
+ *         VAE_ERR_NONFINITE (x or c not finite), VAE_ERR_LIMIT (n > 2^28),
+ *         VAE_ERR_NOMEM. On an argument error nothing changes.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_compute_gradients_cond(vae_model *model, const float *x, const float *c,
+                                             size_t n, vae_elbo_stats *stats);
+
+/**
+ * vae_model_compute_gradients_keyed given the conditions: the noise of row i
+ * is drawn from a generator determined by (the model's seed, key, first + i)
+ * alone (the training stream is not touched), so example i of step `key`
+ * gets the same noise whichever batch, shard or process computes it.
+ * @param model  a conditional model (cond_dim > 0).
+ * @param x      n x input_dim examples, row-major (caller-owned, only read).
+ * @param c      n x cond_dim conditions, row-major (caller-owned, only read).
+ * @param n      number of examples, 1..2^28.
+ * @param key    any value, e.g. the global step number.
+ * @param first  index of row 0 (first + n must not overflow 64 bits).
+ * @param stats  may be NULL; receives the batch's averages in nats.
+ * @return VAE_OK; as vae_model_compute_gradients_cond: VAE_ERR_DIVERGED,
+ *         VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is unconditional: use
+ *         vae_model_compute_gradients_keyed), VAE_ERR_INVALID (also when
+ *         first + n overflows), VAE_ERR_NONFINITE, VAE_ERR_LIMIT,
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_compute_gradients_keyed_cond(vae_model *model, const float *x,
+                                                   const float *c, size_t n, uint64_t key,
+                                                   uint64_t first, vae_elbo_stats *stats);
+
+/**
+ * vae_model_elbo_keyed given the conditions: the evaluation ELBO of log
+ * p(x|c) (analytic KL to p(z|c) where it exists, one z sample per example),
+ * in nats, with row i's noise from (seed, key, first + i) alone, so shards
+ * of a set evaluated apart give exactly the per-example figures of the
+ * whole set. No random stream of the model is touched.
+ * @param model        a conditional model (cond_dim > 0).
+ * @param x            n x input_dim examples, row-major (caller-owned).
+ * @param c            n x cond_dim conditions, row-major (caller-owned).
+ * @param n            number of examples, 1..2^28.
+ * @param key          any value, e.g. VAE_MPI_EVAL_KEY in libvae_mpi.
+ * @param first        index of row 0 (first + n must not overflow 64 bits).
+ * @param per_example  may be NULL; else n floats (caller-owned), nats.
+ * @param stats        may be NULL; receives the averages in nats.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use vae_model_elbo_keyed), VAE_ERR_INVALID (n = 0,
+ *         data outside [0,1] for Bernoulli, first + n overflows),
+ *         VAE_ERR_NONFINITE (x or c not finite, or a non-finite ELBO),
+ *         VAE_ERR_LIMIT (n > 2^28), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_elbo_keyed_cond(vae_model *model, const float *x, const float *c, size_t n,
+                                      uint64_t key, uint64_t first, float *per_example,
+                                      vae_elbo_stats *stats);
+
+/**
+ * The conditions of dataset rows rows[0..n) into out (n x
+ * vae_dataset_cond_dim(ds) floats, row-major): the counterpart of
+ * vae_dataset_gather for the conditions (a plain copy; nothing is random).
+ * @param ds    the dataset (only read); it must have conditions.
+ * @param rows  n row indices, each below vae_dataset_count(ds).
+ * @param n     number of rows, at most 2^28.
+ * @param out   n x vae_dataset_cond_dim(ds) floats (caller-owned).
+ * @param err   may be NULL; receives the status and message.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (a row out of range, or the
+ *         dataset has no conditions), VAE_ERR_LIMIT (n > 2^28).
+ * @par Threads
+ * Only reads the dataset: concurrent calls on one dataset are safe as long
+ * as no thread changes it meanwhile.
+ * @since 0.4.0
+ */
+VAE_API int vae_dataset_gather_cond(const vae_dataset *ds, const size_t *rows, size_t n,
+                                    float *out, vae_error *err);
+
+/**
+ * vae_model_gradient_stats given the conditions: S independent estimates of
+ * the gradient of the loss on the n examples x with conditions c, with the
+ * training settings of `training` (NULL: the model's own), and their
+ * statistics. Parameters are not changed; the training stream advances.
+ * @param model       a conditional model (cond_dim > 0).
+ * @param x           n x input_dim floats, row-major (caller-owned).
+ * @param c           n x cond_dim conditions, row-major (caller-owned).
+ * @param n           number of examples, 1..2^28.
+ * @param training    NULL, or a configuration whose training fields are used.
+ * @param draws       S, the number of gradient estimates, 2..10^7.
+ * @param per_tensor  may be NULL; else vae_model_param_tensor_count() entries
+ * @param encoder     may be NULL; else the statistics over all encoder tensors ("enc.*")
+ * @param overall     may be NULL; else over all parameters (prior network included)
+ * @param mean_grad   may be NULL; else vae_model_param_count() floats: g_bar
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use vae_model_gradient_stats), VAE_ERR_INVALID
+ *         (draws out of range, bad training settings), VAE_ERR_NONFINITE (x
+ *         or c not finite), VAE_ERR_DIVERGED (a draw was not finite),
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_gradient_stats_cond(vae_model *model, const float *x, const float *c,
+                                          size_t n, const vae_model_config *training, int draws,
+                                          vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                                          vae_grad_stats *overall, float *mean_grad);
+
+/**
+ * vae_model_diagnostics of a conditional model: q is q(z|x_i, c_i) and the
+ * KL is to the model's prior p(z|c_i) = N(mu_p, diag e^lv_p) (N(0, I) for
+ * VAE_PRIOR_STANDARD), exact per dimension for every posterior family:
+ *  - kl_per_dim[d] = (1/n) sum_i [ -H(q_d) + log(2 pi)/2 + lv_p/2
+ *    + ((mu_d - mu_p)^2 + Var q_d) e^-lv_p / 2 ], nats;
+ *  - mu_variance[d] = Var_i(E_q[z_d|x_i, c_i]) (n - 1 denominator); active
+ *    units are those above VAE_ACTIVE_UNIT_THRESHOLD;
+ *  - mi: He et al.'s estimate of the mutual information between z and the
+ *    pair (x, c), the aggregate posterior being the mixture of the n
+ *    examples' q(z|x_j, c_j) (one z per example from the evaluation
+ *    stream, reset per call), nats.
+ * Cost O(n^2 K).
+ * @param model        a conditional model (cond_dim > 0).
+ * @param x            n x input_dim examples, row-major; finite (caller-owned).
+ * @param c            n x cond_dim conditions, row-major; finite (caller-owned).
+ * @param n            number of examples, 2..2^20.
+ * @param out          receives the summary; set out->struct_size first.
+ * @param kl_per_dim   may be NULL; else latent_dim floats (caller-owned).
+ * @param mu_variance  may be NULL; else latent_dim floats (caller-owned).
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use vae_model_diagnostics), VAE_ERR_INVALID (n < 2,
+ *         out->struct_size 0 or above 65536), VAE_ERR_NONFINITE (x or c not
+ *         finite), VAE_ERR_LIMIT (n > 2^20), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_diagnostics_cond(vae_model *model, const float *x, const float *c,
+                                       size_t n, vae_diagnostics *out, float *kl_per_dim,
+                                       float *mu_variance);
+
+/**
+ * vae_model_aggressive_update given the conditions: estimate the mutual
+ * information on n held-out examples x with conditions c (as
+ * vae_model_diagnostics_cond does) and, when aggressive training is active
+ * and the estimate is lower than at the previous call, switch it off.
+ * Cost O(n^2 K).
+ * @param model   a conditional model (cond_dim > 0).
+ * @param x       n x input_dim held-out examples, row-major; finite.
+ * @param c       n x cond_dim conditions, row-major; finite.
+ * @param n       number of examples, 2..2^20.
+ * @param mi      may be NULL; receives the estimate in nats.
+ * @param active  may be NULL; receives 1 if aggressive training stays on.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_UNSUPPORTED (the model is
+ *         unconditional: use vae_model_aggressive_update), VAE_ERR_INVALID
+ *         (n < 2), VAE_ERR_NONFINITE (x or c not finite), VAE_ERR_LIMIT
+ *         (n > 2^20), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_aggressive_update_cond(vae_model *model, const float *x, const float *c,
+                                             size_t n, double *mi, int *active);
 
 /* ------------------------------------------------------------------------ */
 /* VQ-VAE: discrete latents with a learned codebook                          */

@@ -195,6 +195,34 @@ VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *op
                                vae_elbo_stats *stats);
 
 /**
+ * vae_mpi_train_step for a conditional model (cond_dim > 0, docs/cvae.md):
+ * every rank passes its shard x and the shard's conditions c (n_local x
+ * cond_dim, row-major); the shard gradient is
+ * vae_model_compute_gradients_keyed_cond's (or
+ * vae_model_compute_gradients_cond's with VAE_MPI_NOISE_RANK_STREAM), the
+ * exchange and the update are those of vae_mpi_train_step. Collective.
+ * @param ctx       the context, after vae_mpi_sync_model.
+ * @param model     this rank's replica (a conditional model).
+ * @param opt       this rank's optimizer.
+ * @param x         n_local x input_dim rows, row-major (caller-owned; may be
+ *                  NULL when n_local is 0).
+ * @param c         n_local x cond_dim conditions, row-major (caller-owned;
+ *                  may be NULL when n_local is 0).
+ * @param n_local   rows of this rank's shard.
+ * @param first     index of the shard's first row in the global batch.
+ * @param n_global  rows of the global batch.
+ * @param stats may be NULL; receives the global batch's averages (nats).
+ * @return VAE_OK; as vae_mpi_train_step, returned by every rank with nothing
+ *         applied anywhere; VAE_ERR_UNSUPPORTED (on some rank) when the
+ *         model is unconditional (use vae_mpi_train_step).
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_mpi_train_step_cond(vae_mpi *ctx, vae_model *model, vae_optimizer *opt,
+                                    const float *x, const float *c, size_t n_local, size_t first,
+                                    size_t n_global, vae_elbo_stats *stats);
+
+/**
  * The permutation of 0..n-1 that vae_mpi_train_epoch visits in epoch
  * `epoch` for `seed` (Fisher-Yates driven by splitmix64(seed, epoch)); a
  * single process can reproduce a distributed run's minibatches with it.
@@ -213,7 +241,9 @@ VAE_API void vae_mpi_epoch_order(uint64_t seed, uint64_t epoch, size_t *order, s
  * vae_mpi_epoch_order(model seed, epoch) order in global batches of
  * global_batch rows (the last may be smaller); each rank gathers its shard
  * (vae_dataset_gather, binarisation keyed by the step) and takes
- * vae_mpi_train_step. Collective.
+ * vae_mpi_train_step. A conditional model (since 0.4.0) takes the rows'
+ * conditions from the dataset (vae_dataset_gather_cond) and
+ * vae_mpi_train_step_cond. Collective.
  * @param ctx           the context, after vae_mpi_sync_model.
  * @param model         this rank's replica.
  * @param opt           this rank's optimizer.
@@ -224,7 +254,9 @@ VAE_API void vae_mpi_epoch_order(uint64_t seed, uint64_t epoch, size_t *order, s
  * @return VAE_OK; as vae_mpi_train_step (VAE_ERR_NULL, VAE_ERR_INVALID for
  *         global_batch 0 or an empty dataset, VAE_ERR_DIVERGED, VAE_ERR_IO,
  *         VAE_ERR_NOMEM, ...); VAE_ERR_SHAPE when the datasets differ in
- *         size or the dataset's width is not the model's input_dim.
+ *         size or the dataset's width is not the model's input_dim (or its
+ *         conditions' width not the model's cond_dim; VAE_ERR_INVALID when
+ *         a conditional model's dataset has no conditions).
  * @thread_handle
  * @since 0.3.0
  */
@@ -235,8 +267,9 @@ VAE_API int vae_mpi_train_epoch(vae_mpi *ctx, vae_model *model, vae_optimizer *o
 /**
  * The evaluation ELBO of a dataset every rank holds: each rank evaluates its
  * shard of the rows (vae_model_elbo_keyed with key VAE_MPI_EVAL_KEY and the
- * global row index, in batches of batch_size) and the sums are reduced, so
- * the figure is the same for any number of ranks. Collective.
+ * global row index, in batches of batch_size; vae_model_elbo_keyed_cond with
+ * the rows' conditions for a conditional model, since 0.4.0) and the sums
+ * are reduced, so the figure is the same for any number of ranks. Collective.
  * @param ctx         the context.
  * @param model       this rank's replica.
  * @param data        the dataset, the same on every rank.

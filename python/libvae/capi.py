@@ -486,6 +486,22 @@ _OPTIONAL_PROTOTYPES = {
     "vae_model_reseed": (c_int, [_P, c_uint64, c_uint64]),
     "vae_dataset_gather": (c_int, [_P, POINTER(c_size_t), c_size_t, c_uint64, c_uint64, _F,
                                    POINTER(VaeError)]),
+    # 0.4.0: the conditional counterparts of the gradient, keyed, statistics
+    # and diagnostics calls
+    "vae_model_compute_gradients_cond": (c_int, [_P, _F, _F, c_size_t, POINTER(ElboStats)]),
+    "vae_model_compute_gradients_keyed_cond": (c_int, [_P, _F, _F, c_size_t, c_uint64,
+                                                       c_uint64, POINTER(ElboStats)]),
+    "vae_model_elbo_keyed_cond": (c_int, [_P, _F, _F, c_size_t, c_uint64, c_uint64, _F,
+                                          POINTER(ElboStats)]),
+    "vae_dataset_gather_cond": (c_int, [_P, POINTER(c_size_t), c_size_t, _F,
+                                        POINTER(VaeError)]),
+    "vae_model_gradient_stats_cond": (c_int, [_P, _F, _F, c_size_t, POINTER(ModelConfig),
+                                              c_int, POINTER(GradStats), POINTER(GradStats),
+                                              POINTER(GradStats), _F]),
+    "vae_model_diagnostics_cond": (c_int, [_P, _F, _F, c_size_t, POINTER(Diagnostics), _F,
+                                           _F]),
+    "vae_model_aggressive_update_cond": (c_int, [_P, _F, _F, c_size_t, POINTER(c_double),
+                                                 POINTER(c_int)]),
     # the sized initialisers (0.4.0): the *_init names of vae.h are macros
     # over them; the plain *_init symbols write the 0.3.0 struct sizes
     "vae_dataset_options_init_size": (None, [POINTER(DatasetOptions), c_size_t]),

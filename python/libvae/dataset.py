@@ -193,6 +193,24 @@ class Dataset:
             raise_from_error(rc, err)
         return out
 
+    def gather_cond(self, rows):
+        """The conditions of rows `rows` as an (n, cond_dim) float32 array
+        (vae_dataset_gather_cond, libvae >= 0.4.0)."""
+        if not capi.has("vae_dataset_gather_cond"):
+            raise NotImplementedError("libvae: gather_cond needs vae_dataset_gather_cond "
+                                      "(libvae >= 0.4.0)")
+        idx = np.ascontiguousarray(np.asarray(rows, dtype=np.uint64).reshape(-1)).astype(
+            np.dtype(ctypes.c_size_t))
+        mem = self._m()
+        out = np.empty((idx.size, max(1, lib.vae_dataset_cond_dim(mem.ptr))), dtype=np.float32)
+        err = capi.VaeError()
+        rc = lib.vae_dataset_gather_cond(mem.ptr,
+                                         idx.ctypes.data_as(ctypes.POINTER(ctypes.c_size_t)),
+                                         idx.size, fptr(out), ctypes.byref(err))
+        if rc != capi.VAE_OK:
+            raise_from_error(rc, err)
+        return out
+
     # -- queries ----------------------------------------------------------
 
     def _m(self):

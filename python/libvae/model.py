@@ -684,25 +684,27 @@ class Model(Handle):
 
     # -- training in pieces (0.3.0) ----------------------------------------
 
-    def compute_gradients(self, x, key=None, first=0):
+    def compute_gradients(self, x, key=None, first=0, c=None):
         """Forward and backward on the rows of x without an update
         (vae_model_compute_gradients): afterwards :meth:`gradient` is the
         gradient of the batch-mean loss. With key (an int), row i's noise is
         keyed by (seed, key, first + i) (vae_model_compute_gradients_keyed)
-        instead of drawn from the training stream. Returns the batch's Stats.
+        instead of drawn from the training stream. With conditions c (a
+        conditional model): the _cond calls (libvae >= 0.4.0). Returns the
+        batch's Stats.
         """
         x = as_rows(x, self._input_dim, "compute_gradients")
+        c = self._cond(c, x.shape[0], "compute_gradients")
         st = capi.ElboStats()
+        keyed = "_keyed" if key is not None else ""
+        name = "vae_model_compute_gradients" + keyed + ("_cond" if c is not None else "")
+        _require(name, "compute_gradients" + (" with c=" if c is not None else ""))
         with self._lock:
             h = self._h()
-            if key is None:
-                _require("vae_model_compute_gradients", "compute_gradients")
-                rc = lib.vae_model_compute_gradients(h, fptr(x), x.shape[0], ctypes.byref(st))
-            else:
-                _require("vae_model_compute_gradients_keyed", "compute_gradients")
-                rc = lib.vae_model_compute_gradients_keyed(
-                    h, fptr(x), x.shape[0], as_size(key, "key"), as_size(first, "first"),
-                    ctypes.byref(st))
+            args = (h, fptr(x)) + ((fptr(c),) if c is not None else ()) + (x.shape[0],)
+            if key is not None:
+                args += (as_size(key, "key"), as_size(first, "first"))
+            rc = getattr(lib, name)(*(args + (ctypes.byref(st),)))
             _check(h, rc)
         return Stats._from_c(st)
 
@@ -745,18 +747,28 @@ class Model(Handle):
             h = self._h()
             _check(h, lib.vae_model_reseed(h, as_size(seed, "seed"), as_size(stream, "stream")))
 
-    def elbo_keyed(self, x, key, first=0):
+    def elbo_keyed(self, x, key, first=0, c=None):
         """(per_example, stats) like :meth:`elbo`, with row i's noise keyed by
-        (seed, key, first + i) (vae_model_elbo_keyed)."""
+        (seed, key, first + i) (vae_model_elbo_keyed; with conditions c,
+        vae_model_elbo_keyed_cond, libvae >= 0.4.0)."""
         _require("vae_model_elbo_keyed", "elbo_keyed")
         x = as_rows(x, self._input_dim, "elbo_keyed")
+        c = self._cond(c, x.shape[0], "elbo_keyed")
+        if c is not None:
+            _require("vae_model_elbo_keyed_cond", "elbo_keyed with c=")
         per = np.empty(x.shape[0], dtype=np.float32)
         st = capi.ElboStats()
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_elbo_keyed(h, fptr(x), x.shape[0], as_size(key, "key"),
-                                               as_size(first, "first"), fptr(per),
-                                               ctypes.byref(st)))
+            if c is None:
+                rc = lib.vae_model_elbo_keyed(h, fptr(x), x.shape[0], as_size(key, "key"),
+                                              as_size(first, "first"), fptr(per),
+                                              ctypes.byref(st))
+            else:
+                rc = lib.vae_model_elbo_keyed_cond(h, fptr(x), fptr(c), x.shape[0],
+                                                   as_size(key, "key"), as_size(first, "first"),
+                                                   fptr(per), ctypes.byref(st))
+            _check(h, rc)
         return per, Stats._from_c(st)
 
     def log_likelihood(self, x, k=100, c=None):
@@ -786,10 +798,11 @@ class Model(Handle):
             _check(h, rc)
         return per, mean.value
 
-    def gradient_stats(self, x, draws, training=None, mean_grad=False):
+    def gradient_stats(self, x, draws, training=None, mean_grad=False, c=None):
         """Statistics of `draws` independent gradient estimates of the loss on
-        the rows of x (vae_model_gradient_stats). Parameters do not change;
-        the training random stream advances.
+        the rows of x (vae_model_gradient_stats; with conditions c,
+        vae_model_gradient_stats_cond, libvae >= 0.4.0). Parameters do not
+        change; the training random stream advances.
 
         training: None (the model's own settings) or a dict of training
         settings (as for :meth:`set_training`) to use instead.
@@ -799,6 +812,9 @@ class Model(Handle):
         """
         _require("vae_model_gradient_stats", "gradient_stats")
         x = as_rows(x, self._input_dim, "gradient_stats")
+        c = self._cond(c, x.shape[0], "gradient_stats")
+        if c is not None:
+            _require("vae_model_gradient_stats_cond", "gradient_stats with c=")
         d = as_int(draws, "draws")
         tcfg = None
         if training is not None:
@@ -816,9 +832,16 @@ class Model(Handle):
             tensors = self._tensors_locked(h)
             per = (capi.GradStats * max(1, len(tensors)))()
             mg = np.empty(lib.vae_model_param_count(h), dtype=np.float32) if mean_grad else None
-            _check(h, lib.vae_model_gradient_stats(
-                h, fptr(x), x.shape[0], ctypes.byref(tcfg) if tcfg is not None else None, d,
-                per, ctypes.byref(encoder), ctypes.byref(overall), fptr(mg)))
+            tref = ctypes.byref(tcfg) if tcfg is not None else None
+            if c is None:
+                rc = lib.vae_model_gradient_stats(h, fptr(x), x.shape[0], tref, d, per,
+                                                  ctypes.byref(encoder), ctypes.byref(overall),
+                                                  fptr(mg))
+            else:
+                rc = lib.vae_model_gradient_stats_cond(h, fptr(x), fptr(c), x.shape[0], tref, d,
+                                                       per, ctypes.byref(encoder),
+                                                       ctypes.byref(overall), fptr(mg))
+            _check(h, rc)
         return GradientReport(GradStats._from_c(overall), GradStats._from_c(encoder),
                               {t.name: GradStats._from_c(per[i]) for i, t in enumerate(tensors)},
                               mg)
@@ -1000,37 +1023,57 @@ class Model(Handle):
         return TrainingState(st.step, st.beta, st.beta_norm, st.capacity,
                              bool(st.aggressive_active), st.aggressive_mi, st.encoder_steps)
 
-    def aggressive_update(self, x):
+    def aggressive_update(self, x, c=None):
         """The per-epoch check of aggressive training (vae_model_aggressive_update):
         estimate I(x; z) on the held-out rows of x and switch aggressive
         training off for good when it fell since the previous call.
         Returns (mi, active): the estimate in nats and whether aggressive
         training stays on. Call it after each epoch of fit/train_epoch.
+        With conditions c (a conditional model):
+        vae_model_aggressive_update_cond (libvae >= 0.4.0).
         """
         _require("vae_model_aggressive_update", "aggressive_update")
         x = as_rows(x, self._input_dim, "aggressive_update")
+        c = self._cond(c, x.shape[0], "aggressive_update")
+        if c is not None:
+            _require("vae_model_aggressive_update_cond", "aggressive_update with c=")
         mi = ctypes.c_double()
         active = ctypes.c_int()
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_aggressive_update(h, fptr(x), x.shape[0], ctypes.byref(mi),
-                                                      ctypes.byref(active)))
+            if c is None:
+                rc = lib.vae_model_aggressive_update(h, fptr(x), x.shape[0], ctypes.byref(mi),
+                                                     ctypes.byref(active))
+            else:
+                rc = lib.vae_model_aggressive_update_cond(h, fptr(x), fptr(c), x.shape[0],
+                                                          ctypes.byref(mi), ctypes.byref(active))
+            _check(h, rc)
         return mi.value, bool(active.value)
 
-    def diagnostics(self, x):
+    def diagnostics(self, x, c=None):
         """Posterior-collapse diagnostics on the rows of x (n >= 2)
         (vae_model_diagnostics): a Diagnostics(active_units, mi, kl, n,
         kl_per_dim, mu_variance). Noise comes from a stream reset at every
-        call, so the result is a function of the parameters and x.
+        call, so the result is a function of the parameters and x. With
+        conditions c (a conditional model): q(z|x,c) and the KL to p(z|c)
+        (vae_model_diagnostics_cond, libvae >= 0.4.0).
         """
         _require("vae_model_diagnostics", "diagnostics")
         x = as_rows(x, self._input_dim, "diagnostics")
+        c = self._cond(c, x.shape[0], "diagnostics")
+        if c is not None:
+            _require("vae_model_diagnostics_cond", "diagnostics with c=")
         d = capi.Diagnostics()
         d.struct_size = ctypes.sizeof(capi.Diagnostics)
         kl = np.empty(self._latent_dim, dtype=np.float32)
         var = np.empty(self._latent_dim, dtype=np.float32)
         with self._lock:
             h = self._h()
-            _check(h, lib.vae_model_diagnostics(h, fptr(x), x.shape[0], ctypes.byref(d),
-                                                fptr(kl), fptr(var)))
+            if c is None:
+                rc = lib.vae_model_diagnostics(h, fptr(x), x.shape[0], ctypes.byref(d), fptr(kl),
+                                               fptr(var))
+            else:
+                rc = lib.vae_model_diagnostics_cond(h, fptr(x), fptr(c), x.shape[0],
+                                                    ctypes.byref(d), fptr(kl), fptr(var))
+            _check(h, rc)
         return Diagnostics(d.active_units, d.mi, d.kl, d.n, kl, var)

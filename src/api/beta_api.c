@@ -11,24 +11,42 @@
 /* Rows a diagnostics call accepts: the MI estimate costs O(n^2 K). */
 #define MAX_DIAG_ROWS ((size_t)1 << 20)
 
-/* n examples of input_dim finite values, 2 <= n <= 2^20. */
-static int check_examples(vae_model *m, const float *x, size_t n, const char *what)
+/* n examples of input_dim finite values, 2 <= n <= 2^20; a conditional
+ * model takes the _cond call (cond = 1) with n finite rows of conditions c.
+ * `what` is the plain call's name; the message names the call to use. */
+static int check_examples(vae_model *m, const float *x, const float *c, size_t n, int cond,
+                          const char *what)
 {
-    if (m->cfg.cond_dim > 0)
+    const char *suffix = cond ? "_cond" : "";
+    if (!cond && m->cfg.cond_dim > 0)
         return vae_fail(m->errmsg, VAE_ERR_UNSUPPORTED,
-                        "%s: a conditional model (cond_dim = %d) is not supported", what,
-                        m->cfg.cond_dim);
+                        "%s: the model is conditional (cond_dim = %d): use vae_model_%s_cond with "
+                        "the conditions",
+                        what, m->cfg.cond_dim, what);
+    if (cond && m->cfg.cond_dim == 0)
+        return vae_fail(m->errmsg, VAE_ERR_UNSUPPORTED,
+                        "%s_cond: the model is unconditional (cond_dim = 0): use vae_model_%s",
+                        what, what);
     if (!x)
-        return vae_fail(m->errmsg, VAE_ERR_NULL, "%s: x is NULL", what);
+        return vae_fail(m->errmsg, VAE_ERR_NULL, "%s%s: x is NULL", what, suffix);
+    if (cond && !c)
+        return vae_fail(m->errmsg, VAE_ERR_NULL, "%s_cond: c is NULL", what);
     if (n < 2)
-        return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s: n = %zu: needs at least 2 examples", what, n);
+        return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s%s: n = %zu: needs at least 2 examples",
+                        what, suffix, n);
     if (n > MAX_DIAG_ROWS)
-        return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s: n = %zu exceeds 2^20 examples", what, n);
+        return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s%s: n = %zu exceeds 2^20 examples", what,
+                        suffix, n);
     size_t d = (size_t)m->cfg.input_dim;
     for (size_t i = 0; i < n * d; i++)
         if (!isfinite(x[i]))
-            return vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s: x[%zu][%zu] = %g is not finite", what,
-                            i / d, i % d, (double)x[i]);
+            return vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s%s: x[%zu][%zu] = %g is not finite",
+                            what, suffix, i / d, i % d, (double)x[i]);
+    size_t C = cond ? (size_t)m->cfg.cond_dim : 0;
+    for (size_t i = 0; i < n * C; i++)
+        if (!isfinite(c[i]))
+            return vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s_cond: c[%zu][%zu] = %g is not finite",
+                            what, i / C, i % C, (double)c[i]);
     return VAE_OK;
 }
 
@@ -61,8 +79,34 @@ VAE_API int vae_model_aggressive_update(vae_model *model, const float *x, size_t
 {
     if (!model)
         return VAE_ERR_NULL;
-    int rc = check_examples(model, x, n, "aggressive_update");
-    return rc == VAE_OK ? vm_aggressive_update(model, x, n, mi, active) : rc;
+    int rc = check_examples(model, x, NULL, n, 0, "aggressive_update");
+    return rc == VAE_OK ? vm_aggressive_update(model, x, NULL, n, mi, active) : rc;
+}
+
+VAE_API int vae_model_aggressive_update_cond(vae_model *model, const float *x, const float *c,
+                                             size_t n, double *mi, int *active)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    int rc = check_examples(model, x, c, n, 1, "aggressive_update");
+    return rc == VAE_OK ? vm_aggressive_update(model, x, c, n, mi, active) : rc;
+}
+
+/* The plain call (c NULL) and the _cond call (cond = 1). */
+static int diagnostics(vae_model *model, const float *x, const float *c, size_t n, int cond,
+                       vae_diagnostics *out, float *kl_per_dim, float *mu_variance)
+{
+    const char *suffix = cond ? "_cond" : "";
+    if (!out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "diagnostics%s: out is NULL", suffix);
+    if (out->struct_size < sizeof out->struct_size || out->struct_size > 65536)
+        return vae_fail(model->errmsg, VAE_ERR_INVALID,
+                        "diagnostics%s: out->struct_size = %zu: set it to sizeof(vae_diagnostics)",
+                        suffix, out->struct_size);
+    int rc = check_examples(model, x, c, n, cond, "diagnostics");
+    return rc == VAE_OK ? vm_diagnostics(model, x, cond ? c : NULL, n, out, kl_per_dim,
+                                         mu_variance)
+                        : rc;
 }
 
 VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
@@ -70,12 +114,14 @@ VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
 {
     if (!model)
         return VAE_ERR_NULL;
-    if (!out)
-        return vae_fail(model->errmsg, VAE_ERR_NULL, "diagnostics: out is NULL");
-    if (out->struct_size < sizeof out->struct_size || out->struct_size > 65536)
-        return vae_fail(model->errmsg, VAE_ERR_INVALID,
-                        "diagnostics: out->struct_size = %zu: set it to sizeof(vae_diagnostics)",
-                        out->struct_size);
-    int rc = check_examples(model, x, n, "diagnostics");
-    return rc == VAE_OK ? vm_diagnostics(model, x, n, out, kl_per_dim, mu_variance) : rc;
+    return diagnostics(model, x, NULL, n, 0, out, kl_per_dim, mu_variance);
+}
+
+VAE_API int vae_model_diagnostics_cond(vae_model *model, const float *x, const float *c,
+                                       size_t n, vae_diagnostics *out, float *kl_per_dim,
+                                       float *mu_variance)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    return diagnostics(model, x, c, n, 1, out, kl_per_dim, mu_variance);
 }

@@ -418,21 +418,25 @@ VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n,
     return rc == VAE_OK ? vm_log_likelihood(model, x, NULL, n, k, per_example, mean) : rc;
 }
 
-VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
-                                     const vae_model_config *training, int draws,
-                                     vae_grad_stats *per_tensor, vae_grad_stats *encoder,
-                                     vae_grad_stats *overall, float *mean_grad)
+static int check_cond(vae_model *m, const float *c, size_t n, const char *what);
+
+/* The plain call (c NULL, an unconditional model) and the _cond call. */
+static int gradient_stats(vae_model *model, const float *x, const float *cond, size_t n,
+                          const vae_model_config *training, int draws,
+                          vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                          vae_grad_stats *overall, float *mean_grad, int is_cond)
 {
-    if (!model)
-        return VAE_ERR_NULL;
+    const char *what = is_cond ? "gradient_stats_cond" : "gradient_stats";
     if (!x)
-        return vae_fail(model->errmsg, VAE_ERR_NULL, "gradient_stats: x is NULL");
-    if (model->cfg.cond_dim > 0)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "%s: x is NULL", what);
+    if (!is_cond && model->cfg.cond_dim > 0)
         return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
-                        "gradient_stats: not available for conditional models (cond_dim = %d)",
+                        "gradient_stats: the model is conditional (cond_dim = %d): use "
+                        "vae_model_gradient_stats_cond with the conditions",
                         model->cfg.cond_dim);
     if (draws < 2 || draws > 10000000)
-        return vae_fail(model->errmsg, VAE_ERR_INVALID, "gradient_stats: draws = %d: must be in 2..10^7", draws);
+        return vae_fail(model->errmsg, VAE_ERR_INVALID, "%s: draws = %d: must be in 2..10^7",
+                        what, draws);
     vae_model_config c = model->cfg;
     int rc = VAE_OK;
     if (training) {
@@ -444,10 +448,35 @@ VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
     if (rc == VAE_OK)
         rc = vm_training_check(&c, model->errmsg);
     if (rc == VAE_OK)
-        rc = check_rows(model, n, "gradient_stats");
+        rc = is_cond ? check_cond(model, cond, n, "gradient_stats")
+                     : check_rows(model, n, "gradient_stats");
     if (rc == VAE_OK)
-        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), "gradient_stats");
-    return rc == VAE_OK ? vm_gradient_stats(model, x, n, &c, draws, per_tensor, encoder, overall, mean_grad) : rc;
+        rc = check_data(model, x, n, (size_t)model->cfg.input_dim, is_bernoulli(model), what);
+    return rc == VAE_OK ? vm_gradient_stats(model, x, is_cond ? cond : NULL, n, &c, draws,
+                                            per_tensor, encoder, overall, mean_grad)
+                        : rc;
+}
+
+VAE_API int vae_model_gradient_stats(vae_model *model, const float *x, size_t n,
+                                     const vae_model_config *training, int draws,
+                                     vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                                     vae_grad_stats *overall, float *mean_grad)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    return gradient_stats(model, x, NULL, n, training, draws, per_tensor, encoder, overall,
+                          mean_grad, 0);
+}
+
+VAE_API int vae_model_gradient_stats_cond(vae_model *model, const float *x, const float *c,
+                                          size_t n, const vae_model_config *training, int draws,
+                                          vae_grad_stats *per_tensor, vae_grad_stats *encoder,
+                                          vae_grad_stats *overall, float *mean_grad)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    return gradient_stats(model, x, c, n, training, draws, per_tensor, encoder, overall,
+                          mean_grad, 1);
 }
 
 VAE_API size_t vae_model_param_tensor_count(const vae_model *model)

@@ -108,11 +108,12 @@ int vm_train_epoch_aggressive(vae_model *m, vae_optimizer *opt, const vae_datase
     return VAE_OK;
 }
 
-int vm_aggressive_update(vae_model *m, const float *x, size_t n, double *mi, int *active)
+int vm_aggressive_update(vae_model *m, const float *x, const float *c, size_t n, double *mi,
+                         int *active)
 {
     vae_diagnostics d;
     d.struct_size = sizeof d;
-    int rc = vm_diagnostics(m, x, n, &d, NULL, NULL);
+    int rc = vm_diagnostics(m, x, c, n, &d, NULL, NULL);
     if (rc != VAE_OK)
         return rc;
     /* He et al.: leave aggressive mode once the held-out MI stops increasing. */

@@ -13,6 +13,15 @@
  *   MI   = (1/n) sum_i [ -H(q(z|x_i)) - log (1/n) sum_j q(z_i|x_j) ],
  *          z_i ~ q(z|x_i), the aggregate posterior over the same n examples
  *          (He et al.'s calc_mi), log-sum-exp over j.
+ *
+ * A conditional model (c given) uses q(z|x_i, c_i) throughout and measures
+ * the KL to its prior p(z_d|c) = N(mu_p, e^lv_p) (N(0, 1) for the standard
+ * prior), still exact since E_q[(z - mu_p)^2] = (mu - mu_p)^2 + Var q_d:
+ *
+ *   KL_d = -H(q_d) + log(2 pi)/2 + lv_p/2 + ((mu_d - mu_p)^2 + Var q_d) e^-lv_p / 2
+ *
+ * and the MI is that between z and the pair (x, c): the aggregate posterior
+ * is the mixture of the n examples' q(z|x_j, c_j).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -102,26 +111,41 @@ static double mutual_info(vae_model *m, const float *mu, const float *lv, size_t
     return total / (double)n;
 }
 
-int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
+/* KL(q_d || N(mu_p, e^lv_p)) of one dimension, q_d with location u and log-variance parameter l. */
+static double kl_to_prior_1d(int family, double u, double l, double mu_p, double lv_p)
+{
+    double dev = u - mu_p;
+    return -entropy_1d(family, l) + HALF_LOG_2PI + 0.5 * lv_p +
+           0.5 * (dev * dev + variance_1d(family, l)) * exp(-lv_p);
+}
+
+int vm_diagnostics(vae_model *m, const float *x, const float *c, size_t n, vae_diagnostics *out,
                    float *kl_per_dim, float *mu_variance)
 {
     size_t K = (size_t)m->cfg.latent_dim;
     float *mu = malloc(n * K * sizeof *mu), *lv = malloc(n * K * sizeof *lv);
     float *z = malloc(n * K * sizeof *z);
+    /* p(z|c)'s parameters per example (conditional models only) */
+    float *mu_p = c ? malloc(n * K * sizeof *mu_p) : NULL;
+    float *lv_p = c ? malloc(n * K * sizeof *lv_p) : NULL;
     double *logs = malloc(2 * n * K * sizeof *logs), *lw = malloc(n * sizeof *lw);
     double *kl = calloc(K, sizeof *kl), *mean = calloc(K, sizeof *mean), *var = calloc(K, sizeof *var);
     int rc = VAE_OK;
-    if (!mu || !lv || !z || !logs || !lw || !kl || !mean || !var) {
+    if (!mu || !lv || !z || !logs || !lw || !kl || !mean || !var || (c && (!mu_p || !lv_p))) {
         rc = vae_fail(m->errmsg, VAE_ERR_NOMEM, "diagnostics: out of memory for %zu examples", n);
         goto done;
     }
-    if ((rc = vm_encode(m, x, NULL, n, mu, lv)) != VAE_OK)
+    if ((rc = vm_encode(m, x, c, n, mu, lv)) != VAE_OK)
+        goto done;
+    if (c && (rc = vm_prior(m, c, n, mu_p, lv_p)) != VAE_OK)
         goto done;
     int fam = m->cfg.posterior;
     for (size_t i = 0; i < n; i++)
         for (size_t d = 0; d < K; d++) {
             double u = mu[i * K + d], l = lv[i * K + d];
-            kl[d] += -entropy_1d(fam, l) + HALF_LOG_2PI + 0.5 * (u * u + variance_1d(fam, l));
+            /* the unconditional figure keeps its own expression (and bits) */
+            kl[d] += c ? kl_to_prior_1d(fam, u, l, mu_p[i * K + d], lv_p[i * K + d])
+                       : -entropy_1d(fam, l) + HALF_LOG_2PI + 0.5 * (u * u + variance_1d(fam, l));
             mean[d] += u;
         }
     for (size_t d = 0; d < K; d++)
@@ -151,6 +175,8 @@ int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
 done:
     free(mu);
     free(lv);
+    free(mu_p);
+    free(lv_p);
     free(z);
     free(logs);
     free(lw);

@@ -106,18 +106,20 @@ static vg_graph *diagnostic_graph(vae_model *m, const vae_model_config *c, vo_gr
 
 /* One gradient draw into m->P.grad. */
 static void draw(vae_model *m, vg_graph *g, const vo_graph *e, const vae_model_config *c,
-                 const float *x, size_t n)
+                 const float *x, const float *cond, size_t n)
 {
     vg_bind(g, e->x, x);
+    if (e->c >= 0)
+        vg_bind(g, e->c, cond); /* the condition rows of a conditional model */
     vg_family_sample(c->posterior, &m->rng, g->nodes[e->eps].val,
                      n * (size_t)g->samples * c->latent_dim);
     vg_forward(g, -1);
     vg_backward(g, e->loss);
 }
 
-int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_config *c,
-                      int draws, vae_grad_stats *per_tensor, vae_grad_stats *encoder,
-                      vae_grad_stats *overall, float *mean_grad)
+int vm_gradient_stats(vae_model *m, const float *x, const float *cond, size_t n,
+                      const vae_model_config *c, int draws, vae_grad_stats *per_tensor,
+                      vae_grad_stats *encoder, vae_grad_stats *overall, float *mean_grad)
 {
     vo_graph e;
     vg_graph *g = diagnostic_graph(m, c, &e);
@@ -135,9 +137,9 @@ int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_co
     }
     g->pool = m->pool;
     if (e.score >= 0 && c->baseline == VAE_BASELINE_EMA)
-        draw(m, g, &e, c, x, n); /* warm-up: the EMA baseline starts from a real reward */
+        draw(m, g, &e, c, x, cond, n); /* warm-up: the EMA baseline starts from a real reward */
     for (int s = 0; s < draws; s++) {
-        draw(m, g, &e, c, x, n);
+        draw(m, g, &e, c, x, cond, n);
         accumulate(mu, m2, m->P.grad, P, s);
     }
     size_t enc_end = 0;

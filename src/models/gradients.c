@@ -112,8 +112,8 @@ int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2)
 /* The evaluation ELBO (analytic KL, one z per example) of n rows whose noise
  * is keyed like draw_noise's, so a row's figure does not depend on which
  * rows it is evaluated with: shards evaluated apart sum to the whole. */
-int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t first,
-                  float *per_example, vae_elbo_stats *st)
+int vm_elbo_keyed(vae_model *m, const float *x, const float *c, size_t n, uint64_t key,
+                  uint64_t first, float *per_example, vae_elbo_stats *st)
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
@@ -127,6 +127,8 @@ int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t
         if (vg_set_batch(g, (int)cnt) != 0)
             return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
         vg_bind(g, e->x, x + start * D);
+        if (e->c >= 0)
+            vg_bind(g, e->c, c + start * (size_t)m->cfg.cond_dim);
         noise.first = first + start;
         draw_noise(m, g->nodes[e->eps].val, cnt, K, &noise);
         vg_forward(g, -1);

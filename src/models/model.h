@@ -137,19 +137,22 @@ int vm_beta_check(const vae_model_config *c, char *msg);
 
 int vm_log_likelihood(vae_model *m, const float *x, const float *c, size_t n, int k,
                       float *per_example, double *mean);
-int vm_gradient_stats(vae_model *m, const float *x, size_t n, const vae_model_config *training,
-                      int draws, vae_grad_stats *per_tensor, vae_grad_stats *encoder,
-                      vae_grad_stats *overall, float *mean_grad);
+/* c: n x cond_dim conditions of a conditional model, NULL for an unconditional one. */
+int vm_gradient_stats(vae_model *m, const float *x, const float *c, size_t n,
+                      const vae_model_config *training, int draws, vae_grad_stats *per_tensor,
+                      vae_grad_stats *encoder, vae_grad_stats *overall, float *mean_grad);
 
 /* Aggressive training (models/aggressive.c): one epoch with inner encoder
  * loops before each decoder update, and the per-epoch MI check. */
 int vm_train_epoch_aggressive(vae_model *m, vae_optimizer *opt, const vae_dataset *ds,
                               size_t batch, vae_progress_fn progress, void *user,
                               vae_elbo_stats *st);
-int vm_aggressive_update(vae_model *m, const float *x, size_t n, double *mi, int *active);
+int vm_aggressive_update(vae_model *m, const float *x, const float *c, size_t n, double *mi,
+                         int *active);
 
-/* Collapse diagnostics (models/diagnostics.c). */
-int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
+/* Collapse diagnostics (models/diagnostics.c); for a conditional model
+ * (c: n x cond_dim) the KL is to p(z|c) and q is q(z|x,c). */
+int vm_diagnostics(vae_model *m, const float *x, const float *c, size_t n, vae_diagnostics *out,
                    float *kl_per_dim, float *mu_variance);
 
 /* Set the schedule-driven constants (KL weight, capacity target) of the
@@ -181,9 +184,10 @@ int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2);
  * all; counts the step (m->enc_steps for the encoder, else m->step). */
 int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double norm2);
 
-/* The evaluation ELBO of n rows with keyed noise (row i: key, first + i). */
-int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t first,
-                  float *per_example, vae_elbo_stats *st);
+/* The evaluation ELBO of n rows with keyed noise (row i: key, first + i);
+ * c: their conditions (NULL for an unconditional model). */
+int vm_elbo_keyed(vae_model *m, const float *x, const float *c, size_t n, uint64_t key,
+                  uint64_t first, float *per_example, vae_elbo_stats *st);
 
 /* sum of g_i^2 in double. */
 double vm_grad_norm2(vt_pool *pool, const float *g, size_t n);

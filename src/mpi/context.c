@@ -92,6 +92,7 @@ VAE_API void vae_mpi_free(vae_mpi *ctx)
         MPI_Comm_free(&ctx->comm);
     free(ctx->fused);
     free(ctx->batch);
+    free(ctx->cbatch);
     free(ctx->order);
     free(ctx);
 }

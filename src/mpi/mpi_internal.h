@@ -16,6 +16,8 @@ struct vae_mpi {
     size_t fused_cap;     /* floats */
     float *batch;         /* a gathered shard */
     size_t batch_cap;     /* floats */
+    float *cbatch;        /* the shard's conditions (conditional models) */
+    size_t cbatch_cap;    /* floats */
     size_t *order;        /* an epoch's permutation */
     size_t order_cap;
     char errmsg[VAE_ERRMSG_LEN];

@@ -16,12 +16,23 @@ enum {
 };
 _Static_assert(F_TAIL <= VMPI_TAIL, "the fused buffer's tail must fit what sync_model allocates");
 
-VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *opt,
-                               const float *x, size_t n_local, size_t first, size_t n_global,
-                               vae_elbo_stats *stats)
+/* This rank's shard gradient: the plain calls for an unconditional model
+ * (c NULL), the _cond calls for a conditional one. */
+static int shard_gradient(const vae_mpi *ctx, vae_model *model, const float *x, const float *c,
+                          size_t n_local, uint64_t step, size_t first, vae_elbo_stats *s)
 {
-    if (!ctx)
-        return VAE_ERR_NULL;
+    if (ctx->noise == VAE_MPI_NOISE_KEYED)
+        return c ? vae_model_compute_gradients_keyed_cond(model, x, c, n_local, step, first, s)
+                 : vae_model_compute_gradients_keyed(model, x, n_local, step, first, s);
+    return c ? vae_model_compute_gradients_cond(model, x, c, n_local, s)
+             : vae_model_compute_gradients(model, x, n_local, s);
+}
+
+/* vae_mpi_train_step and vae_mpi_train_step_cond (cond = 1, c the shard's conditions). */
+static int train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *opt, const float *x,
+                      const float *c, int cond, size_t n_local, size_t first, size_t n_global,
+                      vae_elbo_stats *stats)
+{
     if (ctx->P == 0)
         return vmpi_fail(ctx, VAE_ERR_INVALID, "train_step: call vae_mpi_sync_model first");
     /* Local work first; whatever fails, this rank still joins the one
@@ -31,9 +42,10 @@ VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *op
     char why[VAE_ERRMSG_LEN] = "";
     size_t P = ctx->P;
     vae_elbo_stats s = {0};
-    if (!model || !opt || (!x && n_local > 0)) {
+    if (!model || !opt || (!x && n_local > 0) || (cond && !c && n_local > 0)) {
         local = VAE_ERR_NULL;
-        snprintf(why, sizeof why, "train_step: %s is NULL", !model ? "model" : !opt ? "opt" : "x");
+        snprintf(why, sizeof why, "train_step%s: %s is NULL", cond ? "_cond" : "",
+                 !model ? "model" : !opt ? "opt" : !x && n_local > 0 ? "x" : "c");
     } else if (vae_model_param_count(model) != P) {
         local = VAE_ERR_SHAPE;
         snprintf(why, sizeof why, "train_step: the model has %zu parameters, sync_model agreed on %zu",
@@ -44,9 +56,9 @@ VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *op
                  first, first + n_local, n_global);
     } else if (n_local > 0) {
         uint64_t step = vae_optimizer_steps(opt);
-        local = ctx->noise == VAE_MPI_NOISE_KEYED
-                    ? vae_model_compute_gradients_keyed(model, x, n_local, step, first, &s)
-                    : vae_model_compute_gradients(model, x, n_local, &s);
+        /* a conditional model without conditions gets the library's message
+         * naming the _cond call, so pass c only from the _cond entry */
+        local = shard_gradient(ctx, model, x, cond ? c : NULL, n_local, step, first, &s);
         if (local != VAE_OK)
             snprintf(why, sizeof why, "%s", vae_model_errmsg(model));
     }
@@ -103,6 +115,24 @@ VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *op
     return VAE_OK;
 }
 
+VAE_API int vae_mpi_train_step(vae_mpi *ctx, vae_model *model, vae_optimizer *opt,
+                               const float *x, size_t n_local, size_t first, size_t n_global,
+                               vae_elbo_stats *stats)
+{
+    if (!ctx)
+        return VAE_ERR_NULL;
+    return train_step(ctx, model, opt, x, NULL, 0, n_local, first, n_global, stats);
+}
+
+VAE_API int vae_mpi_train_step_cond(vae_mpi *ctx, vae_model *model, vae_optimizer *opt,
+                                    const float *x, const float *c, size_t n_local, size_t first,
+                                    size_t n_global, vae_elbo_stats *stats)
+{
+    if (!ctx)
+        return VAE_ERR_NULL;
+    return train_step(ctx, model, opt, x, c, 1, n_local, first, n_global, stats);
+}
+
 /* splitmix64: the generator of the epoch order (Steele, Lea & Flood 2014). */
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -155,6 +185,12 @@ static int check_same_data(vae_mpi *ctx, vae_model *model, const vae_dataset *da
     } else if (vae_dataset_count(data) == 0) {
         local = VAE_ERR_INVALID;
         snprintf(why, sizeof why, "%s: the dataset is empty", what);
+    } else if (mc.cond_dim > 0 && vae_dataset_cond_dim(data) != (size_t)mc.cond_dim) {
+        local = vae_dataset_cond_dim(data) == 0 ? VAE_ERR_INVALID : VAE_ERR_SHAPE;
+        snprintf(why, sizeof why,
+                 "%s: the model is conditional (cond_dim = %d) and the dataset has %zu condition "
+                 "values per row (vae_dataset_set_onehot or vae_dataset_set_conditions)",
+                 what, mc.cond_dim, vae_dataset_cond_dim(data));
     }
     int rc = vae_mpi_agree(ctx, local, why);
     if (rc != VAE_OK)
@@ -180,12 +216,16 @@ VAE_API int vae_mpi_train_epoch(vae_mpi *ctx, vae_model *model, vae_optimizer *o
     vae_model_config_init(&mc);
     vae_model_get_config(model, &mc);
     size_t n = vae_dataset_count(data), d = vae_dataset_dim(data);
+    size_t C = (size_t)mc.cond_dim; /* conditions go with their rows (0: none) */
     size_t B = global_batch < n ? global_batch : n;
     size_t first, count;
     vae_mpi_shard(ctx, B, &first, &count);
     int local = VAE_OK;
     if (vmpi_reserve((void **)&ctx->order, &ctx->order_cap, n, sizeof(size_t)) != 0 ||
-        vmpi_reserve((void **)&ctx->batch, &ctx->batch_cap, (count ? count : 1) * d, sizeof(float)) != 0)
+        vmpi_reserve((void **)&ctx->batch, &ctx->batch_cap, (count ? count : 1) * d,
+                     sizeof(float)) != 0 ||
+        (C && vmpi_reserve((void **)&ctx->cbatch, &ctx->cbatch_cap, (count ? count : 1) * C,
+                           sizeof(float)) != 0))
         local = VAE_ERR_NOMEM;
     if ((rc = vae_mpi_agree(ctx, local, "train_epoch: out of memory")) != VAE_OK)
         return rc;
@@ -200,8 +240,12 @@ VAE_API int vae_mpi_train_epoch(vae_mpi *ctx, vae_model *model, vae_optimizer *o
         uint64_t step = opt ? vae_optimizer_steps(opt) : 0;
         if (count > 0)
             vae_dataset_gather(data, ctx->order + start + first, count, mc.seed, step, ctx->batch, NULL);
+        if (count > 0 && C)
+            vae_dataset_gather_cond(data, ctx->order + start + first, count, ctx->cbatch, NULL);
         vae_elbo_stats s;
-        rc = vae_mpi_train_step(ctx, model, opt, ctx->batch, count, first, cnt, &s);
+        rc = C ? vae_mpi_train_step_cond(ctx, model, opt, ctx->batch, ctx->cbatch, count, first,
+                                         cnt, &s)
+               : vae_mpi_train_step(ctx, model, opt, ctx->batch, count, first, cnt, &s);
         if (rc != VAE_OK) {
             char msg[VAE_ERRMSG_LEN];
             memcpy(msg, ctx->errmsg, sizeof msg);
@@ -234,6 +278,7 @@ VAE_API int vae_mpi_evaluate(vae_mpi *ctx, vae_model *model, const vae_dataset *
     vae_model_config_init(&mc);
     vae_model_get_config(model, &mc);
     size_t n = vae_dataset_count(data), d = vae_dataset_dim(data), first, count;
+    size_t C = (size_t)mc.cond_dim; /* conditions go with their rows (0: none) */
     vae_mpi_shard(ctx, n, &first, &count);
     size_t B = batch_size < count ? batch_size : (count ? count : 1);
     int local = VAE_OK;
@@ -241,7 +286,8 @@ VAE_API int vae_mpi_evaluate(vae_mpi *ctx, vae_model *model, const vae_dataset *
     /* sums over this rank's rows: rec, kl, rows, failed */
     double sums[4] = {0.0, 0.0, (double)count, 0.0}, tot[4];
     if (vmpi_reserve((void **)&ctx->order, &ctx->order_cap, B, sizeof(size_t)) != 0 ||
-        vmpi_reserve((void **)&ctx->batch, &ctx->batch_cap, B * d, sizeof(float)) != 0) {
+        vmpi_reserve((void **)&ctx->batch, &ctx->batch_cap, B * d, sizeof(float)) != 0 ||
+        (C && vmpi_reserve((void **)&ctx->cbatch, &ctx->cbatch_cap, B * C, sizeof(float)) != 0)) {
         local = VAE_ERR_NOMEM;
         snprintf(why, sizeof why, "evaluate: out of memory");
     }
@@ -251,8 +297,13 @@ VAE_API int vae_mpi_evaluate(vae_mpi *ctx, vae_model *model, const vae_dataset *
             ctx->order[i] = first + s + i;
         vae_elbo_stats st;
         local = vae_dataset_gather(data, ctx->order, cnt, mc.seed, VAE_MPI_EVAL_KEY, ctx->batch, NULL);
+        if (local == VAE_OK && C)
+            local = vae_dataset_gather_cond(data, ctx->order, cnt, ctx->cbatch, NULL);
         if (local == VAE_OK)
-            local = vae_model_elbo_keyed(model, ctx->batch, cnt, VAE_MPI_EVAL_KEY, first + s, NULL, &st);
+            local = C ? vae_model_elbo_keyed_cond(model, ctx->batch, ctx->cbatch, cnt,
+                                                  VAE_MPI_EVAL_KEY, first + s, NULL, &st)
+                      : vae_model_elbo_keyed(model, ctx->batch, cnt, VAE_MPI_EVAL_KEY, first + s,
+                                             NULL, &st);
         if (local != VAE_OK) {
             snprintf(why, sizeof why, "evaluate: %s", vae_model_errmsg(model));
             break;

@@ -8,6 +8,8 @@
 #   badflags    invalid arguments exit nonzero with a message on stderr
 #   saveload    --save, then --load with --epochs 0 and 1
 #   acceptance  the 10-epoch MNIST run must reach test_elbo >= -122
+#   conddiag    a conditional VAE (--labels, --conditional learned-prior) with
+#               --diagnostics on MNIST: the diagnostics line is printed
 # Exit 77 (skip) when the MNIST directory is missing (a directory without
 # the images file is a failure).
 set -euo pipefail
@@ -125,6 +127,20 @@ saveload)
     echo "straight: $straight"
     echo "resumed:  $resumed"
     [ "$straight" = "$resumed" ] || die "resuming from the checkpoint does not continue the run exactly"
+    ;;
+conddiag)
+    need_mnist
+    labels=$mnist/t10k-labels-idx1-ubyte.gz
+    [ -r "$labels" ] || die "the MNIST directory exists but $labels is missing"
+    run --data "$images" --labels "$labels" --conditional learned-prior --diagnostics \
+        --holdout 500 --hidden 64 --latent 4 --epochs 1 --threads 2
+    [ "$rc" -eq 0 ] || die "exit status $rc"
+    [ "$(wc -l < "$tmp/out")" -eq 2 ] || die "expected an epoch line and the diagnostics line"
+    head -n1 "$tmp/out" | grep -Eq "$MNIST_LINE_RE" || die "bad epoch line"
+    DIAG_RE="^diagnostics active_units [0-4] mi $NUM kl_per_dim ($NUM,){3}$NUM\$"
+    tail -n1 "$tmp/out" | grep -Eq "$DIAG_RE" || die "no well-formed diagnostics line"
+    ! grep -q "no diagnostics line" "$tmp/err" || die "the diagnostics were refused"
+    echo "ok: $(tail -n1 "$tmp/out")"
     ;;
 acceptance)
     need_mnist

@@ -3,7 +3,9 @@
  * done on rank 0 with the core library only (compute_gradients_keyed +
  * apply_gradients). Acceptance: parameters within 1e-5 relative error.
  * Also: the replicas stay bit-identical, and a control run with per-rank
- * stream noise does NOT match (the comparison can fail).
+ * stream noise does NOT match (the comparison can fail). The same for a
+ * conditional model (one-hot labels, learned prior: vae_mpi_train_step_cond
+ * against compute_gradients_keyed_cond).
  * Exit 0 pass, 1 fail, 77 skip (no MNIST). */
 #include <math.h>
 #include <stdio.h>
@@ -23,12 +25,17 @@ static void die(const char *what, const char *msg)
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-static vae_model *new_model(void)
+/* cond: 0 for the unconditional model, else a CVAE on 10 one-hot classes. */
+static vae_model *new_model(int cond)
 {
     vae_model_config c;
     vae_model_config_init(&c);
     c.hidden[0] = 200;
     c.seed = 17;
+    if (cond) {
+        c.cond_dim = 10;
+        c.prior = VAE_PRIOR_LEARNED;
+    }
     vae_model *m = NULL;
     vae_error err;
     if (vae_model_create(&c, &m, &err) != VAE_OK)
@@ -56,50 +63,60 @@ static size_t *global_rows(size_t n)
 }
 
 /* 20 distributed steps; returns the final parameters (malloc'd). */
-static float *distributed(vae_mpi *ctx, const vae_dataset *ds, const size_t *order, int noise)
+static float *distributed(vae_mpi *ctx, const vae_dataset *ds, const size_t *order, int noise,
+                          int cond)
 {
-    vae_model *m = new_model();
+    vae_model *m = new_model(cond);
     vae_optimizer *o = new_opt();
     if (vae_mpi_set_noise(ctx, noise) != VAE_OK || vae_mpi_sync_model(ctx, m, o) != VAE_OK)
         die("sync", vae_mpi_errmsg(ctx));
-    size_t first, count, D = vae_dataset_dim(ds);
+    size_t first, count, D = vae_dataset_dim(ds), C = vae_dataset_cond_dim(ds);
     vae_mpi_shard(ctx, GLOBAL, &first, &count);
-    float *x = malloc(count * D * sizeof *x);
+    float *x = malloc(count * D * sizeof *x), *c = malloc(count * C * sizeof *c);
     for (uint64_t t = 0; t < STEPS; t++) {
         vae_error err;
-        if (vae_dataset_gather(ds, order + t * GLOBAL + first, count, 17, t, x, &err) != VAE_OK)
+        const size_t *rows = order + t * GLOBAL + first;
+        if (vae_dataset_gather(ds, rows, count, 17, t, x, &err) != VAE_OK ||
+            (cond && vae_dataset_gather_cond(ds, rows, count, c, &err) != VAE_OK))
             die("gather", err.message);
-        if (vae_mpi_train_step(ctx, m, o, x, count, first, GLOBAL, NULL) != VAE_OK)
+        int rc = cond ? vae_mpi_train_step_cond(ctx, m, o, x, c, count, first, GLOBAL, NULL)
+                      : vae_mpi_train_step(ctx, m, o, x, count, first, GLOBAL, NULL);
+        if (rc != VAE_OK)
             die("train_step", vae_mpi_errmsg(ctx));
     }
     size_t P = vae_model_param_count(m);
     float *p = malloc(P * sizeof *p);
     vae_model_get_params(m, p, P);
     free(x);
+    free(c);
     vae_optimizer_free(o);
     vae_model_free(m);
     return p;
 }
 
 /* The single-process reference: the core library alone, batch 100. */
-static float *single(const vae_dataset *ds, const size_t *order)
+static float *single(const vae_dataset *ds, const size_t *order, int cond)
 {
-    vae_model *m = new_model();
+    vae_model *m = new_model(cond);
     vae_optimizer *o = new_opt();
-    size_t D = vae_dataset_dim(ds);
-    float *x = malloc(GLOBAL * D * sizeof *x);
+    size_t D = vae_dataset_dim(ds), C = vae_dataset_cond_dim(ds);
+    float *x = malloc(GLOBAL * D * sizeof *x), *c = malloc(GLOBAL * C * sizeof *c);
     for (uint64_t t = 0; t < STEPS; t++) {
         vae_error err;
-        if (vae_dataset_gather(ds, order + t * GLOBAL, GLOBAL, 17, t, x, &err) != VAE_OK)
+        const size_t *rows = order + t * GLOBAL;
+        if (vae_dataset_gather(ds, rows, GLOBAL, 17, t, x, &err) != VAE_OK ||
+            (cond && vae_dataset_gather_cond(ds, rows, GLOBAL, c, &err) != VAE_OK))
             die("gather", err.message);
-        if (vae_model_compute_gradients_keyed(m, x, GLOBAL, t, 0, NULL) != VAE_OK ||
-            vae_model_apply_gradients(m, o) != VAE_OK)
+        int rc = cond ? vae_model_compute_gradients_keyed_cond(m, x, c, GLOBAL, t, 0, NULL)
+                      : vae_model_compute_gradients_keyed(m, x, GLOBAL, t, 0, NULL);
+        if (rc != VAE_OK || vae_model_apply_gradients(m, o) != VAE_OK)
             die("reference step", vae_model_errmsg(m));
     }
     size_t P = vae_model_param_count(m);
     float *p = malloc(P * sizeof *p);
     vae_model_get_params(m, p, P);
     free(x);
+    free(c);
     vae_optimizer_free(o);
     vae_model_free(m);
     return p;
@@ -121,6 +138,43 @@ static void compare(const float *a, const float *b, size_t P, double *rel, doubl
     *rel = sqrt(num / den);
 }
 
+/* One model kind: keyed and control runs on 2 ranks against the single
+ * process; rank 0 decides (1 = fail). */
+static int check_case(vae_mpi *ctx, const vae_dataset *ds, const size_t *order, int cond)
+{
+    float *dist = distributed(ctx, ds, order, VAE_MPI_NOISE_KEYED, cond);
+    float *ctrl = distributed(ctx, ds, order, VAE_MPI_NOISE_RANK_STREAM, cond);
+    vae_model *probe = new_model(cond);
+    size_t P = vae_model_param_count(probe);
+    vae_model_free(probe);
+
+    /* The replicas are identical: rank 1 sends its parameters to rank 0. */
+    int fail = 0;
+    if (rank == 1) {
+        MPI_Send(dist, (int)P, MPI_FLOAT, 0, 0, MPI_COMM_WORLD);
+    } else {
+        float *other = malloc(P * sizeof *other);
+        MPI_Recv(other, (int)P, MPI_FLOAT, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        int same = memcmp(other, dist, P * sizeof *other) == 0;
+        free(other);
+        float *ref = single(ds, order, cond);
+        double rel, maxrel, crel, cmax;
+        compare(dist, ref, P, &rel, &maxrel);
+        compare(ctrl, ref, P, &crel, &cmax);
+        printf("%s model:\n", cond ? "conditional (10 classes, learned prior)" : "unconditional");
+        printf("replicas identical: %s\n", same ? "yes" : "NO");
+        printf("2 ranks x 50 vs 1 x 100 after %d steps: relative error %.3g "
+               "(max per-parameter %.3g)\n", STEPS, rel, maxrel);
+        printf("control (per-rank stream noise): relative error %.3g\n", crel);
+        fail = !same || !(rel < 1e-5) || !(crel > 1e-3);
+        printf("%s\n", fail ? "FAIL" : "PASS");
+        free(ref);
+    }
+    free(dist);
+    free(ctrl);
+    return fail;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -133,7 +187,10 @@ int main(int argc, char **argv)
     dopt.binarize = VAE_BINARIZE_DYNAMIC;
     vae_dataset *ds = NULL;
     vae_error err;
-    int ok = vae_dataset_load_idx(path, NULL, &dopt, &ds, &err) == VAE_OK;
+    char labels[4096];
+    snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", dir ? dir : ".");
+    int ok = vae_dataset_load_idx(path, labels, &dopt, &ds, &err) == VAE_OK &&
+             vae_dataset_set_onehot(ds, 10) == VAE_OK;
     int all_ok = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (!all_ok) {
@@ -148,36 +205,11 @@ int main(int argc, char **argv)
     if (vae_mpi_size(ctx) != 2)
         die("setup", "run with 2 ranks");
     size_t *order = global_rows(vae_dataset_count(ds));
-    float *dist = distributed(ctx, ds, order, VAE_MPI_NOISE_KEYED);
-    float *ctrl = distributed(ctx, ds, order, VAE_MPI_NOISE_RANK_STREAM);
-    vae_model *probe = new_model();
-    size_t P = vae_model_param_count(probe);
-    vae_model_free(probe);
-
-    /* The replicas are identical: rank 1 sends its parameters to rank 0. */
+    /* the unconditional model, then a CVAE given the digits' one-hot labels */
     int fail = 0;
-    if (rank == 1) {
-        MPI_Send(dist, (int)P, MPI_FLOAT, 0, 0, MPI_COMM_WORLD);
-    } else {
-        float *other = malloc(P * sizeof *other);
-        MPI_Recv(other, (int)P, MPI_FLOAT, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        int same = memcmp(other, dist, P * sizeof *other) == 0;
-        free(other);
-        float *ref = single(ds, order);
-        double rel, maxrel, crel, cmax;
-        compare(dist, ref, P, &rel, &maxrel);
-        compare(ctrl, ref, P, &crel, &cmax);
-        printf("replicas identical: %s\n", same ? "yes" : "NO");
-        printf("2 ranks x 50 vs 1 x 100 after %d steps: relative error %.3g (max per-parameter %.3g)\n",
-               STEPS, rel, maxrel);
-        printf("control (per-rank stream noise): relative error %.3g\n", crel);
-        fail = !same || !(rel < 1e-5) || !(crel > 1e-3);
-        printf("%s\n", fail ? "FAIL" : "PASS");
-        free(ref);
-    }
+    for (int cond = 0; cond <= 1; cond++)
+        fail |= check_case(ctx, ds, order, cond);
     MPI_Bcast(&fail, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    free(dist);
-    free(ctrl);
     free(order);
     vae_mpi_free(ctx);
     vae_dataset_free(ds);

@@ -451,5 +451,81 @@ class TestErrors(ErrorCase):
         self.assertVaeError(libvae.VAE_ERR_NULL, lambda: ds.cond_dim)
 
 
+class TestConditionalGradientCalls(ErrorCase):
+    """0.4.0: c= on compute_gradients, elbo_keyed, gradient_stats, diagnostics
+    and aggressive_update, against the C calls and the training step."""
+
+    def setUp(self):
+        self.x, _, self.c, _ = synthetic(12, seed=8)
+
+    def test_compute_then_apply_is_train_step(self):
+        x, c = self.x, self.c
+        with cond_model(prior="learned") as a, cond_model(prior="learned") as b:
+            oa, ob = libvae.Optimizer("adam", lr=0.01), libvae.Optimizer("adam", lr=0.01)
+            for _ in range(3):
+                sa = a.train_step(x, oa, c=c)
+                sb = b.compute_gradients(x, c=c)
+                b.apply_gradients(ob)
+                self.assertEqual(sa, sb)
+            np.testing.assert_array_equal(a.get_params(), b.get_params())
+
+    def test_keyed_against_c_and_split(self):
+        x, c, n = self.x, self.c, self.x.shape[0]
+        with cond_model(prior="learned") as m, cond_model(prior="learned") as t:
+            st = m.compute_gradients(x, key=5, first=3, c=c)
+            g = m.gradient()
+            cs = capi.ElboStats()
+            self.assertEqual(lib.vae_model_compute_gradients_keyed_cond(
+                t._ptr, fptr(x), fptr(c), n, 5, 3, ctypes.byref(cs)), 0)
+            np.testing.assert_array_equal(g, t.gradient())
+            self.assertEqual(st.loss, cs.loss)
+            per, _ = m.elbo_keyed(x, 9, first=100, c=c)
+            p1, _ = m.elbo_keyed(x[:5], 9, first=100, c=c[:5])
+            p2, _ = m.elbo_keyed(x[5:], 9, first=105, c=c[5:])
+            np.testing.assert_array_equal(per, np.concatenate([p1, p2]))
+
+    def test_statistics_and_diagnostics(self):
+        x, c = self.x, self.c
+        with cond_model(prior="learned") as m:
+            rep = m.gradient_stats(x, 4, c=c, mean_grad=True)
+            self.assertGreater(rep.overall.mean_norm, 0)
+            self.assertEqual(rep.mean_grad.shape, (m.param_count,))
+            self.assertTrue(any(k.startswith("prior.") for k in rep.tensors))
+            d = m.diagnostics(x, c=c)
+            self.assertEqual(d.n, x.shape[0])
+            self.assertEqual(d.kl_per_dim.shape, (K,))
+            # independent: KL(q(z|x,c) || p(z|c)) from encode and prior
+            mu, lv = m.encode(x, c=c)
+            mp, lp = m.prior(c)
+            kl = 0.5 * (lp - lv + (np.exp(lv) + (mu - mp) ** 2) * np.exp(-lp) - 1)
+            np.testing.assert_allclose(d.kl_per_dim, kl.mean(axis=0), rtol=1e-5, atol=1e-6)
+            mi, active = m.aggressive_update(x, c=c)
+            self.assertEqual(mi, d.mi)
+            self.assertFalse(active)
+
+    def test_refusals_name_the_call(self):
+        x, c = self.x, self.c
+        U = libvae.VAE_ERR_UNSUPPORTED
+        with cond_model() as m, libvae.Model(input_dim=D, hidden=(H,), latent=K) as u:
+            self.assertVaeError(U, m.compute_gradients, x,
+                                contains="vae_model_compute_gradients_cond")
+            self.assertVaeError(U, m.compute_gradients, x, key=1,
+                                contains="vae_model_compute_gradients_keyed_cond")
+            self.assertVaeError(U, m.elbo_keyed, x, 1, contains="vae_model_elbo_keyed_cond")
+            self.assertVaeError(U, m.diagnostics, x, contains="vae_model_diagnostics_cond")
+            self.assertVaeError(U, m.gradient_stats, x, 2,
+                                contains="vae_model_gradient_stats_cond")
+            for fn, args in ((u.compute_gradients, (x,)), (u.diagnostics, (x,)),
+                             (u.gradient_stats, (x, 2)), (u.aggressive_update, (x,)),
+                             (u.elbo_keyed, (x, 1))):
+                self.assertVaeError(U, fn, *args, c=c, contains="unconditional")
+
+    def test_dataset_gather_cond(self):
+        x, c = self.x, self.c
+        ds = libvae.Dataset.from_numpy(x, conditions=c)
+        np.testing.assert_array_equal(ds.gather_cond([3, 0, 7]), c[[3, 0, 7]])
+        self.assertVaeError(libvae.VAE_ERR_INVALID, ds.gather_cond, [12])
+
+
 if __name__ == "__main__":
     unittest.main()
