@@ -62,7 +62,7 @@ VAE_API int vae_model_aggressive_update(vae_model *model, const float *x, size_t
     if (!model)
         return VAE_ERR_NULL;
     int rc = check_examples(model, x, n, "aggressive_update");
-    return rc == VAE_OK ? vm_aggressive_update(model, x, n, mi, active) : rc;
+    return rc == VAE_OK ? vm_aggressive_update(model, x, NULL, n, mi, active) : rc;
 }
 
 VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,

@@ -105,6 +105,12 @@ static double mutual_info(vae_model *m, const float *mu, const float *lv, size_t
 int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
                    float *kl_per_dim, float *mu_variance)
 {
+    return vm_diagnostics_cond(m, x, NULL, n, out, kl_per_dim, mu_variance);
+}
+
+int vm_diagnostics_cond(vae_model *m, const float *x, const float *c, size_t n,
+                        vae_diagnostics *out, float *kl_per_dim, float *mu_variance)
+{
     size_t K = (size_t)m->cfg.latent_dim;
     float *mu = malloc(n * K * sizeof *mu), *lv = malloc(n * K * sizeof *lv);
     float *z = malloc(n * K * sizeof *z);
@@ -115,7 +121,7 @@ int vm_diagnostics(vae_model *m, const float *x, size_t n, vae_diagnostics *out,
         rc = vae_fail(m->errmsg, VAE_ERR_NOMEM, "diagnostics: out of memory for %zu examples", n);
         goto done;
     }
-    if ((rc = vm_encode(m, x, NULL, n, mu, lv)) != VAE_OK)
+    if ((rc = vm_encode(m, x, c, n, mu, lv)) != VAE_OK)
         goto done;
     int fam = m->cfg.posterior;
     for (size_t i = 0; i < n; i++)
