@@ -515,6 +515,67 @@ START_TEST(test_aggressive_epoch_and_stop)
 }
 END_TEST
 
+/* Aggressive training of a conditional model with a learned prior: the
+ * inner encoder loops carry their batches' conditions, the decoder update
+ * includes the prior network, and the held-out MI check encodes with the
+ * held-out conditions. */
+START_TEST(test_aggressive_conditional)
+{
+    enum { N = 64, H = 20, C = 3 };
+    vae_model_config c;
+    toy_config(&c);
+    c.cond_dim = C;
+    c.prior = VAE_PRIOR_LEARNED;
+    c.prior_hidden = 6;
+    c.aggressive = 1;
+    c.aggressive_max_inner = 30;
+    vae_model *m;
+    ck_assert_int_eq(vae_model_create(&c, &m, NULL), VAE_OK);
+    ck_assert_int_eq(m->core.n_groups, 3);
+    ck_assert_str_eq(m->core.group[VM_GROUP_PRIOR].name, "prior");
+    vae_optimizer *o = adam(1e-3f);
+    float *hx, cond[N * C], hc[H * C];
+    for (int i = 0; i < N * C; i++)
+        cond[i] = (i % C) == (i / C) % C ? 1.0f : 0.0f;
+    for (int i = 0; i < H * C; i++)
+        hc[i] = (i % C) == (i / C) % C ? 1.0f : 0.0f;
+    vae_dataset *ds = toy_dataset(N, 10, NULL), *held = toy_dataset(H, 11, &hx);
+    ck_assert_int_eq(vae_dataset_set_conditions(ds, cond, N, C), VAE_OK);
+    float *prior_before = malloc(m->P.total * sizeof *prior_before);
+    memcpy(prior_before, m->P.val, m->P.total * sizeof *prior_before);
+    vae_elbo_stats st;
+    ck_assert_msg(vae_model_train_epoch(m, o, ds, 16, NULL, NULL, &st) == VAE_OK, "%s",
+                  vae_model_errmsg(m));
+    ck_assert(isfinite(st.elbo));
+    vae_training_state s = {.struct_size = sizeof s};
+    vae_model_training_state(m, &s);
+    ck_assert_uint_eq(s.step, 4); /* one decoder update per batch */
+    ck_assert_uint_ge(s.encoder_steps, 4 * 15);
+    ck_assert_uint_le(s.encoder_steps, 4 * 30);
+    /* The prior group moved with the decoder: the same step count. */
+    ck_assert_uint_eq(o->group_steps[VM_GROUP_PRIOR], o->group_steps[VM_GROUP_DECODER]);
+    ck_assert_uint_eq(o->group_steps[VM_GROUP_ENCODER], s.encoder_steps);
+    const vopt_group *pg = &m->core.group[VM_GROUP_PRIOR];
+    ck_assert(memcmp(prior_before + pg->offset, m->P.val + pg->offset,
+                     pg->count * sizeof(float)) != 0);
+    /* Held-out MI with the conditions; the unconditional public call refuses. */
+    double mi;
+    int active;
+    ck_assert_int_eq(vm_aggressive_update(m, hx, hc, H, &mi, &active), VAE_OK);
+    ck_assert(isfinite(mi));
+    ck_assert_int_eq(active, 1);
+    ck_assert_int_eq(vae_model_aggressive_update(m, hx, H, NULL, NULL), VAE_ERR_UNSUPPORTED);
+    /* A second epoch continues from the groups' own counts. */
+    ck_assert_int_eq(vae_model_train_epoch(m, o, ds, 16, NULL, NULL, &st), VAE_OK);
+    free(prior_before);
+    free(hx);
+    vae_dataset_free(ds);
+    vae_dataset_free(held);
+    vae_optimizer_free(o);
+    vae_model_free(m);
+}
+END_TEST
+
 /* Save in the middle of scheduled, aggressive training; both copies continue bit for bit. */
 START_TEST(test_checkpoint_continuation)
 {
@@ -779,6 +840,7 @@ int main(void)
     tcase_add_test(tc, test_bad_training_fields);
     tcase_add_test(tc, test_partial_updates);
     tcase_add_test(tc, test_part_steps_touch_only_their_part);
+    tcase_add_test(tc, test_aggressive_conditional);
     tcase_add_test(tc, test_aggressive_epoch_and_stop);
     tcase_add_test(tc, test_checkpoint_continuation);
     tcase_add_test(tc, test_diag_ignoring_encoder);

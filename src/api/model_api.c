@@ -224,10 +224,10 @@ static int check_data(vae_model *m, const float *x, size_t n, size_t d, int unit
 
 static int is_bernoulli(const vae_model *m) { return m->cfg.likelihood == VAE_LIK_BERNOULLI; }
 
-static int check_dataset(vae_model *m, const vae_dataset *ds, size_t batch, const char *what)
+static vc_data_needs data_needs(const vae_model *m)
 {
     vc_data_needs need = {(size_t)m->cfg.input_dim, is_bernoulli(m), (size_t)m->cfg.cond_dim};
-    return vc_check_dataset(m->errmsg, ds, batch, &need, what);
+    return need;
 }
 
 VAE_API int vae_model_train_step(vae_model *model, vae_optimizer *opt, const float *x, size_t n,
@@ -249,10 +249,11 @@ VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const va
 {
     if (!model)
         return VAE_ERR_NULL;
-    if (!opt)
-        return vae_fail(model->errmsg, VAE_ERR_NULL, "train_epoch: opt is NULL");
-    int rc = check_dataset(model, data, batch_size, "train_epoch");
-    return rc == VAE_OK ? vm_train_epoch(model, opt, data, batch_size, progress, user, stats) : rc;
+    vc_data_needs need = data_needs(model);
+    const vc_step *step = model->cfg.aggressive && model->agg_active ? &vm_aggressive_step
+                                                                       : &vm_plain_step;
+    return vc_call_train_epoch(&model->core, &need, step, opt, data, batch_size, progress, user,
+                               stats);
 }
 
 VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t batch_size,
@@ -260,10 +261,8 @@ VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t
 {
     if (!model)
         return VAE_ERR_NULL;
-    int rc = check_dataset(model, data, batch_size, "evaluate");
-    if (rc == VAE_OK && !stats)
-        rc = vae_fail(model->errmsg, VAE_ERR_NULL, "evaluate: stats is NULL");
-    return rc == VAE_OK ? vm_evaluate(model, data, batch_size, stats) : rc;
+    vc_data_needs need = data_needs(model);
+    return vc_call_evaluate(&model->core, &need, data, batch_size, stats);
 }
 
 VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *per_example,
@@ -330,7 +329,7 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
     if (!model)
         return VAE_ERR_NULL;
     int rc = vc_check_save(model->errmsg, opt, model->P.total, path);
-    return rc == VAE_OK ? vm_save(model, opt, path) : rc;
+    return rc == VAE_OK ? vc_save(&model->core, &vm_format, opt, path) : rc;
 }
 
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,

@@ -123,9 +123,15 @@ static int check_data(vae_vqvae *q, const float *x, size_t n, const char *what)
     return vc_check_data(q->errmsg, x, n, (size_t)q->cfg.input_dim, is_bernoulli(q), what);
 }
 
-static int check_dataset(vae_vqvae *q, const vae_dataset *ds, size_t batch, const char *what)
+static vc_data_needs data_needs(const vae_vqvae *q)
 {
     vc_data_needs need = {(size_t)q->cfg.input_dim, is_bernoulli(q), 0};
+    return need;
+}
+
+static int check_dataset(vae_vqvae *q, const vae_dataset *ds, size_t batch, const char *what)
+{
+    vc_data_needs need = data_needs(q);
     return vc_check_dataset(q->errmsg, ds, batch, &need, what);
 }
 
@@ -161,10 +167,9 @@ VAE_API int vae_vqvae_train_epoch(vae_vqvae *vq, vae_optimizer *opt, const vae_d
 {
     if (!vq)
         return VAE_ERR_NULL;
-    if (!opt)
-        return vae_fail(vq->errmsg, VAE_ERR_NULL, "train_epoch: opt is NULL");
-    int rc = check_dataset(vq, data, batch_size, "train_epoch");
-    return rc == VAE_OK ? vq_train_epoch(vq, opt, data, batch_size, progress, user, stats) : rc;
+    vc_data_needs need = data_needs(vq);
+    return vc_call_train_epoch(&vq->core, &need, &vq_plain_step, opt, data, batch_size, progress,
+                               user, stats);
 }
 
 VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t batch_size,
@@ -172,10 +177,8 @@ VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t ba
 {
     if (!vq)
         return VAE_ERR_NULL;
-    int rc = check_dataset(vq, data, batch_size, "evaluate");
-    if (rc == VAE_OK && !stats)
-        rc = vae_fail(vq->errmsg, VAE_ERR_NULL, "evaluate: stats is NULL");
-    return rc == VAE_OK ? vq_evaluate(vq, data, batch_size, stats) : rc;
+    vc_data_needs need = data_needs(vq);
+    return vc_call_evaluate(&vq->core, &need, data, batch_size, stats);
 }
 
 /* ---- use ------------------------------------------------------------------------ */
@@ -378,7 +381,7 @@ VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *
     if (!vq)
         return VAE_ERR_NULL;
     int rc = vc_check_save(vq->errmsg, opt, vq->P.total, path);
-    return rc == VAE_OK ? vq_save(vq, opt, path) : rc;
+    return rc == VAE_OK ? vc_save(&vq->core, &vq_format, opt, path) : rc;
 }
 
 VAE_API int vae_vqvae_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out,

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "core/trainer.h"
 #include "data/dataset.h"
 #include "libvae/vae.h"
 
@@ -35,5 +36,20 @@ int vc_check_dataset(char *msg, const vae_dataset *ds, size_t batch, const vc_da
 /* A save call: a path that is not empty, an optimizer (may be NULL) of
  * this model's n_params parameters. */
 int vc_check_save(char *msg, const vae_optimizer *opt, size_t n_params, const char *path);
+
+/* The public train_epoch and evaluate calls of any family: opt / stats not
+ * NULL, the dataset checked, then the core's loop. */
+int vc_call_train_epoch(vc_core *k, const vc_data_needs *need, const vc_step *step,
+                        vae_optimizer *opt, const vae_dataset *ds, size_t batch,
+                        vae_progress_fn progress, void *user, void *stats);
+int vc_call_evaluate(vc_core *k, const vc_data_needs *need, const vae_dataset *ds, size_t batch,
+                     void *stats);
+
+/* Configuration checks every family makes of its networks' fields. */
+int vc_check_layers(char *msg, int input_dim, int n_hidden, const int *hidden);
+int vc_check_input_shape(char *msg, int input_dim, const int *shape);
+int vc_check_param_total(char *msg, double params);
+int vc_check_activation(char *msg, int activation, float leaky_slope);
+int vc_check_sigma(char *msg, float gaussian_sigma);
 
 #endif

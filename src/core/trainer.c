@@ -46,6 +46,30 @@ int vc_add_group(vc_core *k, const char *name, size_t offset, size_t count)
     return k->n_groups++;
 }
 
+int vc_add_groups(vc_core *k, const char *const *names, const char *const *prefixes, int n)
+{
+    const vn_params *P = k->P;
+    size_t start[VOPT_MAX_GROUPS];
+    int found = 0;
+    for (int g = 0; g < n && g < VOPT_MAX_GROUPS; g++) {
+        size_t len = strlen(prefixes[g]);
+        int i = 0;
+        while (i < P->n && strncmp(P->p[i].name, prefixes[g], len) != 0)
+            i++;
+        if (i == P->n)
+            break;
+        start[found++] = P->p[i].offset;
+    }
+    if (found == 0 || start[0] != 0)
+        return -1;
+    for (int g = 0; g < found; g++) {
+        size_t end = g + 1 < found ? start[g + 1] : P->total;
+        if (end <= start[g] || vc_add_group(k, names[g], start[g], end - start[g]) != g)
+            return -1;
+    }
+    return 0;
+}
+
 int vc_group_of(const vc_core *k, size_t off)
 {
     for (int i = 0; i < k->n_groups; i++)

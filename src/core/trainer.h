@@ -98,6 +98,11 @@ void vc_release(vc_core *k);
 /* Append a parameter group [offset, offset + count); groups are declared in
  * order and cover the parameters. Returns the group's index, or -1. */
 int vc_add_group(vc_core *k, const char *name, size_t offset, size_t count);
+/* Declare n groups in order, group i (names[i]) starting at the first
+ * parameter whose name begins with prefixes[i]; a group with no such
+ * parameter is left out (it must be the last: indices stay fixed). Each
+ * ends where the next begins. 0, or -1 when they do not cover P in order. */
+int vc_add_groups(vc_core *k, const char *const *names, const char *const *prefixes, int n);
 /* The index of the group holding parameter offset off. */
 int vc_group_of(const vc_core *k, size_t off);
 

@@ -234,17 +234,3 @@ const vc_format vm_format = {
     .load_state = load_state,
     .destroy = destroy,
 };
-
-int vm_save(vae_model *m, const vae_optimizer *opt, const char *path)
-{
-    return vc_save(&m->core, &vm_format, opt, path);
-}
-
-int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *msg)
-{
-    vc_core *k = NULL;
-    int rc = vc_load(&vm_format, path, &k, opt_out, msg);
-    if (rc == VAE_OK)
-        *out = k->self;
-    return rc;
-}

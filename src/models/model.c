@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "core/args.h"
 #include "data/dataset.h"
 #include "objectives/schedule.h"
 #include "optim/optimizer.h"
@@ -25,17 +26,11 @@
 
 int vm_config_check(const vae_model_config *c, char *msg)
 {
-    if (c->input_dim <= 0 || c->input_dim > (1 << 24))
-        return vae_fail(msg, VAE_ERR_INVALID, "input_dim = %d: must be in 1..2^24", c->input_dim);
+    int rc = vc_check_layers(msg, c->input_dim, c->n_hidden, c->hidden);
+    if (rc != VAE_OK)
+        return rc;
     if (c->latent_dim <= 0 || c->latent_dim > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "latent_dim = %d: must be in 1..65536", c->latent_dim);
-    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
-        return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
-                        VAE_MAX_HIDDEN);
-    for (int k = 0; k < c->n_hidden; k++)
-        if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
-            return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
-                            c->hidden[k]);
     if (c->cond_dim < 0 || c->cond_dim > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "cond_dim = %d: must be in 0..65536", c->cond_dim);
     if (c->prior != VAE_PRIOR_STANDARD && c->prior != VAE_PRIOR_LEARNED)
@@ -46,29 +41,16 @@ int vm_config_check(const vae_model_config *c, char *msg)
     if (c->prior_hidden < 0 || c->prior_hidden > (1 << 20))
         return vae_fail(msg, VAE_ERR_INVALID, "prior_hidden = %d: must be in 0..2^20",
                         c->prior_hidden);
-    if (c->input_shape[0] != 0 || c->input_shape[1] != 0 || c->input_shape[2] != 0) {
-        const int *s = c->input_shape;
-        if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * s[1] * s[2] != c->input_dim)
-            return vae_fail(msg, VAE_ERR_INVALID,
-                            "input_shape = %dx%dx%d: each must be >= 1 with product input_dim "
-                            "= %d (or all 0: flat)", s[0], s[1], s[2], c->input_dim);
-    }
     double params;
-    int rc = vm_param_count(c, &params, msg);
-    if (rc != VAE_OK)
+    if ((rc = vc_check_input_shape(msg, c->input_dim, c->input_shape)) != VAE_OK ||
+        (rc = vm_param_count(c, &params, msg)) != VAE_OK ||
+        (rc = vc_check_param_total(msg, params)) != VAE_OK ||
+        (rc = vc_check_activation(msg, c->activation, c->leaky_slope)) != VAE_OK)
         return rc;
-    if (params > 2147483647.0)
-        return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
-                        params);
-    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
-        return vae_fail(msg, VAE_ERR_INVALID, "activation = %d: unknown", c->activation);
-    if (!isfinite(c->leaky_slope))
-        return vae_fail(msg, VAE_ERR_INVALID, "leaky_slope is not finite");
     if (c->likelihood < VAE_LIK_BERNOULLI || c->likelihood > VAE_LIK_GAUSSIAN_LEARNED)
         return vae_fail(msg, VAE_ERR_INVALID, "likelihood = %d: unknown", c->likelihood);
-    if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
-        return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
-                        (double)c->gaussian_sigma);
+    if ((rc = vc_check_sigma(msg, c->gaussian_sigma)) != VAE_OK)
+        return rc;
     if (!isfinite(c->logvar_min) || !isfinite(c->logvar_max) || !(c->logvar_min < c->logvar_max))
         return vae_fail(msg, VAE_ERR_INVALID,
                         "logvar range [%g, %g]: must be finite with min < max",
@@ -317,24 +299,16 @@ int vm_set_threads(vae_model *m, int threads, char *msg)
     return VAE_OK;
 }
 
-/* The core and the parameter groups: encoder (with its heads) first, then
- * the decoder (with log sigma), then the prior network of a learned prior
- * ("prior.*", last in the flat vector). 0, or -1 when out of groups. */
+/* The core and the parameter groups: the encoder with its heads ("enc.*")
+ * first, then the decoder with log sigma ("dec.*"), then the prior network
+ * of a learned prior ("prior.*", last in the flat vector). 0, or -1. */
 static int declare_groups(vae_model *m)
 {
-    vc_core *k = &m->core;
-    vc_init(k, &vm_family, m, &m->P, &m->pool, &m->rng, m->errmsg, m->cfg.seed,
+    static const char *const names[] = {"encoder", "decoder", "prior"};
+    static const char *const prefixes[] = {"enc.", "dec.", "prior."};
+    vc_init(&m->core, &vm_family, m, &m->P, &m->pool, &m->rng, m->errmsg, m->cfg.seed,
             (size_t)m->cfg.input_dim, (size_t)m->cfg.cond_dim);
-    const vn_param *last_enc = &m->P.p[m->arch.w_lv + 1];
-    size_t enc = last_enc->offset + (size_t)last_enc->rows * (size_t)last_enc->cols;
-    size_t pri = m->P.total;
-    for (int i = m->P.n - 1; i >= 0 && strncmp(m->P.p[i].name, "prior.", 6) == 0; i--)
-        pri = m->P.p[i].offset;
-    int ok = vc_add_group(k, "encoder", 0, enc) == VM_GROUP_ENCODER &&
-             vc_add_group(k, "decoder", enc, pri - enc) == VM_GROUP_DECODER;
-    if (ok && pri < m->P.total)
-        ok = vc_add_group(k, "prior", pri, m->P.total - pri) == VM_GROUP_PRIOR;
-    return ok ? 0 : -1;
+    return vc_add_groups(&m->core, names, prefixes, 3);
 }
 
 int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)

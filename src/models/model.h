@@ -76,7 +76,8 @@ enum { VM_GROUP_ENCODER = 0, VM_GROUP_DECODER = 1, VM_GROUP_PRIOR = 2 };
 #define VM_UPDATE_ENCODER (1u << VM_GROUP_ENCODER)
 #define VM_UPDATE_DECODER ((1u << VM_GROUP_DECODER) | (1u << VM_GROUP_PRIOR))
 
-/* The VAE as a family of the training core (models/model.c, checkpoint.c). */
+/* The VAE as a family of the training core (models/model.c); its checkpoint
+ * section (models/checkpoint.c): vc_save / vc_load with vm_format. */
 extern const vc_family vm_family;
 extern const vc_format vm_format;
 /* Its per-batch steps: the plain one, and aggressive training's (aggressive.c). */
@@ -196,9 +197,5 @@ int vm_elbo_keyed(vae_model *m, const float *x, size_t n, uint64_t key, uint64_t
 
 /* sum of g_i^2 in double. */
 double vm_grad_norm2(vt_pool *pool, const float *g, size_t n);
-
-/* Checkpoints (models/checkpoint.c). */
-int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);
-int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *msg);
 
 #endif

@@ -7,21 +7,16 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "core/args.h"
 #include "data/dataset.h"
 #include "optim/optimizer.h"
 #include "tensor/vec.h"
 
 int vq_config_check(const vae_vqvae_config *c, char *msg)
 {
-    if (c->input_dim <= 0 || c->input_dim > (1 << 24))
-        return vae_fail(msg, VAE_ERR_INVALID, "input_dim = %d: must be in 1..2^24", c->input_dim);
-    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
-        return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
-                        VAE_MAX_HIDDEN);
-    for (int k = 0; k < c->n_hidden; k++)
-        if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
-            return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
-                            c->hidden[k]);
+    int rc = vc_check_layers(msg, c->input_dim, c->n_hidden, c->hidden);
+    if (rc != VAE_OK)
+        return rc;
     if (c->n_latents < 1 || c->n_latents > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "n_latents = %d: must be in 1..65536", c->n_latents);
     if (c->code_dim < 1 || c->code_dim > (1 << 16))
@@ -43,28 +38,17 @@ int vq_config_check(const vae_vqvae_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_LIMIT,
                         "n_latents * codebook_size = %.0f: at most 2^21 (distance workspace)",
                         (double)M * c->codebook_size);
-    if (c->input_shape[0] != 0 || c->input_shape[1] != 0 || c->input_shape[2] != 0) {
-        const int *s = c->input_shape;
-        if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * s[1] * s[2] != c->input_dim)
-            return vae_fail(msg, VAE_ERR_INVALID,
-                            "input_shape = %dx%dx%d: each must be >= 1 with product input_dim "
-                            "= %d (or all 0: flat)", s[0], s[1], s[2], c->input_dim);
-    }
-    if (params > 2147483647.0)
-        return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
-                        params);
-    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
-        return vae_fail(msg, VAE_ERR_INVALID, "activation = %d: unknown", c->activation);
-    if (!isfinite(c->leaky_slope))
-        return vae_fail(msg, VAE_ERR_INVALID, "leaky_slope is not finite");
+    if ((rc = vc_check_input_shape(msg, c->input_dim, c->input_shape)) != VAE_OK ||
+        (rc = vc_check_param_total(msg, params)) != VAE_OK ||
+        (rc = vc_check_activation(msg, c->activation, c->leaky_slope)) != VAE_OK)
+        return rc;
     if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED)
         return vae_fail(msg, VAE_ERR_UNSUPPORTED,
                         "likelihood gaussian-learned: the VQ-VAE supports bernoulli and gaussian-fixed");
     if (c->likelihood != VAE_LIK_BERNOULLI && c->likelihood != VAE_LIK_GAUSSIAN_FIXED)
         return vae_fail(msg, VAE_ERR_INVALID, "likelihood = %d: unknown", c->likelihood);
-    if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
-        return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
-                        (double)c->gaussian_sigma);
+    if ((rc = vc_check_sigma(msg, c->gaussian_sigma)) != VAE_OK)
+        return rc;
     if (!(c->beta >= 0.0f) || !isfinite(c->beta))
         return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
     if (c->codebook_update != VAE_VQ_CODEBOOK_LOSS && c->codebook_update != VAE_VQ_CODEBOOK_EMA)
@@ -278,24 +262,15 @@ static int build_decode_graph(vae_vqvae *q)
     return out < 0 ? -1 : 0;
 }
 
-/* The core and the parameter groups: encoder (with the z_e head), decoder,
- * and the codebook when the loss learns it. 0, or -1. */
+/* The core and the parameter groups: encoder with the z_e head ("enc.*"),
+ * decoder ("dec.*"), and the codebook when the loss learns it. 0, or -1. */
 static int declare_groups(vae_vqvae *q)
 {
-    vc_core *k = &q->core;
-    vc_init(k, &vq_family, q, &q->P, &q->pool, &q->rng, q->errmsg, q->cfg.seed,
+    static const char *const names[] = {"encoder", "decoder", "codebook"};
+    static const char *const prefixes[] = {"enc.", "dec.", "vq.codebook"};
+    vc_init(&q->core, &vq_family, q, &q->P, &q->pool, &q->rng, q->errmsg, q->cfg.seed,
             (size_t)q->cfg.input_dim, 0);
-    size_t code = q->p_code >= 0 ? q->P.p[q->p_code].offset : q->P.total, dec = code;
-    for (int i = 0; i < q->P.n; i++)
-        if (strncmp(q->P.p[i].name, "dec.", 4) == 0) {
-            dec = q->P.p[i].offset;
-            break;
-        }
-    int ok = vc_add_group(k, "encoder", 0, dec) >= 0 &&
-             vc_add_group(k, "decoder", dec, code - dec) >= 0;
-    if (ok && q->p_code >= 0)
-        ok = vc_add_group(k, "codebook", code, q->P.total - code) >= 0;
-    return ok ? 0 : -1;
+    return vc_add_groups(&q->core, names, prefixes, 3);
 }
 
 int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
@@ -427,12 +402,12 @@ static int epoch_step(void *self, vae_optimizer *opt, const vc_batch *b, double 
     return VAE_OK;
 }
 
-static const vc_step plain_step = {"", 0, epoch_step};
+const vc_step vq_plain_step = {"", 0, epoch_step};
 
 int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_vqvae_stats *st)
 {
-    return vc_train_epoch(&q->core, &plain_step, opt, ds, batch, progress, user, st);
+    return vc_train_epoch(&q->core, &vq_plain_step, opt, ds, batch, progress, user, st);
 }
 
 /* ---- evaluation and use ------------------------------------------------------------ */

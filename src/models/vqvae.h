@@ -110,12 +110,10 @@ int vq_restart_dead(vae_vqvae *q, const float *ze, size_t rows);
 /* Perplexity exp(H(p)) and codes used of a count vector (K doubles). */
 void vq_usage(const double *counts, int K, double *perplexity, size_t *used);
 
-/* The VQ-VAE as a family of the training core (vqvae.c, vqvae_checkpoint.c). */
+/* The VQ-VAE as a family of the training core (vqvae.c); its checkpoint
+ * section (vqvae_checkpoint.c): vc_save / vc_load with vq_format. */
 extern const vc_family vq_family;
 extern const vc_format vq_format;
-
-/* Checkpoints (models/vqvae_checkpoint.c). */
-int vq_save(vae_vqvae *q, const vae_optimizer *opt, const char *path);
-int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *msg);
+extern const vc_step vq_plain_step;
 
 #endif

@@ -235,17 +235,3 @@ const vc_format vq_format = {
     .load_state = load_state,
     .destroy = destroy,
 };
-
-int vq_save(vae_vqvae *q, const vae_optimizer *opt, const char *path)
-{
-    return vc_save(&q->core, &vq_format, opt, path);
-}
-
-int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *msg)
-{
-    vc_core *k = NULL;
-    int rc = vc_load(&vq_format, path, &k, opt_out, msg);
-    if (rc == VAE_OK)
-        *out = k->self;
-    return rc;
-}
