@@ -387,23 +387,29 @@ START_TEST(test_partial_updates)
         ck_assert_int_eq(vae_optimizer_create(&oc, &b, NULL), VAE_OK);
         vopt_bind(a, N);
         vopt_bind(b, N);
+        vopt_group gs[2] = {{"encoder", 0, S}, {"decoder", S, N - S}};
+        ck_assert_int_eq(vopt_set_groups(a, gs, 2), VAE_OK);
+        ck_assert_int_eq(vopt_set_groups(b, gs, 2), VAE_OK);
         for (int k = 0; k < 3; k++)
-            ck_assert_int_eq(vopt_update_range(a, p1, g, N, 0, S, 1.0), 0);
-        for (int i = S; i < N; i++) /* the decoder part was not touched */
+            ck_assert_int_eq(vopt_update_groups_on(a, NULL, p1, g, N, 1u, 1.0), 0);
+        for (int i = S; i < N; i++) /* the decoder group was not touched */
             ck_assert(p1[i] == p2[i]);
-        ck_assert_int_eq(vopt_update_range(a, p1, g, N, S, N, 1.0), 0);
-        ck_assert_int_eq(vopt_update_range(b, p2, g, N, S, N, 1.0), 0);
+        ck_assert_int_eq(vopt_update_groups_on(a, NULL, p1, g, N, 2u, 1.0), 0);
+        ck_assert_int_eq(vopt_update_groups_on(b, NULL, p2, g, N, 2u, 1.0), 0);
         ck_assert_mem_eq(p1 + S, p2 + S, (N - S) * sizeof(float));
         ck_assert_uint_eq(a->steps, 4);
-        /* A split elsewhere, or a middle slice, is refused without change. */
-        float keep[N];
-        memcpy(keep, p1, sizeof keep);
-        ck_assert_int_eq(vopt_update_range(a, p1, g, N, 0, S + 1, 1.0), -1);
-        ck_assert_int_eq(vopt_update_range(a, p1, g, N, 1, 3, 1.0), -1);
-        ck_assert_mem_eq(keep, p1, sizeof keep);
-        /* A whole update afterwards: each part continues with its own count. */
-        ck_assert_int_eq(vopt_update_range(a, p1, g, N, 0, N, 1.0), 0);
-        ck_assert_int_eq(vopt_update_range(b, p2, g, N, S, N, 1.0), 0);
+        ck_assert(a->group_steps[0] == 3 && a->group_steps[1] == 1);
+        /* Other groups over counts that differ are refused without change. */
+        vopt_group other[2] = {{"x", 0, S + 1}, {"y", S + 1, N - S - 1}};
+        ck_assert_int_eq(vopt_set_groups(a, other, 2), VAE_ERR_SHAPE);
+        ck_assert_uint_eq(a->group[0].count, S);
+        /* A finer grouping inside the old groups keeps their counts. */
+        vopt_group finer[3] = {{"encoder", 0, S}, {"decoder", S, 2}, {"prior", S + 2, N - S - 2}};
+        ck_assert_int_eq(vopt_set_groups(a, finer, 3), VAE_OK);
+        ck_assert(a->group_steps[1] == 1 && a->group_steps[2] == 1);
+        /* A whole update afterwards: each group continues with its own count. */
+        ck_assert_int_eq(vopt_update(a, p1, g, N, 1.0), 0);
+        ck_assert_int_eq(vopt_update_groups_on(b, NULL, p2, g, N, 2u, 1.0), 0);
         ck_assert_mem_eq(p1 + S, p2 + S, (N - S) * sizeof(float));
         for (int i = 0; i < N; i++)
             p1[i] = p2[i] = 0.1f * i;
@@ -435,18 +441,18 @@ START_TEST(test_part_steps_touch_only_their_part)
     ck_assert_int_eq(vae_model_create(&c, &m, NULL), VAE_OK);
     vae_optimizer *o = adam(1e-2f);
     float *x = toy_data(8, 10, 4);
-    size_t P = m->P.total, E = m->enc_split;
+    size_t P = m->P.total, E = m->core.group[VM_GROUP_ENCODER].count;
     ck_assert(E > 0 && E < P);
     ck_assert_str_eq(m->P.p[0].name, "enc.0.W");
     float *before = malloc(P * sizeof *before);
     memcpy(before, m->P.val, P * sizeof *before);
-    ck_assert_int_eq(vm_train_part(m, o, x, NULL, 8, VM_PART_ENCODER, NULL), VAE_OK);
+    ck_assert_int_eq(vm_train_part(m, o, x, NULL, 8, VM_UPDATE_ENCODER, NULL), VAE_OK);
     ck_assert_mem_eq(before + E, m->P.val + E, (P - E) * sizeof(float));
     ck_assert(memcmp(before, m->P.val, E * sizeof(float)) != 0);
     ck_assert_uint_eq(m->step, 0);
     ck_assert_uint_eq(m->enc_steps, 1);
     memcpy(before, m->P.val, P * sizeof *before);
-    ck_assert_int_eq(vm_train_part(m, o, x, NULL, 8, VM_PART_DECODER, NULL), VAE_OK);
+    ck_assert_int_eq(vm_train_part(m, o, x, NULL, 8, VM_UPDATE_DECODER, NULL), VAE_OK);
     ck_assert_mem_eq(before, m->P.val, E * sizeof(float));
     ck_assert(memcmp(before + E, m->P.val + E, (P - E) * sizeof(float)) != 0);
     ck_assert_uint_eq(m->step, 1);
@@ -485,7 +491,7 @@ START_TEST(test_aggressive_epoch_and_stop)
     /* Collapse the encoder by hand: the held-out MI drops, aggressive mode ends. */
     float *p = malloc(m->P.total * sizeof *p);
     vae_model_get_params(m, p, m->P.total);
-    for (size_t i = 0; i < m->enc_split; i++)
+    for (size_t i = 0; i < m->core.group[VM_GROUP_ENCODER].count; i++)
         p[i] = 0.0f;
     ck_assert_int_eq(vae_model_set_params(m, p, m->P.total), VAE_OK);
     double mi2;
@@ -501,6 +507,67 @@ START_TEST(test_aggressive_epoch_and_stop)
     ck_assert_int_eq(vae_model_aggressive_update(m, NULL, 50, NULL, NULL), VAE_ERR_NULL);
     ck_assert_int_eq(vae_model_aggressive_update(m, hx, 1, NULL, NULL), VAE_ERR_INVALID);
     free(p);
+    free(hx);
+    vae_dataset_free(ds);
+    vae_dataset_free(held);
+    vae_optimizer_free(o);
+    vae_model_free(m);
+}
+END_TEST
+
+/* Aggressive training of a conditional model with a learned prior: the
+ * inner encoder loops carry their batches' conditions, the decoder update
+ * includes the prior network, and the held-out MI check encodes with the
+ * held-out conditions. */
+START_TEST(test_aggressive_conditional)
+{
+    enum { N = 64, H = 20, C = 3 };
+    vae_model_config c;
+    toy_config(&c);
+    c.cond_dim = C;
+    c.prior = VAE_PRIOR_LEARNED;
+    c.prior_hidden = 6;
+    c.aggressive = 1;
+    c.aggressive_max_inner = 30;
+    vae_model *m;
+    ck_assert_int_eq(vae_model_create(&c, &m, NULL), VAE_OK);
+    ck_assert_int_eq(m->core.n_groups, 3);
+    ck_assert_str_eq(m->core.group[VM_GROUP_PRIOR].name, "prior");
+    vae_optimizer *o = adam(1e-3f);
+    float *hx, cond[N * C], hc[H * C];
+    for (int i = 0; i < N * C; i++)
+        cond[i] = (i % C) == (i / C) % C ? 1.0f : 0.0f;
+    for (int i = 0; i < H * C; i++)
+        hc[i] = (i % C) == (i / C) % C ? 1.0f : 0.0f;
+    vae_dataset *ds = toy_dataset(N, 10, NULL), *held = toy_dataset(H, 11, &hx);
+    ck_assert_int_eq(vae_dataset_set_conditions(ds, cond, N, C), VAE_OK);
+    float *prior_before = malloc(m->P.total * sizeof *prior_before);
+    memcpy(prior_before, m->P.val, m->P.total * sizeof *prior_before);
+    vae_elbo_stats st;
+    ck_assert_msg(vae_model_train_epoch(m, o, ds, 16, NULL, NULL, &st) == VAE_OK, "%s",
+                  vae_model_errmsg(m));
+    ck_assert(isfinite(st.elbo));
+    vae_training_state s = {.struct_size = sizeof s};
+    vae_model_training_state(m, &s);
+    ck_assert_uint_eq(s.step, 4); /* one decoder update per batch */
+    ck_assert_uint_ge(s.encoder_steps, 4 * 15);
+    ck_assert_uint_le(s.encoder_steps, 4 * 30);
+    /* The prior group moved with the decoder: the same step count. */
+    ck_assert_uint_eq(o->group_steps[VM_GROUP_PRIOR], o->group_steps[VM_GROUP_DECODER]);
+    ck_assert_uint_eq(o->group_steps[VM_GROUP_ENCODER], s.encoder_steps);
+    const vopt_group *pg = &m->core.group[VM_GROUP_PRIOR];
+    ck_assert(memcmp(prior_before + pg->offset, m->P.val + pg->offset,
+                     pg->count * sizeof(float)) != 0);
+    /* Held-out MI with the conditions; the unconditional public call refuses. */
+    double mi;
+    int active;
+    ck_assert_int_eq(vm_aggressive_update(m, hx, hc, H, &mi, &active), VAE_OK);
+    ck_assert(isfinite(mi));
+    ck_assert_int_eq(active, 1);
+    ck_assert_int_eq(vae_model_aggressive_update(m, hx, H, NULL, NULL), VAE_ERR_UNSUPPORTED);
+    /* A second epoch continues from the groups' own counts. */
+    ck_assert_int_eq(vae_model_train_epoch(m, o, ds, 16, NULL, NULL, &st), VAE_OK);
+    free(prior_before);
     free(hx);
     vae_dataset_free(ds);
     vae_dataset_free(held);
@@ -537,8 +604,12 @@ START_TEST(test_checkpoint_continuation)
     ck_assert_uint_eq(sa.step, sb.step);
     ck_assert_uint_eq(sa.encoder_steps, sb.encoder_steps);
     ck_assert(sa.beta == sb.beta && sa.aggressive_mi == sb.aggressive_mi);
-    ck_assert_uint_eq(ob->split, oa->split);
-    ck_assert(ob->part_steps[0] == oa->part_steps[0] && ob->part_steps[1] == oa->part_steps[1]);
+    ck_assert_int_eq(ob->n_groups, oa->n_groups);
+    for (int i = 0; i < oa->n_groups; i++) {
+        ck_assert_uint_eq(ob->group[i].offset, oa->group[i].offset);
+        ck_assert_uint_eq(ob->group_steps[i], oa->group_steps[i]);
+    }
+    ck_assert(oa->group_steps[0] != oa->group_steps[1]);
     vae_model_config ca = {.struct_size = sizeof ca}, cb = {.struct_size = sizeof cb};
     vae_model_get_config(a, &ca);
     vae_model_get_config(b, &cb);
@@ -769,6 +840,7 @@ int main(void)
     tcase_add_test(tc, test_bad_training_fields);
     tcase_add_test(tc, test_partial_updates);
     tcase_add_test(tc, test_part_steps_touch_only_their_part);
+    tcase_add_test(tc, test_aggressive_conditional);
     tcase_add_test(tc, test_aggressive_epoch_and_stop);
     tcase_add_test(tc, test_checkpoint_continuation);
     tcase_add_test(tc, test_diag_ignoring_encoder);

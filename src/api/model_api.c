@@ -4,13 +4,8 @@
 
 #include "common/abi.h"
 #include "common/errors.h"
-#include "tensor/vec.h"
-#include "data/dataset.h"
+#include "core/args.h"
 #include "models/model.h"
-#include "optim/optimizer.h"
-
-/* Rows a single call accepts (keeps n * dim products far from overflow). */
-#define MAX_ROWS ((size_t)1 << 28)
 
 /* The defaults of every field, into a full-size struct. */
 static void model_config_defaults(vae_model_config *cfg)
@@ -211,16 +206,6 @@ VAE_API size_t vae_model_param_count(const vae_model *model)
     return model ? model->P.total : 0;
 }
 
-/* n rows: at least one, and not absurd. */
-static int check_rows_any(vae_model *m, size_t n, const char *what)
-{
-    if (n == 0)
-        return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s: n = 0 rows", what);
-    if (n > MAX_ROWS)
-        return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s: n = %zu rows exceeds 2^28", what, n);
-    return VAE_OK;
-}
-
 /* The checks of an unconditional array call: a conditional model needs the _cond variant. */
 static int check_rows(vae_model *m, size_t n, const char *what)
 {
@@ -229,57 +214,20 @@ static int check_rows(vae_model *m, size_t n, const char *what)
                         "%s: the model is conditional (cond_dim = %d): use vae_model_%s_cond with "
                         "the conditions",
                         what, m->cfg.cond_dim, what);
-    return check_rows_any(m, n, what);
+    return vc_check_rows(m->errmsg, n, VC_MAX_ROWS, what);
 }
 
-/* Every value finite; with a Bernoulli likelihood also within [0, 1]. */
 static int check_data(vae_model *m, const float *x, size_t n, size_t d, int unit, const char *what)
 {
-    size_t bad = vt_find_bad(x, n * d, unit); /* one vectorised pass when the data is fine */
-    if (bad < n * d) {
-        size_t i = bad;
-        float v = x[i];
-        if (!isfinite(v))
-            return vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s: x[%zu][%zu] = %g is not finite",
-                            what, i / d, i % d, (double)v);
-        if (unit && (v < 0.0f || v > 1.0f))
-            return vae_fail(m->errmsg, VAE_ERR_INVALID,
-                            "%s: x[%zu][%zu] = %g: the Bernoulli likelihood needs data in [0, 1]",
-                            what, i / d, i % d, (double)v);
-    }
-    return VAE_OK;
+    return vc_check_data(m->errmsg, x, n, d, unit, what);
 }
 
 static int is_bernoulli(const vae_model *m) { return m->cfg.likelihood == VAE_LIK_BERNOULLI; }
 
-static int check_dataset(vae_model *m, const vae_dataset *ds, size_t batch, const char *what)
+static vc_data_needs data_needs(const vae_model *m)
 {
-    if (!ds)
-        return vae_fail(m->errmsg, VAE_ERR_NULL, "%s: dataset is NULL", what);
-    if (ds->d != (size_t)m->cfg.input_dim)
-        return vae_fail(m->errmsg, VAE_ERR_SHAPE,
-                        "%s: the dataset has %zu features per example, the model expects %d",
-                        what, ds->d, m->cfg.input_dim);
-    if (batch == 0)
-        return vae_fail(m->errmsg, VAE_ERR_INVALID, "%s: batch_size = 0", what);
-    if (batch > MAX_ROWS)
-        return vae_fail(m->errmsg, VAE_ERR_LIMIT, "%s: batch_size = %zu exceeds 2^28", what, batch);
-    if (is_bernoulli(m) && ds->binarize == VAE_BINARIZE_NONE && (ds->xmin < 0.0f || ds->xmax > 1.0f))
-        return vae_fail(m->errmsg, VAE_ERR_INVALID,
-                        "%s: data range [%g, %g]: the Bernoulli likelihood needs data in [0, 1] "
-                        "(scale the dataset)",
-                        what, (double)ds->xmin, (double)ds->xmax);
-    if (m->cfg.cond_dim > 0 && ds->cdim == 0)
-        return vae_fail(m->errmsg, VAE_ERR_INVALID,
-                        "%s: the model is conditional (cond_dim = %d) and the dataset has no "
-                        "conditions (vae_dataset_set_onehot or vae_dataset_set_conditions)",
-                        what, m->cfg.cond_dim);
-    if (m->cfg.cond_dim > 0 && ds->cdim != (size_t)m->cfg.cond_dim)
-        return vae_fail(m->errmsg, VAE_ERR_SHAPE,
-                        "%s: the dataset has conditions of %zu values, the model expects "
-                        "cond_dim = %d",
-                        what, ds->cdim, m->cfg.cond_dim);
-    return VAE_OK;
+    vc_data_needs need = {(size_t)m->cfg.input_dim, is_bernoulli(m), (size_t)m->cfg.cond_dim};
+    return need;
 }
 
 VAE_API int vae_model_train_step(vae_model *model, vae_optimizer *opt, const float *x, size_t n,
@@ -301,10 +249,11 @@ VAE_API int vae_model_train_epoch(vae_model *model, vae_optimizer *opt, const va
 {
     if (!model)
         return VAE_ERR_NULL;
-    if (!opt)
-        return vae_fail(model->errmsg, VAE_ERR_NULL, "train_epoch: opt is NULL");
-    int rc = check_dataset(model, data, batch_size, "train_epoch");
-    return rc == VAE_OK ? vm_train_epoch(model, opt, data, batch_size, progress, user, stats) : rc;
+    vc_data_needs need = data_needs(model);
+    const vc_step *step = model->cfg.aggressive && model->agg_active ? &vm_aggressive_step
+                                                                       : &vm_plain_step;
+    return vc_call_train_epoch(&model->core, &need, step, opt, data, batch_size, progress, user,
+                               stats);
 }
 
 VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t batch_size,
@@ -312,10 +261,8 @@ VAE_API int vae_model_evaluate(vae_model *model, const vae_dataset *data, size_t
 {
     if (!model)
         return VAE_ERR_NULL;
-    int rc = check_dataset(model, data, batch_size, "evaluate");
-    if (rc == VAE_OK && !stats)
-        rc = vae_fail(model->errmsg, VAE_ERR_NULL, "evaluate: stats is NULL");
-    return rc == VAE_OK ? vm_evaluate(model, data, batch_size, stats) : rc;
+    vc_data_needs need = data_needs(model);
+    return vc_call_evaluate(&model->core, &need, data, batch_size, stats);
 }
 
 VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *per_example,
@@ -381,26 +328,18 @@ VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const cha
 {
     if (!model)
         return VAE_ERR_NULL;
-    if (!path)
-        return vae_fail(model->errmsg, VAE_ERR_NULL, "save: path is NULL");
-    if (!*path)
-        return vae_fail(model->errmsg, VAE_ERR_INVALID, "save: the path is empty");
-    int rc = opt ? vopt_check_for_save(opt, model->P.total, model->errmsg) : VAE_OK;
-    return rc == VAE_OK ? vm_save(model, opt, path) : rc;
+    int rc = vc_check_save(model->errmsg, opt, model->P.total, path);
+    return rc == VAE_OK ? vc_save(&model->core, &vm_format, opt, path) : rc;
 }
 
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,
                            vae_error *err)
 {
-    char msg[VAE_ERRMSG_LEN] = "";
+    vc_core *k = NULL;
+    int rc = vc_load_call(&vm_format, path, out ? &k : NULL, opt_out, err);
     if (out)
-        *out = NULL;
-    if (opt_out)
-        *opt_out = NULL;
-    if (!path || !out)
-        return vae_error_set(err, VAE_ERR_NULL, !path ? "path is NULL" : "out is NULL");
-    int rc = vm_load(path, out, opt_out, msg);
-    return vae_error_set(err, rc, msg);
+        *out = k ? k->self : NULL;
+    return rc;
 }
 
 VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n, int k,
@@ -540,13 +479,8 @@ static int check_cond(vae_model *m, const float *c, size_t n, const char *what)
                         what, what);
     if (!c)
         return vae_fail(m->errmsg, VAE_ERR_NULL, "%s_cond: c is NULL", what);
-    int rc = check_rows_any(m, n, what);
-    size_t C = (size_t)m->cfg.cond_dim;
-    for (size_t i = 0; i < n * C && rc == VAE_OK; i++)
-        if (!isfinite(c[i]))
-            rc = vae_fail(m->errmsg, VAE_ERR_NONFINITE, "%s_cond: c[%zu][%zu] = %g is not finite",
-                          what, i / C, i % C, (double)c[i]);
-    return rc;
+    int rc = vc_check_rows(m->errmsg, n, VC_MAX_ROWS, what);
+    return rc == VAE_OK ? vc_check_cond(m->errmsg, c, n, (size_t)m->cfg.cond_dim, what) : rc;
 }
 
 VAE_API int vae_model_train_step_cond(vae_model *model, vae_optimizer *opt, const float *x,

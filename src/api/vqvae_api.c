@@ -5,11 +5,10 @@
 
 #include "common/abi.h"
 #include "common/errors.h"
-#include "data/dataset.h"
+#include "core/args.h"
 #include "models/vqvae.h"
-#include "optim/optimizer.h"
 
-#define MAX_ROWS ((size_t)1 << 28)
+#define MAX_ROWS VC_MAX_ROWS
 
 /* The defaults of every field, into a full-size struct. */
 static void vqvae_config_defaults(vae_vqvae_config *cfg)
@@ -106,11 +105,7 @@ VAE_API double vae_vqvae_bits_per_example(const vae_vqvae *vq)
 
 static int check_rows(vae_vqvae *q, size_t n, size_t max, const char *what)
 {
-    if (n == 0)
-        return vae_fail(q->errmsg, VAE_ERR_INVALID, "%s: n = 0 rows", what);
-    if (n > max)
-        return vae_fail(q->errmsg, VAE_ERR_LIMIT, "%s: n = %zu rows exceeds %zu", what, n, max);
-    return VAE_OK;
+    return vc_check_rows(q->errmsg, n, max, what);
 }
 
 /* The largest training batch: its distance matrix n*M*K floats stays below 2^31. */
@@ -125,41 +120,19 @@ static int is_bernoulli(const vae_vqvae *q) { return q->cfg.likelihood == VAE_LI
 
 static int check_data(vae_vqvae *q, const float *x, size_t n, const char *what)
 {
-    size_t d = (size_t)q->cfg.input_dim;
-    int unit = is_bernoulli(q);
-    for (size_t i = 0; i < n * d; i++) {
-        float v = x[i];
-        if (!isfinite(v))
-            return vae_fail(q->errmsg, VAE_ERR_NONFINITE, "%s: x[%zu][%zu] = %g is not finite",
-                            what, i / d, i % d, (double)v);
-        if (unit && (v < 0.0f || v > 1.0f))
-            return vae_fail(q->errmsg, VAE_ERR_INVALID,
-                            "%s: x[%zu][%zu] = %g: the Bernoulli likelihood needs data in [0, 1]",
-                            what, i / d, i % d, (double)v);
-    }
-    return VAE_OK;
+    return vc_check_data(q->errmsg, x, n, (size_t)q->cfg.input_dim, is_bernoulli(q), what);
+}
+
+static vc_data_needs data_needs(const vae_vqvae *q)
+{
+    vc_data_needs need = {(size_t)q->cfg.input_dim, is_bernoulli(q), 0};
+    return need;
 }
 
 static int check_dataset(vae_vqvae *q, const vae_dataset *ds, size_t batch, const char *what)
 {
-    if (!ds)
-        return vae_fail(q->errmsg, VAE_ERR_NULL, "%s: dataset is NULL", what);
-    if (ds->d != (size_t)q->cfg.input_dim)
-        return vae_fail(q->errmsg, VAE_ERR_SHAPE,
-                        "%s: the dataset has %zu features per example, the model expects %d",
-                        what, ds->d, q->cfg.input_dim);
-    if (ds->n == 0)
-        return vae_fail(q->errmsg, VAE_ERR_INVALID, "%s: the dataset is empty", what);
-    if (batch == 0)
-        return vae_fail(q->errmsg, VAE_ERR_INVALID, "%s: batch_size = 0", what);
-    if (batch > MAX_ROWS)
-        return vae_fail(q->errmsg, VAE_ERR_LIMIT, "%s: batch_size = %zu exceeds 2^28", what, batch);
-    if (is_bernoulli(q) && ds->binarize == VAE_BINARIZE_NONE && (ds->xmin < 0.0f || ds->xmax > 1.0f))
-        return vae_fail(q->errmsg, VAE_ERR_INVALID,
-                        "%s: data range [%g, %g]: the Bernoulli likelihood needs data in [0, 1] "
-                        "(scale the dataset)",
-                        what, (double)ds->xmin, (double)ds->xmax);
-    return VAE_OK;
+    vc_data_needs need = data_needs(q);
+    return vc_check_dataset(q->errmsg, ds, batch, &need, what);
 }
 
 static int check_codes(vae_vqvae *q, const int *codes, size_t n, const char *what)
@@ -194,10 +167,9 @@ VAE_API int vae_vqvae_train_epoch(vae_vqvae *vq, vae_optimizer *opt, const vae_d
 {
     if (!vq)
         return VAE_ERR_NULL;
-    if (!opt)
-        return vae_fail(vq->errmsg, VAE_ERR_NULL, "train_epoch: opt is NULL");
-    int rc = check_dataset(vq, data, batch_size, "train_epoch");
-    return rc == VAE_OK ? vq_train_epoch(vq, opt, data, batch_size, progress, user, stats) : rc;
+    vc_data_needs need = data_needs(vq);
+    return vc_call_train_epoch(&vq->core, &need, &vq_plain_step, opt, data, batch_size, progress,
+                               user, stats);
 }
 
 VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t batch_size,
@@ -205,10 +177,8 @@ VAE_API int vae_vqvae_evaluate(vae_vqvae *vq, const vae_dataset *data, size_t ba
 {
     if (!vq)
         return VAE_ERR_NULL;
-    int rc = check_dataset(vq, data, batch_size, "evaluate");
-    if (rc == VAE_OK && !stats)
-        rc = vae_fail(vq->errmsg, VAE_ERR_NULL, "evaluate: stats is NULL");
-    return rc == VAE_OK ? vq_evaluate(vq, data, batch_size, stats) : rc;
+    vc_data_needs need = data_needs(vq);
+    return vc_call_evaluate(&vq->core, &need, data, batch_size, stats);
 }
 
 /* ---- use ------------------------------------------------------------------------ */
@@ -410,24 +380,16 @@ VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *
 {
     if (!vq)
         return VAE_ERR_NULL;
-    if (!path)
-        return vae_fail(vq->errmsg, VAE_ERR_NULL, "save: path is NULL");
-    if (!*path)
-        return vae_fail(vq->errmsg, VAE_ERR_INVALID, "save: the path is empty");
-    int rc = opt ? vopt_check_for_save(opt, vq->P.total, vq->errmsg) : VAE_OK;
-    return rc == VAE_OK ? vq_save(vq, opt, path) : rc;
+    int rc = vc_check_save(vq->errmsg, opt, vq->P.total, path);
+    return rc == VAE_OK ? vc_save(&vq->core, &vq_format, opt, path) : rc;
 }
 
 VAE_API int vae_vqvae_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out,
                            vae_error *err)
 {
-    char msg[VAE_ERRMSG_LEN] = "";
+    vc_core *k = NULL;
+    int rc = vc_load_call(&vq_format, path, out ? &k : NULL, opt_out, err);
     if (out)
-        *out = NULL;
-    if (opt_out)
-        *opt_out = NULL;
-    if (!path || !out)
-        return vae_error_set(err, VAE_ERR_NULL, !path ? "path is NULL" : "out is NULL");
-    int rc = vq_load(path, out, opt_out, msg);
-    return vae_error_set(err, rc, msg);
+        *out = k ? k->self : NULL;
+    return rc;
 }

@@ -72,32 +72,15 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
     return VAE_OK;
 }
 
-int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double norm2)
+int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, unsigned groups, double norm2)
 {
-    int rc = vopt_bind(opt, m->P.total);
+    /* The checks and the update are the core's (the groups' own step
+     * counts: aggressive training updates the encoder or the decoder alone). */
+    int rc = vc_apply(&m->core, opt, groups, norm2);
     if (rc != VAE_OK)
-        return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
-    /* Aggressive training updates a contiguous slice: the encoder's
-     * parameters [0, enc_split) or the decoder's [enc_split, P). */
-    size_t lo = part == VM_PART_DECODER ? m->enc_split : 0;
-    size_t hi = part == VM_PART_ENCODER ? m->enc_split : m->P.total;
-    if (part != VM_PART_ALL)
-        norm2 = vm_grad_norm2(m->pool, m->P.grad + lo, hi - lo);
-    if (!isfinite(norm2))
-        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: the gradient is not finite; the update was not applied",
-                        (unsigned long long)opt->steps + 1);
-    if (!vopt_update_within_bound(opt, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)))
-        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: the update is longer than the parameters (|update| > "
-                        "|params| + 0.1 sqrt(P)); it was not applied: lower the learning rate",
-                        (unsigned long long)opt->steps + 1);
-    if (vopt_update_range_on(opt, m->pool, m->P.val, m->P.grad, m->P.total, lo, hi, sqrt(norm2)) != 0)
-        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: the update would make parameters non-finite; it was not applied",
-                        (unsigned long long)opt->steps + 1);
+        return rc;
     /* Schedule steps count the updates that include the decoder. */
-    if (part == VM_PART_ENCODER)
+    if (groups == VM_UPDATE_ENCODER)
         m->enc_steps++;
     else
         m->step++;
@@ -106,7 +89,7 @@ int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double n
 
 int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2)
 {
-    return vm_apply_gradients_part(m, opt, VM_PART_ALL, norm2);
+    return vm_apply_gradients_part(m, opt, VM_UPDATE_ALL, norm2);
 }
 
 /* The evaluation ELBO (analytic KL, one z per example) of n rows whose noise

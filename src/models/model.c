@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "core/args.h"
 #include "data/dataset.h"
 #include "objectives/schedule.h"
 #include "optim/optimizer.h"
@@ -25,17 +26,11 @@
 
 int vm_config_check(const vae_model_config *c, char *msg)
 {
-    if (c->input_dim <= 0 || c->input_dim > (1 << 24))
-        return vae_fail(msg, VAE_ERR_INVALID, "input_dim = %d: must be in 1..2^24", c->input_dim);
+    int rc = vc_check_layers(msg, c->input_dim, c->n_hidden, c->hidden);
+    if (rc != VAE_OK)
+        return rc;
     if (c->latent_dim <= 0 || c->latent_dim > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "latent_dim = %d: must be in 1..65536", c->latent_dim);
-    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
-        return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
-                        VAE_MAX_HIDDEN);
-    for (int k = 0; k < c->n_hidden; k++)
-        if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
-            return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
-                            c->hidden[k]);
     if (c->cond_dim < 0 || c->cond_dim > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "cond_dim = %d: must be in 0..65536", c->cond_dim);
     if (c->prior != VAE_PRIOR_STANDARD && c->prior != VAE_PRIOR_LEARNED)
@@ -46,29 +41,16 @@ int vm_config_check(const vae_model_config *c, char *msg)
     if (c->prior_hidden < 0 || c->prior_hidden > (1 << 20))
         return vae_fail(msg, VAE_ERR_INVALID, "prior_hidden = %d: must be in 0..2^20",
                         c->prior_hidden);
-    if (c->input_shape[0] != 0 || c->input_shape[1] != 0 || c->input_shape[2] != 0) {
-        const int *s = c->input_shape;
-        if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * s[1] * s[2] != c->input_dim)
-            return vae_fail(msg, VAE_ERR_INVALID,
-                            "input_shape = %dx%dx%d: each must be >= 1 with product input_dim "
-                            "= %d (or all 0: flat)", s[0], s[1], s[2], c->input_dim);
-    }
     double params;
-    int rc = vm_param_count(c, &params, msg);
-    if (rc != VAE_OK)
+    if ((rc = vc_check_input_shape(msg, c->input_dim, c->input_shape)) != VAE_OK ||
+        (rc = vm_param_count(c, &params, msg)) != VAE_OK ||
+        (rc = vc_check_param_total(msg, params)) != VAE_OK ||
+        (rc = vc_check_activation(msg, c->activation, c->leaky_slope)) != VAE_OK)
         return rc;
-    if (params > 2147483647.0)
-        return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
-                        params);
-    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
-        return vae_fail(msg, VAE_ERR_INVALID, "activation = %d: unknown", c->activation);
-    if (!isfinite(c->leaky_slope))
-        return vae_fail(msg, VAE_ERR_INVALID, "leaky_slope is not finite");
     if (c->likelihood < VAE_LIK_BERNOULLI || c->likelihood > VAE_LIK_GAUSSIAN_LEARNED)
         return vae_fail(msg, VAE_ERR_INVALID, "likelihood = %d: unknown", c->likelihood);
-    if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
-        return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
-                        (double)c->gaussian_sigma);
+    if ((rc = vc_check_sigma(msg, c->gaussian_sigma)) != VAE_OK)
+        return rc;
     if (!isfinite(c->logvar_min) || !isfinite(c->logvar_max) || !(c->logvar_min < c->logvar_max))
         return vae_fail(msg, VAE_ERR_INVALID,
                         "logvar range [%g, %g]: must be finite with min < max",
@@ -157,10 +139,6 @@ int vm_beta_check(const vae_model_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_INVALID,
                         "free bits need objective elbo, the pathwise estimator, a Gaussian posterior "
                         "and the analytic KL");
-    if (c->aggressive && c->cond_dim > 0)
-        return vae_fail(msg, VAE_ERR_UNSUPPORTED,
-                        "aggressive training of a conditional model (cond_dim = %d) is not supported",
-                        c->cond_dim);
     /* The score estimator's prior-network term carries beta as a constant. */
     if (c->estimator == VAE_EST_SCORE && c->prior == VAE_PRIOR_LEARNED &&
         c->score_reward == VAE_REWARD_ELBO && c->kl_schedule != VAE_KL_SCHEDULE_CONSTANT)
@@ -321,6 +299,18 @@ int vm_set_threads(vae_model *m, int threads, char *msg)
     return VAE_OK;
 }
 
+/* The core and the parameter groups: the encoder with its heads ("enc.*")
+ * first, then the decoder with log sigma ("dec.*"), then the prior network
+ * of a learned prior ("prior.*", last in the flat vector). 0, or -1. */
+static int declare_groups(vae_model *m)
+{
+    static const char *const names[] = {"encoder", "decoder", "prior"};
+    static const char *const prefixes[] = {"enc.", "dec.", "prior."};
+    vc_init(&m->core, &vm_family, m, &m->P, &m->pool, &m->rng, m->errmsg, m->cfg.seed,
+            (size_t)m->cfg.input_dim, (size_t)m->cfg.cond_dim);
+    return vc_add_groups(&m->core, names, prefixes, 3);
+}
+
 int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
 {
     *out = NULL;
@@ -348,8 +338,8 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     memcpy(m->cfg.input_shape, m->arch.enc.in, sizeof m->cfg.input_shape);
     m->agg_active = cfg->aggressive;
     m->agg_mi = NAN;
-    const vn_param *last_enc = &m->P.p[m->arch.w_lv + 1];
-    m->enc_split = last_enc->offset + (size_t)last_enc->rows * (size_t)last_enc->cols;
+    if (declare_groups(m) != 0)
+        goto nomem;
     vae_model_config ec = *cfg; /* evaluation: the ELBO, one sample, analytic KL where there is one */
     ec.kl_mode = VAE_KL_ANALYTIC;
     ec.beta = 1.0f;
@@ -376,10 +366,8 @@ void vm_free(vae_model *m)
     vg_free(m->iw_g);
     vg_free(m->dec_g);
     vg_free(m->pri_g);
-    free(m->cbatch);
+    vc_release(&m->core);
     vn_params_free(&m->P);
-    free(m->perm);
-    free(m->batch);
     vt_pool_free(m->pool);
     free(m);
 }
@@ -397,22 +385,18 @@ void vm_apply_schedule(vae_model *m)
 }
 
 int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
-                  int part, vae_elbo_stats *st)
+                  unsigned groups, vae_elbo_stats *st)
 {
     /* compute + apply (models/gradients.c); the optimizer is bound first so
      * that a mismatched optimizer fails before any work. */
-    int rc = vopt_bind(opt, m->P.total);
+    int rc = vc_bind(&m->core, opt);
     if (rc != VAE_OK)
-        return vae_fail(m->errmsg, rc, "optimizer: %s", opt->errmsg);
+        return rc;
     vae_elbo_stats s = {0};
     double norm2;
-    if ((rc = vm_compute_gradients(m, x, c, n, NULL, &s, &norm2)) != VAE_OK)
-        return rc;
-    if (!isfinite(s.loss))
-        return vae_fail(m->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: the loss is not finite; the update was not applied",
-                        (unsigned long long)opt->steps + 1);
-    if ((rc = vm_apply_gradients_part(m, opt, part, norm2)) != VAE_OK)
+    if ((rc = vm_compute_gradients(m, x, c, n, NULL, &s, &norm2)) != VAE_OK ||
+        (rc = vc_check_loss(&m->core, opt, s.loss)) != VAE_OK ||
+        (rc = vm_apply_gradients_part(m, opt, groups, norm2)) != VAE_OK)
         return rc;
     if (st)
         *st = s;
@@ -422,120 +406,42 @@ int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, const float 
 int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
                   vae_elbo_stats *st)
 {
-    return vm_train_part(m, opt, x, c, n, VM_PART_ALL, st);
+    return vm_train_part(m, opt, x, c, n, VM_UPDATE_ALL, st);
 }
 
-/* Make sure the epoch order and batch buffers can hold n rows / batch x d floats.
- * Allocates only when a dataset or batch is larger than any before. */
-int vm_ensure_buffers(vae_model *m, size_t n, size_t batch)
+/* The plain per-batch step: one update of every group. Its figures (the
+ * family's sums): rec, kl, loss. */
+static int plain_step(void *self, vae_optimizer *opt, const vc_batch *b, double *fig)
 {
-    if (n > m->perm_cap) {
-        size_t *p = realloc(m->perm, n * sizeof *p);
-        if (!p)
-            return -1;
-        m->perm = p;
-        m->perm_cap = n;
-    }
-    size_t need = batch * (size_t)m->cfg.input_dim;
-    if (need > m->batch_cap) {
-        float *b = realloc(m->batch, need * sizeof *b);
-        if (!b)
-            return -1;
-        m->batch = b;
-        m->batch_cap = need;
-    }
-    need = batch * (size_t)m->cfg.cond_dim;
-    if (need > m->cbatch_cap) {
-        float *b = realloc(m->cbatch, need * sizeof *b);
-        if (!b)
-            return -1;
-        m->cbatch = b;
-        m->cbatch_cap = need;
-    }
-    return 0;
+    vae_elbo_stats s = {0};
+    int rc = vm_train_step(self, opt, b->x, b->c, b->n, &s);
+    fig[0] = s.rec, fig[1] = s.kl, fig[2] = s.loss;
+    return rc;
 }
+
+const vc_step vm_plain_step = {"", 0, plain_step};
 
 int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_elbo_stats *st)
 {
-    if (m->cfg.aggressive && m->agg_active)
-        return vm_train_epoch_aggressive(m, opt, ds, batch, progress, user, st);
-    size_t n = ds->n;
-    if (batch > n)
-        batch = n;
-    if (vm_ensure_buffers(m, n, batch) != 0)
-        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the epoch buffers");
-    for (size_t i = 0; i < n; i++)
-        m->perm[i] = i;
-    vt_rng_shuffle(&m->rng, m->perm, n);
-    size_t n_batches = (n + batch - 1) / batch;
-    double sum_rec = 0.0, sum_kl = 0.0, sum_loss = 0.0;
-    size_t done = 0;
-    for (size_t b = 0; b < n_batches; b++) {
-        size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
-        vds_gather_on(m->pool, ds, m->perm + start, cnt, m->batch, &m->rng);
-        const float *cb = NULL;
-        if (m->cfg.cond_dim > 0)
-            vds_gather_cond(ds, m->perm + start, cnt, m->cbatch), cb = m->cbatch;
-        vae_elbo_stats s = {0};
-        int rc = vm_train_step(m, opt, m->batch, cb, cnt, &s);
-        if (rc != VAE_OK) {
-            if (rc == VAE_ERR_DIVERGED) {
-                char why[VAE_ERRMSG_LEN];
-                memcpy(why, m->errmsg, sizeof why);
-                vae_fail(m->errmsg, rc, "batch %zu of %zu: %s", b, n_batches, why);
-            }
-            return rc;
-        }
-        sum_rec += s.rec * (double)cnt;
-        sum_kl += s.kl * (double)cnt;
-        sum_loss += s.loss * (double)cnt;
-        done += cnt;
-        if (progress && progress(user, b, n_batches, (sum_rec - sum_kl) / (double)done) != 0)
-            return vae_fail(m->errmsg, VAE_ERR_CANCELLED, "cancelled by the progress callback after batch %zu",
-                            b);
-    }
-    if (st) {
-        st->rec = sum_rec / (double)done;
-        st->kl = sum_kl / (double)done;
-        st->elbo = st->rec - st->kl;
-        st->loss = sum_loss / (double)done;
-        st->n = done;
-    }
-    return VAE_OK;
+    const vc_step *step = m->cfg.aggressive && m->agg_active ? &vm_aggressive_step
+                                                               : &vm_plain_step;
+    return vc_train_epoch(&m->core, step, opt, ds, batch, progress, user, st);
 }
 
 /* ---- evaluation and use ------------------------------------------------------ */
 
-/* Examples whose ELBO was not finite (a diverged model): the first one's
- * index and how many, for the message (issue 19). */
-typedef struct vm_bad_rows {
-    size_t first, count;
-} vm_bad_rows;
-
-/* Count the rows first..first+n whose rec - kl is not finite. */
-static void note_bad_rows(vm_bad_rows *bad, size_t first, const float *rec, const float *kl,
-                          size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(rec[i] - kl[i]) && bad->count++ == 0)
-            bad->first = first + i;
-}
-
 int vm_bad_rows_fail(char *msg, const char *who, size_t first, size_t count, size_t n)
 {
-    return vae_fail(msg, VAE_ERR_NONFINITE,
-                    "%s: the ELBO of %zu of %zu examples is not finite (the first: example %zu); "
-                    "the parameters have diverged",
-                    who, count, n, first);
+    return vc_bad_rows_fail(msg, who, "ELBO", first, count, n);
 }
 
 /* Run the evaluation graph on n rows at x with noise from rng; add per-example
- * ELBOs to the sums (and write them to per_example when not NULL). Rows
- * with a non-finite ELBO are counted in *bad (row 0 is example `first`). */
+ * rec and kl to s->sum[0], [1] (and write ELBOs to per_example when not
+ * NULL). Rows with a non-finite ELBO are counted in *bad (row 0 is example
+ * `first`). */
 static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_rng *rng,
-                     float *per_example, double *sum_rec, double *sum_kl, size_t first,
-                     vm_bad_rows *bad)
+                     float *per_example, vc_sums *s, size_t first, vc_bad_rows *bad)
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
@@ -549,56 +455,53 @@ static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_
     vg_forward(g, -1);
     const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
     for (size_t i = 0; i < n; i++) {
-        *sum_rec += rec[i];
-        *sum_kl += kl[i];
+        s->sum[0] += rec[i];
+        s->sum[1] += kl[i];
         if (per_example)
             per_example[i] = rec[i] - kl[i];
+        vc_note_row(bad, first + i, isfinite(rec[i] - kl[i]));
     }
-    note_bad_rows(bad, first, rec, kl, n);
     return VAE_OK;
 }
 
-static void finish_stats(vae_elbo_stats *st, double sum_rec, double sum_kl, size_t n)
+static int eval_chunk(void *self, const float *x, const float *c, size_t n, vt_rng *rng,
+                      size_t first, vc_sums *s, vc_bad_rows *bad)
 {
+    return eval_rows(self, x, c, n, rng, NULL, s, first, bad);
+}
+
+static double progress_elbo(const vc_sums *s)
+{
+    return (s->sum[0] - s->sum[1]) / (double)s->n;
+}
+
+/* An epoch's means (loss: the training objective's), or an evaluation's
+ * (loss = -ELBO). */
+static void finish_stats(void *self, const vc_sums *s, int training, void *out)
+{
+    (void)self;
+    vae_elbo_stats *st = out;
     if (!st)
         return;
-    st->rec = sum_rec / (double)n;
-    st->kl = sum_kl / (double)n;
+    st->rec = s->sum[0] / (double)s->n;
+    st->kl = s->sum[1] / (double)s->n;
     st->elbo = st->rec - st->kl;
-    st->loss = -st->elbo;
-    st->n = n;
+    st->loss = training ? s->sum[2] / (double)s->n : -st->elbo;
+    st->n = s->n;
 }
+
+const vc_family vm_family = {
+    .quantity = "ELBO",
+    .max_train_batch = 0,
+    .begin = NULL,
+    .eval = eval_chunk,
+    .progress = progress_elbo,
+    .finish = finish_stats,
+};
 
 int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stats *st)
 {
-    size_t n = ds->n;
-    if (batch > n)
-        batch = n;
-    if (batch > VM_CHUNK)
-        batch = VM_CHUNK;
-    if (vm_ensure_buffers(m, 0, batch) != 0)
-        return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for the batch buffer");
-    vt_rng rng;
-    vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
-    double sr = 0.0, sk = 0.0;
-    vm_bad_rows bad = {0, 0};
-    size_t idx[VM_CHUNK];
-    for (size_t start = 0; start < n; start += batch) {
-        size_t cnt = n - start < batch ? n - start : batch;
-        for (size_t i = 0; i < cnt; i++)
-            idx[i] = start + i;
-        vds_gather_on(m->pool, ds, idx, cnt, m->batch, &rng);
-        const float *cb = NULL;
-        if (m->cfg.cond_dim > 0)
-            vds_gather_cond(ds, idx, cnt, m->cbatch), cb = m->cbatch;
-        int rc = eval_rows(m, m->batch, cb, cnt, &rng, NULL, &sr, &sk, start, &bad);
-        if (rc != VAE_OK)
-            return rc;
-    }
-    if (bad.count)
-        return vm_bad_rows_fail(m->errmsg, "evaluate", bad.first, bad.count, n);
-    finish_stats(st, sr, sk, n);
-    return VAE_OK;
+    return vc_evaluate(&m->core, ds, batch, st);
 }
 
 /* Row `start` of an optional n x C condition array (NULL stays NULL). */
@@ -612,19 +515,19 @@ int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_e
 {
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_EVAL);
-    double sr = 0.0, sk = 0.0;
-    vm_bad_rows bad = {0, 0};
+    vc_sums s = {{0}, n};
+    vc_bad_rows bad = {0, 0};
     size_t D = (size_t)m->cfg.input_dim;
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
         int rc = eval_rows(m, x + start * D, cond_rows(m, c, start), cnt, &rng,
-                           per_example ? per_example + start : NULL, &sr, &sk, start, &bad);
+                           per_example ? per_example + start : NULL, &s, start, &bad);
         if (rc != VAE_OK)
             return rc;
     }
     if (bad.count)
         return vm_bad_rows_fail(m->errmsg, "elbo", bad.first, bad.count, n);
-    finish_stats(st, sr, sk, n);
+    finish_stats(m, &s, 0, st);
     return VAE_OK;
 }
 

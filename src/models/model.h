@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/checkpoint.h"
+#include "core/trainer.h"
 #include "graph/graph.h"
 #include "libvae/vae.h"
 #include "nn/net.h"
@@ -38,8 +40,6 @@ struct vae_model {
     vg_graph *pri_g;          /* c -> prior mean and log-variance (learned prior only) */
     int pri_c, pri_mu, pri_lv;
     int dec_c;                /* condition input of dec_g, or -1 */
-    float *cbatch;            /* gathered conditions (capacity cbatch_cap floats) */
-    size_t cbatch_cap;
 
     vt_pool *pool;            /* thread team of cfg.threads (NULL for 1), shared by all graphs */
 
@@ -54,23 +54,35 @@ struct vae_model {
     vg_graph *dec_g;          /* z -> probabilities or means */
     int dec_z, dec_out;
 
-    size_t *perm;             /* epoch order (capacity perm_cap) */
-    size_t perm_cap;
-    float *batch;             /* a gathered batch (capacity batch_cap floats) */
-    size_t batch_cap;
+    vc_core core;             /* the training core: epoch buffers, parameter groups */
 
     /* Since 0.3.0: schedules and aggressive training (saved in checkpoints). */
     uint64_t step;            /* schedule steps t taken (updates that included the decoder) */
     uint64_t enc_steps;       /* encoder-only updates of aggressive training */
     int agg_active;           /* aggressive training still on */
     double agg_mi;            /* held-out MI at the last vae_model_aggressive_update (NaN: none yet) */
-    size_t enc_split;         /* parameters [0, enc_split) are the encoder's, the rest the decoder's */
 
     char errmsg[VAE_ERRMSG_LEN];
 };
 
-/* Which parameters a training update changes. */
-enum vm_part { VM_PART_ALL = 0, VM_PART_ENCODER = 1, VM_PART_DECODER = 2 };
+/* The parameter groups (core.group, in the flat vector's order): the
+ * encoder with its heads, the decoder (with log sigma), and with a learned
+ * prior its network. A training update changes a set of groups (bit i:
+ * group i); aggressive training updates the encoder alone, or the
+ * generative side (decoder and prior) alone, each group counting its own
+ * optimizer steps for Adam's bias correction. */
+enum { VM_GROUP_ENCODER = 0, VM_GROUP_DECODER = 1, VM_GROUP_PRIOR = 2 };
+#define VM_UPDATE_ALL VOPT_ALL_GROUPS
+#define VM_UPDATE_ENCODER (1u << VM_GROUP_ENCODER)
+#define VM_UPDATE_DECODER ((1u << VM_GROUP_DECODER) | (1u << VM_GROUP_PRIOR))
+
+/* The VAE as a family of the training core (models/model.c); its checkpoint
+ * section (models/checkpoint.c): vc_save / vc_load with vm_format. */
+extern const vc_family vm_family;
+extern const vc_format vm_format;
+/* Its per-batch steps: the plain one, and aggressive training's (aggressive.c). */
+extern const vc_step vm_plain_step;
+extern const vc_step vm_aggressive_step;
 
 int vm_arch_declare(const vae_model_config *c, vm_arch *a, vn_params *P, char *msg);
 /* The parameters of that architecture initialised from rng (PyTorch's defaults;
@@ -100,11 +112,10 @@ int vm_set_threads(vae_model *m, int threads, char *msg);
  * NULL for an unconditional model and non-NULL for a conditional one. */
 int vm_train_step(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
                   vae_elbo_stats *st);
-/* A training step updating only `part` of the parameters. Encoder-only
- * steps leave the schedule step counter alone. */
+/* A training step updating only the groups in mask (VM_UPDATE_*).
+ * Encoder-only steps leave the schedule step counter alone. */
 int vm_train_part(vae_model *m, vae_optimizer *opt, const float *x, const float *c, size_t n,
-                  int part,
-                  vae_elbo_stats *st);
+                  unsigned groups, vae_elbo_stats *st);
 int vm_train_epoch(vae_model *m, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_elbo_stats *st);
 int vm_evaluate(vae_model *m, const vae_dataset *ds, size_t batch, vae_elbo_stats *st);
@@ -142,11 +153,8 @@ int vm_gradient_stats(vae_model *m, const float *x, const float *c, size_t n,
                       const vae_model_config *training, int draws, vae_grad_stats *per_tensor,
                       vae_grad_stats *encoder, vae_grad_stats *overall, float *mean_grad);
 
-/* Aggressive training (models/aggressive.c): one epoch with inner encoder
- * loops before each decoder update, and the per-epoch MI check. */
-int vm_train_epoch_aggressive(vae_model *m, vae_optimizer *opt, const vae_dataset *ds,
-                              size_t batch, vae_progress_fn progress, void *user,
-                              vae_elbo_stats *st);
+/* Aggressive training (models/aggressive.c): the per-epoch MI check on
+ * held-out x (with their conditions c for a conditional model, else NULL). */
 int vm_aggressive_update(vae_model *m, const float *x, const float *c, size_t n, double *mi,
                          int *active);
 
@@ -159,8 +167,6 @@ int vm_diagnostics(vae_model *m, const float *x, const float *c, size_t n, vae_d
  * training graph for the model's current step. */
 void vm_apply_schedule(vae_model *m);
 
-/* Make sure the epoch order and batch buffers can hold n rows / batch x d floats. */
-int vm_ensure_buffers(vae_model *m, size_t n, size_t batch);
 /* A training step in two halves (models/gradients.c). The noise of the
  * reparameterisation comes from the training stream (noise NULL or not
  * keyed) or, keyed, example i's from vt_rng_seed_keyed(seed, key, first + i). */
@@ -179,10 +185,10 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
  * (nothing changed) when it is not finite or the update would not be. */
 int vm_apply_gradients(vae_model *m, vae_optimizer *opt, double norm2);
 
-/* The same for one part (enum vm_part): the encoder's slice [0, enc_split),
- * the decoder's [enc_split, P) (norm2 is then recomputed over the slice) or
- * all; counts the step (m->enc_steps for the encoder, else m->step). */
-int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, int part, double norm2);
+/* The same for the groups in mask (VM_UPDATE_*; norm2 is then recomputed
+ * over them, core/trainer.c's vc_apply); counts the step (m->enc_steps for
+ * the encoder alone, else m->step). */
+int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, unsigned groups, double norm2);
 
 /* The evaluation ELBO of n rows with keyed noise (row i: key, first + i);
  * c: their conditions (NULL for an unconditional model). */
@@ -191,9 +197,5 @@ int vm_elbo_keyed(vae_model *m, const float *x, const float *c, size_t n, uint64
 
 /* sum of g_i^2 in double. */
 double vm_grad_norm2(vt_pool *pool, const float *g, size_t n);
-
-/* Checkpoints (models/checkpoint.c). */
-int vm_save(vae_model *m, const vae_optimizer *opt, const char *path);
-int vm_load(const char *path, vae_model **out, vae_optimizer **opt_out, char *msg);
 
 #endif

@@ -7,21 +7,16 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "core/args.h"
 #include "data/dataset.h"
 #include "optim/optimizer.h"
 #include "tensor/vec.h"
 
 int vq_config_check(const vae_vqvae_config *c, char *msg)
 {
-    if (c->input_dim <= 0 || c->input_dim > (1 << 24))
-        return vae_fail(msg, VAE_ERR_INVALID, "input_dim = %d: must be in 1..2^24", c->input_dim);
-    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
-        return vae_fail(msg, VAE_ERR_INVALID, "n_hidden = %d: must be in 0..%d", c->n_hidden,
-                        VAE_MAX_HIDDEN);
-    for (int k = 0; k < c->n_hidden; k++)
-        if (c->hidden[k] <= 0 || c->hidden[k] > (1 << 20))
-            return vae_fail(msg, VAE_ERR_INVALID, "hidden[%d] = %d: must be in 1..2^20", k,
-                            c->hidden[k]);
+    int rc = vc_check_layers(msg, c->input_dim, c->n_hidden, c->hidden);
+    if (rc != VAE_OK)
+        return rc;
     if (c->n_latents < 1 || c->n_latents > (1 << 16))
         return vae_fail(msg, VAE_ERR_INVALID, "n_latents = %d: must be in 1..65536", c->n_latents);
     if (c->code_dim < 1 || c->code_dim > (1 << 16))
@@ -43,28 +38,17 @@ int vq_config_check(const vae_vqvae_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_LIMIT,
                         "n_latents * codebook_size = %.0f: at most 2^21 (distance workspace)",
                         (double)M * c->codebook_size);
-    if (c->input_shape[0] != 0 || c->input_shape[1] != 0 || c->input_shape[2] != 0) {
-        const int *s = c->input_shape;
-        if (s[0] < 1 || s[1] < 1 || s[2] < 1 || (double)s[0] * s[1] * s[2] != c->input_dim)
-            return vae_fail(msg, VAE_ERR_INVALID,
-                            "input_shape = %dx%dx%d: each must be >= 1 with product input_dim "
-                            "= %d (or all 0: flat)", s[0], s[1], s[2], c->input_dim);
-    }
-    if (params > 2147483647.0)
-        return vae_fail(msg, VAE_ERR_LIMIT, "the model would have %.3g parameters (limit 2^31)",
-                        params);
-    if (c->activation < VAE_ACT_RELU || c->activation > VAE_ACT_SOFTPLUS)
-        return vae_fail(msg, VAE_ERR_INVALID, "activation = %d: unknown", c->activation);
-    if (!isfinite(c->leaky_slope))
-        return vae_fail(msg, VAE_ERR_INVALID, "leaky_slope is not finite");
+    if ((rc = vc_check_input_shape(msg, c->input_dim, c->input_shape)) != VAE_OK ||
+        (rc = vc_check_param_total(msg, params)) != VAE_OK ||
+        (rc = vc_check_activation(msg, c->activation, c->leaky_slope)) != VAE_OK)
+        return rc;
     if (c->likelihood == VAE_LIK_GAUSSIAN_LEARNED)
         return vae_fail(msg, VAE_ERR_UNSUPPORTED,
                         "likelihood gaussian-learned: the VQ-VAE supports bernoulli and gaussian-fixed");
     if (c->likelihood != VAE_LIK_BERNOULLI && c->likelihood != VAE_LIK_GAUSSIAN_FIXED)
         return vae_fail(msg, VAE_ERR_INVALID, "likelihood = %d: unknown", c->likelihood);
-    if (!(c->gaussian_sigma > 0.0f) || !isfinite(c->gaussian_sigma))
-        return vae_fail(msg, VAE_ERR_INVALID, "gaussian_sigma = %g: must be finite and > 0",
-                        (double)c->gaussian_sigma);
+    if ((rc = vc_check_sigma(msg, c->gaussian_sigma)) != VAE_OK)
+        return rc;
     if (!(c->beta >= 0.0f) || !isfinite(c->beta))
         return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
     if (c->codebook_update != VAE_VQ_CODEBOOK_LOSS && c->codebook_update != VAE_VQ_CODEBOOK_EMA)
@@ -153,8 +137,9 @@ static int alloc_state(vae_vqvae *q)
     size_t K = (size_t)q->cfg.codebook_size, D = (size_t)q->cfg.code_dim;
     q->idle = calloc(K, sizeof *q->idle);
     q->counts = calloc(K, sizeof *q->counts);
+    q->usage = calloc(K, sizeof *q->usage);
     q->sums = calloc(K * D, sizeof *q->sums);
-    if (!q->idle || !q->counts || !q->sums)
+    if (!q->idle || !q->counts || !q->sums || !q->usage)
         return -1;
     if (q->p_code >= 0) {
         q->codebook = vn_val(&q->P, q->p_code);
@@ -277,6 +262,17 @@ static int build_decode_graph(vae_vqvae *q)
     return out < 0 ? -1 : 0;
 }
 
+/* The core and the parameter groups: encoder with the z_e head ("enc.*"),
+ * decoder ("dec.*"), and the codebook when the loss learns it. 0, or -1. */
+static int declare_groups(vae_vqvae *q)
+{
+    static const char *const names[] = {"encoder", "decoder", "codebook"};
+    static const char *const prefixes[] = {"enc.", "dec.", "vq.codebook"};
+    vc_init(&q->core, &vq_family, q, &q->P, &q->pool, &q->rng, q->errmsg, q->cfg.seed,
+            (size_t)q->cfg.input_dim, 0);
+    return vc_add_groups(&q->core, names, prefixes, 3);
+}
+
 int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
 {
     *out = NULL;
@@ -291,7 +287,7 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
         vq_free(q);
         return rc;
     }
-    if (vn_params_alloc(&q->P) != 0 || alloc_state(q) != 0)
+    if (vn_params_alloc(&q->P) != 0 || alloc_state(q) != 0 || declare_groups(q) != 0)
         goto nomem;
     if (vn_net_format(&q->enc, q->enc_text, sizeof q->enc_text) != 0 ||
         vn_net_format(&q->dec, q->dec_text, sizeof q->dec_text) != 0)
@@ -338,8 +334,8 @@ void vq_free(vae_vqvae *q)
     free(q->counts);
     free(q->sums);
     free(q->prior);
-    free(q->perm);
-    free(q->batch);
+    vc_release(&q->core);
+    free(q->usage);
     free(q->zq_buf);
     free(q);
 }
@@ -364,31 +360,19 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
 {
     vg_graph *g = q->train_g;
     const vq_graph *t = &q->tn;
-    int rc = vopt_bind(opt, q->P.total);
+    int rc = vc_bind(&q->core, opt);
     if (rc != VAE_OK)
-        return vae_fail(q->errmsg, rc, "optimizer: %s", opt->errmsg);
+        return rc;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     g->pool = q->pool;
     vg_bind(g, t->x, x);
     vg_forward(g, -1);
     vg_backward(g, t->loss);
-    float loss = g->nodes[t->loss].val[0];
     double norm2 = vt_sum_squares_on(q->pool, q->P.grad, q->P.total); /* as the VAE's (vm_grad_norm2) */
-    if (!isfinite(loss) || !isfinite(norm2))
-        return vae_fail(q->errmsg, VAE_ERR_DIVERGED,
-                        "step %llu: %s is not finite; the update was not applied",
-                        (unsigned long long)opt->steps + 1,
-                        isfinite(loss) ? "the gradient" : "the loss");
-    int within = vopt_update_within_bound(opt, q->P.val, q->P.grad, q->P.total, 0, q->P.total,
-                                          sqrt(norm2));
-    if (!within || vopt_update_range_on(opt, q->pool, q->P.val, q->P.grad, q->P.total, 0,
-                                        q->P.total, sqrt(norm2)) != 0)
-        return vae_fail(q->errmsg, VAE_ERR_DIVERGED, "step %llu: %s; it was not applied",
-                        (unsigned long long)opt->steps + 1,
-                        !within ? "the update is longer than the parameters (|update| > "
-                                  "|params| + 0.1 sqrt(P)): lower the learning rate"
-                                : "the update would make parameters non-finite");
+    if ((rc = vc_check_loss(&q->core, opt, g->nodes[t->loss].val[0])) != VAE_OK ||
+        (rc = vc_apply(&q->core, opt, VOPT_ALL_GROUPS, norm2)) != VAE_OK)
+        return rc;
     /* Codebook learning from this batch's assignments (made before the update). */
     size_t rows = n * (size_t)q->cfg.n_latents;
     const float *ze = g->nodes[t->ze].val;
@@ -403,92 +387,27 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
     return VAE_OK;
 }
 
-static int ensure_buffers(vae_vqvae *q, size_t n, size_t batch)
+/* The epoch's per-batch step: a training step, its codes counted into the
+ * epoch's usage; figures rec, commit, loss. */
+static int epoch_step(void *self, vae_optimizer *opt, const vc_batch *b, double *fig)
 {
-    if (n > q->perm_cap) {
-        size_t *p = realloc(q->perm, n * sizeof *p);
-        if (!p)
-            return -1;
-        q->perm = p;
-        q->perm_cap = n;
-    }
-    size_t need = batch * (size_t)q->cfg.input_dim;
-    if (need > q->batch_cap) {
-        float *b = realloc(q->batch, need * sizeof *b);
-        if (!b)
-            return -1;
-        q->batch = b;
-        q->batch_cap = need;
-    }
-    return 0;
+    vae_vqvae *q = self;
+    vae_vqvae_stats bs;
+    int rc = vq_train_step(q, opt, b->x, b->n, &bs);
+    if (rc != VAE_OK)
+        return rc;
+    for (int k = 0; k < q->cfg.codebook_size; k++)
+        q->usage[k] += q->counts[k];
+    fig[0] = bs.rec, fig[1] = bs.commit, fig[2] = bs.loss;
+    return VAE_OK;
 }
 
-/* Running sums of an epoch or an evaluation. usage: K code counts. */
-typedef struct vq_sums {
-    double rec, commit, loss;
-    size_t n;
-} vq_sums;
-
-static void finish(const vae_vqvae *q, const vq_sums *s, const double *usage,
-                   vae_vqvae_stats *st)
-{
-    if (!st)
-        return;
-    st->rec = s->rec / (double)s->n;
-    st->commit = s->commit / (double)s->n;
-    st->loss = s->loss / (double)s->n;
-    st->n = s->n;
-    vq_usage(usage, q->cfg.codebook_size, &st->perplexity, &st->codes_used);
-}
+const vc_step vq_plain_step = {"", 0, epoch_step};
 
 int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size_t batch,
                    vae_progress_fn progress, void *user, vae_vqvae_stats *st)
 {
-    size_t n = ds->n, K = (size_t)q->cfg.codebook_size;
-    if (batch > n)
-        batch = n;
-    if (batch > VQ_CHUNK)
-        batch = VQ_CHUNK;
-    double *usage = calloc(K, sizeof *usage);
-    if (!usage || ensure_buffers(q, n, batch) != 0) {
-        free(usage);
-        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for the epoch buffers");
-    }
-    for (size_t i = 0; i < n; i++)
-        q->perm[i] = i;
-    vt_rng_shuffle(&q->rng, q->perm, n);
-    size_t n_batches = (n + batch - 1) / batch;
-    vq_sums s = {0};
-    int rc = VAE_OK;
-    for (size_t b = 0; b < n_batches; b++) {
-        size_t start = b * batch, cnt = n - start < batch ? n - start : batch;
-        vds_gather_on(q->pool, ds, q->perm + start, cnt, q->batch, &q->rng);
-        vae_vqvae_stats bs;
-        rc = vq_train_step(q, opt, q->batch, cnt, &bs);
-        if (rc != VAE_OK) {
-            if (rc == VAE_ERR_DIVERGED) {
-                char why[VAE_ERRMSG_LEN];
-                memcpy(why, q->errmsg, sizeof why);
-                vae_fail(q->errmsg, rc, "batch %zu of %zu: %s", b, n_batches, why);
-            }
-            break;
-        }
-        for (size_t k = 0; k < K; k++)
-            usage[k] += q->counts[k];
-        s.rec += bs.rec * (double)cnt;
-        s.commit += bs.commit * (double)cnt;
-        s.loss += bs.loss * (double)cnt;
-        s.n += cnt;
-        if (progress && progress(user, b, n_batches, s.rec / (double)s.n) != 0) {
-            rc = vae_fail(q->errmsg, VAE_ERR_CANCELLED,
-                          "cancelled by the progress callback after batch %zu", b);
-            break;
-        }
-    }
-    if (rc == VAE_OK)
-        finish(q, &s, usage, st);
-    free(usage);
-    return rc;
+    return vc_train_epoch(&q->core, &vq_plain_step, opt, ds, batch, progress, user, st);
 }
 
 /* ---- evaluation and use ------------------------------------------------------------ */
@@ -505,53 +424,67 @@ static int run_eval(vae_vqvae *q, const float *x, size_t cnt, int upto)
     return VAE_OK;
 }
 
+/* Evaluate n rows: per-example rec, commitment and loss into the sums,
+ * codes into the usage. */
+static int eval_chunk(void *self, const float *x, const float *c, size_t n, vt_rng *rng,
+                      size_t first, vc_sums *s, vc_bad_rows *bad)
+{
+    vae_vqvae *q = self;
+    (void)c, (void)rng; /* no conditions, no noise */
+    int rc = run_eval(q, x, n, -1);
+    if (rc != VAE_OK)
+        return rc;
+    const vg_graph *g = q->eval_g;
+    const float *codes = vg_vq_codes(g, q->en.vq);
+    for (size_t r = 0; r < n * (size_t)q->cfg.n_latents; r++)
+        q->usage[(size_t)codes[r]] += 1.0;
+    const float *rec = g->nodes[q->en.rec].val, *vql = g->nodes[q->en.vql].val;
+    for (size_t i = 0; i < n; i++) {
+        s->sum[0] += rec[i];
+        s->sum[1] += g->nodes[q->en.vql].aux[i];
+        s->sum[2] += vql[i] - rec[i];
+        vc_note_row(bad, first + i, isfinite(vql[i] - rec[i]));
+    }
+    return VAE_OK;
+}
+
+static void begin(void *self)
+{
+    vae_vqvae *q = self;
+    memset(q->usage, 0, (size_t)q->cfg.codebook_size * sizeof *q->usage);
+}
+
+static double progress_rec(const vc_sums *s)
+{
+    return s->sum[0] / (double)s->n;
+}
+
+static void finish(void *self, const vc_sums *s, int training, void *out)
+{
+    const vae_vqvae *q = self;
+    vae_vqvae_stats *st = out;
+    (void)training; /* the same figures either way */
+    if (!st)
+        return;
+    st->rec = s->sum[0] / (double)s->n;
+    st->commit = s->sum[1] / (double)s->n;
+    st->loss = s->sum[2] / (double)s->n;
+    st->n = s->n;
+    vq_usage(q->usage, q->cfg.codebook_size, &st->perplexity, &st->codes_used);
+}
+
+const vc_family vq_family = {
+    .quantity = "loss",
+    .max_train_batch = VQ_CHUNK,
+    .begin = begin,
+    .eval = eval_chunk,
+    .progress = progress_rec,
+    .finish = finish,
+};
+
 int vq_evaluate(vae_vqvae *q, const vae_dataset *ds, size_t batch, vae_vqvae_stats *st)
 {
-    size_t n = ds->n, K = (size_t)q->cfg.codebook_size, M = (size_t)q->cfg.n_latents;
-    if (batch > n)
-        batch = n;
-    if (batch > VQ_CHUNK)
-        batch = VQ_CHUNK;
-    double *usage = calloc(K, sizeof *usage);
-    if (!usage || ensure_buffers(q, 0, batch) != 0) {
-        free(usage);
-        return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for the batch buffer");
-    }
-    vt_rng rng;
-    vt_rng_seed(&rng, q->cfg.seed, VQ_STREAM_EVAL);
-    vq_sums s = {0};
-    size_t idx[VQ_CHUNK], bad = 0, first_bad = 0;
-    int rc = VAE_OK;
-    const vg_graph *g = q->eval_g;
-    for (size_t start = 0; start < n && rc == VAE_OK; start += batch) {
-        size_t cnt = n - start < batch ? n - start : batch;
-        for (size_t i = 0; i < cnt; i++)
-            idx[i] = start + i;
-        vds_gather_on(q->pool, ds, idx, cnt, q->batch, &rng);
-        if ((rc = run_eval(q, q->batch, cnt, -1)) != VAE_OK)
-            break;
-        const float *codes = vg_vq_codes(g, q->en.vq);
-        for (size_t r = 0; r < cnt * M; r++)
-            usage[(size_t)codes[r]] += 1.0;
-        for (size_t i = 0; i < cnt; i++) {
-            s.rec += g->nodes[q->en.rec].val[i];
-            s.commit += g->nodes[q->en.vql].aux[i];
-            s.loss += g->nodes[q->en.vql].val[i] - g->nodes[q->en.rec].val[i];
-            if (!isfinite(g->nodes[q->en.vql].val[i] - g->nodes[q->en.rec].val[i]) &&
-                bad++ == 0)
-                first_bad = start + i;
-        }
-        s.n += cnt;
-    }
-    if (rc == VAE_OK && bad)
-        rc = vae_fail(q->errmsg, VAE_ERR_NONFINITE,
-                      "evaluate: the loss of %zu of %zu examples is not finite (the first: "
-                      "example %zu); the parameters have diverged",
-                      bad, n, first_bad);
-    if (rc == VAE_OK)
-        finish(q, &s, usage, st);
-    free(usage);
-    return rc;
+    return vc_evaluate(&q->core, ds, batch, st);
 }
 
 int vq_encode(vae_vqvae *q, const float *x, size_t n, int *codes)

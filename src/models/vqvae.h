@@ -19,14 +19,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/checkpoint.h"
+#include "core/trainer.h"
 #include "graph/graph.h"
 #include "libvae/vae.h"
 #include "nn/net.h"
 #include "tensor/rng.h"
 
-#define VQ_STREAM_TRAIN 1u
-#define VQ_STREAM_EVAL 2u
-#define VQ_CHUNK 1024
+#define VQ_STREAM_TRAIN VC_STREAM_TRAIN
+#define VQ_STREAM_EVAL VC_STREAM_EVAL
+#define VQ_CHUNK VC_CHUNK
 
 /* Node indices of a VQ-VAE graph. */
 typedef struct vq_graph {
@@ -62,10 +64,8 @@ struct vae_vqvae {
     vq_graph tn, en;
     int dec_in, dec_out;
 
-    size_t *perm;
-    size_t perm_cap;
-    float *batch;
-    size_t batch_cap;
+    vc_core core;             /* the training core: epoch buffers, parameter groups */
+    double *usage;            /* K: code counts of the running epoch or evaluation */
     float *zq_buf;            /* VQ_CHUNK x M*D, for decoding indices */
 
     char errmsg[VAE_ERRMSG_LEN];
@@ -110,8 +110,10 @@ int vq_restart_dead(vae_vqvae *q, const float *ze, size_t rows);
 /* Perplexity exp(H(p)) and codes used of a count vector (K doubles). */
 void vq_usage(const double *counts, int K, double *perplexity, size_t *used);
 
-/* Checkpoints (models/vqvae_checkpoint.c). */
-int vq_save(vae_vqvae *q, const vae_optimizer *opt, const char *path);
-int vq_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out, char *msg);
+/* The VQ-VAE as a family of the training core (vqvae.c); its checkpoint
+ * section (vqvae_checkpoint.c): vc_save / vc_load with vq_format. */
+extern const vc_family vq_family;
+extern const vc_format vq_format;
+extern const vc_step vq_plain_step;
 
 #endif

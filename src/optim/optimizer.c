@@ -27,6 +27,7 @@ static fpmode_t fpmode_flush(void) { return 0; }
 static void fpmode_restore(fpmode_t m) { (void)m; }
 #endif
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -304,6 +305,12 @@ int vopt_bind(vae_optimizer *o, size_t n)
     o->m = m;
     o->v = v;
     o->n = n;
+    /* One group until the model declares its own (vopt_set_groups). */
+    memset(o->group, 0, sizeof o->group);
+    snprintf(o->group[0].name, sizeof o->group[0].name, "all");
+    o->group[0].count = n;
+    o->group_steps[0] = o->steps;
+    o->n_groups = 1;
     o->bounds_known = 1; /* all zero */
     o->m_absmax = o->v_max = 0.0f;
     return VAE_OK;
@@ -636,7 +643,7 @@ static void run_rule(vae_optimizer *o, float *p, const float *g, size_t n, grad_
  * four arrays, as much memory traffic as the update) is skipped. Reading p
  * once for P costs a quarter of that. Otherwise the scan decides. */
 static int adam_provably_finite(const vae_optimizer *o, vt_pool *pool, const float *p, size_t n,
-                                double grad_norm, grad_prep gp)
+                                double grad_norm, grad_prep gp, uint64_t steps)
 {
     const vae_optimizer_config *c = &o->cfg;
     /* eps and the bias correction must be normal floats: the update runs
@@ -645,7 +652,7 @@ static int adam_provably_finite(const vae_optimizer *o, vt_pool *pool, const flo
         !(grad_norm >= 0.0) || !isfinite(grad_norm))
         return 0;
     const double big = 1e36;
-    adam_scalars a = adam_prepare(c, o->steps);
+    adam_scalars a = adam_prepare(c, steps);
     double P = vt_abs_max_on(pool, p, n);
     double D = grad_norm * (1.0 + 1e-6) * gp.coef + fabs((double)gp.wd) * P;
     double M = (double)a.b1 * o->m_absmax + (double)a.c1 * D;
@@ -732,13 +739,7 @@ static int update_within_bound(const vae_optimizer *o, const float *p, const flo
 
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm)
 {
-    return vopt_update_range_on(o, NULL, p, g, n, 0, n, grad_norm);
-}
-
-int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
-                      double grad_norm)
-{
-    return vopt_update_range_on(o, NULL, p, g, n, lo, hi, grad_norm);
+    return vopt_update_groups_on(o, NULL, p, g, n, VOPT_ALL_GROUPS, grad_norm);
 }
 
 /* One slice's update cut into the team's parts (at multiples of 64, whole
@@ -788,114 +789,177 @@ static void run_rule_on(vt_pool *pool, vae_optimizer *o, float *p, const float *
     *v_max = va;
 }
 
-/* Updates the slice [lo, hi) has received: all updates minus those that
- * touched only the other part (parts split at o->split). */
-static uint64_t slice_steps(const vae_optimizer *o, size_t lo)
+/* The slices one update touches: the selected groups in order, adjacent
+ * ones with the same step count merged (so the encoder-and-decoder update
+ * of a model that never trained its parts apart is one slice, as is the
+ * decoder-and-prior update of aggressive training). */
+typedef struct vopt_slices {
+    int k, all; /* all: every group selected */
+    size_t lo[VOPT_MAX_GROUPS], hi[VOPT_MAX_GROUPS];
+    uint64_t t[VOPT_MAX_GROUPS];
+} vopt_slices;
+
+static int plan_slices(const vae_optimizer *o, size_t n, unsigned mask, vopt_slices *s)
 {
-    return o->steps - o->part_steps[lo == 0 ? 1 : 0];
+    if (n != o->n || n == 0)
+        return -1;
+    s->k = 0;
+    s->all = 1;
+    for (int i = 0; i < o->n_groups; i++) {
+        const vopt_group *gr = &o->group[i];
+        if (!(mask >> i & 1u)) {
+            s->all = 0;
+            continue;
+        }
+        if (gr->count == 0)
+            continue;
+        uint64_t t = o->group_steps[i];
+        if (s->k > 0 && s->hi[s->k - 1] == gr->offset && s->t[s->k - 1] == t) {
+            s->hi[s->k - 1] += gr->count;
+            continue;
+        }
+        s->lo[s->k] = gr->offset;
+        s->hi[s->k] = gr->offset + gr->count;
+        s->t[s->k] = t;
+        s->k++;
+    }
+    return s->k > 0 ? 0 : -1;
 }
 
-int vopt_update_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
-                             size_t lo, size_t hi, double grad_norm)
+static grad_prep prep_of(const vae_optimizer *o, double grad_norm)
 {
-    if (n != o->n || n == 0 || lo >= hi || hi > n)
-        return 0;
-    /* The slices and step counts vopt_update_range_on will use. */
-    int whole = lo == 0 && hi == n;
-    size_t s_lo[2] = {lo, 0}, s_hi[2] = {hi, 0};
-    int k = 1;
-    if (whole && (o->part_steps[0] || o->part_steps[1])) {
-        s_hi[0] = o->split;
-        s_lo[1] = o->split;
-        s_hi[1] = n;
-        k = 2;
-    }
     grad_prep gp;
     gp.coef = clip_coef(grad_norm, o->cfg.clip_norm);
     gp.wd = o->cfg.weight_decay;
     gp.decay = o->cfg.weight_decay != 0.0f;
+    return gp;
+}
+
+int vopt_groups_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                             unsigned mask, double grad_norm)
+{
+    vopt_slices s;
+    if (plan_slices(o, n, mask, &s) != 0)
+        return 0;
+    grad_prep gp = prep_of(o, grad_norm);
     fpmode_t saved = fpmode_flush(); /* the update's arithmetic, as run_rule */
     int within = 1;
-    for (int i = 0; i < k && within; i++) {
-        size_t a = s_lo[i];
-        uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
-        within = update_within_bound(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
-                                     o->v ? o->v + a : NULL, t);
+    for (int i = 0; i < s.k && within; i++) {
+        size_t a = s.lo[i];
+        within = update_within_bound(o, p + a, g + a, s.hi[i] - a, gp, o->m ? o->m + a : NULL,
+                                     o->v ? o->v + a : NULL, s.t[i]);
     }
     fpmode_restore(saved);
     return within;
 }
 
-int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
-                         size_t lo, size_t hi, double grad_norm)
+int vopt_update_groups_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
+                          unsigned mask, double grad_norm)
 {
     /* The caller binds first; a mismatch must never write out of bounds. */
-    if (n != o->n || n == 0 || lo >= hi || hi > n)
+    vopt_slices s;
+    if (plan_slices(o, n, mask, &s) != 0)
         return -1;
-    int whole = lo == 0 && hi == n;
-    if (!whole) {
-        /* A part is a prefix or a suffix, always split at the same place. */
-        size_t split = lo == 0 ? hi : lo;
-        if ((lo != 0 && hi != n) || (o->split != 0 && o->split != split))
-            return -1;
-    }
-    /* The slices to update, each with its own step count t (Adam's bias
-     * correction, momentum's first step): one slice, or after partial
-     * updates the two parts of a whole update. */
-    size_t s_lo[2], s_hi[2];
-    int k = 1;
-    s_lo[0] = lo;
-    s_hi[0] = hi;
-    if (whole && (o->part_steps[0] || o->part_steps[1])) {
-        s_hi[0] = o->split;
-        s_lo[1] = o->split;
-        s_hi[1] = n;
-        k = 2;
-    }
-    grad_prep gp;
-    gp.coef = clip_coef(grad_norm, o->cfg.clip_norm);
-    gp.wd = o->cfg.weight_decay;
-    gp.decay = o->cfg.weight_decay != 0.0f;
+    grad_prep gp = prep_of(o, grad_norm);
     /* Flush subnormals to zero while updating (x86 SSE: FTZ and DAZ, restored
      * after): moments of parameters whose gradient stays 0 decay
      * geometrically into the subnormal range, where every operation costs
      * ~100 cycles and training slowed 3x. Values below 1.2e-38 become 0. */
     fpmode_t saved = fpmode_flush();
     /* The bound shortcut knows the whole state under one step count; after
-     * partial updates (aggressive training) the scan decides, slice by slice. */
-    int ok = whole && k == 1 && adam_provably_finite(o, pool, p, n, grad_norm, gp);
+     * groups were updated apart (aggressive training) the scan decides,
+     * slice by slice. */
+    int ok = s.all && s.k == 1 && adam_provably_finite(o, pool, p, n, grad_norm, gp, s.t[0]);
     if (!ok) {
         ok = 1;
-        for (int i = 0; i < k && ok; i++) {
-            size_t a = s_lo[i];
-            uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
-            ok = update_stays_finite(o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
-                                     o->v ? o->v + a : NULL, t);
+        for (int i = 0; i < s.k && ok; i++) {
+            size_t a = s.lo[i];
+            ok = update_stays_finite(o, p + a, g + a, s.hi[i] - a, gp, o->m ? o->m + a : NULL,
+                                     o->v ? o->v + a : NULL, s.t[i]);
         }
     }
     if (ok) {
         float m_absmax = 0.0f, v_max = 0.0f; /* Adam's state bounds over the slices */
-        for (int i = 0; i < k; i++) {
-            size_t a = s_lo[i];
-            uint64_t t = whole && k == 1 ? o->steps : slice_steps(o, a);
+        for (int i = 0; i < s.k; i++) {
+            size_t a = s.lo[i];
             float ma = 0.0f, va = 0.0f;
-            run_rule_on(pool, o, p + a, g + a, s_hi[i] - a, gp, o->m ? o->m + a : NULL,
-                        o->v ? o->v + a : NULL, t, &ma, &va);
+            run_rule_on(pool, o, p + a, g + a, s.hi[i] - a, gp, o->m ? o->m + a : NULL,
+                        o->v ? o->v + a : NULL, s.t[i], &ma, &va);
             m_absmax = ma > m_absmax ? ma : m_absmax;
             v_max = va > v_max ? va : v_max;
         }
-        /* A partial update leaves the other part's state unmeasured. */
-        o->bounds_known = whole;
+        /* A partial update leaves the other groups' state unmeasured. */
+        o->bounds_known = s.all;
         o->m_absmax = m_absmax;
         o->v_max = v_max;
         o->steps++;
-        if (!whole) {
-            o->split = lo == 0 ? hi : lo;
-            o->part_steps[lo == 0 ? 0 : 1]++;
-        }
+        for (int i = 0; i < o->n_groups; i++)
+            o->group_steps[i] += mask >> i & 1u;
     }
     fpmode_restore(saved);
     return ok ? 0 : -1; /* -1: the update would overflow; nothing changed */
+}
+
+/* The group of the current layout that holds [off, off + cnt), or -1. */
+static int group_holding(const vae_optimizer *o, size_t off, size_t cnt)
+{
+    for (int i = 0; i < o->n_groups; i++)
+        if (o->group[i].offset <= off && off + cnt <= o->group[i].offset + o->group[i].count)
+            return i;
+    return -1;
+}
+
+/* 1 when g has the layout of the optimizer's groups (every step's case). */
+static int same_layout(const vae_optimizer *o, const vopt_group *g, int k)
+{
+    if (k != o->n_groups)
+        return 0;
+    for (int i = 0; i < k; i++)
+        if (g[i].offset != o->group[i].offset || g[i].count != o->group[i].count)
+            return 0;
+    return 1;
+}
+
+int vopt_set_groups(vae_optimizer *o, const vopt_group *g, int k)
+{
+    if (same_layout(o, g, k)) {
+        if (memcmp(o->group, g, (size_t)k * sizeof *g) != 0)
+            memcpy(o->group, g, (size_t)k * sizeof *g);
+        return VAE_OK;
+    }
+    if (k < 1 || k > VOPT_MAX_GROUPS)
+        return vae_fail(o->errmsg, VAE_ERR_LIMIT, "%d parameter groups: must be 1..%d", k,
+                        VOPT_MAX_GROUPS);
+    size_t next = 0;
+    for (int i = 0; i < k; i++) {
+        if (g[i].offset != next)
+            return vae_fail(o->errmsg, VAE_ERR_INVALID,
+                            "parameter group %s does not start where the previous one ends",
+                            g[i].name);
+        next += g[i].count;
+    }
+    if (next != o->n)
+        return vae_fail(o->errmsg, VAE_ERR_SHAPE, "parameter groups cover %zu of %zu parameters",
+                        next, o->n);
+    /* Each new group continues the step count of the group it lies in (a
+     * file's or an earlier model's); where none holds it, the counts must
+     * all agree, so nothing is lost by regrouping. */
+    uint64_t steps[VOPT_MAX_GROUPS];
+    int same = 1;
+    for (int i = 1; i < o->n_groups; i++)
+        same &= o->group_steps[i] == o->group_steps[0];
+    for (int i = 0; i < k; i++) {
+        int h = group_holding(o, g[i].offset, g[i].count);
+        if (h < 0 && !same)
+            return vae_fail(o->errmsg, VAE_ERR_SHAPE,
+                            "the optimizer's parameter groups were updated apart and do not match "
+                            "this model's (use a new optimizer for another model)");
+        steps[i] = h >= 0 ? o->group_steps[h] : o->group_steps[0];
+    }
+    memcpy(o->group, g, (size_t)k * sizeof *g);
+    memcpy(o->group_steps, steps, (size_t)k * sizeof *steps);
+    o->n_groups = k;
+    return VAE_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -940,23 +1004,26 @@ int vopt_save(const vae_optimizer *o, vio_writer *w, char *msg)
         st = vio_writer_add(w, "optim.m", VIO_F32, 1, dims, o->m, msg);
     if (st == VAE_OK && o->v)
         st = vio_writer_add(w, "optim.v", VIO_F32, 1, dims, o->v, msg);
-    /* Since 0.3.0, only after partial (encoder- or decoder-only) updates. */
-    if (st == VAE_OK && o->split != 0) {
-        st = vio_writer_add_i64(w, "optim.split", (int64_t)o->split, msg);
-        uint64_t pdims[1] = {2};
+    /* Since 0.5.0, only after groups were updated apart (aggressive
+     * training): where each group starts and how many updates it received. */
+    int apart = 0;
+    for (int i = 1; i < o->n_groups; i++)
+        apart |= o->group_steps[i] != o->group_steps[0];
+    if (st == VAE_OK && apart) {
+        uint64_t off[VOPT_MAX_GROUPS], gdims[1] = {(uint64_t)o->n_groups};
+        for (int i = 0; i < o->n_groups; i++)
+            off[i] = o->group[i].offset;
+        st = vio_writer_add(w, "optim.group_offsets", VIO_U64, 1, gdims, off, msg);
         if (st == VAE_OK)
-            st = vio_writer_add(w, "optim.part_steps", VIO_U64, 1, pdims, o->part_steps, msg);
+            st = vio_writer_add(w, "optim.group_steps", VIO_U64, 1, gdims, o->group_steps, msg);
     }
     return st;
 }
 
-/* The partial-update counters (optional: absent in files without partial updates). */
+/* Two groups split at `split`: 0.3.0's partial-update counters, where
+ * part_steps counted the updates of only the lower / only the upper part. */
 static int load_parts(const vio_file *f, vae_optimizer *o, char *msg)
 {
-    if (!vio_file_find(f, "optim.split"))
-        return vio_file_find(f, "optim.part_steps")
-                   ? vae_fail(msg, VAE_ERR_FORMAT, "optim.part_steps without optim.split")
-                   : VAE_OK;
     int64_t split;
     const vio_tensor *t;
     int st = vio_file_i64(f, "optim.split", &split, msg);
@@ -970,9 +1037,52 @@ static int load_parts(const vio_file *f, vae_optimizer *o, char *msg)
                         (long long)split, o->n);
     if (ps[0] > o->steps || ps[1] > o->steps - ps[0])
         return vae_fail(msg, VAE_ERR_FORMAT, "optim.part_steps exceed optim.steps");
-    o->split = (size_t)split;
-    o->part_steps[0] = ps[0];
-    o->part_steps[1] = ps[1];
+    o->n_groups = 2;
+    o->group[0].count = (size_t)split;
+    o->group[1].offset = (size_t)split;
+    o->group[1].count = o->n - (size_t)split;
+    o->group_steps[0] = o->steps - ps[1];
+    o->group_steps[1] = o->steps - ps[0];
+    return VAE_OK;
+}
+
+/* The groups' step counts where they differ (optional: absent in files
+ * whose groups were always updated together): optim.group_offsets and
+ * optim.group_steps (0.5.0), or 0.3.0's optim.split and optim.part_steps.
+ * The model's own groups take their counts from these (vopt_set_groups). */
+static int load_groups(const vio_file *f, vae_optimizer *o, char *msg)
+{
+    if (vio_file_find(f, "optim.split") || vio_file_find(f, "optim.part_steps")) {
+        if (!vio_file_find(f, "optim.split"))
+            return vae_fail(msg, VAE_ERR_FORMAT, "optim.part_steps without optim.split");
+        return load_parts(f, o, msg);
+    }
+    const vio_tensor *to = vio_file_find(f, "optim.group_offsets"), *ts;
+    if (!to && !vio_file_find(f, "optim.group_steps"))
+        return VAE_OK;
+    if (!to || to->count < 1 || to->count > VOPT_MAX_GROUPS)
+        return vae_fail(msg, VAE_ERR_FORMAT, "optim.group_offsets: missing or of a bad size");
+    int st = vio_file_expect(f, "optim.group_offsets", VIO_U64, to->count, &to, msg);
+    if (st == VAE_OK)
+        st = vio_file_expect(f, "optim.group_steps", VIO_U64, to->count, &ts, msg);
+    if (st != VAE_OK)
+        return st;
+    const uint64_t *off = to->data, *steps = ts->data;
+    int k = (int)to->count;
+    for (int i = 0; i < k; i++) {
+        uint64_t end = i + 1 < k ? off[i + 1] : (uint64_t)o->n;
+        if ((i == 0 && off[0] != 0) || off[i] >= end)
+            return vae_fail(msg, VAE_ERR_FORMAT,
+                            "optim.group_offsets[%d] = %llu is out of order", i,
+                            (unsigned long long)off[i]);
+        if (steps[i] > o->steps)
+            return vae_fail(msg, VAE_ERR_FORMAT, "optim.group_steps[%d] exceeds optim.steps", i);
+        memset(&o->group[i], 0, sizeof o->group[i]);
+        o->group[i].offset = (size_t)off[i];
+        o->group[i].count = (size_t)(end - off[i]);
+        o->group_steps[i] = steps[i];
+    }
+    o->n_groups = k;
     return VAE_OK;
 }
 
@@ -1083,7 +1193,8 @@ int vopt_load(const vio_file *f, vae_optimizer **out, char *msg)
         return st;
     }
     o->steps = steps;
-    if ((st = load_parts(f, o, msg)) != VAE_OK) {
+    o->group_steps[0] = steps;
+    if ((st = load_groups(f, o, msg)) != VAE_OK) {
         vae_optimizer_free(o);
         return st;
     }

@@ -11,14 +11,29 @@
 #include "io/ckpt.h"
 #include "libvae/vae.h"
 
+#define VOPT_MAX_GROUPS 8
+#define VOPT_GROUP_NAME 16
+#define VOPT_ALL_GROUPS 0xffffffffu
+
+/* A parameter group: count parameters from offset in the flat vector. */
+typedef struct vopt_group {
+    char name[VOPT_GROUP_NAME];
+    size_t offset, count;
+} vopt_group;
+
 struct vae_optimizer {
     vae_optimizer_config cfg;
     size_t n;           /* parameter count the state is bound to (0 = unbound) */
     uint64_t steps;
     float *m;           /* first moment / velocity / Adagrad sum (n floats, NULL until bound) */
     float *v;           /* Adam second moment (n floats) */
-    size_t split;       /* partial updates: parts [0, split) and [split, n); 0 = none yet */
-    uint64_t part_steps[2]; /* updates of only the lower / only the upper part (in steps) */
+    /* Parameter groups (vopt_set_groups): contiguous slices of the flat
+     * vector in order, each with its own count of the updates it received,
+     * for Adam's bias correction and momentum's first step when groups are
+     * updated apart (aggressive training: encoder alone, decoder alone). */
+    int n_groups;       /* 1 ("all") once bound, until the model declares its groups */
+    vopt_group group[VOPT_MAX_GROUPS];
+    uint64_t group_steps[VOPT_MAX_GROUPS];
     /* Adam: bounds on the state (max |m|, max v) after the last update, so
      * that an update provably finite needs no separate scan (vopt_update). */
     int bounds_known;
@@ -38,27 +53,28 @@ int vopt_bind(vae_optimizer *o, size_t n);
  * norm > clip). Weight decay adds wd * p to g. Never allocates. */
 int vopt_update(vae_optimizer *o, float *p, const float *g, size_t n, double grad_norm);
 
-/* Like vopt_update for the slice [lo, hi) only: a prefix [0, split) or a
- * suffix [split, n) (aggressive training updates encoder or decoder alone).
- * Each part keeps its own step count for Adam's bias correction and
- * momentum's first step: part_steps counts the updates that touched only
- * one part; steps counts all updates. grad_norm is the norm of g over the
- * slice. Every partial update must use the same split (else -1). */
-int vopt_update_range(vae_optimizer *o, float *p, const float *g, size_t n, size_t lo, size_t hi,
-                      double grad_norm);
+/* Declare the groups of a bound optimizer's parameters: k groups in order,
+ * each starting where the previous ends, covering all n. Each continues
+ * the step count of the group (of the previous layout, or of a loaded
+ * file) that holds it; VAE_ERR_SHAPE (message in o->errmsg, nothing
+ * changed) when groups updated apart do not fit the new layout. */
+int vopt_set_groups(vae_optimizer *o, const vopt_group *g, int k);
 
-/* vopt_update_range with the element-wise update split over a thread team
- * (NULL: the caller alone); the results are the same bits either way. */
-int vopt_update_range_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
-                         size_t lo, size_t hi, double grad_norm);
+/* One update of the groups selected by mask (bit i: group i) over a thread
+ * team (NULL: the caller alone; the same bits either way). Each group uses
+ * its own step count; steps counts all updates. grad_norm is the norm of g
+ * over the selected groups. Returns 0, or -1 with nothing changed (like
+ * vopt_update). vopt_update is this with every group. */
+int vopt_update_groups_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,
+                          unsigned mask, double grad_norm);
 
-/* 1 when the update vopt_update_range would make of [lo, hi) is within the
+/* 1 when the update vopt_update_groups_on would make is within the
  * divergence bound models apply before every step (issue 19): its length
- * ||delta||_2 at most ||p||_2 + 0.1 sqrt(hi - lo) over each slice
+ * ||delta||_2 at most ||p||_2 + 0.1 sqrt(size) over each slice it updates
  * (VOPT_MAX_UPDATE_RATIO in optimizer.c); 0 when it is longer, not finite,
  * or the arguments do not match the optimizer. Changes nothing. */
-int vopt_update_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
-                             size_t lo, size_t hi, double grad_norm);
+int vopt_groups_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                             unsigned mask, double grad_norm);
 
 /* VAE_OK when o may be saved with a model of n parameters (o unbound, or
  * bound to n); else VAE_ERR_SHAPE, the status a training step gives, with
