@@ -51,20 +51,8 @@ static void model_config_defaults(vae_model_config *cfg)
     cfg->prior_hidden = 64;
 }
 
-VAE_API void vae_model_config_init_size(vae_model_config *cfg, size_t size)
-{
-    vae_model_config d;
-    model_config_defaults(&d);
-    vae_abi_put(cfg, &d, sizeof d, size);
-}
-
-/* The 0.3.0 entry point: programs built against 0.3.0's header call it with
- * a 0.3.0 struct, so it writes exactly that size, never the current one. */
-VAE_ABI_PIN(vae_model_config, prior_hidden, VAE_0_3_0_SIZEOF_MODEL_CONFIG);
-VAE_API void (vae_model_config_init)(vae_model_config *cfg)
-{
-    vae_model_config_init_size(cfg, VAE_0_3_0_SIZEOF_MODEL_CONFIG);
-}
+VAE_ABI_INIT_SIZE(vae_model_config, model_config_defaults)
+VAE_ABI_INIT_0_3_0(vae_model_config, prior_hidden, VAE_0_3_0_SIZEOF_MODEL_CONFIG)
 
 /* Copy a caller's config of any known size over the defaults. */
 static int read_config(const vae_model_config *in, vae_model_config *out, char *msg)

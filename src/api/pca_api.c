@@ -21,12 +21,7 @@ static void options_defaults(vae_pca_options *opt)
     opt->max_iterations = 60;
 }
 
-VAE_API void vae_pca_options_init_size(vae_pca_options *opt, size_t size)
-{
-    vae_pca_options d;
-    options_defaults(&d);
-    vae_abi_put(opt, &d, sizeof d, size);
-}
+VAE_ABI_INIT_SIZE(vae_pca_options, options_defaults)
 
 /* The defaults, overwritten by the whole fields the caller's struct holds. */
 static int read_options(const vae_pca_options *opt, vae_pca_options *o, char *msg)

@@ -36,19 +36,8 @@ static void vqvae_config_defaults(vae_vqvae_config *cfg)
     cfg->threads = 1;
 }
 
-VAE_API void vae_vqvae_config_init_size(vae_vqvae_config *cfg, size_t size)
-{
-    vae_vqvae_config d;
-    vqvae_config_defaults(&d);
-    vae_abi_put(cfg, &d, sizeof d, size);
-}
-
-/* The 0.3.0 entry point: writes exactly the 0.3.0 struct size. */
-VAE_ABI_PIN(vae_vqvae_config, threads, VAE_0_3_0_SIZEOF_VQVAE_CONFIG);
-VAE_API void (vae_vqvae_config_init)(vae_vqvae_config *cfg)
-{
-    vae_vqvae_config_init_size(cfg, VAE_0_3_0_SIZEOF_VQVAE_CONFIG);
-}
+VAE_ABI_INIT_SIZE(vae_vqvae_config, vqvae_config_defaults)
+VAE_ABI_INIT_0_3_0(vae_vqvae_config, threads, VAE_0_3_0_SIZEOF_VQVAE_CONFIG)
 
 VAE_API int vae_vqvae_create(const vae_vqvae_config *cfg, vae_vqvae **out, vae_error *err)
 {

@@ -34,4 +34,22 @@ static inline size_t vae_abi_put(void *dst, const void *full, size_t full_size, 
     return n;
 }
 
+/* The sized initialiser of a public struct `type` whose defaults come from
+ * defaults(type *): VAE_API void <type>_init_size(type *, size_t size). */
+#define VAE_ABI_INIT_SIZE(type, defaults)                                          \
+    VAE_API void type##_init_size(type *s, size_t size)                           \
+    {                                                                             \
+        type d;                                                                   \
+        defaults(&d);                                                             \
+        vae_abi_put(s, &d, sizeof d, size);                                       \
+    }
+
+/* The 0.3.0 entry point <type>_init of a struct that existed in 0.3.0:
+ * programs built against 0.3.0's header call it with a 0.3.0 struct, so it
+ * writes exactly the pinned 0.3.0 size (its last 0.3.0 field `last`),
+ * never the current one. The header's macro of the same name passes sizeof. */
+#define VAE_ABI_INIT_0_3_0(type, last, size)                                      \
+    VAE_ABI_PIN(type, last, size);                                                \
+    VAE_API void(type##_init)(type * s) { type##_init_size(s, size); }
+
 #endif

@@ -39,19 +39,8 @@ static void options_defaults(vae_dataset_options *opt)
     opt->csv_label_column = -1;
 }
 
-VAE_API void vae_dataset_options_init_size(vae_dataset_options *opt, size_t size)
-{
-    vae_dataset_options d;
-    options_defaults(&d);
-    vae_abi_put(opt, &d, sizeof d, size);
-}
-
-/* The 0.3.0 entry point: writes exactly the 0.3.0 struct size. */
-VAE_ABI_PIN(vae_dataset_options, csv_label_column, VAE_0_3_0_SIZEOF_DATASET_OPTIONS);
-VAE_API void (vae_dataset_options_init)(vae_dataset_options *opt)
-{
-    vae_dataset_options_init_size(opt, VAE_0_3_0_SIZEOF_DATASET_OPTIONS);
-}
+VAE_ABI_INIT_SIZE(vae_dataset_options, options_defaults)
+VAE_ABI_INIT_0_3_0(vae_dataset_options, csv_label_column, VAE_0_3_0_SIZEOF_DATASET_OPTIONS)
 
 static int check_options(const vae_dataset_options *o, char *msg)
 {
