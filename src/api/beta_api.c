@@ -76,6 +76,10 @@ VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
         return vae_fail(model->errmsg, VAE_ERR_INVALID,
                         "diagnostics: out->struct_size = %zu: set it to sizeof(vae_diagnostics)",
                         out->struct_size);
+    if (model->cfg.latent_layers > 1)
+        return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
+                        "diagnostics: a hierarchical model (latent_layers = %d): use "
+                        "vae_model_layer_stats", model->cfg.latent_layers);
     int rc = check_examples(model, x, n, "diagnostics");
     return rc == VAE_OK ? vm_diagnostics(model, x, n, out, kl_per_dim, mu_variance) : rc;
 }

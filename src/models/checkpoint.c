@@ -76,6 +76,8 @@ static int save_config(const vae_model_config *c, vio_writer *w, char *msg)
     if (rc == VAE_OK)
         rc = vm_save_networks(w, "model", c->encoder, c->decoder, c->prior_network,
                               c->input_shape, msg);
+    if (rc == VAE_OK)
+        rc = vh_save_config(c, w, msg); /* hierarchical models only (models/hvae.c) */
     return rc;
 }
 
@@ -215,6 +217,8 @@ static int load_config(const vio_file *f, vae_model_config *c, vm_net_texts *tex
     if (rc == VAE_OK)
         rc = vm_load_networks(f, "model", texts, &c->encoder, &c->decoder, &c->prior_network,
                               c->input_shape, msg);
+    if (rc == VAE_OK)
+        rc = vh_load_config(f, c, texts->hier, msg); /* optional: absent = latent_layers 1 */
     if (rc == VAE_OK && vm_config_check(c, msg) != VAE_OK) {
         char why[VAE_ERRMSG_LEN];
         memcpy(why, msg, sizeof why);
