@@ -49,7 +49,7 @@ static int out_rows_kind(const vg_graph *g, const int *in, int n)
  *   var_q = 1 / (1/var_h + 1/var_p),   mu_q = (mh/var_h + mp/var_p) var_q.
  * In log-variances, with w = var_p / (var_h + var_p) = sigmoid(lp - lh):
  *   mu_q = w mh + (1 - w) mp
- *   lv_q = -log(e^-lh + e^-lp) = lh + log(1 - w) = lp + log w
+ *   lv_q = -log(e^-lh + e^-lp) = lh + log w = lp + log(1 - w)
  * iparam[0] = 0 gives mu_q, 1 gives lv_q. Derivatives (dw/dlp = w (1 - w) = -dw/dlh):
  *   dmu_q/dmh = w, dmu_q/dmp = 1 - w, dmu_q/dlp = (mh - mp) w (1 - w) = -dmu_q/dlh
  *   dlv_q/dlh = w, dlv_q/dlp = 1 - w */
@@ -75,7 +75,7 @@ void vg_ladder_merge_fwd(vg_graph *g, vg_node *y)
         float *out = y->val + (size_t)r * K;
         for (int j = 0; j < K; j++) {
             float t = lb[j] - la[j];
-            out[j] = lv ? lb[j] + log_sigmoidf(t) : sigmoidf_(t) * (a[j] - b[j]) + b[j];
+            out[j] = lv ? la[j] + log_sigmoidf(t) : sigmoidf_(t) * (a[j] - b[j]) + b[j];
         }
     }
 }

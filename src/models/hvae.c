@@ -408,7 +408,6 @@ static void accumulate_layer(const vg_graph *g, const vh_nodes *v, int i, int K,
                              vh_acc *a, size_t seen, double *zbar)
 {
     size_t S = (size_t)g->samples, rows = cnt * S;
-    const float *kl = g->nodes[v->t.kl[i]].val;
     for (size_t ex = 0; ex < cnt; ex++) {
         memset(zbar, 0, (size_t)K * sizeof *zbar);
         for (size_t s = 0; s < S; s++) {
@@ -416,7 +415,7 @@ static void accumulate_layer(const vg_graph *g, const vh_nodes *v, int i, int K,
             const float *mq = row_of(g, v->mq[i], r, rows, K), *lq = row_of(g, v->lq[i], r, rows, K);
             const float *mp = v->mp[i] >= 0 ? row_of(g, v->mp[i], r, rows, K) : NULL;
             const float *lp = v->lp[i] >= 0 ? row_of(g, v->lp[i], r, rows, K) : NULL;
-            a->kl += kl[r] / (double)S;
+            a->kl += *row_of(g, v->t.kl[i], r, rows, 1) / (double)S;
             for (int j = 0; j < K; j++) {
                 double m = mp ? mp[j] : 0.0, l = lp ? lp[j] : 0.0, dm = mq[j] - m;
                 a->kl_dim[j] += 0.5 * (l - lq[j] + (exp(lq[j]) + dm * dm) * exp(-l) - 1.0) /
