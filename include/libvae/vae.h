@@ -1057,6 +1057,9 @@ VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *pe
 /**
  * Encoder outputs for n examples: the mean mu(x) and the log-variance
  * log sigma^2(x) of q(z|x) (clamped to [logvar_min, logvar_max]).
+ * A hierarchical model (latent_layers >= 2) gives q(z_1|x)'s, z_1 being the
+ * layer next to x; for the ladder, q(z_1|.) at z_2 .. z_L set to their
+ * posterior means (docs/hierarchical.md).
  * @param model   the model.
  * @param x       n x input_dim floats, row-major.
  * @param n       number of examples, 1..2^28.
@@ -1100,7 +1103,8 @@ VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, fl
 /**
  * n samples from the model: z ~ N(0, I) drawn with the model's training
  * generator (which advances), then the decoder output (probabilities or
- * means).
+ * means). A hierarchical model draws z_L ~ N(0, I), then each z_l ~
+ * p(z_l|z_{l+1}) down to z_1, and decodes z_1.
  * @param model  the model.
  * @param n      number of samples, 1..2^28.
  * @param out    n x input_dim floats (caller-owned).
