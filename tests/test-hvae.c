@@ -249,7 +249,8 @@ static void set_linear_gaussian(vae_model *m)
 static void exact_moments(vae_model *m, double mean[LG_D], double cov[LG_D][LG_D], int drop_layer2)
 {
     const float *W = param(m, "dec.out.W", NULL, NULL), *b = param(m, "dec.out.b", NULL, NULL);
-    const float *A = param(m, "prior.l1.mu.W", NULL, NULL), *a = param(m, "prior.l1.mu.b", NULL, NULL);
+    const float *A = param(m, "prior.l1.mu.W", NULL, NULL);
+    const float *a = param(m, "prior.l1.mu.b", NULL, NULL);
     const float *s = param(m, "prior.l1.logvar.b", NULL, NULL);
     double C1[LG_K1][LG_K1];
     for (int i = 0; i < LG_K1; i++)

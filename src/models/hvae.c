@@ -412,7 +412,8 @@ static void accumulate_layer(const vg_graph *g, const vh_nodes *v, int i, int K,
         memset(zbar, 0, (size_t)K * sizeof *zbar);
         for (size_t s = 0; s < S; s++) {
             size_t r = ex * S + s;
-            const float *mq = row_of(g, v->mq[i], r, rows, K), *lq = row_of(g, v->lq[i], r, rows, K);
+            const float *mq = row_of(g, v->mq[i], r, rows, K);
+            const float *lq = row_of(g, v->lq[i], r, rows, K);
             const float *mp = v->mp[i] >= 0 ? row_of(g, v->mp[i], r, rows, K) : NULL;
             const float *lp = v->lp[i] >= 0 ? row_of(g, v->lp[i], r, rows, K) : NULL;
             a->kl += *row_of(g, v->t.kl[i], r, rows, 1) / (double)S;

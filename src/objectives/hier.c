@@ -4,7 +4,8 @@
 /* sum_k c_k x_k over n nodes of the same rows, by a chain of sum3 nodes. */
 static int sum_nodes(vg_graph *g, const int *x, int n, float c)
 {
-    int s = n == 1 ? vg_sum3(g, c, x[0], 0.0f, x[0], 0.0f, -1) : vg_sum3(g, c, x[0], c, x[1], 0.0f, -1);
+    int s = n == 1 ? vg_sum3(g, c, x[0], 0.0f, x[0], 0.0f, -1)
+                   : vg_sum3(g, c, x[0], c, x[1], 0.0f, -1);
     for (int k = 2; k < n && s >= 0; k++)
         s = vg_sum3(g, 1.0f, s, c, x[k], 0.0f, -1);
     return s;
