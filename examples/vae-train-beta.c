@@ -246,6 +246,36 @@ static int write_manifold(vae_model *m, size_t d, int K, const char *path)
     return rc == VAE_OK ? 0 : -1;
 }
 
+/* 'layers kl_layers <nats,...> active_units_layers <n,...>' (vae_model_layer_stats on
+ * up to 5000 test examples; for a hierarchical model it replaces the diagnostics line). */
+static int print_layer_line(vae_model *m, const vae_model_config *c, const vae_dataset *train,
+                            const vae_dataset *test)
+{
+    if (c->posterior != VAE_POST_GAUSSIAN)
+        return 0;
+    const vae_dataset *ds = test && vae_dataset_count(test) >= 2 ? test : train;
+    size_t n = vae_dataset_count(ds);
+    if (n > 5000)
+        n = 5000;
+    vae_layer_stats ls[VAE_MAX_LATENT_LAYERS];
+    ls[0].struct_size = sizeof ls[0];
+    const float *x = vae_dataset_data(ds);
+    if (!x || vae_model_layer_stats(m, x, n, ls, VAE_MAX_LATENT_LAYERS) != VAE_OK) {
+        fprintf(stderr, "vae-train: layer statistics: %s\n",
+                !x ? "out of memory" : vae_model_errmsg(m));
+        return -1;
+    }
+    int L = c->latent_layers;
+    printf("layers %d kl_layers ", L);
+    for (int l = 0; l < L; l++)
+        printf("%s%.4f", l ? "," : "", ls[l].kl);
+    printf(" active_units_layers ");
+    for (int l = 0; l < L; l++)
+        printf("%s%d", l ? "," : "", ls[l].active_units);
+    printf("\n");
+    return 0;
+}
+
 int beta_after_training(vae_model *m, const vae_dataset *train, const vae_dataset *test,
                         const beta_options *b)
 {
@@ -256,7 +286,9 @@ int beta_after_training(vae_model *m, const vae_dataset *train, const vae_datase
         vae_model_training_state(m, &s);
         printf("beta %g beta_norm %.6g\n", s.beta, s.beta_norm);
     }
-    if (b->used) {
+    if (b->used && c.cond_dim == 0 && print_layer_line(m, &c, train, test) != 0)
+        return -1;
+    if (b->used && c.latent_layers <= 1) {
         const vae_dataset *ds = test && vae_dataset_count(test) >= 2 ? test : train;
         size_t n = vae_dataset_count(ds);
         if (n > 5000)

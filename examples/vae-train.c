@@ -57,7 +57,11 @@ static void usage(FILE *to)
             "  --decoder TEXT     decoder layers, the last giving one value per pixel\n"
             "  --shape C,H,W      a sample's shape (default: the data's; IDX images are\n"
             "                     1,H,W); convolutions need it for CSV-like flat data\n"
-            "  --latent K         latent dimensions (default 20)\n"
+            "  --latent K[,K2..]  latent dimensions (default 20); a list gives the sizes\n"
+            "                     of a hierarchical VAE's layers, z_1 (next to x) first\n"
+            "  --model NAME       vae|hvae|ladder (default vae; a --latent list means\n"
+            "                     hvae): hvae infers the layers bottom-up (Burda et al.),\n"
+            "                     ladder top-down (Sonderby et al.); docs/hierarchical.md\n"
             "  --batch N          batch size (default 100)\n"
             "  --optimizer NAME   adam|sgd|momentum|adagrad (default adam)\n"
             "  --lr RATE          learning rate (default: the optimizer's)\n"
@@ -112,6 +116,25 @@ static int parse_hidden(const char *s, vae_model_config *c)
     return 0;
 }
 
+/* "K" or "K1,K2,...": latent_dim = K1, and for a list latent_layers and latent_sizes. */
+static int parse_latent(const char *s, vae_model_config *c)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    int k = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        long v;
+        if (k == VAE_MAX_LATENT_LAYERS || parse_long(tok, 1, 65536, &v) != 0)
+            return -1;
+        c->latent_sizes[k++] = (int)v;
+    }
+    if (k == 0)
+        return -1;
+    c->latent_dim = c->latent_sizes[0];
+    c->latent_layers = k;
+    return 0;
+}
+
 /* "C,H,W" with each in 1..2^24. */
 static int parse_shape(const char *s, int shape[3])
 {
@@ -146,7 +169,9 @@ static int parse_args(int argc, char **argv, options *o)
         {"estimator", 1, 0, 'E'}, {"samples", 1, 0, 'n'}, {"objective", 1, 0, 'O'},
         {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
         {"conditional", 1, 0, 'C'}, {"encoder", 1, 0, 'N'}, {"decoder", 1, 0, 'D'},
-        {"shape", 1, 0, 'Z'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+        {"shape", 1, 0, 'Z'}, {"model", 1, 0, 'M'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+    static const char *const model_names[] = {"vae", "hvae", "ladder"};
+    int model_kind = -1;
     static const char *const cond_names[] = {"independent", "learned-prior"};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
@@ -181,7 +206,8 @@ static int parse_args(int argc, char **argv, options *o)
         case 'N': o->model.encoder = optarg; break;
         case 'D': o->model.decoder = optarg; break;
         case 'Z': bad = parse_shape(optarg, o->shape); break;
-        case 'k': bad = parse_long(optarg, 1, 65536, &v); o->model.latent_dim = (int)v; break;
+        case 'k': bad = parse_latent(optarg, &o->model); break;
+        case 'M': bad = (model_kind = pick(optarg, model_names, 3)) < 0; break;
         case 'b': bad = parse_long(optarg, 1, 1L << 20, &o->batch); break;
         case 'e': bad = parse_long(optarg, 0, 1000000, &v); o->epochs = (int)v; break;
         case 's': bad = parse_long(optarg, 0, 0x7fffffffL, &v); o->model.seed = (uint64_t)v; break;
@@ -235,6 +261,16 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "vae-train: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (model_kind == 0 && o->model.latent_layers > 1) {
+        fprintf(stderr, "vae-train: --model vae has one latent layer: give --latent one size\n");
+        return -1;
+    }
+    if (model_kind > 0 && o->model.latent_layers < 2) {
+        fprintf(stderr, "vae-train: --model %s needs --latent with two or more sizes\n",
+                model_names[model_kind]);
+        return -1;
+    }
+    o->model.inference = model_kind == 2 ? VAE_INFER_LADDER : VAE_INFER_BOTTOM_UP;
     if (objective == VAE_OBJ_IWAE) {
         o->model.objective = VAE_OBJ_IWAE;
         o->model.samples = o->k; /* the IWAE bound's k is the model's samples per example */

@@ -119,9 +119,11 @@ static int same_text(const char *a, const char *b)
 int tu_config_equal(const vae_model_config *a, const vae_model_config *b)
 {
     if (!same_text(a->encoder, b->encoder) || !same_text(a->decoder, b->decoder) ||
-        !same_text(a->prior_network, b->prior_network))
+        !same_text(a->prior_network, b->prior_network) ||
+        !same_text(a->hier_network, b->hier_network))
         return 0;
     vae_model_config x = *a, y = *b;
     x.encoder = y.encoder = x.decoder = y.decoder = x.prior_network = y.prior_network = NULL;
+    x.hier_network = y.hier_network = NULL;
     return memcmp(&x, &y, sizeof x) == 0;
 }

@@ -731,6 +731,19 @@ enum vae_prior {
     VAE_PRIOR_LEARNED = 1   /**< p(z|c) = N(mu(c), diag e^logvar(c)) from a prior network on c */
 };
 
+/** The most stochastic layers a hierarchical model may have (latent_layers). @since 0.4.0 */
+#define VAE_MAX_LATENT_LAYERS 8
+
+/**
+ * How a hierarchical model (latent_layers >= 2) infers its layers; see
+ * docs/hierarchical.md.
+ * @since 0.4.0
+ */
+enum vae_inference {
+    VAE_INFER_BOTTOM_UP = 0, /**< Burda et al. 2015: q(z_1|x) q(z_2|z_1) ... q(z_L|z_{L-1}), each a Gaussian from a network on the sample below */
+    VAE_INFER_LADDER = 1     /**< Sønderby et al. 2016: a deterministic bottom-up pass, then top-down posteriors, each the precision-weighted combination of the bottom-up Gaussian and the prior p(z_l|z_{l+1}) */
+};
+
 /** Model configuration. Initialise with vae_model_config_init (a macro: see vae_model_config_init_size). */
 typedef struct vae_model_config {
     size_t struct_size;            /**< sizeof(vae_model_config) */
@@ -783,6 +796,13 @@ typedef struct vae_model_config {
     const char *decoder;           /**< decoder layers, on z (latent_dim values); the last produces the likelihood's parameters and must give input_dim values. NULL (default): the encoder's MLP mirrored, then dense(input_dim) */
     const char *prior_network;     /**< learned prior: the prior network's layers on c, before its heads. NULL (default): dense(prior_hidden) and the activation, or none when prior_hidden is 0 */
     int input_shape[3];            /**< a sample's shape (channels, height, width), product input_dim; {0, 0, 0} (default): flat, (input_dim, 1, 1). Convolutions need it */
+    /* Since 0.4.0: hierarchical VAEs (docs/hierarchical.md): p(z_L) p(z_{L-1}|z_L)
+     * ... p(z_1|z_2) p(x|z_1). z_1 (latent_dim values) is next to x: encode,
+     * decode and reconstruct work on z_1; sample draws every layer top-down. */
+    int latent_layers;             /**< L, stochastic layers, 1..VAE_MAX_LATENT_LAYERS; 1 (default): the plain VAE. Since 0.4.0 */
+    int latent_sizes[VAE_MAX_LATENT_LAYERS]; /**< K_1 .. K_L for l < latent_layers, K_1 next to x; latent_sizes[0] is 0 (default: taken as latent_dim) or latent_dim. Since 0.4.0 */
+    int inference;                 /**< enum vae_inference (default bottom-up). Since 0.4.0 */
+    const char *hier_network;      /**< the layers of every network between stochastic layers (each q(z_l|z_{l-1}) or ladder step d_l = f(d_{l-1}), and each prior p(z_l|z_{l+1})) before its mean and log-variance heads; NULL (default): dense(h) and the activation, h the last hidden size (hidden[n_hidden - 1]), or none when n_hidden is 0. Copied by vae_model_create. Since 0.4.0 */
 } vae_model_config;
 
 /**
@@ -1037,6 +1057,9 @@ VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *pe
 /**
  * Encoder outputs for n examples: the mean mu(x) and the log-variance
  * log sigma^2(x) of q(z|x) (clamped to [logvar_min, logvar_max]).
+ * A hierarchical model (latent_layers >= 2) gives q(z_1|x)'s, z_1 being the
+ * layer next to x; for the ladder, q(z_1|.) at z_2 .. z_L set to their
+ * posterior means (docs/hierarchical.md).
  * @param model   the model.
  * @param x       n x input_dim floats, row-major.
  * @param n       number of examples, 1..2^28.
@@ -1080,7 +1103,8 @@ VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, fl
 /**
  * n samples from the model: z ~ N(0, I) drawn with the model's training
  * generator (which advances), then the decoder output (probabilities or
- * means).
+ * means). A hierarchical model draws z_L ~ N(0, I), then each z_l ~
+ * p(z_l|z_{l+1}) down to z_1, and decodes z_1.
  * @param model  the model.
  * @param n      number of samples, 1..2^28.
  * @param out    n x input_dim floats (caller-owned).
@@ -1338,6 +1362,50 @@ typedef struct vae_diagnostics {
  */
 VAE_API int vae_model_diagnostics(vae_model *model, const float *x, size_t n,
                                   vae_diagnostics *out, float *kl_per_dim, float *mu_variance);
+
+/**
+ * Statistics of one stochastic layer l of a model (l = 1 next to x), from
+ * vae_model_layer_stats. Output struct: set struct_size (set on return to the
+ * bytes written). Figures are averages over the examples given.
+ * @since 0.4.0
+ */
+typedef struct vae_layer_stats {
+    size_t struct_size;     /**< set by the caller: sizeof(vae_layer_stats) */
+    int layer;              /**< l, 1..latent_layers (1: z_1, next to x) */
+    int dims;               /**< K_l, dimensions of z_l */
+    double kl;              /**< E_x E_q[KL(q(z_l|.) || p(z_l|z_{l+1}))], nats per example, given the sampled parent (p(z_L) = N(0, I)); the layers' kl sum to the ELBO's KL */
+    double kl_dim_mean;     /**< kl / dims, nats per dimension */
+    double kl_dim_max;      /**< the largest dimension's share of kl, nats */
+    double kl_dim_min;      /**< the smallest dimension's share of kl, nats */
+    int active_units;       /**< dimensions j with Cov_x(E_q[z_lj|x]) > VAE_ACTIVE_UNIT_THRESHOLD (Burda et al. 2016) */
+    int samples;            /**< samples of z per example behind the expectations */
+    size_t n;               /**< examples used */
+} vae_layer_stats;
+
+/**
+ * Per-layer statistics of the model on n examples x: the KL of each
+ * stochastic layer given its sampled parent and its active units. E_q[z_l|x]
+ * is the average over samples of the layers below/above of q(z_l|.)'s mean
+ * (exact for z_1 of the bottom-up model). The samples come from the
+ * evaluation stream, reset per call, so the figures are a function of the
+ * parameters and x. A plain VAE (latent_layers 1) has one layer, its KL
+ * against N(0, I). Cost: that of the ELBO with 32 samples per example.
+ * @param model      the model (unconditional, Gaussian posterior).
+ * @param x          n x input_dim examples, row-major; finite.
+ * @param n          number of examples, 2..2^20.
+ * @param per_layer  n_layers structs (caller-owned); set per_layer[0].struct_size:
+ *                   element i is at byte offset i * per_layer[0].struct_size.
+ * @param n_layers   structs in per_layer, 1..VAE_MAX_LATENT_LAYERS; layers
+ *                   1..min(n_layers, latent_layers) are written.
+ * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, n_layers out of
+ *         range, per_layer[0].struct_size 0 or above 65536), VAE_ERR_NONFINITE
+ *         (x not finite), VAE_ERR_LIMIT (n > 2^20), VAE_ERR_UNSUPPORTED (a
+ *         conditional model or a non-Gaussian posterior), VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_layer_stats(vae_model *model, const float *x, size_t n,
+                                  vae_layer_stats *per_layer, int n_layers);
 
 /* ------------------------------------------------------------------------ */
 /* Conditional models (cond_dim > 0; docs/cvae.md)                           */

@@ -17,8 +17,8 @@ docs/python.md for the mapping to the C API.
 from . import capi
 from ._errors import Error, status_str
 from .dataset import Dataset
-from .model import (Diagnostics, GradientReport, GradStats, Model, ParamTensor, Stats,
-                    TrainingState)
+from .model import (Diagnostics, GradientReport, GradStats, LayerStats, Model, ParamTensor,
+                    Stats, TrainingState)
 from .optimizer import Optimizer
 from .image import write_png_grid
 from . import layers
@@ -32,7 +32,7 @@ from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR
 __all__ = [
     "layers",
     "Model", "Optimizer", "Dataset", "Stats", "ParamTensor", "GradStats", "GradientReport",
-    "TrainingState", "Diagnostics",
+    "TrainingState", "Diagnostics", "LayerStats",
     "VQVAE", "VQStats",
     "PCA", "corrupt", "corruption_parse",
     "Error", "version", "version_info", "write_png_grid",

@@ -69,6 +69,9 @@ STATUS_NAMES = {
 
 VAE_ERRMSG_LEN = 256
 VAE_MAX_HIDDEN = 8
+VAE_MAX_LATENT_LAYERS = 8
+VAE_INFER_BOTTOM_UP = 0
+VAE_INFER_LADDER = 1
 
 VAE_SCALE_AUTO = -1
 VAE_SCALE_NONE = 0
@@ -218,6 +221,27 @@ class ModelConfig(Structure):
         ("decoder", c_char_p),
         ("prior_network", c_char_p),
         ("input_shape", c_int * 3),
+        # Since 0.4.0: hierarchical VAEs.
+        ("latent_layers", c_int),
+        ("latent_sizes", c_int * VAE_MAX_LATENT_LAYERS),
+        ("inference", c_int),
+        ("hier_network", c_char_p),
+    ]
+
+
+class LayerStats(Structure):
+    """``vae_layer_stats`` (0.4.0); set struct_size before the call."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("layer", c_int),
+        ("dims", c_int),
+        ("kl", c_double),
+        ("kl_dim_mean", c_double),
+        ("kl_dim_max", c_double),
+        ("kl_dim_min", c_double),
+        ("active_units", c_int),
+        ("samples", c_int),
+        ("n", c_size_t),
     ]
 
 
@@ -459,6 +483,7 @@ _OPTIONAL_PROTOTYPES = {
     "vae_model_training_state": (c_int, [_P, POINTER(TrainingState)]),
     "vae_model_aggressive_update": (c_int, [_P, _F, c_size_t, POINTER(c_double), POINTER(c_int)]),
     "vae_model_diagnostics": (c_int, [_P, _F, c_size_t, POINTER(Diagnostics), _F, _F]),
+    "vae_model_layer_stats": (c_int, [_P, _F, c_size_t, POINTER(LayerStats), c_int]),
     "vae_model_set_params": (c_int, [_P, _F, c_size_t]),
     # 0.3.0: conditional models and dataset conditions
     "vae_dataset_set_conditions": (c_int, [_P, _F, c_size_t, c_size_t]),

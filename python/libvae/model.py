@@ -33,6 +33,7 @@ OBJECTIVES = {"elbo": capi.VAE_OBJ_ELBO, "iwae": capi.VAE_OBJ_IWAE}
 KL_SCHEDULES = {"constant": capi.VAE_KL_SCHEDULE_CONSTANT, "linear": capi.VAE_KL_SCHEDULE_LINEAR,
                 "cyclical": capi.VAE_KL_SCHEDULE_CYCLICAL}
 PRIORS = {"standard": capi.VAE_PRIOR_STANDARD, "learned": capi.VAE_PRIOR_LEARNED}
+INFERENCES = {"bottom-up": capi.VAE_INFER_BOTTOM_UP, "ladder": capi.VAE_INFER_LADDER}
 # vae-train's shorthands: --estimator score-ema / score-loo
 _ESTIMATOR_SHORTHANDS = {"score-ema": "ema", "score-loo": "loo"}
 
@@ -42,7 +43,7 @@ _ESTIMATOR_SHORTHANDS = {"score-ema": "ema", "score-loo": "loo"}
 _OPTIONS = {
     "input_dim": ("input_dim", "int", None, False),
     "hidden": ("hidden", "hidden", None, False),
-    "latent": ("latent_dim", "int", None, False),
+    "latent": ("latent_dim", "latent", None, False),
     "likelihood": ("likelihood", "enum", LIKELIHOODS, False),
     "activation": ("activation", "enum", ACTIVATIONS, False),
     "leaky_slope": ("leaky_slope", "float", None, False),
@@ -81,6 +82,9 @@ _OPTIONS = {
     "decoder": ("decoder", "net", None, False),
     "prior_network": ("prior_network", "net", None, False),
     "input_shape": ("input_shape", "shape", None, False),
+    # 0.4.0: hierarchical VAEs (latent=(32, 16) gives the layers' sizes)
+    "inference": ("inference", "enum", INFERENCES, False),
+    "hier_network": ("hier_network", "net", None, False),
 }
 
 #: The keywords vae_model_set_training takes (Model.set_training, gradient_stats).
@@ -129,6 +133,8 @@ def _fill_config(cfg, options, what):
             setattr(cfg, field, network_text(value, key).encode("ascii"))
         elif kind == "shape":
             set_shape(cfg, value, key)
+        elif kind == "latent":
+            _set_latent(cfg, value)
         else:   # hidden
             if isinstance(value, (int, np.integer)):
                 value = (value,)
@@ -146,6 +152,30 @@ def _fill_config(cfg, options, what):
             cfg.n_hidden = len(sizes)
             for i in range(capi.VAE_MAX_HIDDEN):
                 cfg.hidden[i] = sizes[i] if i < len(sizes) else 0
+
+
+def _set_latent(cfg, value):
+    """latent=K, or a sequence (K_1, ..., K_L) of a hierarchical model's layers."""
+    if isinstance(value, (int, np.integer)):
+        cfg.latent_dim = as_int(value, "latent")
+        return
+    try:
+        sizes = [as_int(k, "latent") for k in value]
+    except TypeError:
+        raise Error(capi.VAE_ERR_INVALID,
+                    "latent = %r: expected a size or a sequence of sizes" % (value,)) from None
+    if not 1 <= len(sizes) <= capi.VAE_MAX_LATENT_LAYERS:
+        raise Error(capi.VAE_ERR_INVALID, "latent: %d layers, 1..%d are allowed"
+                    % (len(sizes), capi.VAE_MAX_LATENT_LAYERS))
+    cfg.latent_dim = sizes[0]
+    if len(sizes) == 1:
+        return
+    if not capi.field_supported(cfg, "latent_layers"):
+        raise NotImplementedError("libvae: latent=%r needs vae_model_config.latent_layers "
+                                  "(libvae 0.4.0)" % (value,))
+    cfg.latent_layers = len(sizes)
+    for i in range(capi.VAE_MAX_LATENT_LAYERS):
+        cfg.latent_sizes[i] = sizes[i] if i < len(sizes) else 0
 
 
 def _config_dict(c):
@@ -167,6 +197,10 @@ def _config_dict(c):
             d[key] = v.decode("ascii") if v is not None else None
         elif kind == "shape":
             d[key] = tuple(c.input_shape)
+        elif kind == "latent":
+            layers = c.latent_layers if capi.field_supported(c, "latent_layers") else 1
+            d[key] = c.latent_dim if layers <= 1 else tuple(
+                c.latent_dim if i == 0 else c.latent_sizes[i] for i in range(layers))
         else:
             d[key] = getattr(c, field)
     return d
@@ -255,6 +289,19 @@ class Diagnostics(NamedTuple):
     mu_variance: object     #: float32 array (latent,): Var_x(E_q[z_d|x]) (n - 1 denominator)
 
 
+class LayerStats(NamedTuple):
+    """One stochastic layer's statistics (vae_layer_stats); nats per example."""
+    layer: int              #: l, 1 next to x
+    dims: int               #: K_l
+    kl: float               #: E_x E_q[KL(q(z_l|.) || p(z_l|z_{l+1}))], nats per example
+    kl_dim_mean: float      #: kl / dims
+    kl_dim_max: float       #: the largest dimension's KL
+    kl_dim_min: float       #: the smallest dimension's KL
+    active_units: int       #: dimensions with Cov_x(E_q[z_lj|x]) > 0.01
+    samples: int            #: z samples per example used
+    n: int                  #: examples used
+
+
 class GradientReport(NamedTuple):
     """What Model.gradient_stats returns."""
     overall: GradStats      #: over all parameters
@@ -339,7 +386,7 @@ class Model(Handle):
                  kl_cycles=None, capacity_gamma=None, capacity_max=None, capacity_steps=None,
                  free_bits=None, aggressive=None, aggressive_max_inner=None, cond_dim=None,
                  prior=None, prior_hidden=None, encoder=None, decoder=None,
-                 prior_network=None, input_shape=None):
+                 prior_network=None, input_shape=None, inference=None, hier_network=None):
         super().__init__()
         self.optimizer = None
         cfg = capi.new_model_config()
@@ -355,7 +402,8 @@ class Model(Handle):
             capacity_steps=capacity_steps, free_bits=free_bits, aggressive=aggressive,
             aggressive_max_inner=aggressive_max_inner, cond_dim=cond_dim, prior=prior,
             prior_hidden=prior_hidden, encoder=encoder, decoder=decoder,
-            prior_network=prior_network, input_shape=input_shape),
+            prior_network=prior_network, input_shape=input_shape, inference=inference,
+            hier_network=hier_network),
             "Model")
         out = ctypes.c_void_p()
         err = capi.VaeError()
@@ -1049,6 +1097,24 @@ class Model(Handle):
                                                           ctypes.byref(mi), ctypes.byref(active))
             _check(h, rc)
         return mi.value, bool(active.value)
+
+    def layer_stats(self, x):
+        """Per-layer statistics on the rows of x (n >= 2) (vae_model_layer_stats):
+        a list of LayerStats, z_1 (next to x) first; one entry for a plain VAE.
+        Noise comes from a stream reset at every call.
+        """
+        _require("vae_model_layer_stats", "layer_stats")
+        x = as_rows(x, self._input_dim, "layer_stats")
+        out = (capi.LayerStats * capi.VAE_MAX_LATENT_LAYERS)()
+        out[0].struct_size = ctypes.sizeof(capi.LayerStats)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_layer_stats(h, fptr(x), x.shape[0], out,
+                                                capi.VAE_MAX_LATENT_LAYERS))
+        layers = self.config.get("latent")
+        count = len(layers) if isinstance(layers, tuple) else 1
+        return [LayerStats(s.layer, s.dims, s.kl, s.kl_dim_mean, s.kl_dim_max, s.kl_dim_min,
+                           s.active_units, s.samples, s.n) for s in out[:count]]
 
     def diagnostics(self, x, c=None):
         """Posterior-collapse diagnostics on the rows of x (n >= 2)

@@ -103,6 +103,10 @@ static int diagnostics(vae_model *model, const float *x, const float *c, size_t 
         return vae_fail(model->errmsg, VAE_ERR_INVALID,
                         "diagnostics%s: out->struct_size = %zu: set it to sizeof(vae_diagnostics)",
                         suffix, out->struct_size);
+    if (model->cfg.latent_layers > 1)
+        return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
+                        "diagnostics: a hierarchical model (latent_layers = %d): use "
+                        "vae_model_layer_stats", model->cfg.latent_layers);
     int rc = check_examples(model, x, c, n, cond, "diagnostics");
     return rc == VAE_OK ? vm_diagnostics(model, x, cond ? c : NULL, n, out, kl_per_dim,
                                          mu_variance)

@@ -49,6 +49,8 @@ static void model_config_defaults(vae_model_config *cfg)
     cfg->cond_dim = 0;
     cfg->prior = VAE_PRIOR_STANDARD;
     cfg->prior_hidden = 64;
+    cfg->latent_layers = 1;
+    cfg->inference = VAE_INFER_BOTTOM_UP;
 }
 
 VAE_ABI_INIT_SIZE(vae_model_config, model_config_defaults)
@@ -153,6 +155,7 @@ static int same_architecture(const vae_model_config *a, const vae_model_config *
     SAME(input_dim) SAME(latent_dim) SAME(n_hidden) SAME(activation) SAME(leaky_slope)
     SAME(likelihood) SAME(gaussian_sigma) SAME(logvar_min) SAME(logvar_max) SAME(seed)
     SAME(posterior) SAME(cond_dim) SAME(prior) SAME(prior_hidden)
+    SAME(latent_layers) SAME(inference)
 #undef SAME
     for (int k = 0; k < a->n_hidden; k++)
         if (a->hidden[k] != b->hidden[k])

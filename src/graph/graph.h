@@ -24,6 +24,18 @@
 
 enum vg_rows_kind { VG_ROWS_FIXED = 0, VG_ROWS_BATCH = 1, VG_ROWS_SAMPLES = 2 };
 
+/* Ops defined outside ops.c, listed once: X(id, name, forward, backward,
+ * reserve) makes each one's enum value (after the ones below), the
+ * prototypes of its table functions and its vg_ops[] entry (docs/design.md,
+ * "Adding a layer"). */
+#define VG_OPS_ELSEWHERE(X)                                                                      \
+    /* Hierarchical latent layers (graph/ops_ladder.c). */                                      \
+    X(VG_OP_LADDER_MERGE, "ladder_merge", vg_ladder_merge_fwd, vg_ladder_merge_bwd, NULL)       \
+    X(VG_OP_GAUSS_SAMPLE, "gauss_sample", vg_gauss_sample_fwd, vg_gauss_sample_bwd, NULL)       \
+    X(VG_OP_GAUSS_LOGPDF, "gauss_logpdf", vg_gauss_logpdf_fwd, vg_gauss_logpdf_bwd, NULL)       \
+    X(VG_OP_GAUSS_KL, "gauss_kl", vg_gauss_kl_fwd, vg_gauss_kl_bwd, NULL)                       \
+    X(VG_OP_DERIVED_NOISE, "derived_noise", vg_derived_noise_fwd, vg_derived_noise_bwd, NULL)
+
 enum vg_op_id {
     VG_OP_INPUT = 0,      /* leaf: data bound or copied in by the caller */
     VG_OP_PARAM,          /* leaf: a view into the model's flat parameter buffer */
@@ -60,6 +72,9 @@ enum vg_op_id {
     VG_OP_LAYERNORM,      /* y = gamma[c] (x - m) / sqrt(v + eps) + beta[c], m, v over a row */
     VG_OP_CHW_TO_HWC,     /* y[p*C + c] = x[c*HW + p] */
     VG_OP_HWC_TO_CHW,     /* y[c*HW + p] = x[p*C + c] */
+#define VG_OP_ENUM_(id, name, fwd, bwd, reserve) id,
+    VG_OPS_ELSEWHERE(VG_OP_ENUM_)
+#undef VG_OP_ENUM_
     VG_OP_COUNT
 };
 
@@ -104,6 +119,13 @@ typedef struct vg_op {
 } vg_op;
 
 extern const vg_op vg_ops[VG_OP_COUNT];
+
+/* The table functions of the ops listed in VG_OPS_ELSEWHERE. */
+#define VG_OP_PROTO_(id, name, fwd, bwd, reserve)                                                \
+    void fwd(vg_graph *g, vg_node *y);                                                           \
+    void bwd(vg_graph *g, vg_node *y);
+VG_OPS_ELSEWHERE(VG_OP_PROTO_)
+#undef VG_OP_PROTO_
 
 /* Give *team the size `threads` (a new team, NULL for 1; kept when it has
  * that size already) and point the n graphs at it (NULL entries skipped).
@@ -270,5 +292,25 @@ void vg_vq_fwd(vg_graph *g, vg_node *y);
 void vg_vq_bwd(vg_graph *g, vg_node *y);
 void vg_vq_loss_fwd(vg_graph *g, vg_node *y);
 void vg_vq_loss_bwd(vg_graph *g, vg_node *y);
+
+/* ---- hierarchical latent layers (graph/ops_ladder.c) --------------------------
+ * Inputs may have one row per example while the output has one per sample
+ * (row r reads row r / (rows_y / rows_x)); the output follows the samples
+ * when any input does. */
+
+/* The ladder's precision-weighted combination of a bottom-up Gaussian
+ * N(mh, e^lh) and a top-down prior N(mp, e^lp) (Sønderby et al. 2016):
+ *   var_q = 1 / (1/var_h + 1/var_p),  mu_q = (mh/var_h + mp/var_p) var_q;
+ * which = 0 gives mu_q, 1 gives lv_q = log var_q. */
+int vg_ladder_merge(vg_graph *g, int mh, int lh, int mp, int lp, int which);
+/* z = mu + e^(lv/2) eps with mu, lv per example or per sample, eps per sample. */
+int vg_gauss_sample(vg_graph *g, int mu, int lv, int eps);
+/* log N(z; mu, diag e^lv) per row (summed over columns). */
+int vg_gauss_logpdf(vg_graph *g, int mu, int lv, int z);
+/* KL(N(mq, e^lq) || N(mp, e^lp)) per row; mp = lp = -1: against N(0, I). */
+int vg_gauss_kl(vg_graph *g, int mq, int lq, int mp, int lp);
+/* cols N(0, 1) draws per row of eps, a deterministic function of that row's
+ * bits and salt (the upper layers' noise from the base draws). No gradient. */
+int vg_derived_noise(vg_graph *g, int eps, int cols, int salt);
 
 #endif

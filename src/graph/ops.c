@@ -825,4 +825,7 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_LAYERNORM] = {"layernorm", vg_layernorm_fwd, vg_layernorm_bwd, NULL},
     [VG_OP_CHW_TO_HWC] = {"chw_to_hwc", vg_chw_to_hwc_fwd, vg_chw_to_hwc_bwd, NULL},
     [VG_OP_HWC_TO_CHW] = {"hwc_to_chw", vg_hwc_to_chw_fwd, vg_hwc_to_chw_bwd, NULL},
+#define VG_OP_ENTRY_(id, name, fwd, bwd, reserve) [id] = {name, fwd, bwd, reserve},
+    VG_OPS_ELSEWHERE(VG_OP_ENTRY_)
+#undef VG_OP_ENTRY_
 };

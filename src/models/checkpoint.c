@@ -88,6 +88,8 @@ static int save_config(void *self, vio_writer *w, char *msg)
     if (rc == VAE_OK)
         rc = vm_save_networks(w, "model", c->encoder, c->decoder, c->prior_network,
                               c->input_shape, msg);
+    if (rc == VAE_OK)
+        rc = vh_save_config(c, w, msg); /* hierarchical models only (models/hvae.c) */
     return rc;
 }
 
@@ -163,6 +165,8 @@ static int load_config(const vio_file *f, void *out, char *msg)
     if (rc == VAE_OK)
         rc = vm_load_networks(f, "model", &l->texts, &c->encoder, &c->decoder,
                               &c->prior_network, c->input_shape, msg);
+    if (rc == VAE_OK)
+        rc = vh_load_config(f, c, l->texts.hier, msg); /* optional: absent = latent_layers 1 */
     if (rc == VAE_OK && vm_config_check(c, msg) != VAE_OK)
         return vc_config_invalid(msg, "model");
     return rc;

@@ -41,6 +41,8 @@ int vm_config_check(const vae_model_config *c, char *msg)
     if (c->prior_hidden < 0 || c->prior_hidden > (1 << 20))
         return vae_fail(msg, VAE_ERR_INVALID, "prior_hidden = %d: must be in 0..2^20",
                         c->prior_hidden);
+    if ((rc = vh_config_check(c, msg)) != VAE_OK) /* hierarchical models (models/hvae.c) */
+        return rc;
     double params;
     if ((rc = vc_check_input_shape(msg, c->input_dim, c->input_shape)) != VAE_OK ||
         (rc = vm_param_count(c, &params, msg)) != VAE_OK ||
@@ -90,7 +92,8 @@ int vm_training_check(const vae_model_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_INVALID, "objective iwae is trained with the pathwise estimator");
     if (!(c->beta >= 0.0f) || !isfinite(c->beta))
         return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
-    return vm_beta_check(c, msg);
+    int rc = vh_training_check(c, msg);
+    return rc != VAE_OK ? rc : vm_beta_check(c, msg);
 }
 
 /* The 0.3.0 training fields: schedules, capacity, free bits, aggressive mode. */
@@ -212,6 +215,8 @@ static int build_prior(vae_model *m, vg_graph *g, int c, int train, int *mu, int
 static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options o, int train)
 {
     const vae_model_config *c = &m->cfg;
+    if (c->latent_layers > 1)
+        return vh_build_graph(m, e, samples, o, train); /* models/hvae.c */
     vg_graph *g = vg_new(samples);
     if (!g)
         return NULL;
@@ -335,6 +340,9 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     m->cfg.encoder = m->enc_text;
     m->cfg.decoder = m->dec_text;
     m->cfg.prior_network = m->arch.w_pmu >= 0 ? m->pri_text : NULL;
+    m->cfg.hier_network = cfg->latent_layers > 1 ? m->arch.hier.text : NULL;
+    if (cfg->latent_layers > 1)
+        m->cfg.latent_sizes[0] = cfg->latent_dim;
     memcpy(m->cfg.input_shape, m->arch.enc.in, sizeof m->cfg.input_shape);
     m->agg_active = cfg->aggressive;
     m->agg_mi = NAN;
@@ -626,6 +634,8 @@ int vm_prior(vae_model *m, const float *c, size_t n, float *mu, float *lv)
 /* z ~ p(z|c) (N(0, I) for the standard prior), then the decoder's output. */
 int vm_sample(vae_model *m, const float *c, size_t n, float *out)
 {
+    if (m->cfg.latent_layers > 1)
+        return vh_sample(m, n, out); /* top-down through every layer (models/hvae.c) */
     size_t K = (size_t)m->cfg.latent_dim;
     float *z = malloc(n * K * sizeof *z);
     float *lv = m->pri_g ? malloc(n * K * sizeof *lv) : NULL;

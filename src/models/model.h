@@ -13,6 +13,7 @@
 #include "core/trainer.h"
 #include "graph/graph.h"
 #include "libvae/vae.h"
+#include "models/hvae.h"
 #include "nn/net.h"
 #include "objectives/elbo.h"
 #include "tensor/rng.h"
@@ -30,6 +31,7 @@
 typedef struct vm_arch {
     vn_net enc, dec, pri;
     int w_mu, w_lv, p_logsigma, w_pmu, w_plv;
+    vh_arch hier;             /* latent_layers >= 2: the networks between the layers (models/hvae.c) */
 } vm_arch;
 struct vae_model {
     vae_model_config cfg;

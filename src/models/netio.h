@@ -11,6 +11,7 @@
 /* Buffers a loaded configuration's network strings point into. */
 typedef struct vm_net_texts {
     char enc[VN_MAX_TEXT + 1], dec[VN_MAX_TEXT + 1], pri[VN_MAX_TEXT + 1];
+    char hier[VN_MAX_TEXT + 1]; /* hier_network (models/hvae.c) */
 } vm_net_texts;
 
 /* Write "<prefix>.encoder", ".decoder", ".prior_network" (NULL texts are

@@ -53,6 +53,10 @@ int vm_arch_declare(const vae_model_config *c, vm_arch *a, vn_params *P, char *m
     int top = (int)vn_shape_size(a->enc.out) + (a->enc.cond_used ? 0 : C);
     if (declare_heads(P, "enc", top, c->latent_dim, &a->w_mu, &a->w_lv) != 0)
         return vae_fail(msg, VAE_ERR_NOMEM, "out of memory declaring the encoder heads");
+    /* A hierarchical model's inference networks follow the heads (models/hvae.c). */
+    rc = vh_declare_encoders(c, &a->hier, P, (int)vn_shape_size(a->enc.out), msg);
+    if (rc != VAE_OK)
+        return rc;
     rc = vn_net_from(&a->dec, c->decoder, "decoder", c->hidden, c->n_hidden, 1, c->input_dim,
                      c->activation, c->leaky_slope, msg);
     if (rc == VAE_OK)
@@ -84,7 +88,7 @@ int vm_arch_declare(const vae_model_config *c, vm_arch *a, vn_params *P, char *m
                           &a->w_plv) != 0)
             return vae_fail(msg, VAE_ERR_NOMEM, "out of memory declaring the prior heads");
     }
-    return VAE_OK;
+    return vh_declare_priors(c, &a->hier, P, msg); /* p(z_l|z_{l+1}), l < L, come last */
 }
 
 /* Initialise in declaration order from one stream, so a seed fixes them. */
@@ -93,6 +97,7 @@ void vm_arch_init(const vae_model_config *c, const vm_arch *a, vn_params *P, vt_
     vn_net_init(&a->enc, P, rng);
     vn_dense_init(P, a->w_mu, rng);
     vn_dense_init(P, a->w_lv, rng);
+    vh_init_encoders(&a->hier, P, rng);
     vn_net_init(&a->dec, P, rng);
     if (a->p_logsigma >= 0) {
         float *ls = vn_val(P, a->p_logsigma);
@@ -108,6 +113,7 @@ void vm_arch_init(const vae_model_config *c, const vm_arch *a, vn_params *P, vt_
             memset(vn_val(P, w), 0, (size_t)p->rows * p->cols * sizeof(float));
         }
     }
+    vh_init_priors(&a->hier, P, rng);
 }
 
 int vm_arch_texts(const vm_arch *a, char *enc, char *dec, char *pri)
