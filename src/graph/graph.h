@@ -29,6 +29,13 @@ enum vg_rows_kind { VG_ROWS_FIXED = 0, VG_ROWS_BATCH = 1, VG_ROWS_SAMPLES = 2 };
  * prototypes of its table functions and its vg_ops[] entry (docs/design.md,
  * "Adding a layer"). */
 #define VG_OPS_ELSEWHERE(X)                                                                      \
+    /* Images: convolution, reshapes, normalisation (graph/ops_conv.c). */                      \
+    X(VG_OP_CONV2D, "conv2d", vg_conv2d_fwd, vg_conv2d_bwd, vg_conv_reserve)                    \
+    X(VG_OP_CONVT2D, "convt2d", vg_convt2d_fwd, vg_convt2d_bwd, vg_conv_reserve)                \
+    X(VG_OP_RESHAPE, "reshape", vg_reshape_fwd, vg_reshape_bwd, NULL)                            \
+    X(VG_OP_LAYERNORM, "layernorm", vg_layernorm_fwd, vg_layernorm_bwd, NULL)                    \
+    X(VG_OP_CHW_TO_HWC, "chw_to_hwc", vg_chw_to_hwc_fwd, vg_chw_to_hwc_bwd, NULL)                \
+    X(VG_OP_HWC_TO_CHW, "hwc_to_chw", vg_hwc_to_chw_fwd, vg_hwc_to_chw_bwd, NULL)                \
     /* Hierarchical latent layers (graph/ops_ladder.c). */                                      \
     X(VG_OP_LADDER_MERGE, "ladder_merge", vg_ladder_merge_fwd, vg_ladder_merge_bwd, NULL)       \
     X(VG_OP_GAUSS_SAMPLE, "gauss_sample", vg_gauss_sample_fwd, vg_gauss_sample_bwd, NULL)       \
@@ -65,13 +72,6 @@ enum vg_op_id {
     VG_OP_VQ_LOSS,        /* l_i = (c + beta) sum_m ||z_im - e_k(im)||^2; dz = 2 beta (z - e), de = 2 c (e - z) */
     VG_OP_CONCAT,         /* y_r = [a_r, b_(r / (rows_y / rows_b))]: columns of a, then b (b's rows repeated) */
     VG_OP_KL_GAUSS,       /* kl_i = 1/2 sum_j (lp - lq + (e^lq + (mq - mp)^2) e^-lp - 1) */
-    /* Images: convolution, reshapes, normalisation (graph/ops_conv.c). */
-    VG_OP_CONV2D,         /* y_n = W im2col(x_n) + b 1^T */
-    VG_OP_CONVT2D,        /* y_n = col2im(W^T x_n) + b 1^T */
-    VG_OP_RESHAPE,        /* y = x (another shape, same cols) */
-    VG_OP_LAYERNORM,      /* y = gamma[c] (x - m) / sqrt(v + eps) + beta[c], m, v over a row */
-    VG_OP_CHW_TO_HWC,     /* y[p*C + c] = x[c*HW + p] */
-    VG_OP_HWC_TO_CHW,     /* y[c*HW + p] = x[p*C + c] */
 #define VG_OP_ENUM_(id, name, fwd, bwd, reserve) id,
     VG_OPS_ELSEWHERE(VG_OP_ENUM_)
 #undef VG_OP_ENUM_
@@ -261,19 +261,7 @@ int vg_chw_to_hwc(vg_graph *g, int x);
 int vg_hwc_to_chw(vg_graph *g, int x, int c, int h, int w);
 
 /* The image ops' table entries (graph/ops_conv.c). */
-void vg_conv2d_fwd(vg_graph *g, vg_node *y);
-void vg_conv2d_bwd(vg_graph *g, vg_node *y);
-void vg_convt2d_fwd(vg_graph *g, vg_node *y);
-void vg_convt2d_bwd(vg_graph *g, vg_node *y);
 int vg_conv_reserve(vg_graph *g, vg_node *y, int rows);
-void vg_reshape_fwd(vg_graph *g, vg_node *y);
-void vg_reshape_bwd(vg_graph *g, vg_node *y);
-void vg_layernorm_fwd(vg_graph *g, vg_node *y);
-void vg_layernorm_bwd(vg_graph *g, vg_node *y);
-void vg_chw_to_hwc_fwd(vg_graph *g, vg_node *y);
-void vg_chw_to_hwc_bwd(vg_graph *g, vg_node *y);
-void vg_hwc_to_chw_fwd(vg_graph *g, vg_node *y);
-void vg_hwc_to_chw_bwd(vg_graph *g, vg_node *y);
 
 /* ---- vector quantisation (graph/ops_vq.c) ----
  * z: [n, M*D] (M latent vectors of size D per example), codebook: [K, D].

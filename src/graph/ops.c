@@ -819,12 +819,6 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_VQ_LOSS] = {"vq_loss", vg_vq_loss_fwd, vg_vq_loss_bwd},
     [VG_OP_CONCAT] = {"concat", concat_fwd, concat_bwd},
     [VG_OP_KL_GAUSS] = {"kl_gauss", kl_gauss_fwd, kl_gauss_bwd},
-    [VG_OP_CONV2D] = {"conv2d", vg_conv2d_fwd, vg_conv2d_bwd, vg_conv_reserve},
-    [VG_OP_CONVT2D] = {"convt2d", vg_convt2d_fwd, vg_convt2d_bwd, vg_conv_reserve},
-    [VG_OP_RESHAPE] = {"reshape", vg_reshape_fwd, vg_reshape_bwd, NULL},
-    [VG_OP_LAYERNORM] = {"layernorm", vg_layernorm_fwd, vg_layernorm_bwd, NULL},
-    [VG_OP_CHW_TO_HWC] = {"chw_to_hwc", vg_chw_to_hwc_fwd, vg_chw_to_hwc_bwd, NULL},
-    [VG_OP_HWC_TO_CHW] = {"hwc_to_chw", vg_hwc_to_chw_fwd, vg_hwc_to_chw_bwd, NULL},
 #define VG_OP_ENTRY_(id, name, fwd, bwd, reserve) [id] = {name, fwd, bwd, reserve},
     VG_OPS_ELSEWHERE(VG_OP_ENTRY_)
 #undef VG_OP_ENTRY_
