@@ -38,6 +38,7 @@
 
 #include "graph/graph.h"
 #include "tensor/blas.h"
+#include "tensor/simd.h"
 
 #define X(k) (&g->nodes[y->in[(k)]])
 
@@ -93,71 +94,62 @@ typedef struct geom {
     int C, H, W, k, s, p, Ho, Wo;
 } geom;
 
-/* The output positions [*lo, *hi) along one axis whose input index o*s + off lies in [0, n). */
-static void valid_range(int n, int off, int s, int n_out, int *lo, int *hi)
+/* The gather table of a geometry: for kernel offset r = i*k + j and output
+ * position pos = oh*Wo + ow, tab[r*P + pos] = (oh*s - p + i)*W + (ow*s - p + j),
+ * the input pixel's offset in its channel plane, or -1 in the padding
+ * (P = Ho*Wo). It does not depend on the channel, so k*k*P entries serve
+ * every channel and example; filled once when the scratch is allocated. */
+static void fill_table(const geom *q, int32_t *tab)
 {
-    int a = off >= 0 ? 0 : (-off + s - 1) / s;
-    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
-    if (b > n_out)
-        b = n_out;
-    *lo = a < b ? a : b;
-    *hi = b;
+    int k = q->k, s = q->s;
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++)
+            for (int oh = 0; oh < q->Ho; oh++)
+                for (int ow = 0; ow < q->Wo; ow++) {
+                    int ih = oh * s - q->p + i, iw = ow * s - q->p + j;
+                    int inside = ih >= 0 && ih < q->H && iw >= 0 && iw < q->W;
+                    tab[((size_t)(i * k + j) * q->Ho + oh) * q->Wo + ow] =
+                        inside ? ih * q->W + iw : -1;
+                }
 }
 
 /* cols[(c*k + i)*k + j][oh*Wo + ow] = img[c][oh*s - p + i][ow*s - p + j], 0 outside;
- * row r of cols starts at cols + r*ld. */
-static void im2col(const geom *q, const float *restrict img, float *restrict cols, size_t ld)
+ * row r of cols starts at cols + r*ld. One table-driven gather per row: no
+ * bounds tests, and the loop vectorises (gathers) where the CPU has them. */
+VT_CLONES static void im2col(const geom *q, const int32_t *restrict tab,
+                             const float *restrict img, float *restrict cols, size_t ld)
 {
-    int k = q->k, s = q->s, Wo = q->Wo;
-    for (int c = 0; c < q->C; c++)
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++) {
-                float *row = cols + (size_t)((c * k + i) * k + j) * ld;
-                int oh_lo, oh_hi, ow_lo, ow_hi;
-                valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
-                valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
-                memset(row, 0, (size_t)oh_lo * Wo * sizeof(float));
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    float *dst = row + (size_t)oh * Wo;
-                    const float *src = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
-                    int iw0 = ow_lo * s - q->p + j;
-                    for (int ow = 0; ow < ow_lo; ow++)
-                        dst[ow] = 0.0f;
-                    if (s == 1)
-                        memcpy(dst + ow_lo, src + iw0, (size_t)(ow_hi - ow_lo) * sizeof(float));
-                    else
-                        for (int ow = ow_lo; ow < ow_hi; ow++)
-                            dst[ow] = src[iw0 + (ow - ow_lo) * s];
-                    for (int ow = ow_hi; ow < Wo; ow++)
-                        dst[ow] = 0.0f;
-                }
-                memset(row + (size_t)oh_hi * Wo, 0, (size_t)(q->Ho - oh_hi) * Wo * sizeof(float));
+    size_t kk = (size_t)q->k * q->k, P = (size_t)q->Ho * q->Wo, HW = (size_t)q->H * q->W;
+    for (size_t c = 0; c < (size_t)q->C; c++) {
+        const float *restrict plane = img + c * HW;
+        for (size_t r = 0; r < kk; r++) {
+            float *restrict row = cols + (c * kk + r) * ld;
+            const int32_t *restrict t = tab + r * P;
+            for (size_t pos = 0; pos < P; pos++) {
+                int32_t o = t[pos];
+                float v = plane[o < 0 ? 0 : o];
+                row[pos] = o < 0 ? 0.0f : v;
             }
+        }
+    }
 }
 
-/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += cols[(c*k + i)*k + j][oh*Wo + ow]. */
-static void col2im_add(const geom *q, const float *restrict cols, size_t ld, float *restrict img)
+/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += cols[(c*k + i)*k + j][oh*Wo + ow].
+ * Each pixel receives its terms in kernel-offset order (i, j), as before the table. */
+static void col2im_add(const geom *q, const int32_t *restrict tab, const float *restrict cols,
+                       size_t ld, float *restrict img)
 {
-    int k = q->k, s = q->s, Wo = q->Wo;
-    for (int c = 0; c < q->C; c++)
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++) {
-                const float *row = cols + (size_t)((c * k + i) * k + j) * ld;
-                int oh_lo, oh_hi, ow_lo, ow_hi;
-                valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
-                valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    const float *src = row + (size_t)oh * Wo;
-                    float *dst = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
-                    int iw0 = ow_lo * s - q->p + j;
-                    if (s == 1)
-                        for (int ow = ow_lo; ow < ow_hi; ow++)
-                            dst[iw0 + (ow - ow_lo)] += src[ow];
-                    else
-                        for (int ow = ow_lo; ow < ow_hi; ow++)
-                            dst[iw0 + (ow - ow_lo) * s] += src[ow];
-                }
-            }
+    size_t kk = (size_t)q->k * q->k, P = (size_t)q->Ho * q->Wo, HW = (size_t)q->H * q->W;
+    for (size_t c = 0; c < (size_t)q->C; c++) {
+        float *restrict plane = img + c * HW;
+        for (size_t r = 0; r < kk; r++) {
+            const float *restrict row = cols + (c * kk + r) * ld;
+            const int32_t *restrict t = tab + r * P;
+            for (size_t pos = 0; pos < P; pos++)
+                if (t[pos] >= 0)
+                    plane[t[pos]] += row[pos];
+        }
+    }
 }
 
 /* A block's B images side by side: stage[c][b*P + i] = src_b[c*P + i], src_b = src + b*stride. */
@@ -212,6 +204,7 @@ static size_t n_blocks(int rows) { return ((size_t)rows + VG_CONV_BLOCK - 1) / V
 /* A block's scratch: cols [CKK, 8P], stage [R, 8P], the dw slot [R, CKK]. */
 typedef struct conv_block {
     float *cols, *stage, *dw;
+    const int32_t *tab; /* the geometry's gather table (fill_table), shared by all blocks */
     size_t n0;   /* first row */
     int B;       /* rows in the block */
     size_t P;    /* positions per example */
@@ -226,9 +219,23 @@ static size_t block_size(const vg_graph *g, const vg_node *y)
     return ((size_t)w->cols + (size_t)w->rows) * P8 + (size_t)w->rows * w->cols;
 }
 
+/* Floats the gather table takes at the start of the scratch (k*k*P int32,
+ * rounded up to 16 floats so the blocks stay 64-byte aligned). */
+static size_t table_floats(const vg_graph *g, const vg_node *y)
+{
+    geom q = conv_geom(g, y);
+    size_t n = (size_t)q.k * q.k * q.Ho * q.Wo;
+    return (n + 15) / 16 * 16;
+}
+
+/* fparam[0] of a conv2d node: 1 while its blocks' cols hold im2col(x) of
+ * the last forward pass (the backward pass then skips recomputing them for
+ * dw), 0 once anything else was written there. */
+#define COLS_OF_X fparam[0]
+
 int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
 {
-    size_t need = n_blocks(rows) * block_size(g, y);
+    size_t tab = table_floats(g, y), need = tab + n_blocks(rows) * block_size(g, y);
     if (need <= y->scratch_cap)
         return 0;
     float *s = malloc(need * sizeof(float));
@@ -237,6 +244,9 @@ int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
     free(y->scratch);
     y->scratch = s;
     y->scratch_cap = need;
+    y->COLS_OF_X = 0.0f;
+    geom q = conv_geom(g, y);
+    fill_table(&q, (int32_t *)(void *)s);
     return 0;
 }
 
@@ -249,7 +259,8 @@ static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
     c.n0 = blk * VG_CONV_BLOCK;
     c.B = (int)((size_t)y->rows - c.n0 < VG_CONV_BLOCK ? (size_t)y->rows - c.n0 : VG_CONV_BLOCK);
     c.ld = (size_t)c.B * c.P;
-    c.cols = y->scratch + blk * block_size(g, y);
+    c.tab = (const int32_t *)(const void *)y->scratch;
+    c.cols = y->scratch + table_floats(g, y) + blk * block_size(g, y);
     c.stage = c.cols + (size_t)w->cols * c.P * VG_CONV_BLOCK;
     c.dw = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
     return c;
@@ -259,7 +270,7 @@ static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
 static void im2col_block(const geom *q, const conv_block *c, const float *img, size_t stride)
 {
     for (int b = 0; b < c->B; b++)
-        im2col(q, img + (c->n0 + b) * stride, c->cols + b * c->P, c->ld);
+        im2col(q, c->tab, img + (c->n0 + b) * stride, c->cols + b * c->P, c->ld);
 }
 
 /* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T. */
@@ -305,7 +316,7 @@ static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
         for (int e = 0; e < c.B; e++) {
             float *yn = y->val + (c.n0 + e) * y->cols;
             fill_bias(b, y->shape[0], Pout, yn);
-            col2im_add(&q, c.cols + e * c.P, c.ld, yn);
+            col2im_add(&q, c.tab, c.cols + e * c.P, c.ld, yn);
         }
     }
 }
@@ -320,6 +331,7 @@ static size_t conv_work(const vg_graph *g, const vg_node *y)
 void vg_conv2d_fwd(vg_graph *g, vg_node *y)
 {
     vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, conv_fwd_blocks);
+    y->COLS_OF_X = 1.0f;
 }
 
 void vg_convt2d_fwd(vg_graph *g, vg_node *y)
@@ -340,7 +352,8 @@ static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int f
         int N = (int)c.ld;
         gather_block(y->grad + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P, c.stage);
         if (w->need_grad) {
-            im2col_block(&q, &c, x->val, (size_t)x->cols);
+            if (y->COLS_OF_X == 0.0f) /* else the forward pass left them there */
+                im2col_block(&q, &c, x->val, (size_t)x->cols);
             vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
         }
         if (!x->need_grad)
@@ -350,7 +363,7 @@ static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int f
             float *dxn = x->grad + (c.n0 + e) * x->cols;
             if (first)
                 memset(dxn, 0, (size_t)x->cols * sizeof(float));
-            col2im_add(&q, c.cols + e * c.P, c.ld, dxn);
+            col2im_add(&q, c.tab, c.cols + e * c.P, c.ld, dxn);
         }
     }
 }
@@ -417,8 +430,10 @@ static void conv_backward(vg_graph *g, vg_node *y, vg_range_fn blocks)
     vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
     if (x->need_grad || w->need_grad) {
         vg_for_range(g, y, n_blocks(y->rows), 1, 2 * conv_work(g, y), !x->grad_ready, blocks);
-        if (x->need_grad)
+        if (x->need_grad) {
             x->grad_ready = 1;
+            y->COLS_OF_X = 0.0f; /* conv2d's cols now hold w^T dy */
+        }
     }
     if (w->need_grad) {
         size_t nw = (size_t)w->rows * w->cols;
