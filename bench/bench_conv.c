@@ -12,7 +12,9 @@
  * machine hits every configuration alike. Prints one line per turn
  *   round <r> threads <T> batch <B> steps <S> time <s> samples/s <rate>
  * and then per thread count the median over the rounds:
- *   median threads <T> batch <B> samples/s <rate>
+ *   median threads <T> batch <B> samples/s <rate> per-cpu-s <rate>
+ * (per-cpu-s: samples per CPU second of the process, all threads; at one
+ * thread a load-independent estimate of the quiet machine's samples/s).
  *
  * Epochs mode (--data IDX): the first 9000 images (pixels/255) are the
  * training set, the last 1000 the test set; --epochs calls of
@@ -47,6 +49,15 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (all its threads): on a loaded machine,
+ * samples per CPU second at one thread is steadier than per wall second. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -85,12 +96,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static int run_steps(const int *threads, int n_cfg, size_t batch, double seconds, int rounds)
 {
     float *x = malloc(sizeof(float) * N_ROWS * DIM);
     vae_model *model[MAX_CONFIGS] = {0};
     vae_optimizer *opt[MAX_CONFIGS] = {0};
-    static double rate[MAX_CONFIGS][MAX_ROUNDS];
+    static double rate[MAX_CONFIGS][MAX_ROUNDS], cpu_rate[MAX_CONFIGS][MAX_ROUNDS];
     int status = x == NULL;
     /* ~20% of the pixels on, like binarised MNIST */
     uint64_t s = 0x243f6a8885a308d3ULL;
@@ -110,7 +127,7 @@ static int run_steps(const int *threads, int n_cfg, size_t batch, double seconds
             int k = r % 2 ? n_cfg - 1 - j : j; /* alternate the order too */
             long steps = 0;
             size_t b = 0;
-            double t0 = now(), dt = 0;
+            double t0 = now(), c0 = cpu_now(), dt = 0;
             while (!status && dt < seconds) {
                 status = vae_model_train_step(model[k], opt[k], x + b * batch * DIM, batch,
                                               NULL) != VAE_OK;
@@ -123,15 +140,15 @@ static int run_steps(const int *threads, int n_cfg, size_t batch, double seconds
                 break;
             }
             rate[k][r] = (double)steps * (double)batch / dt;
-            printf("round %d threads %d batch %zu steps %ld time %.3f samples/s %.1f\n", r + 1,
-                   threads[k], batch, steps, dt, rate[k][r]);
+            cpu_rate[k][r] = (double)steps * (double)batch / (cpu_now() - c0);
+            printf("round %d threads %d batch %zu steps %ld time %.3f samples/s %.1f "
+                   "per-cpu-s %.1f\n", r + 1, threads[k], batch, steps, dt, rate[k][r],
+                   cpu_rate[k][r]);
             fflush(stdout);
         }
     for (int k = 0; k < n_cfg && !status; k++) {
-        qsort(rate[k], (size_t)rounds, sizeof(double), cmp_double);
-        double med = rounds % 2 ? rate[k][rounds / 2]
-                                : 0.5 * (rate[k][rounds / 2 - 1] + rate[k][rounds / 2]);
-        printf("median threads %d batch %zu samples/s %.1f\n", threads[k], batch, med);
+        printf("median threads %d batch %zu samples/s %.1f per-cpu-s %.1f\n", threads[k], batch,
+               median(rate[k], rounds), median(cpu_rate[k], rounds));
     }
     for (int k = 0; k < n_cfg; k++) {
         vae_optimizer_free(opt[k]);
