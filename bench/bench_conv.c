@@ -24,8 +24,11 @@
  *
  * Timings are information, never pass/fail.
  *
+ * --steps N times N steps per turn instead of --seconds (for callgrind:
+ * valgrind --tool=callgrind --toggle-collect=vae_model_train_step).
+ *
  * usage: bench-conv [--seconds S] [--rounds R] [--batch B] [--threads T[,T...]]
- *                   [--data IDX --epochs N] [--seed N]
+ *                   [--steps N] [--data IDX --epochs N] [--seed N]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -102,7 +105,8 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int run_steps(const int *threads, int n_cfg, size_t batch, double seconds, int rounds)
+static int run_steps(const int *threads, int n_cfg, size_t batch, double seconds, int rounds,
+                     long fixed_steps)
 {
     float *x = malloc(sizeof(float) * N_ROWS * DIM);
     vae_model *model[MAX_CONFIGS] = {0};
@@ -128,7 +132,7 @@ static int run_steps(const int *threads, int n_cfg, size_t batch, double seconds
             long steps = 0;
             size_t b = 0;
             double t0 = now(), c0 = cpu_now(), dt = 0;
-            while (!status && dt < seconds) {
+            while (!status && (fixed_steps > 0 ? steps < fixed_steps : dt < seconds)) {
                 status = vae_model_train_step(model[k], opt[k], x + b * batch * DIM, batch,
                                               NULL) != VAE_OK;
                 b = (b + 1) % n_batches;
@@ -213,7 +217,7 @@ done:
 int main(int argc, char **argv)
 {
     double seconds = 1;
-    long batch = 100, rounds = 5, epochs = 3;
+    long batch = 100, rounds = 5, epochs = 3, fixed_steps = 0;
     unsigned long long seed = 1;
     const char *threads = "1,2", *data = NULL;
     for (int i = 1; i < argc; i++) {
@@ -229,11 +233,14 @@ int main(int argc, char **argv)
             data = argv[++i];
         else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
             epochs = atol(argv[++i]);
+        else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
+            fixed_steps = atol(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench-conv [--seconds S] [--rounds R] [--batch B] "
-                            "[--threads T[,T...]] [--data IDX --epochs N] [--seed N]\n");
+                            "[--threads T[,T...]] [--steps N] [--data IDX --epochs N] "
+                            "[--seed N]\n");
             return 2;
         }
     }
@@ -260,5 +267,5 @@ int main(int argc, char **argv)
         return run_epochs(data, t[0], (size_t)batch, (int)epochs, seed);
     printf("libvae %s, convolutional Bernoulli VAE (MNIST shape), Adam, synthetic data\n",
            vae_version_string());
-    return run_steps(t, n_cfg, (size_t)batch, seconds, (int)rounds);
+    return run_steps(t, n_cfg, (size_t)batch, seconds, (int)rounds, fixed_steps);
 }

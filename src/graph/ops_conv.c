@@ -407,6 +407,25 @@ static void sum_dw_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int firs
     }
 }
 
+#define SUM_LANES 16
+
+/* sum_i d[i], i < n: lane l sums i = l (mod 16) in order, then the lanes in
+ * order (a fixed order whatever the vector width: the clones agree). */
+VT_CLONES static float sum_lanes(const float *restrict d, size_t n)
+{
+    float lane[SUM_LANES] = {0};
+    size_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (size_t l = 0; l < SUM_LANES; l++)
+            lane[l] += d[i + l];
+    for (size_t l = 0; i < n; i++, l++)
+        lane[l] += d[i];
+    float s = 0.0f;
+    for (size_t l = 0; l < SUM_LANES; l++)
+        s += lane[l];
+    return s;
+}
+
 /* db[c] (+)= sum_n sum_pos dy_n[c][pos] for channels c in [lo, hi), rows in order. */
 static void bias_grad_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
@@ -414,13 +433,8 @@ static void bias_grad_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, in
     size_t P = (size_t)y->cols / (size_t)y->shape[0];
     for (size_t c = lo; c < hi; c++) {
         double acc = first ? 0.0 : b->grad[c];
-        for (size_t n = 0; n < (size_t)y->rows; n++) {
-            const float *d = y->grad + n * (size_t)y->cols + c * P;
-            float s = 0.0f;
-            for (size_t i = 0; i < P; i++)
-                s += d[i];
-            acc += s;
-        }
+        for (size_t n = 0; n < (size_t)y->rows; n++)
+            acc += sum_lanes(y->grad + n * (size_t)y->cols + c * P, P);
         b->grad[c] = (float)acc;
     }
 }
