@@ -18,8 +18,8 @@
  * thread team, tensor/pool.c); the line then starts with "team".
  *
  * With --conv, the products of the reference convolutional VAE instead
- * (bench/bench_conv.c; src/graph/ops_conv.c): per block of 8 examples
- * (the last one smaller), each convolution's three products on its own
+ * (bench/bench_conv.c; src/graph/ops_conv.c): per block of at most 8
+ * examples (ceil(B/8) blocks made even, batch 100: 14 of 7 or 8), each convolution's three products on its own
  * buffers (N = block examples x positions),
  *   conv2d   Y = W cols (NN),  dW = dY cols^T (NT),  dcols = W^T dY (TN)
  *   convT2d  cols = W^T X (TN),  dW = X dcols^T (NT),  dX = W dcols (NN)
@@ -95,8 +95,9 @@ static void conv_part(void *ctx, int part, int parts)
     size_t lo, hi;
     vt_pool_range((size_t)l->n_blocks, 1, part, parts, &lo, &hi);
     for (size_t b = lo; b < hi; b++) {
-        int rows = t->batch - (int)b * CONV_BLOCK < CONV_BLOCK ? t->batch - (int)b * CONV_BLOCK
-                                                               : CONV_BLOCK;
+        /* block b: rows [floor(b*batch/nb), floor((b+1)*batch/nb)), as ops_conv.c cuts them */
+        size_t nb = (size_t)l->n_blocks, bt = (size_t)t->batch;
+        int rows = (int)((b + 1) * bt / nb - b * bt / nb);
         int N = rows * l->P, R = l->R, K = l->CKK, v = t->use_vt;
         float *cols = l->cols[b], *stage = l->stage[b], *dw = l->dw[b];
         if (t->pass == 0) {
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
         prev = input;
         n_conv = 4;
         int nb = (batch + CONV_BLOCK - 1) / CONV_BLOCK;
+        nb += nb % 2 && nb < batch; /* even, as src/graph/ops_conv.c n_blocks */
         for (int k = 0; k < n_conv; k++) {
             conv_layer *c = &CL[k];
             size_t P8 = (size_t)c->P * CONV_BLOCK;

@@ -18,7 +18,7 @@
  * the input's H x W positions: the transposed convolution is the adjoint
  * of the convolution mapping (Cout, Ho, Wo) to (Cin, H, W)).
  *
- * Threads and bits. The rows are cut into fixed blocks of VG_CONV_BLOCK
+ * Threads and bits. The rows are cut into fixed blocks of at most VG_CONV_BLOCK
  * examples; the team's parts take whole blocks, each example's products are
  * single-threaded sgemm calls of the same shapes on the same buffers
  * whatever the team (one product per block: the block's im2col matrices
@@ -199,7 +199,20 @@ static geom conv_geom(const vg_graph *g, const vg_node *y)
     return q;
 }
 
-static size_t n_blocks(int rows) { return ((size_t)rows + VG_CONV_BLOCK - 1) / VG_CONV_BLOCK; }
+/* Blocks of a batch: ceil(rows / 8), made even (when rows allow) so that two
+ * threads get the same number of examples (batch 100: 14 blocks of 7 or 8,
+ * not 13 of 8 and one of 4). Depends on rows only, never on the team. */
+static size_t n_blocks(int rows)
+{
+    size_t nb = ((size_t)rows + VG_CONV_BLOCK - 1) / VG_CONV_BLOCK;
+    return nb % 2 && nb < (size_t)rows ? nb + 1 : nb;
+}
+
+/* Block blk covers rows [floor(blk*rows/nb), floor((blk+1)*rows/nb)): at most 8. */
+static size_t block_start(int rows, size_t blk)
+{
+    return blk * (size_t)rows / n_blocks(rows);
+}
 
 /* A block's scratch: cols [CKK, 8P], stage [R, 8P], the dw slot [R, CKK]. */
 typedef struct conv_block {
@@ -256,8 +269,8 @@ static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
     const vg_node *w = &g->nodes[y->in[1]];
     conv_block c;
     c.P = (size_t)q.Ho * q.Wo;
-    c.n0 = blk * VG_CONV_BLOCK;
-    c.B = (int)((size_t)y->rows - c.n0 < VG_CONV_BLOCK ? (size_t)y->rows - c.n0 : VG_CONV_BLOCK);
+    c.n0 = block_start(y->rows, blk);
+    c.B = (int)(block_start(y->rows, blk + 1) - c.n0);
     c.ld = (size_t)c.B * c.P;
     c.tab = (const int32_t *)(const void *)y->scratch;
     c.cols = y->scratch + table_floats(g, y) + blk * block_size(g, y);
