@@ -94,62 +94,94 @@ typedef struct geom {
     int C, H, W, k, s, p, Ho, Wo;
 } geom;
 
-/* The gather table of a geometry: for kernel offset r = i*k + j and output
- * position pos = oh*Wo + ow, tab[r*P + pos] = (oh*s - p + i)*W + (ow*s - p + j),
- * the input pixel's offset in its channel plane, or -1 in the padding
- * (P = Ho*Wo). It does not depend on the channel, so k*k*P entries serve
- * every channel and example; filled once when the scratch is allocated. */
-static void fill_table(const geom *q, int32_t *tab)
+/* k floats from src to dst, or added to dst (k: the kernel width; the
+ * common widths get fixed-size copies the compiler turns into vector moves). */
+static inline void copy_run(float *restrict dst, const float *restrict src, int k)
 {
-    int k = q->k, s = q->s;
-    for (int i = 0; i < k; i++)
+    if (k == 4)
+        memcpy(dst, src, 4 * sizeof(float));
+    else if (k == 3)
+        memcpy(dst, src, 3 * sizeof(float));
+    else
         for (int j = 0; j < k; j++)
-            for (int oh = 0; oh < q->Ho; oh++)
-                for (int ow = 0; ow < q->Wo; ow++) {
-                    int ih = oh * s - q->p + i, iw = ow * s - q->p + j;
-                    int inside = ih >= 0 && ih < q->H && iw >= 0 && iw < q->W;
-                    tab[((size_t)(i * k + j) * q->Ho + oh) * q->Wo + ow] =
-                        inside ? ih * q->W + iw : -1;
-                }
+            dst[j] = src[j];
 }
 
-/* cols[(c*k + i)*k + j][oh*Wo + ow] = img[c][oh*s - p + i][ow*s - p + j], 0 outside;
- * row r of cols starts at cols + r*ld. One table-driven gather per row: no
- * bounds tests, and the loop vectorises (gathers) where the CPU has them. */
-VT_CLONES static void im2col(const geom *q, const int32_t *restrict tab,
-                             const float *restrict img, float *restrict cols, size_t ld)
+static inline void add_run(float *restrict dst, const float *restrict src, int k)
 {
-    size_t kk = (size_t)q->k * q->k, P = (size_t)q->Ho * q->Wo, HW = (size_t)q->H * q->W;
-    for (size_t c = 0; c < (size_t)q->C; c++) {
-        const float *restrict plane = img + c * HW;
-        for (size_t r = 0; r < kk; r++) {
-            float *restrict row = cols + (c * kk + r) * ld;
-            const int32_t *restrict t = tab + r * P;
-            for (size_t pos = 0; pos < P; pos++) {
-                int32_t o = t[pos];
-                float v = plane[o < 0 ? 0 : o];
-                row[pos] = o < 0 ? 0.0f : v;
+    if (k == 4) {
+        dst[0] += src[0];
+        dst[1] += src[1];
+        dst[2] += src[2];
+        dst[3] += src[3];
+    } else
+        for (int j = 0; j < k; j++)
+            dst[j] += src[j];
+}
+
+/* The patches of one image, one row of C*k*k values per output position:
+ *   rows[oh*Wo + ow][(c*k + i)*k + j] = img[c][oh*s - p + i][ow*s - p + j]   (0 outside)
+ * i.e. cols(img)^T. For each (c, i) the k values of a row are k neighbours
+ * in the image, whatever the stride: one short contiguous copy, and no
+ * bounds test for the positions whose kernel window lies inside. */
+static void im2row(const geom *q, const float *restrict img, float *restrict rows)
+{
+    int k = q->k, C = q->C, H = q->H, W = q->W;
+    size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
+    for (int oh = 0; oh < q->Ho; oh++)
+        for (int ow = 0; ow < q->Wo; ow++) {
+            float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
+            int ih0 = oh * q->s - q->p, iw0 = ow * q->s - q->p;
+            if (ih0 >= 0 && ih0 + k <= H && iw0 >= 0 && iw0 + k <= W) {
+                const float *src = img + (size_t)ih0 * W + iw0;
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < k; i++)
+                        copy_run(row + ((size_t)c * k + i) * k, src + c * HW + (size_t)i * W, k);
+                continue;
             }
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < k; i++) {
+                    float *d = row + ((size_t)c * k + i) * k;
+                    int ih = ih0 + i;
+                    for (int j = 0; j < k; j++) {
+                        int iw = iw0 + j;
+                        int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                        d[j] = inside ? img[c * HW + (size_t)ih * W + iw] : 0.0f;
+                    }
+                }
         }
-    }
 }
 
-/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += cols[(c*k + i)*k + j][oh*Wo + ow].
- * Each pixel receives its terms in kernel-offset order (i, j), as before the table. */
-static void col2im_add(const geom *q, const int32_t *restrict tab, const float *restrict cols,
-                       size_t ld, float *restrict img)
+/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += rows[oh*Wo + ow][(c*k + i)*k + j]
+ * (positions in order, so each pixel receives its terms in (oh, ow) order). */
+static void row2im_add(const geom *q, const float *restrict rows, float *restrict img)
 {
-    size_t kk = (size_t)q->k * q->k, P = (size_t)q->Ho * q->Wo, HW = (size_t)q->H * q->W;
-    for (size_t c = 0; c < (size_t)q->C; c++) {
-        float *restrict plane = img + c * HW;
-        for (size_t r = 0; r < kk; r++) {
-            const float *restrict row = cols + (c * kk + r) * ld;
-            const int32_t *restrict t = tab + r * P;
-            for (size_t pos = 0; pos < P; pos++)
-                if (t[pos] >= 0)
-                    plane[t[pos]] += row[pos];
+    int k = q->k, C = q->C, H = q->H, W = q->W;
+    size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
+    for (int oh = 0; oh < q->Ho; oh++)
+        for (int ow = 0; ow < q->Wo; ow++) {
+            const float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
+            int ih0 = oh * q->s - q->p, iw0 = ow * q->s - q->p;
+            if (ih0 >= 0 && ih0 + k <= H && iw0 >= 0 && iw0 + k <= W) {
+                float *dst = img + (size_t)ih0 * W + iw0;
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < k; i++)
+                        add_run(dst + c * HW + (size_t)i * W, row + ((size_t)c * k + i) * k, k);
+                continue;
+            }
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < k; i++) {
+                    const float *d = row + ((size_t)c * k + i) * k;
+                    int ih = ih0 + i;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    for (int j = 0; j < k; j++) {
+                        int iw = iw0 + j;
+                        if (iw >= 0 && iw < W)
+                            img[c * HW + (size_t)ih * W + iw] += d[j];
+                    }
+                }
         }
-    }
 }
 
 /* A block's B images side by side: stage[c][b*P + i] = src_b[c*P + i], src_b = src + b*stride. */
@@ -214,14 +246,13 @@ static size_t block_start(int rows, size_t blk)
     return blk * (size_t)rows / n_blocks(rows);
 }
 
-/* A block's scratch: cols [CKK, 8P], stage [R, 8P], the dw slot [R, CKK]. */
+/* A block's scratch: rows [8P, CKK], stage [R, 8P], the dw slot [R, CKK]. */
 typedef struct conv_block {
-    float *cols, *stage, *dw;
-    const int32_t *tab; /* the geometry's gather table (fill_table), shared by all blocks */
-    size_t n0;   /* first row */
-    int B;       /* rows in the block */
+    float *rows, *stage, *dw;
+    size_t n0;   /* first example */
+    int B;       /* examples in the block */
     size_t P;    /* positions per example */
-    size_t ld;   /* B*P */
+    size_t ld;   /* B*P: the block's positions, stage's row length */
 } conv_block;
 
 static size_t block_size(const vg_graph *g, const vg_node *y)
@@ -232,23 +263,14 @@ static size_t block_size(const vg_graph *g, const vg_node *y)
     return ((size_t)w->cols + (size_t)w->rows) * P8 + (size_t)w->rows * w->cols;
 }
 
-/* Floats the gather table takes at the start of the scratch (k*k*P int32,
- * rounded up to 16 floats so the blocks stay 64-byte aligned). */
-static size_t table_floats(const vg_graph *g, const vg_node *y)
-{
-    geom q = conv_geom(g, y);
-    size_t n = (size_t)q.k * q.k * q.Ho * q.Wo;
-    return (n + 15) / 16 * 16;
-}
-
-/* fparam[0] of a conv2d node: 1 while its blocks' cols hold im2col(x) of
- * the last forward pass (the backward pass then skips recomputing them for
- * dw), 0 once anything else was written there. */
-#define COLS_OF_X fparam[0]
+/* fparam[0] of a conv2d node: 1 while its blocks' rows hold the patches of
+ * x from the last forward pass (the backward pass then skips recomputing
+ * them for dw), 0 once anything else was written there. */
+#define ROWS_OF_X fparam[0]
 
 int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
 {
-    size_t tab = table_floats(g, y), need = tab + n_blocks(rows) * block_size(g, y);
+    size_t need = n_blocks(rows) * block_size(g, y);
     if (need <= y->scratch_cap)
         return 0;
     float *s = malloc(need * sizeof(float));
@@ -257,9 +279,7 @@ int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
     free(y->scratch);
     y->scratch = s;
     y->scratch_cap = need;
-    y->COLS_OF_X = 0.0f;
-    geom q = conv_geom(g, y);
-    fill_table(&q, (int32_t *)(void *)s);
+    y->ROWS_OF_X = 0.0f;
     return 0;
 }
 
@@ -272,21 +292,22 @@ static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
     c.n0 = block_start(y->rows, blk);
     c.B = (int)(block_start(y->rows, blk + 1) - c.n0);
     c.ld = (size_t)c.B * c.P;
-    c.tab = (const int32_t *)(const void *)y->scratch;
-    c.cols = y->scratch + table_floats(g, y) + blk * block_size(g, y);
-    c.stage = c.cols + (size_t)w->cols * c.P * VG_CONV_BLOCK;
+    c.rows = y->scratch + blk * block_size(g, y);
+    c.stage = c.rows + (size_t)w->cols * c.P * VG_CONV_BLOCK;
     c.dw = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
     return c;
 }
 
-/* cols of the block's images (B rows of `img` from row n0, `stride` floats apart). */
-static void im2col_block(const geom *q, const conv_block *c, const float *img, size_t stride)
+/* The patches of the block's images (B rows of `img` from row n0, `stride`
+ * floats apart), example after example: rows [B*P, CKK]. */
+static void im2row_block(const geom *q, const conv_block *c, const float *img, size_t stride,
+                         size_t CKK)
 {
     for (int b = 0; b < c->B; b++)
-        im2col(q, c->tab, img + (c->n0 + b) * stride, c->cols + b * c->P, c->ld);
+        im2row(q, img + (c->n0 + b) * stride, c->rows + b * c->P * CKK);
 }
 
-/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T. */
+/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T = w rows(x_n)^T + b 1^T. */
 static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     (void)first;
@@ -296,8 +317,8 @@ static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int f
     for (size_t blk = lo; blk < hi; blk++) {
         conv_block c = get_block(g, y, blk);
         int N = (int)c.ld;
-        im2col_block(&q, &c, x->val, (size_t)x->cols);
-        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        im2row_block(&q, &c, x->val, (size_t)x->cols, (size_t)CKK);
+        vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c.rows, CKK, 0.0f, c.stage, N);
         scatter_block(c.stage, y->val + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P,
                       b ? b->val : NULL, 0);
     }
@@ -313,7 +334,8 @@ static void fill_bias(const vg_node *b, int C, size_t P, float *yn)
     }
 }
 
-/* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T. */
+/* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T, the
+ * patches x_n^T w [P, CKK] added back with row2im_add. */
 static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     (void)first;
@@ -325,11 +347,11 @@ static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
         conv_block c = get_block(g, y, blk);
         int N = (int)c.ld;
         gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
-        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c.stage, N, w->val, CKK, 0.0f, c.rows, CKK);
         for (int e = 0; e < c.B; e++) {
             float *yn = y->val + (c.n0 + e) * y->cols;
             fill_bias(b, y->shape[0], Pout, yn);
-            col2im_add(&q, c.tab, c.cols + e * c.P, c.ld, yn);
+            row2im_add(&q, c.rows + e * c.P * CKK, yn);
         }
     }
 }
@@ -344,7 +366,7 @@ static size_t conv_work(const vg_graph *g, const vg_node *y)
 void vg_conv2d_fwd(vg_graph *g, vg_node *y)
 {
     vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, conv_fwd_blocks);
-    y->COLS_OF_X = 1.0f;
+    y->ROWS_OF_X = 1.0f;
 }
 
 void vg_convt2d_fwd(vg_graph *g, vg_node *y)
@@ -353,8 +375,8 @@ void vg_convt2d_fwd(vg_graph *g, vg_node *y)
 }
 
 /* conv2d backward, blocks [lo, hi); first: dx is overwritten, not added to.
- *   slot_blk = sum_{n in blk} dy_n cols(x_n)^T (one product over the block);
- *   dx_n (+)= col2im(w^T dy_n) */
+ *   slot_blk = sum_{n in blk} dy_n rows(x_n) (one product over the block);
+ *   dx_n (+)= col2im(w^T dy_n), from the patches dy_n^T w [P, CKK] */
 static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *x = X(0), *w = X(1);
@@ -365,24 +387,24 @@ static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int f
         int N = (int)c.ld;
         gather_block(y->grad + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P, c.stage);
         if (w->need_grad) {
-            if (y->COLS_OF_X == 0.0f) /* else the forward pass left them there */
-                im2col_block(&q, &c, x->val, (size_t)x->cols);
-            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+            if (y->ROWS_OF_X == 0.0f) /* else the forward pass left them there */
+                im2row_block(&q, &c, x->val, (size_t)x->cols, (size_t)CKK);
+            vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c.stage, N, c.rows, CKK, 0.0f, c.dw, CKK);
         }
         if (!x->need_grad)
             continue;
-        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c.stage, N, w->val, CKK, 0.0f, c.rows, CKK);
         for (int e = 0; e < c.B; e++) {
             float *dxn = x->grad + (c.n0 + e) * x->cols;
             if (first)
                 memset(dxn, 0, (size_t)x->cols * sizeof(float));
-            col2im_add(&q, c.tab, c.cols + e * c.P, c.ld, dxn);
+            row2im_add(&q, c.rows + e * c.P * CKK, dxn);
         }
     }
 }
 
 /* convt2d backward, blocks [lo, hi):
- *   slot_blk = sum_{n in blk} x_n cols(dy_n)^T;  dx_n (+)= w cols(dy_n) */
+ *   slot_blk = sum_{n in blk} x_n rows(dy_n);  dx_n (+)= w rows(dy_n)^T */
 static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *x = X(0), *w = X(1);
@@ -391,14 +413,14 @@ static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
     for (size_t blk = lo; blk < hi; blk++) {
         conv_block c = get_block(g, y, blk);
         int N = (int)c.ld;
-        im2col_block(&q, &c, y->grad, (size_t)y->cols);
+        im2row_block(&q, &c, y->grad, (size_t)y->cols, (size_t)CKK);
         if (w->need_grad) {
             gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
-            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+            vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c.stage, N, c.rows, CKK, 0.0f, c.dw, CKK);
         }
         if (!x->need_grad)
             continue;
-        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c.rows, CKK, 0.0f, c.stage, N);
         scatter_block(c.stage, x->grad + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, NULL,
                       !first);
     }
@@ -459,7 +481,7 @@ static void conv_backward(vg_graph *g, vg_node *y, vg_range_fn blocks)
         vg_for_range(g, y, n_blocks(y->rows), 1, 2 * conv_work(g, y), !x->grad_ready, blocks);
         if (x->need_grad) {
             x->grad_ready = 1;
-            y->COLS_OF_X = 0.0f; /* conv2d's cols now hold w^T dy */
+            y->ROWS_OF_X = 0.0f; /* conv2d's rows now hold the patches of dx */
         }
     }
     if (w->need_grad) {
