@@ -139,15 +139,18 @@ static void im2row(const geom *q, const float *restrict img, float *restrict row
                         copy_run(row + ((size_t)c * k + i) * k, src + c * HW + (size_t)i * W, k);
                 continue;
             }
+            /* A border position: kernel rows [ilo, ihi) and columns [jlo, jhi) are inside. */
+            int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
+            int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
+            memset(row, 0, CKK * sizeof(float));
+            if (jlo >= jhi)
+                continue;
             for (int c = 0; c < C; c++)
-                for (int i = 0; i < k; i++) {
+                for (int i = ilo; i < ihi; i++) {
                     float *d = row + ((size_t)c * k + i) * k;
-                    int ih = ih0 + i;
-                    for (int j = 0; j < k; j++) {
-                        int iw = iw0 + j;
-                        int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
-                        d[j] = inside ? img[c * HW + (size_t)ih * W + iw] : 0.0f;
-                    }
+                    const float *src = img + c * HW + (size_t)(ih0 + i) * W + iw0;
+                    for (int j = jlo; j < jhi; j++)
+                        d[j] = src[j];
                 }
         }
 }
@@ -169,17 +172,14 @@ static void row2im_add(const geom *q, const float *restrict rows, float *restric
                         add_run(dst + c * HW + (size_t)i * W, row + ((size_t)c * k + i) * k, k);
                 continue;
             }
+            int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
+            int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
             for (int c = 0; c < C; c++)
-                for (int i = 0; i < k; i++) {
+                for (int i = ilo; i < ihi; i++) {
                     const float *d = row + ((size_t)c * k + i) * k;
-                    int ih = ih0 + i;
-                    if (ih < 0 || ih >= H)
-                        continue;
-                    for (int j = 0; j < k; j++) {
-                        int iw = iw0 + j;
-                        if (iw >= 0 && iw < W)
-                            img[c * HW + (size_t)ih * W + iw] += d[j];
-                    }
+                    float *dst = img + c * HW + (size_t)(ih0 + i) * W + iw0;
+                    for (int j = jlo; j < jhi; j++)
+                        dst[j] += d[j];
                 }
         }
 }
