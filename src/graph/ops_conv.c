@@ -107,6 +107,21 @@ static inline void copy_run(float *restrict dst, const float *restrict src, int 
             dst[j] = src[j];
 }
 
+/* n floats, n < k: the part of a kernel row inside the image at a border.
+ * Written out for n <= 4 (a copy loop of a few floats would become a
+ * memmove call). */
+static inline void copy_short(float *restrict dst, const float *restrict src, int n)
+{
+    switch (n) {
+    case 4: dst[3] = src[3]; /* fall through */
+    case 3: dst[2] = src[2]; /* fall through */
+    case 2: dst[1] = src[1]; /* fall through */
+    case 1: dst[0] = src[0]; /* fall through */
+    case 0: break;
+    default: memcpy(dst, src, (size_t)n * sizeof(float));
+    }
+}
+
 static inline void add_run(float *restrict dst, const float *restrict src, int k)
 {
     if (k == 4) {
@@ -149,8 +164,10 @@ static void im2row(const geom *q, const float *restrict img, float *restrict row
                 for (int i = ilo; i < ihi; i++) {
                     float *d = row + ((size_t)c * k + i) * k;
                     const float *src = img + c * HW + (size_t)(ih0 + i) * W + iw0;
-                    for (int j = jlo; j < jhi; j++)
-                        d[j] = src[j];
+                    if (jlo == 0 && jhi == k)
+                        copy_run(d, src, k);
+                    else
+                        copy_short(d + jlo, src + jlo, jhi - jlo);
                 }
         }
 }
