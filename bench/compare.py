@@ -182,10 +182,10 @@ def run(cmd, env=None):
     return out, ru.ru_maxrss / 1024.0
 
 
-def run_libvae(args, arch, batch, threads, seed):
+def run_libvae(args, arch, batch, threads, seed, bench_conv=None):
     hidden, latent = arch
     if hidden == "conv":
-        out, rss = run([args.bench_conv, "--data", args.data, "--batch", str(batch),
+        out, rss = run([bench_conv or args.bench_conv, "--data", args.data, "--batch", str(batch),
                         "--epochs", str(args.epochs), "--seed", str(seed),
                         "--threads", str(threads)])
     else:
@@ -268,6 +268,9 @@ def main():
                     default="400-20:32;400-20:100;400-20:256;1024,512-64:100;conv:100",
                     help="hidden-latent:batch or conv:batch items separated by ';'")
     ap.add_argument("--sgemm-seconds", type=float, default=1.0)
+    ap.add_argument("--baseline-build", default=None,
+                    help="another build directory (e.g. of the commit before a change): its "
+                         "bench-conv runs as one more side, 'libvae-base', for the conv rows")
     ap.add_argument("--seed", type=int, default=1)
     # worker options
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -299,7 +302,8 @@ def main():
     if not have_torch:
         print("# PyTorch not installed (Debian: python3-torch): torch columns skipped")
     sys.stdout.flush()
-    res = {c: {k: [] for k in ("libvae", "torch-literal", "torch-tuned", "sgemm", "sgemm1", "team")}
+    res = {c: {k: [] for k in ("libvae", "libvae-base", "torch-literal", "torch-tuned", "sgemm",
+                               "sgemm1", "team")}
            for c in configs}
     for rep in range(args.reps):
         for c in configs:
@@ -307,12 +311,17 @@ def main():
             sides = ["libvae", "torch-literal"] + (["torch-tuned"] if t > 1 else []) + ["sgemm"]
             if not have_torch:
                 sides = ["libvae", "sgemm"]
+            if args.baseline_build and arch[0] == "conv":
+                sides.insert(1, "libvae-base")
             if rep % 2:
                 sides = sides[::-1]
             for side in sides:
                 seed = args.seed + rep
                 if side == "libvae":
                     r = run_libvae(args, arch, b, t, seed)
+                elif side == "libvae-base":
+                    r = run_libvae(args, arch, b, t, seed, os.path.join(
+                        args.baseline_build, "bench", "bench-conv"))
                 elif side == "torch-literal":
                     r = run_torch(args, arch, b, t, t, seed)
                 elif side == "torch-tuned":
@@ -368,6 +377,13 @@ def main():
                % (name, b, t, lv, pl, lv / pl, pt, lv / pt, gf, sg, best, 100 * gf / sg,
                   100 * gf / best, team, 100 * gf / team, rl, rt, rt / rl))
         print(row.replace("nan", "-"))
+        if res[c]["libvae-base"]:
+            lb = rate(c, "libvae-base")
+            gb = lb * flops_per_example(arch) * 1e-9
+            print("| %s (baseline build) | %d | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.1f | "
+                  "| %.0f%% | | %.0f%% | %.0f | %.0f | 1/%.1f |"
+                  % (name, b, t, lb, pl, lb / pl, pt, lb / pt, gb, 100 * gb / sg, 100 * gb / team,
+                     rss(c, "libvae-base"), rt, rt / rss(c, "libvae-base")))
     print()
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
