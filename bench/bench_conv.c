@@ -20,7 +20,8 @@
  * training set, the last 1000 the test set; --epochs calls of
  * vae_model_train_epoch at the first thread count, each printed as
  * vae-train prints it (bench/compare.py parses these lines):
- *   epoch <E> time <s> samples/s <rate> train_elbo <nats> test_elbo <nats>
+ *   epoch <E> time <s> samples/s <rate> train_elbo <nats> test_elbo <nats> cpu_samples/s <r>
+ * (cpu_samples/s: training examples per CPU second of the process, all threads)
  *
  * Timings are information, never pass/fail.
  *
@@ -190,18 +191,19 @@ static int run_epochs(const char *path, int threads, size_t batch, int epochs, u
         goto done;
     for (int e = 1; e <= epochs; e++) {
         vae_elbo_stats tr, te;
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         if (vae_model_train_epoch(model, opt, train, batch, NULL, NULL, &tr) != VAE_OK) {
             fprintf(stderr, "bench-conv: %s\n", vae_model_errmsg(model));
             goto done;
         }
-        double dt = now() - t0;
+        double dt = now() - t0, cpu = cpu_now() - c0;
         if (vae_model_evaluate(model, test, batch, &te) != VAE_OK) {
             fprintf(stderr, "bench-conv: %s\n", vae_model_errmsg(model));
             goto done;
         }
-        printf("epoch %d time %.3f samples/s %.1f train_elbo %.4f test_elbo %.4f\n", e, dt,
-               (double)vae_dataset_count(train) / dt, tr.elbo, te.elbo);
+        double n_train = (double)vae_dataset_count(train);
+        printf("epoch %d time %.3f samples/s %.1f train_elbo %.4f test_elbo %.4f "
+               "cpu_samples/s %.1f\n", e, dt, n_train / dt, tr.elbo, te.elbo, n_train / cpu);
         fflush(stdout);
     }
     status = 0;

@@ -70,7 +70,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 N_TRAIN, N_TEST, D = 9000, 1000, 784
 EPOCH_RE = re.compile(r"^epoch (\d+) time ([0-9.]+) samples/s ([0-9.]+) "
-                      r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)$")
+                      r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)"
+                      r"(?: cpu_samples/s ([0-9.]+))?$")
 SGEMM_RE = re.compile(r"gflops ([0-9.]+)")
 
 
@@ -149,10 +150,10 @@ def torch_worker(args):
 
     model = ConvVAE() if args.hidden == "conv" else VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rates = []
+    rates, cpu_rates = [], []
     n, b = train.shape[0], args.batch
     for _ in range(args.epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         perm = torch.randperm(n)
         for i in range(0, n, b):
             xb = train[perm[i:i + b]]
@@ -162,10 +163,12 @@ def torch_worker(args):
             loss.backward()
             opt.step()
         rates.append(n / (time.perf_counter() - t0))
+        cpu_rates.append(n / (time.process_time() - c0))
     with torch.no_grad():
         rec, kl = model(test)
         test_elbo = -(rec + kl).mean().item()
-    json.dump({"rates": rates, "test_elbo": test_elbo, "torch": torch.__version__}, sys.stdout)
+    json.dump({"rates": rates, "cpu_rates": cpu_rates, "test_elbo": test_elbo,
+               "torch": torch.__version__}, sys.stdout)
 
 
 def run(cmd, env=None):
@@ -193,15 +196,17 @@ def run_libvae(args, arch, batch, threads, seed, bench_conv=None):
                     "--hidden", hidden, "--latent", str(latent), "--batch", str(batch),
                     "--optimizer", "adam", "--lr", "1e-3", "--epochs", str(args.epochs),
                         "--seed", str(seed), "--threads", str(threads)])
-    rates, elbo = [], None
+    rates, cpu_rates, elbo = [], [], None
     for line in out.splitlines():
         m = EPOCH_RE.match(line)
         if m:
             rates.append(float(m.group(3)))
             elbo = float(m.group(5))
+            if m.group(6):
+                cpu_rates.append(float(m.group(6)))
     if len(rates) != args.epochs:
         raise RuntimeError("vae-train printed %d epochs: %r" % (len(rates), out))
-    return {"rates": rates, "test_elbo": elbo, "rss": rss}
+    return {"rates": rates, "cpu_rates": cpu_rates, "test_elbo": elbo, "rss": rss}
 
 
 def run_torch(args, arch, batch, threads, blas_threads, seed):
@@ -337,9 +342,12 @@ def main():
                     res["torch_version"] = r["torch"]
                     print("# PyTorch %s" % r["torch"])
                 print("rep %d %s-%d batch %d threads %d %-13s samples/s %s rss %.0f MiB "
-                      "test_elbo %.2f" % (rep + 1, arch[0], arch[1], b, t, side,
-                                          " ".join("%.0f" % v for v in r["rates"]), r["rss"],
-                                          r["test_elbo"]))
+                      "test_elbo %.2f%s" % (rep + 1, arch[0], arch[1], b, t, side,
+                                            " ".join("%.0f" % v for v in r["rates"]), r["rss"],
+                                            r["test_elbo"],
+                                            " per-cpu-s " + " ".join("%.0f" % v for v in
+                                                                     r["cpu_rates"])
+                                            if r.get("cpu_rates") else ""))
                 sys.stdout.flush()
 
     def rate(c, side):
@@ -384,6 +392,26 @@ def main():
                   "| %.0f%% | | %.0f%% | %.0f | %.0f | 1/%.1f |"
                   % (name, b, t, lb, pl, lb / pl, pt, lb / pt, gb, 100 * gb / sg, 100 * gb / team,
                      rss(c, "libvae-base"), rt, rt / rss(c, "libvae-base")))
+    cpu_rows = [c for c in configs if any(r.get("cpu_rates") for r in res[c]["libvae"])]
+    if cpu_rows:
+        def cpu_rate(c, side):
+            rs = [v for r in (res[c][side] or res[c]["torch-literal"])
+                  for v in r.get("cpu_rates", [])]
+            return statistics.median(rs) if rs else float("nan")
+        print()
+        print("Samples per CPU second of the training loop (process CPU time, all threads; "
+              "at T = 1 a load-independent estimate of the quiet machine's samples/s):")
+        print()
+        print("| model | batch | T | libvae | libvae baseline build | torch-literal | x literal "
+              "| torch-tuned | x tuned |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c in cpu_rows:
+            arch, b, t = c
+            lv, lb = cpu_rate(c, "libvae"), cpu_rate(c, "libvae-base")
+            pl, pt = cpu_rate(c, "torch-literal"), cpu_rate(c, "torch-tuned")
+            name = "conv-%d" % arch[1] if arch[0] == "conv" else "784-%s-%d" % arch
+            print(("| %s | %d | %d | %.0f | %.0f | %.0f | %.2fx | %.0f | %.2fx |"
+                   % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt)).replace("nan", "-"))
     print()
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
