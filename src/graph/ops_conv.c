@@ -94,9 +94,6 @@ typedef struct geom {
     int C, H, W, k, s, p, Ho, Wo;
 } geom;
 
-/* The widest kernel whose border rows im2row pieces together from a zero run. */
-#define ZERO_RUN 16
-
 /* k floats from src to dst, or added to dst (k: the kernel width; the
  * common widths get fixed-size copies the compiler turns into vector moves). */
 static inline void copy_run(float *restrict dst, const float *restrict src, int k)
@@ -146,7 +143,6 @@ static void im2row(const geom *q, const float *restrict img, float *restrict row
 {
     int k = q->k, C = q->C, H = q->H, W = q->W;
     size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
-    static const float zeros[ZERO_RUN] = {0};
     for (int oh = 0; oh < q->Ho; oh++)
         for (int ow = 0; ow < q->Wo; ow++) {
             float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
@@ -161,32 +157,17 @@ static void im2row(const geom *q, const float *restrict img, float *restrict row
             /* A border position: kernel rows [ilo, ihi) and columns [jlo, jhi) are inside. */
             int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
             int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
-            if (k > ZERO_RUN || ilo >= ihi || jlo >= jhi) {
-                /* wide kernels, or a window wholly outside: zero the row, copy the inside */
-                memset(row, 0, CKK * sizeof(float));
-                for (int c = 0; c < C && jlo < jhi; c++)
-                    for (int i = ilo; i < ihi; i++)
-                        memcpy(row + ((size_t)c * k + i) * k + jlo,
-                               img + c * HW + (size_t)(ih0 + i) * W + iw0 + jlo,
-                               (size_t)(jhi - jlo) * sizeof(float));
+            memset(row, 0, CKK * sizeof(float));
+            if (jlo >= jhi)
                 continue;
-            }
-            /* each kernel row once: zeros outside the image, the inside piece copied */
             for (int c = 0; c < C; c++)
-                for (int i = 0; i < k; i++) {
+                for (int i = ilo; i < ihi; i++) {
                     float *d = row + ((size_t)c * k + i) * k;
-                    if (i < ilo || i >= ihi) {
-                        copy_run(d, zeros, k);
-                        continue;
-                    }
-                    const float *src = img + c * HW + (size_t)(ih0 + i) * W;
-                    if (jlo == 0 && jhi == k) {
-                        copy_run(d, src + iw0, k);
-                    } else {
-                        copy_short(d, zeros, jlo);
-                        copy_short(d + jlo, src + iw0 + jlo, jhi - jlo);
-                        copy_short(d + jhi, zeros, k - jhi);
-                    }
+                    const float *src = img + c * HW + (size_t)(ih0 + i) * W + iw0;
+                    if (jlo == 0 && jhi == k)
+                        copy_run(d, src, k);
+                    else
+                        copy_short(d + jlo, src + jlo, jhi - jlo);
                 }
         }
 }
