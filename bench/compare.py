@@ -384,7 +384,7 @@ def main():
                "| %.0f%% [%.0f%%] | %.1f | %.0f%% | %.0f | %.0f | 1/%.1f |"
                % (name, b, t, lv, pl, lv / pl, pt, lv / pt, gf, sg, best, 100 * gf / sg,
                   100 * gf / best, team, 100 * gf / team, rl, rt, rt / rl))
-        print(row.replace("nan", "-"))
+        print(row.replace("nanx", "-").replace("nan", "-"))
         if res[c]["libvae-base"]:
             lb = rate(c, "libvae-base")
             gb = lb * flops_per_example(arch) * 1e-9
@@ -411,7 +411,7 @@ def main():
             pl, pt = cpu_rate(c, "torch-literal"), cpu_rate(c, "torch-tuned")
             name = "conv-%d" % arch[1] if arch[0] == "conv" else "784-%s-%d" % arch
             print(("| %s | %d | %d | %.0f | %.0f | %.0f | %.2fx | %.0f | %.2fx |"
-                   % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt)).replace("nan", "-"))
+                   % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt)).replace("nanx", "-").replace("nan", "-"))
     print()
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
