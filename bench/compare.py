@@ -410,8 +410,9 @@ def main():
             lv, lb = cpu_rate(c, "libvae"), cpu_rate(c, "libvae-base")
             pl, pt = cpu_rate(c, "torch-literal"), cpu_rate(c, "torch-tuned")
             name = "conv-%d" % arch[1] if arch[0] == "conv" else "784-%s-%d" % arch
-            print(("| %s | %d | %d | %.0f | %.0f | %.0f | %.2fx | %.0f | %.2fx |"
-                   % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt)).replace("nanx", "-").replace("nan", "-"))
+            row = ("| %s | %d | %d | %.0f | %.0f | %.0f | %.2fx | %.0f | %.2fx |"
+                   % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt))
+            print(row.replace("nanx", "-").replace("nan", "-"))
     print()
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
