@@ -19,10 +19,11 @@
  *
  * With --conv, the products of the reference convolutional VAE instead
  * (bench/bench_conv.c; src/graph/ops_conv.c): per block of at most 8
- * examples (ceil(B/8) blocks made even, batch 100: 14 of 7 or 8), each convolution's three products on its own
- * buffers (N = block examples x positions),
- *   conv2d   Y = W cols (NN),  dW = dY cols^T (NT),  dcols = W^T dY (TN)
- *   convT2d  cols = W^T X (TN),  dW = X dcols^T (NT),  dX = W dcols (NN)
+ * examples (ceil(B/8) blocks made even, batch 100: 14 of 7 or 8), each
+ * convolution's three products on its own buffers (N = block examples x
+ * positions; rows [N, CKK] = the patches, one row per position),
+ *   conv2d   Y = W rows^T (NT),  dW = dY rows (NN),  drows = dY^T W (TN)
+ *   convT2d  rows = X^T W (TN),  dW = X drows (NN),  dX = W drows^T (NT)
  * for conv2d(32,4,2,1) on (1,28,28) (no input gradient), conv2d(64,4,2,1),
  * convT2d(32,4,2,1) on (64,7,7) and convT2d(1,4,2,1), and the dense layers
  * 3136-256, 256-20 (x2), 20-256, 256-3136 as above. With --team the blocks
@@ -64,7 +65,7 @@ static layer make(int in, int out, int need_dx)
 }
 
 /* One convolution layer of --conv: w [R, CKK], P positions per example;
- * per block its cols [CKK, 8P], stage [R, 8P] and dw [R, CKK]. */
+ * per block its patch rows [8P, CKK], stage [R, 8P] and dw [R, CKK]. */
 #define CONV_BLOCK 8
 typedef struct conv_layer {
     int R, CKK, P, transposed, need_dx, n_blocks;
@@ -102,18 +103,18 @@ static void conv_part(void *ctx, int part, int parts)
         float *cols = l->cols[b], *stage = l->stage[b], *dw = l->dw[b];
         if (t->pass == 0) {
             if (!l->transposed)
-                gemm1(v, 0, 0, R, N, K, l->w, K, cols, N, stage, N);
+                gemm1(v, 0, 1, R, N, K, l->w, K, cols, K, stage, N);
             else
-                gemm1(v, 1, 0, K, N, R, l->w, K, stage, N, cols, N);
+                gemm1(v, 1, 0, N, K, R, stage, N, l->w, K, cols, K);
             continue;
         }
-        gemm1(v, 0, 1, R, K, N, stage, N, cols, N, dw, K);
+        gemm1(v, 0, 0, R, K, N, stage, N, cols, K, dw, K);
         if (!l->need_dx)
             continue;
         if (!l->transposed)
-            gemm1(v, 1, 0, K, N, R, l->w, K, stage, N, cols, N);
+            gemm1(v, 1, 0, N, K, R, stage, N, l->w, K, cols, K);
         else
-            gemm1(v, 0, 0, R, N, K, l->w, K, cols, N, stage, N);
+            gemm1(v, 0, 1, R, N, K, l->w, K, cols, K, stage, N);
     }
 }
 
