@@ -17,8 +17,21 @@
  * at one thread, each product split over a team of T threads (the model's
  * thread team, tensor/pool.c); the line then starts with "team".
  *
+ * With --conv, the products of the reference convolutional VAE instead
+ * (bench/bench_conv.c; src/graph/ops_conv.c): per block of at most 8
+ * examples (ceil(B/8) blocks made even, batch 100: 14 of 7 or 8), each
+ * convolution's three products on its own buffers (N = block examples x
+ * positions; rows [N, CKK] = the patches, one row per position),
+ *   conv2d   Y = W rows^T (NT),  dW = dY rows (NN),  drows = dY^T W (TN)
+ *   convT2d  rows = X^T W (TN),  dW = X drows (NN),  dX = W drows^T (NT)
+ * for conv2d(32,4,2,1) on (1,28,28) (no input gradient), conv2d(64,4,2,1),
+ * convT2d(32,4,2,1) on (64,7,7) and convT2d(1,4,2,1), and the dense layers
+ * 3136-256, 256-20 (x2), 20-256, 256-3136 as above. With --team the blocks
+ * are dealt over the team as libvae deals them (whole blocks, each product
+ * single-threaded) and the dense products split as vt_gemm splits them.
+ *
  * usage: bench-sgemm [--hidden A[,B..]] [--latent K] [--input D] [--batch B]
- *                    [--threads T] [--seconds S]
+ *                    [--threads T] [--seconds S] [--team] [--conv]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
@@ -51,6 +64,60 @@ static layer make(int in, int out, int need_dx)
     return l;
 }
 
+/* One convolution layer of --conv: w [R, CKK], P positions per example;
+ * per block its patch rows [8P, CKK], stage [R, 8P] and dw [R, CKK]. */
+#define CONV_BLOCK 8
+typedef struct conv_layer {
+    int R, CKK, P, transposed, need_dx, n_blocks;
+    float *w, **cols, **stage, **dw;
+} conv_layer;
+
+typedef struct conv_task {
+    conv_layer *l;
+    int batch, pass; /* pass 0: forward, 1: backward */
+    int use_vt;      /* 1: vt_gemm on one thread (libvae's way), 0: cblas_sgemm as set up */
+} conv_task;
+
+static void gemm1(int use_vt, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, float *C, int ldc)
+{
+    if (use_vt)
+        vt_gemm(NULL, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+}
+
+/* The blocks of part `part` of `parts` (ceil cuts, as vt_pool_range with align 1). */
+static void conv_part(void *ctx, int part, int parts)
+{
+    const conv_task *t = ctx;
+    const conv_layer *l = t->l;
+    size_t lo, hi;
+    vt_pool_range((size_t)l->n_blocks, 1, part, parts, &lo, &hi);
+    for (size_t b = lo; b < hi; b++) {
+        /* block b: rows [floor(b*batch/nb), floor((b+1)*batch/nb)), as ops_conv.c cuts them */
+        size_t nb = (size_t)l->n_blocks, bt = (size_t)t->batch;
+        int rows = (int)((b + 1) * bt / nb - b * bt / nb);
+        int N = rows * l->P, R = l->R, K = l->CKK, v = t->use_vt;
+        float *cols = l->cols[b], *stage = l->stage[b], *dw = l->dw[b];
+        if (t->pass == 0) {
+            if (!l->transposed)
+                gemm1(v, 0, 1, R, N, K, l->w, K, cols, K, stage, N);
+            else
+                gemm1(v, 1, 0, N, K, R, stage, N, l->w, K, cols, K);
+            continue;
+        }
+        gemm1(v, 0, 0, R, K, N, stage, N, cols, K, dw, K);
+        if (!l->need_dx)
+            continue;
+        if (!l->transposed)
+            gemm1(v, 1, 0, N, K, R, stage, N, l->w, K, cols, K);
+        else
+            gemm1(v, 0, 1, R, N, K, l->w, K, cols, K, stage, N);
+    }
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -70,7 +137,7 @@ int main(int argc, char **argv)
 {
     int hidden[MAX_LAYERS], n_hidden = 1, latent = 20, input = 784, batch = 100, threads = 1;
     double seconds = 2;
-    int team = 0;
+    int team = 0, conv = 0;
     hidden[0] = 400;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc) {
@@ -87,11 +154,13 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--team") == 0)
             team = 1;
+        else if (strcmp(argv[i], "--conv") == 0)
+            conv = 1;
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench-sgemm [--hidden A[,B..]] [--latent K] [--input D] "
-                            "[--batch B] [--threads T] [--team] [--seconds S]\n");
+                            "[--batch B] [--threads T] [--team] [--seconds S] [--conv]\n");
             return 2;
         }
     }
@@ -102,6 +171,35 @@ int main(int argc, char **argv)
     /* The layers in the order of the forward pass. */
     layer L[MAX_LAYERS];
     int n = 0, prev = input;
+    conv_layer CL[4] = {{32, 16, 196, 0, 0, 0, 0, 0, 0, 0}, {64, 512, 49, 0, 1, 0, 0, 0, 0, 0},
+                        {64, 512, 49, 1, 1, 0, 0, 0, 0, 0}, {32, 16, 196, 1, 1, 0, 0, 0, 0, 0}};
+    int n_conv = 0;
+    double flops = 0;
+    if (conv) {
+        /* the dense layers between the convolutions: 3136-256, heads, 20-256, 256-3136 */
+        n_hidden = 1;
+        hidden[0] = 256;
+        input = 3136;
+        prev = input;
+        n_conv = 4;
+        int nb = (batch + CONV_BLOCK - 1) / CONV_BLOCK;
+        nb += nb % 2 && nb < batch; /* even, as src/graph/ops_conv.c n_blocks */
+        for (int k = 0; k < n_conv; k++) {
+            conv_layer *c = &CL[k];
+            size_t P8 = (size_t)c->P * CONV_BLOCK;
+            c->n_blocks = nb;
+            c->w = filled((size_t)c->R * c->CKK);
+            c->cols = calloc((size_t)nb, sizeof(float *));
+            c->stage = calloc((size_t)nb, sizeof(float *));
+            c->dw = calloc((size_t)nb, sizeof(float *));
+            for (int b = 0; c->cols && c->stage && c->dw && b < nb; b++) {
+                c->cols[b] = filled((size_t)c->CKK * P8);
+                c->stage[b] = filled((size_t)c->R * P8);
+                c->dw[b] = filled((size_t)c->R * c->CKK);
+            }
+            flops += 2.0 * batch * c->R * c->CKK * c->P * (2 + c->need_dx);
+        }
+    }
     for (int k = 0; k < n_hidden; k++, n++) {
         L[n] = make(prev, hidden[k], k > 0);
         prev = hidden[k];
@@ -114,13 +212,14 @@ int main(int argc, char **argv)
         prev = hidden[k];
     }
     L[n++] = make(prev, input, 1);
-    double flops = 0;
     for (int k = 0; k < n; k++) {
         layer *l = &L[k];
         size_t b = (size_t)batch;
         l->w = filled((size_t)l->in * l->out);
         l->dw = filled((size_t)l->in * l->out);
         l->x = filled(b * l->in);
+        if (conv && k == 0)
+            l->need_dx = 1; /* 3136-256 is not the first layer of the conv model */
         l->dx = filled(b * l->in);
         l->y = filled(b * l->out);
         l->dy = filled(b * l->out);
@@ -145,6 +244,10 @@ int main(int argc, char **argv)
     long steps = 0;
     double t0 = now(), dt = 0;
     for (int warm = 3; dt < seconds; steps += warm ? 0 : 1, warm -= warm ? 1 : 0) {
+        for (int k = 0; k < n_conv / 2; k++) { /* the encoder's convolutions */
+            conv_task ct = {&CL[k], batch, 0, team};
+            vt_pool_run(team ? pool : NULL, conv_part, &ct);
+        }
         for (int k = 0; k < n; k++) {
             layer *l = &L[k];
             if (team)
@@ -153,6 +256,14 @@ int main(int argc, char **argv)
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, l->out, l->in, 1.0f,
                             l->x, l->in, l->w, l->out, 1.0f, l->y, l->out);
+        }
+        for (int k = n_conv / 2; k < n_conv; k++) { /* the decoder's */
+            conv_task ct = {&CL[k], batch, 0, team};
+            vt_pool_run(team ? pool : NULL, conv_part, &ct);
+        }
+        for (int k = n_conv - 1; k >= n_conv / 2; k--) {
+            conv_task ct = {&CL[k], batch, 1, team};
+            vt_pool_run(team ? pool : NULL, conv_part, &ct);
         }
         for (int k = n - 1; k >= 0; k--) {
             layer *l = &L[k];
@@ -169,6 +280,10 @@ int main(int argc, char **argv)
             if (l->need_dx)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->in, l->out, 1.0f,
                             l->dy, l->out, l->w, l->out, 0.0f, l->dx, l->in);
+        }
+        for (int k = n_conv / 2 - 1; k >= 0; k--) {
+            conv_task ct = {&CL[k], batch, 1, team};
+            vt_pool_run(team ? pool : NULL, conv_part, &ct);
         }
         if (warm == 1)
             t0 = now();

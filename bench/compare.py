@@ -22,6 +22,17 @@ alternating and each in a fresh process:
                 calls as libvae runs them (faster than OpenBLAS's threads on
                 these shapes): the stricter roofline.
 
+The convolutional VAE (config item conv:B; libvae side: bench-conv --data,
+the public API with the networks as text, input shape (1, 28, 28)):
+  encoder conv2d(32,4,2,1) relu conv2d(64,4,2,1) relu flatten dense(256) relu
+  decoder dense(256) relu dense(3136) relu reshape(64,7,7) convT2d(32,4,2,1) relu
+          convT2d(1,4,2,1)
+PyTorch: nn.Conv2d / nn.Linear / nn.ConvTranspose2d with the same sizes and
+their default initialisation (libvae draws conv weights and biases from
+U(+-1/sqrt(fan_in)) like PyTorch). Its roofline is bench-sgemm --conv: the
+products libvae makes for it (per block of 8 examples, same shapes and
+transposes), alone.
+
 Both trainers: encoder D-h1-..-hk (ReLU) with mean and log-variance heads,
 decoder mirrored (ReLU) giving Bernoulli logits; loss = BCE-with-logits
 summed over pixels + analytic KL, one z sample, batch mean; log-variance
@@ -36,11 +47,14 @@ layer's input gradient is not needed and not counted) x samples/s. Peak RSS:
 ru_maxrss of each process (os.wait4; it includes this small driver's size at
 fork, ~10 MiB, an upper bound), median over repetitions.
 
+Without PyTorch (python3-torch) the torch columns are skipped ("-").
+
 usage: /usr/bin/python3 bench/compare.py [--build build] [--epochs 3] [--reps 3]
-           [--threads 1,2] [--configs 400-20:32,400-20:100,400-20:256,1024,512-64:100]
+           [--threads 1,2] [--configs "400-20:32;400-20:100;400-20:256;1024,512-64:100;conv:100"]
 """
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import platform
@@ -56,7 +70,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 N_TRAIN, N_TEST, D = 9000, 1000, 784
 EPOCH_RE = re.compile(r"^epoch (\d+) time ([0-9.]+) samples/s ([0-9.]+) "
-                      r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)$")
+                      r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)"
+                      r"(?: cpu_samples/s ([0-9.]+))?$")
 SGEMM_RE = re.compile(r"gflops ([0-9.]+)")
 
 
@@ -79,7 +94,7 @@ def torch_worker(args):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    hidden = [int(h) for h in args.hidden.split(",")]
+    hidden = [int(h) for h in args.hidden.split(",")] if args.hidden != "conv" else [256]
     x = load_idx_images(args.data)
     train = torch.from_numpy(x[:N_TRAIN].copy())
     test = torch.from_numpy(x[len(x) - N_TEST:].copy())
@@ -109,12 +124,36 @@ def torch_worker(args):
             kl = 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
             return rec, kl
 
-    model = VAE()
+    class ConvVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),
+                                     nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten(),
+                                     nn.Linear(3136, 256), nn.ReLU())
+            self.mu = nn.Linear(256, args.latent)
+            self.lv = nn.Linear(256, args.latent)
+            self.dec = nn.Sequential(nn.Linear(args.latent, 256), nn.ReLU(),
+                                     nn.Linear(256, 3136), nn.ReLU(),
+                                     nn.Unflatten(1, (64, 7, 7)),
+                                     nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+                                     nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten())
+
+        def forward(self, xb):
+            h = self.enc(xb.view(-1, 1, 28, 28))
+            mu = self.mu(h)
+            logvar = torch.clamp(self.lv(h), -30.0, 20.0)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = self.dec(z)
+            rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(1)
+            kl = 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
+            return rec, kl
+
+    model = ConvVAE() if args.hidden == "conv" else VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rates = []
+    rates, cpu_rates = [], []
     n, b = train.shape[0], args.batch
     for _ in range(args.epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         perm = torch.randperm(n)
         for i in range(0, n, b):
             xb = train[perm[i:i + b]]
@@ -124,10 +163,12 @@ def torch_worker(args):
             loss.backward()
             opt.step()
         rates.append(n / (time.perf_counter() - t0))
+        cpu_rates.append(n / (time.process_time() - c0))
     with torch.no_grad():
         rec, kl = model(test)
         test_elbo = -(rec + kl).mean().item()
-    json.dump({"rates": rates, "test_elbo": test_elbo, "torch": torch.__version__}, sys.stdout)
+    json.dump({"rates": rates, "cpu_rates": cpu_rates, "test_elbo": test_elbo,
+               "torch": torch.__version__}, sys.stdout)
 
 
 def run(cmd, env=None):
@@ -144,21 +185,28 @@ def run(cmd, env=None):
     return out, ru.ru_maxrss / 1024.0
 
 
-def run_libvae(args, arch, batch, threads, seed):
+def run_libvae(args, arch, batch, threads, seed, bench_conv=None):
     hidden, latent = arch
-    out, rss = run([args.vae_train, "--data", args.data, "--holdout", str(N_TEST),
+    if hidden == "conv":
+        out, rss = run([bench_conv or args.bench_conv, "--data", args.data, "--batch", str(batch),
+                        "--epochs", str(args.epochs), "--seed", str(seed),
+                        "--threads", str(threads)])
+    else:
+        out, rss = run([args.vae_train, "--data", args.data, "--holdout", str(N_TEST),
                     "--hidden", hidden, "--latent", str(latent), "--batch", str(batch),
                     "--optimizer", "adam", "--lr", "1e-3", "--epochs", str(args.epochs),
-                    "--seed", str(seed), "--threads", str(threads)])
-    rates, elbo = [], None
+                        "--seed", str(seed), "--threads", str(threads)])
+    rates, cpu_rates, elbo = [], [], None
     for line in out.splitlines():
         m = EPOCH_RE.match(line)
         if m:
             rates.append(float(m.group(3)))
             elbo = float(m.group(5))
+            if m.group(6):
+                cpu_rates.append(float(m.group(6)))
     if len(rates) != args.epochs:
         raise RuntimeError("vae-train printed %d epochs: %r" % (len(rates), out))
-    return {"rates": rates, "test_elbo": elbo, "rss": rss}
+    return {"rates": rates, "cpu_rates": cpu_rates, "test_elbo": elbo, "rss": rss}
 
 
 def run_torch(args, arch, batch, threads, blas_threads, seed):
@@ -174,14 +222,26 @@ def run_torch(args, arch, batch, threads, blas_threads, seed):
 
 def run_sgemm(args, arch, batch, threads, team=False):
     hidden, latent = arch
-    out, _ = run([args.sgemm, "--hidden", hidden, "--latent", str(latent), "--batch",
-                  str(batch), "--threads", str(threads), "--seconds", str(args.sgemm_seconds)]
+    shape = ["--conv"] if hidden == "conv" else ["--hidden", hidden]
+    out, _ = run([args.sgemm] + shape + ["--latent", str(latent), "--batch", str(batch),
+                                         "--threads", str(threads),
+                                         "--seconds", str(args.sgemm_seconds)]
                  + (["--team"] if team else []))
     return float(SGEMM_RE.search(out).group(1))
 
 
+# The convolutional VAE's products per example, (M, N, K) of one example's
+# share: conv2d  (Cout, Ho*Wo, Cin*k*k); convT2d (Cout*k*k, H*W, Cin); dense (1, out, in).
+CONV_LAYERS = [(32, 196, 16), (64, 49, 512), (1, 256, 3136), (1, 20, 256), (1, 20, 256),
+               (1, 256, 20), (1, 3136, 256), (512, 49, 64), (16, 196, 32)]
+
+
 def flops_per_example(arch):
     hidden, latent = arch
+    if hidden == "conv":
+        macs = [m * n * k for m, n, k in CONV_LAYERS]
+        # forward, weight gradient, input gradient for all but the first layer
+        return 2.0 * (2 * sum(macs) + sum(macs[1:]))
     h = [int(v) for v in hidden.split(",")]
     enc = list(zip([D] + h, h)) + [(h[-1], latent)] * 2
     dec = list(zip([latent] + h[::-1], h[::-1] + [D]))
@@ -193,8 +253,11 @@ def flops_per_example(arch):
 def parse_configs(s):
     """"400-20:32;1024,512-64:100" -> [(("400", 20), 32), (("1024,512", 64), 100)]"""
     out = []
-    for item in re.findall(r"([0-9,]+)-([0-9]+):([0-9]+)", s):
-        out.append(((item[0].strip(","), int(item[1])), int(item[2])))
+    for item in re.findall(r"(?:([0-9,]+)-([0-9]+)|(conv)):([0-9]+)", s):
+        if item[2]:
+            out.append((("conv", 20), int(item[3])))
+        else:
+            out.append(((item[0].strip(","), int(item[1])), int(item[3])))
     return out
 
 
@@ -206,9 +269,13 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--configs", default="400-20:32;400-20:100;400-20:256;1024,512-64:100",
-                    help="hidden-latent:batch items separated by ';'")
+    ap.add_argument("--configs",
+                    default="400-20:32;400-20:100;400-20:256;1024,512-64:100;conv:100",
+                    help="hidden-latent:batch or conv:batch items separated by ';'")
     ap.add_argument("--sgemm-seconds", type=float, default=1.0)
+    ap.add_argument("--baseline-build", default=None,
+                    help="another build directory (e.g. of the commit before a change): its "
+                         "bench-conv runs as one more side, 'libvae-base', for the conv rows")
     ap.add_argument("--seed", type=int, default=1)
     # worker options
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -223,7 +290,8 @@ def main():
 
     args.vae_train = os.path.join(args.build, "examples", "vae-train")
     args.sgemm = os.path.join(args.build, "bench", "bench-sgemm")
-    for p in (args.vae_train, args.sgemm):
+    args.bench_conv = os.path.join(args.build, "bench", "bench-conv")
+    for p in (args.vae_train, args.sgemm, args.bench_conv):
         if not os.access(p, os.X_OK):
             ap.error("%s not found: build first (meson compile -C %s)" % (p, args.build))
     threads = [int(t) for t in args.threads.split(",") if t]
@@ -235,19 +303,30 @@ def main():
           % (platform.python_version(), os.cpu_count(), *os.getloadavg()))
     print("# %d epochs x %d reps per configuration, alternating sides and their order"
           % (args.epochs, args.reps))
+    have_torch = importlib.util.find_spec("torch") is not None
+    if not have_torch:
+        print("# PyTorch not installed (Debian: python3-torch): torch columns skipped")
     sys.stdout.flush()
-    res = {c: {k: [] for k in ("libvae", "torch-literal", "torch-tuned", "sgemm", "sgemm1", "team")}
+    res = {c: {k: [] for k in ("libvae", "libvae-base", "torch-literal", "torch-tuned", "sgemm",
+                               "sgemm1", "team")}
            for c in configs}
     for rep in range(args.reps):
         for c in configs:
             arch, b, t = c
             sides = ["libvae", "torch-literal"] + (["torch-tuned"] if t > 1 else []) + ["sgemm"]
+            if not have_torch:
+                sides = ["libvae", "sgemm"]
+            if args.baseline_build and arch[0] == "conv":
+                sides.insert(1, "libvae-base")
             if rep % 2:
                 sides = sides[::-1]
             for side in sides:
                 seed = args.seed + rep
                 if side == "libvae":
                     r = run_libvae(args, arch, b, t, seed)
+                elif side == "libvae-base":
+                    r = run_libvae(args, arch, b, t, seed, os.path.join(
+                        args.baseline_build, "bench", "bench-conv"))
                 elif side == "torch-literal":
                     r = run_torch(args, arch, b, t, t, seed)
                 elif side == "torch-tuned":
@@ -263,18 +342,21 @@ def main():
                     res["torch_version"] = r["torch"]
                     print("# PyTorch %s" % r["torch"])
                 print("rep %d %s-%d batch %d threads %d %-13s samples/s %s rss %.0f MiB "
-                      "test_elbo %.2f" % (rep + 1, arch[0], arch[1], b, t, side,
-                                          " ".join("%.0f" % v for v in r["rates"]), r["rss"],
-                                          r["test_elbo"]))
+                      "test_elbo %.2f%s" % (rep + 1, arch[0], arch[1], b, t, side,
+                                            " ".join("%.0f" % v for v in r["rates"]), r["rss"],
+                                            r["test_elbo"],
+                                            " per-cpu-s " + " ".join("%.0f" % v for v in
+                                                                     r["cpu_rates"])
+                                            if r.get("cpu_rates") else ""))
                 sys.stdout.flush()
 
     def rate(c, side):
         rs = res[c][side] or res[c]["torch-literal"]
-        return statistics.median(v for r in rs for v in r["rates"])
+        return statistics.median(v for r in rs for v in r["rates"]) if rs else float("nan")
 
     def rss(c, side):
         rs = res[c][side] or res[c]["torch-literal"]
-        return statistics.median(r["rss"] for r in rs)
+        return statistics.median(r["rss"] for r in rs) if rs else float("nan")
 
     print()
     print("torch-literal: torch.set_num_threads(T), OpenBLAS T threads (the issue's setting); "
@@ -296,10 +378,41 @@ def main():
         best = max(sg, statistics.median(res[c]["sgemm1"])) if res[c]["sgemm1"] else sg
         team = statistics.median(res[c]["team"]) if res[c]["team"] else sg
         rl, rt = rss(c, "libvae"), rss(c, "torch-tuned")
-        print("| 784-%s-%d | %d | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.1f | %.1f [%.1f] "
-              "| %.0f%% [%.0f%%] | %.1f | %.0f%% | %.0f | %.0f | 1/%.1f |"
-              % (arch[0].replace(",", "-"), arch[1], b, t, lv, pl, lv / pl, pt, lv / pt, gf, sg,
-                 best, 100 * gf / sg, 100 * gf / best, team, 100 * gf / team, rl, rt, rt / rl))
+        name = ("conv-%d" % arch[1] if arch[0] == "conv"
+                else "784-%s-%d" % (arch[0].replace(",", "-"), arch[1]))
+        row = ("| %s | %d | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.1f | %.1f [%.1f] "
+               "| %.0f%% [%.0f%%] | %.1f | %.0f%% | %.0f | %.0f | 1/%.1f |"
+               % (name, b, t, lv, pl, lv / pl, pt, lv / pt, gf, sg, best, 100 * gf / sg,
+                  100 * gf / best, team, 100 * gf / team, rl, rt, rt / rl))
+        print(row.replace("nanx", "-").replace("nan", "-"))
+        if res[c]["libvae-base"]:
+            lb = rate(c, "libvae-base")
+            gb = lb * flops_per_example(arch) * 1e-9
+            print("| %s (baseline build) | %d | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.1f | "
+                  "| %.0f%% | | %.0f%% | %.0f | %.0f | 1/%.1f |"
+                  % (name, b, t, lb, pl, lb / pl, pt, lb / pt, gb, 100 * gb / sg, 100 * gb / team,
+                     rss(c, "libvae-base"), rt, rt / rss(c, "libvae-base")))
+    cpu_rows = [c for c in configs if any(r.get("cpu_rates") for r in res[c]["libvae"])]
+    if cpu_rows:
+        def cpu_rate(c, side):
+            rs = [v for r in (res[c][side] or res[c]["torch-literal"])
+                  for v in r.get("cpu_rates", [])]
+            return statistics.median(rs) if rs else float("nan")
+        print()
+        print("Samples per CPU second of the training loop (process CPU time, all threads; "
+              "at T = 1 a load-independent estimate of the quiet machine's samples/s):")
+        print()
+        print("| model | batch | T | libvae | libvae baseline build | torch-literal | x literal "
+              "| torch-tuned | x tuned |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c in cpu_rows:
+            arch, b, t = c
+            lv, lb = cpu_rate(c, "libvae"), cpu_rate(c, "libvae-base")
+            pl, pt = cpu_rate(c, "torch-literal"), cpu_rate(c, "torch-tuned")
+            name = "conv-%d" % arch[1] if arch[0] == "conv" else "784-%s-%d" % arch
+            row = ("| %s | %d | %d | %.0f | %.0f | %.0f | %.2fx | %.0f | %.2fx |"
+                   % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt))
+            print(row.replace("nanx", "-").replace("nan", "-"))
     print()
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0

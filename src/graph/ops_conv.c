@@ -18,7 +18,7 @@
  * the input's H x W positions: the transposed convolution is the adjoint
  * of the convolution mapping (Cout, Ho, Wo) to (Cin, H, W)).
  *
- * Threads and bits. The rows are cut into fixed blocks of VG_CONV_BLOCK
+ * Threads and bits. The rows are cut into fixed blocks of at most VG_CONV_BLOCK
  * examples; the team's parts take whole blocks, each example's products are
  * single-threaded sgemm calls of the same shapes on the same buffers
  * whatever the team (one product per block: the block's im2col matrices
@@ -38,6 +38,7 @@
 
 #include "graph/graph.h"
 #include "tensor/blas.h"
+#include "tensor/simd.h"
 
 #define X(k) (&g->nodes[y->in[(k)]])
 
@@ -93,71 +94,111 @@ typedef struct geom {
     int C, H, W, k, s, p, Ho, Wo;
 } geom;
 
-/* The output positions [*lo, *hi) along one axis whose input index o*s + off lies in [0, n). */
-static void valid_range(int n, int off, int s, int n_out, int *lo, int *hi)
+/* k floats from src to dst, or added to dst (k: the kernel width; the
+ * common widths get fixed-size copies the compiler turns into vector moves). */
+static inline void copy_run(float *restrict dst, const float *restrict src, int k)
 {
-    int a = off >= 0 ? 0 : (-off + s - 1) / s;
-    int b = n - 1 - off < 0 ? 0 : (n - 1 - off) / s + 1;
-    if (b > n_out)
-        b = n_out;
-    *lo = a < b ? a : b;
-    *hi = b;
+    if (k == 4)
+        memcpy(dst, src, 4 * sizeof(float));
+    else if (k == 3)
+        memcpy(dst, src, 3 * sizeof(float));
+    else
+        for (int j = 0; j < k; j++)
+            dst[j] = src[j];
 }
 
-/* cols[(c*k + i)*k + j][oh*Wo + ow] = img[c][oh*s - p + i][ow*s - p + j], 0 outside;
- * row r of cols starts at cols + r*ld. */
-static void im2col(const geom *q, const float *restrict img, float *restrict cols, size_t ld)
+/* n floats, n < k: the part of a kernel row inside the image at a border.
+ * Written out for n <= 4 (a copy loop of a few floats would become a
+ * memmove call). */
+static inline void copy_short(float *restrict dst, const float *restrict src, int n)
 {
-    int k = q->k, s = q->s, Wo = q->Wo;
-    for (int c = 0; c < q->C; c++)
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++) {
-                float *row = cols + (size_t)((c * k + i) * k + j) * ld;
-                int oh_lo, oh_hi, ow_lo, ow_hi;
-                valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
-                valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
-                memset(row, 0, (size_t)oh_lo * Wo * sizeof(float));
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    float *dst = row + (size_t)oh * Wo;
-                    const float *src = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
-                    int iw0 = ow_lo * s - q->p + j;
-                    for (int ow = 0; ow < ow_lo; ow++)
-                        dst[ow] = 0.0f;
-                    if (s == 1)
-                        memcpy(dst + ow_lo, src + iw0, (size_t)(ow_hi - ow_lo) * sizeof(float));
-                    else
-                        for (int ow = ow_lo; ow < ow_hi; ow++)
-                            dst[ow] = src[iw0 + (ow - ow_lo) * s];
-                    for (int ow = ow_hi; ow < Wo; ow++)
-                        dst[ow] = 0.0f;
-                }
-                memset(row + (size_t)oh_hi * Wo, 0, (size_t)(q->Ho - oh_hi) * Wo * sizeof(float));
-            }
+    switch (n) {
+    case 4: dst[3] = src[3]; /* fall through */
+    case 3: dst[2] = src[2]; /* fall through */
+    case 2: dst[1] = src[1]; /* fall through */
+    case 1: dst[0] = src[0]; /* fall through */
+    case 0: break;
+    default: memcpy(dst, src, (size_t)n * sizeof(float));
+    }
 }
 
-/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += cols[(c*k + i)*k + j][oh*Wo + ow]. */
-static void col2im_add(const geom *q, const float *restrict cols, size_t ld, float *restrict img)
+static inline void add_run(float *restrict dst, const float *restrict src, int k)
 {
-    int k = q->k, s = q->s, Wo = q->Wo;
-    for (int c = 0; c < q->C; c++)
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++) {
-                const float *row = cols + (size_t)((c * k + i) * k + j) * ld;
-                int oh_lo, oh_hi, ow_lo, ow_hi;
-                valid_range(q->H, i - q->p, s, q->Ho, &oh_lo, &oh_hi);
-                valid_range(q->W, j - q->p, s, Wo, &ow_lo, &ow_hi);
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    const float *src = row + (size_t)oh * Wo;
-                    float *dst = img + ((size_t)c * q->H + (oh * s - q->p + i)) * q->W;
-                    int iw0 = ow_lo * s - q->p + j;
-                    if (s == 1)
-                        for (int ow = ow_lo; ow < ow_hi; ow++)
-                            dst[iw0 + (ow - ow_lo)] += src[ow];
-                    else
-                        for (int ow = ow_lo; ow < ow_hi; ow++)
-                            dst[iw0 + (ow - ow_lo) * s] += src[ow];
-                }
+    if (k == 4) {
+        dst[0] += src[0];
+        dst[1] += src[1];
+        dst[2] += src[2];
+        dst[3] += src[3];
+    } else
+        for (int j = 0; j < k; j++)
+            dst[j] += src[j];
+}
+
+/* The patches of one image, one row of C*k*k values per output position:
+ *   rows[oh*Wo + ow][(c*k + i)*k + j] = img[c][oh*s - p + i][ow*s - p + j]   (0 outside)
+ * i.e. cols(img)^T. For each (c, i) the k values of a row are k neighbours
+ * in the image, whatever the stride: one short contiguous copy, and no
+ * bounds test for the positions whose kernel window lies inside. */
+static void im2row(const geom *q, const float *restrict img, float *restrict rows)
+{
+    int k = q->k, C = q->C, H = q->H, W = q->W;
+    size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
+    for (int oh = 0; oh < q->Ho; oh++)
+        for (int ow = 0; ow < q->Wo; ow++) {
+            float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
+            int ih0 = oh * q->s - q->p, iw0 = ow * q->s - q->p;
+            if (ih0 >= 0 && ih0 + k <= H && iw0 >= 0 && iw0 + k <= W) {
+                const float *src = img + (size_t)ih0 * W + iw0;
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < k; i++)
+                        copy_run(row + ((size_t)c * k + i) * k, src + c * HW + (size_t)i * W, k);
+                continue;
             }
+            /* A border position: kernel rows [ilo, ihi) and columns [jlo, jhi) are inside. */
+            int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
+            int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
+            memset(row, 0, CKK * sizeof(float));
+            if (jlo >= jhi)
+                continue;
+            for (int c = 0; c < C; c++)
+                for (int i = ilo; i < ihi; i++) {
+                    float *d = row + ((size_t)c * k + i) * k;
+                    const float *src = img + c * HW + (size_t)(ih0 + i) * W + iw0;
+                    if (jlo == 0 && jhi == k)
+                        copy_run(d, src, k);
+                    else
+                        copy_short(d + jlo, src + jlo, jhi - jlo);
+                }
+        }
+}
+
+/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += rows[oh*Wo + ow][(c*k + i)*k + j]
+ * (positions in order, so each pixel receives its terms in (oh, ow) order). */
+static void row2im_add(const geom *q, const float *restrict rows, float *restrict img)
+{
+    int k = q->k, C = q->C, H = q->H, W = q->W;
+    size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
+    for (int oh = 0; oh < q->Ho; oh++)
+        for (int ow = 0; ow < q->Wo; ow++) {
+            const float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
+            int ih0 = oh * q->s - q->p, iw0 = ow * q->s - q->p;
+            if (ih0 >= 0 && ih0 + k <= H && iw0 >= 0 && iw0 + k <= W) {
+                float *dst = img + (size_t)ih0 * W + iw0;
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < k; i++)
+                        add_run(dst + c * HW + (size_t)i * W, row + ((size_t)c * k + i) * k, k);
+                continue;
+            }
+            int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
+            int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
+            for (int c = 0; c < C; c++)
+                for (int i = ilo; i < ihi; i++) {
+                    const float *d = row + ((size_t)c * k + i) * k;
+                    float *dst = img + c * HW + (size_t)(ih0 + i) * W + iw0;
+                    for (int j = jlo; j < jhi; j++)
+                        dst[j] += d[j];
+                }
+        }
 }
 
 /* A block's B images side by side: stage[c][b*P + i] = src_b[c*P + i], src_b = src + b*stride. */
@@ -207,15 +248,28 @@ static geom conv_geom(const vg_graph *g, const vg_node *y)
     return q;
 }
 
-static size_t n_blocks(int rows) { return ((size_t)rows + VG_CONV_BLOCK - 1) / VG_CONV_BLOCK; }
+/* Blocks of a batch: ceil(rows / 8), made even (when rows allow) so that two
+ * threads get the same number of examples (batch 100: 14 blocks of 7 or 8,
+ * not 13 of 8 and one of 4). Depends on rows only, never on the team. */
+static size_t n_blocks(int rows)
+{
+    size_t nb = ((size_t)rows + VG_CONV_BLOCK - 1) / VG_CONV_BLOCK;
+    return nb % 2 && nb < (size_t)rows ? nb + 1 : nb;
+}
 
-/* A block's scratch: cols [CKK, 8P], stage [R, 8P], the dw slot [R, CKK]. */
+/* Block blk covers rows [floor(blk*rows/nb), floor((blk+1)*rows/nb)): at most 8. */
+static size_t block_start(int rows, size_t blk)
+{
+    return blk * (size_t)rows / n_blocks(rows);
+}
+
+/* A block's scratch: rows [8P, CKK], stage [R, 8P], the dw slot [R, CKK]. */
 typedef struct conv_block {
-    float *cols, *stage, *dw;
-    size_t n0;   /* first row */
-    int B;       /* rows in the block */
+    float *rows, *stage, *dw;
+    size_t n0;   /* first example */
+    int B;       /* examples in the block */
     size_t P;    /* positions per example */
-    size_t ld;   /* B*P */
+    size_t ld;   /* B*P: the block's positions, stage's row length */
 } conv_block;
 
 static size_t block_size(const vg_graph *g, const vg_node *y)
@@ -225,6 +279,11 @@ static size_t block_size(const vg_graph *g, const vg_node *y)
     size_t P8 = (size_t)q.Ho * q.Wo * VG_CONV_BLOCK;
     return ((size_t)w->cols + (size_t)w->rows) * P8 + (size_t)w->rows * w->cols;
 }
+
+/* fparam[0] of a conv2d node: 1 while its blocks' rows hold the patches of
+ * x from the last forward pass (the backward pass then skips recomputing
+ * them for dw), 0 once anything else was written there. */
+#define ROWS_OF_X fparam[0]
 
 int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
 {
@@ -237,6 +296,7 @@ int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
     free(y->scratch);
     y->scratch = s;
     y->scratch_cap = need;
+    y->ROWS_OF_X = 0.0f;
     return 0;
 }
 
@@ -246,23 +306,25 @@ static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
     const vg_node *w = &g->nodes[y->in[1]];
     conv_block c;
     c.P = (size_t)q.Ho * q.Wo;
-    c.n0 = blk * VG_CONV_BLOCK;
-    c.B = (int)((size_t)y->rows - c.n0 < VG_CONV_BLOCK ? (size_t)y->rows - c.n0 : VG_CONV_BLOCK);
+    c.n0 = block_start(y->rows, blk);
+    c.B = (int)(block_start(y->rows, blk + 1) - c.n0);
     c.ld = (size_t)c.B * c.P;
-    c.cols = y->scratch + blk * block_size(g, y);
-    c.stage = c.cols + (size_t)w->cols * c.P * VG_CONV_BLOCK;
+    c.rows = y->scratch + blk * block_size(g, y);
+    c.stage = c.rows + (size_t)w->cols * c.P * VG_CONV_BLOCK;
     c.dw = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
     return c;
 }
 
-/* cols of the block's images (B rows of `img` from row n0, `stride` floats apart). */
-static void im2col_block(const geom *q, const conv_block *c, const float *img, size_t stride)
+/* The patches of the block's images (B rows of `img` from row n0, `stride`
+ * floats apart), example after example: rows [B*P, CKK]. */
+static void im2row_block(const geom *q, const conv_block *c, const float *img, size_t stride,
+                         size_t CKK)
 {
     for (int b = 0; b < c->B; b++)
-        im2col(q, img + (c->n0 + b) * stride, c->cols + b * c->P, c->ld);
+        im2row(q, img + (c->n0 + b) * stride, c->rows + b * c->P * CKK);
 }
 
-/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T. */
+/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T = w rows(x_n)^T + b 1^T. */
 static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     (void)first;
@@ -272,8 +334,8 @@ static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int f
     for (size_t blk = lo; blk < hi; blk++) {
         conv_block c = get_block(g, y, blk);
         int N = (int)c.ld;
-        im2col_block(&q, &c, x->val, (size_t)x->cols);
-        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        im2row_block(&q, &c, x->val, (size_t)x->cols, (size_t)CKK);
+        vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c.rows, CKK, 0.0f, c.stage, N);
         scatter_block(c.stage, y->val + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P,
                       b ? b->val : NULL, 0);
     }
@@ -289,7 +351,8 @@ static void fill_bias(const vg_node *b, int C, size_t P, float *yn)
     }
 }
 
-/* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T. */
+/* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T, the
+ * patches x_n^T w [P, CKK] added back with row2im_add. */
 static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     (void)first;
@@ -301,11 +364,11 @@ static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
         conv_block c = get_block(g, y, blk);
         int N = (int)c.ld;
         gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
-        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c.stage, N, w->val, CKK, 0.0f, c.rows, CKK);
         for (int e = 0; e < c.B; e++) {
             float *yn = y->val + (c.n0 + e) * y->cols;
             fill_bias(b, y->shape[0], Pout, yn);
-            col2im_add(&q, c.cols + e * c.P, c.ld, yn);
+            row2im_add(&q, c.rows + e * c.P * CKK, yn);
         }
     }
 }
@@ -320,6 +383,7 @@ static size_t conv_work(const vg_graph *g, const vg_node *y)
 void vg_conv2d_fwd(vg_graph *g, vg_node *y)
 {
     vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, conv_fwd_blocks);
+    y->ROWS_OF_X = 1.0f;
 }
 
 void vg_convt2d_fwd(vg_graph *g, vg_node *y)
@@ -328,8 +392,8 @@ void vg_convt2d_fwd(vg_graph *g, vg_node *y)
 }
 
 /* conv2d backward, blocks [lo, hi); first: dx is overwritten, not added to.
- *   slot_blk = sum_{n in blk} dy_n cols(x_n)^T (one product over the block);
- *   dx_n (+)= col2im(w^T dy_n) */
+ *   slot_blk = sum_{n in blk} dy_n rows(x_n) (one product over the block);
+ *   dx_n (+)= col2im(w^T dy_n), from the patches dy_n^T w [P, CKK] */
 static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *x = X(0), *w = X(1);
@@ -340,23 +404,24 @@ static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int f
         int N = (int)c.ld;
         gather_block(y->grad + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P, c.stage);
         if (w->need_grad) {
-            im2col_block(&q, &c, x->val, (size_t)x->cols);
-            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+            if (y->ROWS_OF_X == 0.0f) /* else the forward pass left them there */
+                im2row_block(&q, &c, x->val, (size_t)x->cols, (size_t)CKK);
+            vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c.stage, N, c.rows, CKK, 0.0f, c.dw, CKK);
         }
         if (!x->need_grad)
             continue;
-        vt_gemm(NULL, 1, 0, CKK, N, R, 1.0f, w->val, CKK, c.stage, N, 0.0f, c.cols, N);
+        vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c.stage, N, w->val, CKK, 0.0f, c.rows, CKK);
         for (int e = 0; e < c.B; e++) {
             float *dxn = x->grad + (c.n0 + e) * x->cols;
             if (first)
                 memset(dxn, 0, (size_t)x->cols * sizeof(float));
-            col2im_add(&q, c.cols + e * c.P, c.ld, dxn);
+            row2im_add(&q, c.rows + e * c.P * CKK, dxn);
         }
     }
 }
 
 /* convt2d backward, blocks [lo, hi):
- *   slot_blk = sum_{n in blk} x_n cols(dy_n)^T;  dx_n (+)= w cols(dy_n) */
+ *   slot_blk = sum_{n in blk} x_n rows(dy_n);  dx_n (+)= w rows(dy_n)^T */
 static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *x = X(0), *w = X(1);
@@ -365,14 +430,14 @@ static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int 
     for (size_t blk = lo; blk < hi; blk++) {
         conv_block c = get_block(g, y, blk);
         int N = (int)c.ld;
-        im2col_block(&q, &c, y->grad, (size_t)y->cols);
+        im2row_block(&q, &c, y->grad, (size_t)y->cols, (size_t)CKK);
         if (w->need_grad) {
             gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
-            vt_gemm(NULL, 0, 1, R, CKK, N, 1.0f, c.stage, N, c.cols, N, 0.0f, c.dw, CKK);
+            vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c.stage, N, c.rows, CKK, 0.0f, c.dw, CKK);
         }
         if (!x->need_grad)
             continue;
-        vt_gemm(NULL, 0, 0, R, N, CKK, 1.0f, w->val, CKK, c.cols, N, 0.0f, c.stage, N);
+        vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c.rows, CKK, 0.0f, c.stage, N);
         scatter_block(c.stage, x->grad + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, NULL,
                       !first);
     }
@@ -394,6 +459,25 @@ static void sum_dw_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int firs
     }
 }
 
+#define SUM_LANES 16
+
+/* sum_i d[i], i < n: lane l sums i = l (mod 16) in order, then the lanes in
+ * order (a fixed order whatever the vector width: the clones agree). */
+VT_CLONES static float sum_lanes(const float *restrict d, size_t n)
+{
+    float lane[SUM_LANES] = {0};
+    size_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (size_t l = 0; l < SUM_LANES; l++)
+            lane[l] += d[i + l];
+    for (size_t l = 0; i < n; i++, l++)
+        lane[l] += d[i];
+    float s = 0.0f;
+    for (size_t l = 0; l < SUM_LANES; l++)
+        s += lane[l];
+    return s;
+}
+
 /* db[c] (+)= sum_n sum_pos dy_n[c][pos] for channels c in [lo, hi), rows in order. */
 static void bias_grad_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
@@ -401,13 +485,8 @@ static void bias_grad_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, in
     size_t P = (size_t)y->cols / (size_t)y->shape[0];
     for (size_t c = lo; c < hi; c++) {
         double acc = first ? 0.0 : b->grad[c];
-        for (size_t n = 0; n < (size_t)y->rows; n++) {
-            const float *d = y->grad + n * (size_t)y->cols + c * P;
-            float s = 0.0f;
-            for (size_t i = 0; i < P; i++)
-                s += d[i];
-            acc += s;
-        }
+        for (size_t n = 0; n < (size_t)y->rows; n++)
+            acc += sum_lanes(y->grad + n * (size_t)y->cols + c * P, P);
         b->grad[c] = (float)acc;
     }
 }
@@ -417,8 +496,10 @@ static void conv_backward(vg_graph *g, vg_node *y, vg_range_fn blocks)
     vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
     if (x->need_grad || w->need_grad) {
         vg_for_range(g, y, n_blocks(y->rows), 1, 2 * conv_work(g, y), !x->grad_ready, blocks);
-        if (x->need_grad)
+        if (x->need_grad) {
             x->grad_ready = 1;
+            y->ROWS_OF_X = 0.0f; /* conv2d's rows now hold the patches of dx */
+        }
     }
     if (w->need_grad) {
         size_t nw = (size_t)w->rows * w->cols;
