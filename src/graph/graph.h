@@ -60,6 +60,8 @@ enum vg_op_id {
     VG_OP_LAYERNORM,      /* y = gamma[c] (x - m) / sqrt(v + eps) + beta[c], m, v over a row */
     VG_OP_CHW_TO_HWC,     /* y[p*C + c] = x[c*HW + p] */
     VG_OP_HWC_TO_CHW,     /* y[c*HW + p] = x[p*C + c] */
+    /* Autoencoders (graph/ops.c). */
+    VG_OP_ROWSUMSQ,       /* y_r = a sum_j x_rj^2, a = fparam[0]; dx_rj = 2 a x_rj dy_r */
     VG_OP_COUNT
 };
 
@@ -148,6 +150,8 @@ int vg_axpby(vg_graph *g, float a, int x1, float b, int x2);
 int vg_freebits(vg_graph *g, int mu, int lv, float lambda);
 /* y = |x - c| for scalar x; c is fparam[0] of the returned node (settable). */
 int vg_absdev(vg_graph *g, int x, float c);
+/* y_r = a sum_j x_rj^2 per row: [rows of x, 1] (the autoencoder's code penalty). */
+int vg_rowsumsq(vg_graph *g, int x, float a);
 /* Columns of a followed by the columns of b; y has a's rows, and b has the
  * same rows or one row per example while a has one per sample (row r of y
  * takes row r / (rows_a / rows_b) of b). Used to feed conditions c to the

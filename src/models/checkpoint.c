@@ -88,6 +88,8 @@ static int save_config(void *self, vio_writer *w, char *msg)
     if (rc == VAE_OK)
         rc = vm_save_networks(w, "model", c->encoder, c->decoder, c->prior_network,
                               c->input_shape, msg);
+    if (rc == VAE_OK) /* since 0.4.0: family, code penalty, corruption (models/ae.c) */
+        rc = vm_ae_save_config(w, c, msg);
     return rc;
 }
 
@@ -163,6 +165,8 @@ static int load_config(const vio_file *f, void *out, char *msg)
     if (rc == VAE_OK)
         rc = vm_load_networks(f, "model", &l->texts, &c->encoder, &c->decoder,
                               &c->prior_network, c->input_shape, msg);
+    if (rc == VAE_OK)
+        rc = vm_ae_load_config(f, c, msg);
     if (rc == VAE_OK && vm_config_check(c, msg) != VAE_OK)
         return vc_config_invalid(msg, "model");
     return rc;
