@@ -57,6 +57,11 @@ static void usage(FILE *to)
             "  --decoder TEXT     decoder layers, the last giving one value per pixel\n"
             "  --shape C,H,W      a sample's shape (default: the data's; IDX images are\n"
             "                     1,H,W); convolutions need it for CSV-like flat data\n"
+            "  --model NAME       vae|ae: a variational or a deterministic autoencoder\n"
+            "                     (default vae; for ae the elbo columns are -loss)\n"
+            "  --code-l2 W        ae: weight of the code penalty W sum_j z_j^2 (default 0)\n"
+            "  --corrupt SPEC     denoising: the encoder sees gaussian:SIGMA, mask:P or\n"
+            "                     saltpepper:P corrupted inputs in training (default none)\n"
             "  --latent K         latent dimensions (default 20)\n"
             "  --batch N          batch size (default 100)\n"
             "  --optimizer NAME   adam|sgd|momentum|adagrad (default adam)\n"
@@ -135,6 +140,26 @@ static int pick(const char *s, const char *const *names, int n)
     return -1;
 }
 
+/* --model: one row per model family (a name and how it sets the configuration). */
+typedef struct model_kind {
+    const char *name;
+    int family; /* enum vae_family */
+} model_kind;
+static const model_kind model_kinds[] = {
+    {"vae", VAE_FAMILY_VAE},
+    {"ae", VAE_FAMILY_AE},
+};
+
+static int parse_model(const char *s, vae_model_config *c)
+{
+    for (size_t i = 0; i < sizeof model_kinds / sizeof model_kinds[0]; i++)
+        if (strcmp(s, model_kinds[i].name) == 0) {
+            c->family = model_kinds[i].family;
+            return 0;
+        }
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option base_opts[] = {
@@ -146,7 +171,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"estimator", 1, 0, 'E'}, {"samples", 1, 0, 'n'}, {"objective", 1, 0, 'O'},
         {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
         {"conditional", 1, 0, 'C'}, {"encoder", 1, 0, 'N'}, {"decoder", 1, 0, 'D'},
-        {"shape", 1, 0, 'Z'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+        {"shape", 1, 0, 'Z'}, {"model", 1, 0, 'M'}, {"corrupt", 1, 0, 'X'},
+        {"code-l2", 1, 0, 'Q'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
     static const char *const cond_names[] = {"independent", "learned-prior"};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
@@ -181,6 +207,17 @@ static int parse_args(int argc, char **argv, options *o)
         case 'N': o->model.encoder = optarg; break;
         case 'D': o->model.decoder = optarg; break;
         case 'Z': bad = parse_shape(optarg, o->shape); break;
+        case 'M': bad = parse_model(optarg, &o->model); break;
+        case 'X':
+            bad = vae_corruption_parse(optarg, &o->model.corruption, &o->model.corruption_level,
+                                       NULL) != VAE_OK;
+            break;
+        case 'Q': {
+            char *end;
+            o->model.code_l2 = strtof(optarg, &end);
+            bad = *end || end == optarg || !(o->model.code_l2 >= 0);
+            break;
+        }
         case 'k': bad = parse_long(optarg, 1, 65536, &v); o->model.latent_dim = (int)v; break;
         case 'b': bad = parse_long(optarg, 1, 1L << 20, &o->batch); break;
         case 'e': bad = parse_long(optarg, 0, 1000000, &v); o->epochs = (int)v; break;
