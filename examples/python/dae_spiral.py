@@ -45,7 +45,7 @@ def main():
                       corruption="gaussian", corruption_level=0.1, seed=3,
                       threads=1) as m, libvae.Optimizer("adam", lr=2e-3) as opt:
         for e in range(epochs):
-            st = m.fit(x, epochs=1, batch_size=100, optimizer=opt)
+            st = m.fit(x, epochs=1, batch_size=100, optimizer=opt)[-1]
         g = np.linspace(-1.1, 1.1, 23)
         gx, gy = np.meshgrid(g, g)
         grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
@@ -56,16 +56,22 @@ def main():
     print("final loss %.4f; squared error of corrupted points %.5f, denoised %.5f"
           % (st.loss, err_before, err_after))
     t = np.linspace(0.5 * np.pi, 3.5 * np.pi, 400)
-    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
     ax.scatter(x[:, 0], x[:, 1], s=1, c="0.7", label="training data (noisy spiral)")
     ax.plot(t * np.cos(t) / (3.5 * np.pi), t * np.sin(t) / (3.5 * np.pi), "k-", lw=0.8,
             label="spiral")
-    ax.quiver(grid[:, 0], grid[:, 1], d[:, 0], d[:, 1], color="tab:red", angles="xy",
-              scale_units="xy", scale=1, width=0.003, label="r(x) - x")
+    # Arrows longer than the grid spacing are drawn at that length; the colour
+    # gives the true length |r(x) - x|.
+    length = np.linalg.norm(d, axis=1)
+    shown = d * np.minimum(1.0, 0.09 / np.maximum(length, 1e-12))[:, None]
+    q = ax.quiver(grid[:, 0], grid[:, 1], shown[:, 0], shown[:, 1], length, cmap="viridis",
+                  angles="xy", scale_units="xy", scale=1, width=0.004, label="r(x) - x")
+    fig.colorbar(q, ax=ax, shrink=0.7, label="|r(x) - x|")
     ax.set_aspect("equal")
     ax.set_xlim(-1.15, 1.15)
     ax.set_ylim(-1.15, 1.15)
-    ax.set_title("Denoising AE (Gaussian corruption 0.1): r(x) - x")
+    ax.set_title("Denoising AE (Gaussian corruption 0.1): r(x) - x\n"
+                 "(arrows clipped to 0.09, colour = length)", fontsize=10)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(out)
