@@ -264,6 +264,77 @@ START_TEST(test_denoising_fresh_and_deterministic)
 }
 END_TEST
 
+START_TEST(test_denoising_keyed_shards_and_set_training)
+{
+    /* Keyed gradients (MPI's shards): the corruption of a row does not depend
+     * on which rows share its batch, so the mean of two halves' gradients is
+     * the whole batch's. */
+    vae_model *m = denoising_vae(5, VAE_CORRUPT_GAUSSIAN, 0.3f);
+    float *x = unit_rows(8, D, 3);
+    size_t P = vae_model_param_count(m);
+    float *whole = malloc(P * sizeof *whole), *half = malloc(P * sizeof *half);
+    ck_assert_int_eq(vae_model_compute_gradients_keyed(m, x, 8, 7, 0, NULL), VAE_OK);
+    memcpy(whole, vae_model_gradient_data(m), P * sizeof *whole);
+    ck_assert_int_eq(vae_model_compute_gradients_keyed(m, x, 4, 7, 0, NULL), VAE_OK);
+    memcpy(half, vae_model_gradient_data(m), P * sizeof *half);
+    ck_assert_int_eq(vae_model_compute_gradients_keyed(m, x + 4 * D, 4, 7, 4, NULL), VAE_OK);
+    const float *g2 = vae_model_gradient_data(m);
+    for (size_t i = 0; i < P; i++)
+        ck_assert_msg(fabsf(0.5f * (half[i] + g2[i]) - whole[i]) <= 1e-4f + 1e-3f * fabsf(whole[i]),
+                      "param %zu", i);
+    /* The corruption is a training setting: switch it off and on again. */
+    vae_model_config c;
+    c.struct_size = sizeof c;
+    vae_model_get_config(m, &c);
+    c.corruption = VAE_CORRUPT_NONE;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_OK);
+    ck_assert_int_eq(m->train_e.x_in, m->train_e.x);
+    c.corruption = VAE_CORRUPT_MASK;
+    c.corruption_level = 0.25f;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_OK);
+    ck_assert_int_ne(m->train_e.x_in, m->train_e.x);
+    vae_optimizer *o = adam(1e-3f);
+    ck_assert_int_eq(vae_model_train_step(m, o, x, 8, NULL), VAE_OK);
+    c.code_l2 = 1.0f;
+    ck_assert_int_eq(vae_model_set_training(m, &c), VAE_ERR_INVALID);
+    vae_optimizer_free(o);
+    free(whole);
+    free(half);
+    free(x);
+    vae_model_free(m);
+}
+END_TEST
+
+START_TEST(test_convolutional_ae)
+{
+    /* The text forms, convolutional: 1x8x8 images, a 4x4x4 feature map, a 6-d code. */
+    vae_model_config c;
+    vae_model_config_init(&c);
+    c.family = VAE_FAMILY_AE;
+    c.input_dim = 64;
+    c.input_shape[0] = 1, c.input_shape[1] = 8, c.input_shape[2] = 8;
+    c.latent_dim = 6;
+    c.encoder = "conv2d(4,4,2,1) relu flatten";
+    c.decoder = "dense(64) relu reshape(4,4,4) convT2d(1,4,2,1)";
+    c.corruption = VAE_CORRUPT_MASK;
+    c.corruption_level = 0.3f;
+    vae_model *m = NULL;
+    vae_error err;
+    ck_assert_msg(vae_model_create(&c, &m, &err) == VAE_OK, "%s", err.message);
+    float *x = unit_rows(10, 64, 2), out[10 * 64];
+    vae_optimizer *o = adam(1e-2f);
+    vae_elbo_stats first, st;
+    ck_assert_int_eq(vae_model_train_step(m, o, x, 10, &first), VAE_OK);
+    for (int s = 0; s < 30; s++)
+        ck_assert_int_eq(vae_model_train_step(m, o, x, 10, &st), VAE_OK);
+    ck_assert(st.loss < first.loss);
+    ck_assert_int_eq(vae_model_denoise(m, x, 10, out), VAE_OK);
+    vae_optimizer_free(o);
+    free(x);
+    vae_model_free(m);
+}
+END_TEST
+
 /* Save after 3 steps, load, then 3 more steps on both: same outputs, same bits. */
 static void round_trip(vae_model *m, const char *name)
 {
@@ -528,6 +599,8 @@ int main(void)
     tcase_add_test(tc, test_ae_loss_fd_bernoulli);
     tcase_add_test(tc, test_ae_calls);
     tcase_add_test(tc, test_denoising_fresh_and_deterministic);
+    tcase_add_test(tc, test_denoising_keyed_shards_and_set_training);
+    tcase_add_test(tc, test_convolutional_ae);
     tcase_add_test(tc, test_checkpoint_ae);
     tcase_add_test(tc, test_checkpoint_denoising_vae);
     tcase_add_test(tc, test_checkpoint_denoising_ae);

@@ -59,7 +59,7 @@ int vm_ae_unsupported(vae_model *m, const char *what)
                     "prior; use a VAE", what);
 }
 
-const float *vm_encoder_input(vae_model *m, const float *x, size_t n)
+const float *vm_encoder_input(vae_model *m, const float *x, size_t n, const vm_noise *noise)
 {
     if (m->cfg.corruption == VAE_CORRUPT_NONE)
         return x;
@@ -73,7 +73,16 @@ const float *vm_encoder_input(vae_model *m, const float *x, size_t n)
         m->noisy = p;
         m->noisy_cap = n * D;
     }
-    vds_corrupt(m->cfg.corruption, m->cfg.corruption_level, &m->rng, x, n, D, m->noisy);
+    if (!noise || !noise->keyed) {
+        vds_corrupt(m->cfg.corruption, m->cfg.corruption_level, &m->rng, x, n, D, m->noisy);
+        return m->noisy;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vt_rng r;
+        vt_rng_seed_keyed(&r, m->cfg.seed ^ VDS_CORRUPT_STREAM, noise->key, noise->first + i);
+        vds_corrupt(m->cfg.corruption, m->cfg.corruption_level, &r, x + i * D, 1, D,
+                    m->noisy + i * D);
+    }
     return m->noisy;
 }
 

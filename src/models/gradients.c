@@ -63,7 +63,7 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
     vm_apply_schedule(m);
     vg_bind(g, e->x, x);
     if (e->x_in != e->x) { /* denoising: a fresh corruption for the encoder (models/ae.c) */
-        const float *x_in = vm_encoder_input(m, x, n);
+        const float *x_in = vm_encoder_input(m, x, n, noise);
         if (!x_in)
             return VAE_ERR_NOMEM;
         vg_bind(g, e->x_in, x_in);

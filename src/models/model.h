@@ -211,9 +211,12 @@ int vm_ae_check(const vae_model_config *c, char *msg);
 int vm_ae_unsupported(vae_model *m, const char *what);
 
 /* The encoder's input for a training batch of n rows: x itself, or, with a
- * corruption, corrupt(x) drawn from the training stream into m->noisy (grown
- * only when n exceeds every batch before). NULL: out of memory (message set). */
-const float *vm_encoder_input(vae_model *m, const float *x, size_t n);
+ * corruption, corrupt(x) into m->noisy (grown only when n exceeds every batch
+ * before), drawn from the training stream or, with keyed noise (noise->keyed),
+ * row i's from generator (seed ^ VDS_CORRUPT_STREAM, key, first + i), so that
+ * shards of a batch corrupt their rows as the whole batch would. NULL: out of
+ * memory (message set). */
+const float *vm_encoder_input(vae_model *m, const float *x, size_t n, const vm_noise *noise);
 
 /* The family's checkpoint records (written only when not the defaults, so
  * VAE files are as before; absent records load as the defaults). */
