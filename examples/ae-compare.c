@@ -2,9 +2,9 @@
  * with 30-dimensional codes, on MNIST (first 9,000 digits train, last 1,000
  * test, pixels / 255), then denoising autoencoders (mask p = 0.5 and
  * Gaussian sigma = 0.5), trained with Adam (batch 100, lr 2e-3; the linear
- * AE 2 x EPOCHS at 3e-3, the last EPOCHS / 2 at 3e-4). Prints Markdown tables of the held-out errors
- * (squared error summed over the 784 pixels, averaged over digits) and
- * writes two PNGs (docs/autoencoders.md):
+ * AE 2 x EPOCHS at 3e-3, the last EPOCHS / 2 at 3e-4). Prints Markdown tables
+ * of the held-out errors (squared error summed over the 784 pixels, averaged
+ * over digits) and writes two PNGs (docs/autoencoders.md):
  *
  *   OUT/ae-compare.png  rows: originals, PCA, linear AE, deep AE, VAE
  *   OUT/ae-denoise.png  rows: masked, denoised, clean, noisy (Gaussian), denoised, clean

@@ -374,7 +374,10 @@ static void round_trip(vae_model *m, const char *name)
     vae_model_free(m);
 }
 
-START_TEST(test_checkpoint_ae) { round_trip(ae_with(VAE_LIK_BERNOULLI, VAE_ACT_RELU, 0.1f, 4), "ae.ckpt"); }
+START_TEST(test_checkpoint_ae)
+{
+    round_trip(ae_with(VAE_LIK_BERNOULLI, VAE_ACT_RELU, 0.1f, 4), "ae.ckpt");
+}
 END_TEST
 
 START_TEST(test_checkpoint_denoising_vae)
@@ -521,7 +524,8 @@ START_TEST(test_linear_ae_matches_pca)
         }
     }
     ck_assert_ptr_nonnull(W);
-    double angle = largest_angle(W, vae_pca_components(pca), LK, LD) * 180.0 / 3.14159265358979323846;
+    const double degrees = 180.0 / 3.14159265358979323846;
+    double angle = largest_angle(W, vae_pca_components(pca), LK, LD) * degrees;
     ck_assert_msg(ae_err <= 1.01 * pca_err && angle < 2.0,
                   "linear AE %.5f vs PCA %.5f (ratio %.4f), largest angle %.3f degrees", ae_err,
                   pca_err, ae_err / pca_err, angle);
