@@ -327,6 +327,10 @@ VAE_API int vae_model_denoise(vae_model *model, const float *x_noisy, size_t n, 
     if (!x_noisy || !out)
         return vae_fail(model->errmsg, VAE_ERR_NULL, "denoise: %s is NULL",
                         !x_noisy ? "x_noisy" : "out");
+    if (model->cfg.cond_dim > 0)
+        return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
+                        "denoise: the model is conditional (cond_dim = %d): use "
+                        "vae_model_reconstruct_cond with the conditions", model->cfg.cond_dim);
     int rc = check_rows(model, n, "denoise");
     if (rc == VAE_OK)
         rc = check_data(model, x_noisy, n, (size_t)model->cfg.input_dim, 0, "denoise");
