@@ -59,9 +59,14 @@ static void usage(FILE *to)
             "                     1,H,W); convolutions need it for CSV-like flat data\n"
             "  --latent K[,K2..]  latent dimensions (default 20); a list gives the sizes\n"
             "                     of a hierarchical VAE's layers, z_1 (next to x) first\n"
-            "  --model NAME       vae|hvae|ladder (default vae; a --latent list means\n"
-            "                     hvae): hvae infers the layers bottom-up (Burda et al.),\n"
-            "                     ladder top-down (Sonderby et al.); docs/hierarchical.md\n"
+            "  --model NAME       vae|ae|hvae|ladder (default vae; a --latent list means\n"
+            "                     hvae): ae a deterministic autoencoder (its elbo columns\n"
+            "                     are -loss; docs/autoencoders.md); hvae infers the layers\n"
+            "                     bottom-up (Burda et al.), ladder top-down (Sonderby et\n"
+            "                     al.); docs/hierarchical.md\n"
+            "  --code-l2 W        ae: weight of the code penalty W sum_j z_j^2 (default 0)\n"
+            "  --corrupt SPEC     denoising: the encoder sees gaussian:SIGMA, mask:P or\n"
+            "                     saltpepper:P corrupted inputs in training (default none)\n"
             "  --batch N          batch size (default 100)\n"
             "  --optimizer NAME   adam|sgd|momentum|adagrad (default adam)\n"
             "  --lr RATE          learning rate (default: the optimizer's)\n"
@@ -158,6 +163,29 @@ static int pick(const char *s, const char *const *names, int n)
     return -1;
 }
 
+/* --model: one row per model (a name and how it sets the configuration). */
+typedef struct model_kind {
+    const char *name;
+    int family;       /* enum vae_family */
+    int hierarchical; /* needs two or more --latent sizes */
+    int inference;    /* enum vae_inference of a hierarchical model */
+} model_kind;
+static const model_kind model_kinds[] = {
+    {"vae", VAE_FAMILY_VAE, 0, VAE_INFER_BOTTOM_UP},
+    {"ae", VAE_FAMILY_AE, 0, VAE_INFER_BOTTOM_UP},
+    {"hvae", VAE_FAMILY_VAE, 1, VAE_INFER_BOTTOM_UP},
+    {"ladder", VAE_FAMILY_VAE, 1, VAE_INFER_LADDER},
+};
+
+/* The row of --model s, or NULL. */
+static const model_kind *find_model(const char *s)
+{
+    for (size_t i = 0; i < sizeof model_kinds / sizeof model_kinds[0]; i++)
+        if (strcmp(s, model_kinds[i].name) == 0)
+            return &model_kinds[i];
+    return NULL;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option base_opts[] = {
@@ -169,9 +197,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"estimator", 1, 0, 'E'}, {"samples", 1, 0, 'n'}, {"objective", 1, 0, 'O'},
         {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
         {"conditional", 1, 0, 'C'}, {"encoder", 1, 0, 'N'}, {"decoder", 1, 0, 'D'},
-        {"shape", 1, 0, 'Z'}, {"model", 1, 0, 'M'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
-    static const char *const model_names[] = {"vae", "hvae", "ladder"};
-    int model_kind = -1;
+        {"shape", 1, 0, 'Z'}, {"model", 1, 0, 'M'}, {"corrupt", 1, 0, 'X'},
+        {"code-l2", 1, 0, 'Q'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
     static const char *const cond_names[] = {"independent", "learned-prior"};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
@@ -183,6 +210,7 @@ static int parse_args(int argc, char **argv, options *o)
     memcpy(longopts, base_opts, n_base * sizeof *longopts);
     memcpy(longopts + n_base, beta_longopts, (BETA_LONGOPTS_COUNT) * sizeof *longopts);
     int objective = VAE_OBJ_ELBO;
+    const model_kind *kind = NULL;
     memset(o, 0, sizeof *o);
     o->holdout = -1;
     o->epochs = 10;
@@ -207,7 +235,17 @@ static int parse_args(int argc, char **argv, options *o)
         case 'D': o->model.decoder = optarg; break;
         case 'Z': bad = parse_shape(optarg, o->shape); break;
         case 'k': bad = parse_latent(optarg, &o->model); break;
-        case 'M': bad = (model_kind = pick(optarg, model_names, 3)) < 0; break;
+        case 'M': bad = (kind = find_model(optarg)) == NULL; break;
+        case 'X':
+            bad = vae_corruption_parse(optarg, &o->model.corruption, &o->model.corruption_level,
+                                       NULL) != VAE_OK;
+            break;
+        case 'Q': {
+            char *end;
+            o->model.code_l2 = strtof(optarg, &end);
+            bad = *end || end == optarg || !(o->model.code_l2 >= 0);
+            break;
+        }
         case 'b': bad = parse_long(optarg, 1, 1L << 20, &o->batch); break;
         case 'e': bad = parse_long(optarg, 0, 1000000, &v); o->epochs = (int)v; break;
         case 's': bad = parse_long(optarg, 0, 0x7fffffffL, &v); o->model.seed = (uint64_t)v; break;
@@ -261,16 +299,20 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "vae-train: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (model_kind == 0 && o->model.latent_layers > 1) {
-        fprintf(stderr, "vae-train: --model vae has one latent layer: give --latent one size\n");
+    if (kind && !kind->hierarchical && o->model.latent_layers > 1) {
+        fprintf(stderr, "vae-train: --model %s has one latent layer: give --latent one size\n",
+                kind->name);
         return -1;
     }
-    if (model_kind > 0 && o->model.latent_layers < 2) {
+    if (kind && kind->hierarchical && o->model.latent_layers < 2) {
         fprintf(stderr, "vae-train: --model %s needs --latent with two or more sizes\n",
-                model_names[model_kind]);
+                kind->name);
         return -1;
     }
-    o->model.inference = model_kind == 2 ? VAE_INFER_LADDER : VAE_INFER_BOTTOM_UP;
+    if (kind) {
+        o->model.family = kind->family;
+        o->model.inference = kind->inference;
+    }
     if (objective == VAE_OBJ_IWAE) {
         o->model.objective = VAE_OBJ_IWAE;
         o->model.samples = o->k; /* the IWAE bound's k is the model's samples per example */

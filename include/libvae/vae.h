@@ -744,6 +744,15 @@ enum vae_inference {
     VAE_INFER_LADDER = 1     /**< Sønderby et al. 2016: a deterministic bottom-up pass, then top-down posteriors, each the precision-weighted combination of the bottom-up Gaussian and the prior p(z_l|z_{l+1}) */
 };
 
+/**
+ * The model family of a vae_model (docs/autoencoders.md).
+ * @since 0.4.0
+ */
+enum vae_family {
+    VAE_FAMILY_VAE = 0,     /**< the variational autoencoder (Gaussian or other posterior) */
+    VAE_FAMILY_AE = 1       /**< a deterministic autoencoder: z = the encoder's code (the mean head), loss -log p(x|decoder(z)) + code_l2 sum_j z_j^2 */
+};
+
 /** Model configuration. Initialise with vae_model_config_init (a macro: see vae_model_config_init_size). */
 typedef struct vae_model_config {
     size_t struct_size;            /**< sizeof(vae_model_config) */
@@ -803,6 +812,11 @@ typedef struct vae_model_config {
     int latent_sizes[VAE_MAX_LATENT_LAYERS]; /**< K_1 .. K_L for l < latent_layers, K_1 next to x; latent_sizes[0] is 0 (default: taken as latent_dim) or latent_dim. Since 0.4.0 */
     int inference;                 /**< enum vae_inference (default bottom-up). Since 0.4.0 */
     const char *hier_network;      /**< the layers of every network between stochastic layers (each q(z_l|z_{l-1}) or ladder step d_l = f(d_{l-1}), and each prior p(z_l|z_{l+1})) before its mean and log-variance heads; NULL (default): dense(h) and the activation, h the last hidden size (hidden[n_hidden - 1]), or none when n_hidden is 0. Copied by vae_model_create. Since 0.4.0 */
+    /* Since 0.4.0: autoencoders and denoising (docs/autoencoders.md). */
+    int family;                    /**< enum vae_family (default VAE_FAMILY_VAE). An AE has no log-variance head, no posterior and no prior: the calls that need one return VAE_ERR_UNSUPPORTED */
+    float code_l2;                 /**< AE: weight lambda >= 0 of the code penalty lambda sum_j z_j^2 in the loss (default 0); must be 0 for a VAE */
+    int corruption;                /**< enum vae_corruption of the encoder's input in training (default VAE_CORRUPT_NONE): the encoder sees corrupt(x), the likelihood scores the clean x (a training setting, see vae_model_set_training) */
+    float corruption_level;        /**< its parameter: sigma for Gaussian, p for mask and salt-and-pepper (default 0) */
 } vae_model_config;
 
 /**
@@ -938,6 +952,10 @@ VAE_API size_t vae_model_param_count(const vae_model *model);
  * Frozen: this struct has no struct_size and is written whole by many calls,
  * so it never grows. Newer training figures go into a separate output
  * struct that starts with struct_size (like vae_training_state).
+ * For an autoencoder (VAE_FAMILY_AE): rec = mean log p(x|x_hat) of the
+ * reconstruction x_hat = decoder(code), kl = the code penalty
+ * code_l2 mean_i sum_j z_ij^2 (0 without one), elbo = rec - kl and loss =
+ * -elbo, the AE's loss.
  */
 typedef struct vae_elbo_stats {
     double elbo;    /**< mean over examples of E_q[log p(x|z)] - KL */
@@ -1060,6 +1078,7 @@ VAE_API int vae_model_elbo(vae_model *model, const float *x, size_t n, float *pe
  * A hierarchical model (latent_layers >= 2) gives q(z_1|x)'s, z_1 being the
  * layer next to x; for the ladder, q(z_1|.) at z_2 .. z_L set to their
  * posterior means (docs/hierarchical.md).
+ * For an autoencoder (VAE_FAMILY_AE) mu is the code and logvar is filled with zeros.
  * @param model   the model.
  * @param x       n x input_dim floats, row-major.
  * @param n       number of examples, 1..2^28.
@@ -1099,6 +1118,24 @@ VAE_API int vae_model_decode(vae_model *model, const float *z, size_t n, float *
  * @since 0.1.0
  */
 VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, float *out);
+
+/**
+ * Denoise n examples: the decoder's output (Bernoulli probabilities or
+ * Gaussian means) for the encoder's mean of the given, possibly corrupted,
+ * inputs; for an autoencoder its reconstruction. The same computation as
+ * vae_model_reconstruct, named for models trained with a corruption
+ * (vae_model_config.corruption): no corruption is applied here.
+ * @param model    an unconditional model.
+ * @param x_noisy  n x input_dim finite floats, row-major (caller-owned).
+ * @param n        number of examples, 1..2^28.
+ * @param out      receives n x input_dim floats (caller-owned); may not alias x_noisy.
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NONFINITE,
+ *         VAE_ERR_LIMIT, VAE_ERR_UNSUPPORTED (a conditional model),
+ *         VAE_ERR_NOMEM.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_denoise(vae_model *model, const float *x_noisy, size_t n, float *out);
 
 /**
  * n samples from the model: z ~ N(0, I) drawn with the model's training

@@ -129,6 +129,8 @@ VAE_PRIOR_LEARNED = 1
 
 VAE_ACTIVE_UNIT_THRESHOLD = 0.01
 
+VAE_FAMILY_VAE = 0
+VAE_FAMILY_AE = 1
 VAE_CORRUPT_NONE = 0
 VAE_CORRUPT_GAUSSIAN = 1
 VAE_CORRUPT_MASK = 2
@@ -226,6 +228,11 @@ class ModelConfig(Structure):
         ("latent_sizes", c_int * VAE_MAX_LATENT_LAYERS),
         ("inference", c_int),
         ("hier_network", c_char_p),
+        # Since 0.4.0: autoencoders and denoising.
+        ("family", c_int),
+        ("code_l2", c_float),
+        ("corruption", c_int),
+        ("corruption_level", c_float),
     ]
 
 
@@ -462,6 +469,7 @@ _PROTOTYPES = {
     "vae_model_encode": (c_int, [_P, _F, c_size_t, _F, _F]),
     "vae_model_decode": (c_int, [_P, _F, c_size_t, _F]),
     "vae_model_reconstruct": (c_int, [_P, _F, c_size_t, _F]),
+    "vae_model_denoise": (c_int, [_P, _F, c_size_t, _F]),
     "vae_model_sample": (c_int, [_P, c_size_t, _F]),
     "vae_model_save": (c_int, [_P, _P, c_char_p]),
     "vae_model_load": (c_int, [c_char_p, _PP, _PP, POINTER(VaeError)]),

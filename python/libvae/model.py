@@ -34,6 +34,10 @@ KL_SCHEDULES = {"constant": capi.VAE_KL_SCHEDULE_CONSTANT, "linear": capi.VAE_KL
                 "cyclical": capi.VAE_KL_SCHEDULE_CYCLICAL}
 PRIORS = {"standard": capi.VAE_PRIOR_STANDARD, "learned": capi.VAE_PRIOR_LEARNED}
 INFERENCES = {"bottom-up": capi.VAE_INFER_BOTTOM_UP, "ladder": capi.VAE_INFER_LADDER}
+FAMILIES = {"vae": capi.VAE_FAMILY_VAE, "ae": capi.VAE_FAMILY_AE}
+CORRUPTIONS = {"none": capi.VAE_CORRUPT_NONE, "gaussian": capi.VAE_CORRUPT_GAUSSIAN,
+               "mask": capi.VAE_CORRUPT_MASK, "saltpepper": capi.VAE_CORRUPT_SALT_PEPPER,
+               "salt-pepper": capi.VAE_CORRUPT_SALT_PEPPER}
 # vae-train's shorthands: --estimator score-ema / score-loo
 _ESTIMATOR_SHORTHANDS = {"score-ema": "ema", "score-loo": "loo"}
 
@@ -85,6 +89,11 @@ _OPTIONS = {
     # 0.4.0: hierarchical VAEs (latent=(32, 16) gives the layers' sizes)
     "inference": ("inference", "enum", INFERENCES, False),
     "hier_network": ("hier_network", "net", None, False),
+    # 0.4.0: autoencoders and denoising (docs/autoencoders.md)
+    "family": ("family", "enum", FAMILIES, False),
+    "code_l2": ("code_l2", "float", None, False),
+    "corruption": ("corruption", "enum", CORRUPTIONS, True),
+    "corruption_level": ("corruption_level", "float", None, True),
 }
 
 #: The keywords vae_model_set_training takes (Model.set_training, gradient_stats).
@@ -366,6 +375,17 @@ class Model(Handle):
       None keeps the MLP of ``hidden``. The encoder's mean and log-variance
       heads follow automatically; the decoder's last layer gives input_dim values
     - input_shape: (channels, height, width) of a sample, product input_dim
+
+    Autoencoders and denoising (docs/autoencoders.md):
+
+    - family: 'vae' (default) or 'ae', a deterministic autoencoder: the code
+      is the mean head, the loss -log p(x|x_hat) + code_l2 sum_j z_j^2; its
+      ``kl`` figure is the code penalty, and sample, log_likelihood,
+      gradient_stats, diagnostics and aggressive training are unsupported
+    - code_l2: the AE's code penalty weight (>= 0; 0 for a VAE)
+    - corruption, corruption_level: 'none', 'gaussian' (sigma), 'mask' (p) or
+      'saltpepper' (p): in training the encoder sees corrupted inputs and the
+      likelihood scores the clean ones (training settings); see :meth:`denoise`
       (needed by convolutions; None: flat)
     - :attr:`encoder` and :attr:`decoder` give the canonical texts back
 
@@ -386,7 +406,8 @@ class Model(Handle):
                  kl_cycles=None, capacity_gamma=None, capacity_max=None, capacity_steps=None,
                  free_bits=None, aggressive=None, aggressive_max_inner=None, cond_dim=None,
                  prior=None, prior_hidden=None, encoder=None, decoder=None,
-                 prior_network=None, input_shape=None, inference=None, hier_network=None):
+                 prior_network=None, input_shape=None, inference=None, hier_network=None,
+                 family=None, code_l2=None, corruption=None, corruption_level=None):
         super().__init__()
         self.optimizer = None
         cfg = capi.new_model_config()
@@ -403,7 +424,8 @@ class Model(Handle):
             aggressive_max_inner=aggressive_max_inner, cond_dim=cond_dim, prior=prior,
             prior_hidden=prior_hidden, encoder=encoder, decoder=decoder,
             prior_network=prior_network, input_shape=input_shape, inference=inference,
-            hier_network=hier_network),
+            hier_network=hier_network, family=family, code_l2=code_l2, corruption=corruption,
+            corruption_level=corruption_level),
             "Model")
         out = ctypes.c_void_p()
         err = capi.VaeError()
@@ -1010,6 +1032,17 @@ class Model(Handle):
             else:
                 rc = lib.vae_model_reconstruct_cond(h, fptr(x), fptr(c), x.shape[0], fptr(out))
             _check(h, rc)
+        return out
+
+    def denoise(self, x_noisy):
+        """The decoder's output for the encoder's mean of the given (noisy)
+        rows, (n, input_dim) float32 (vae_model_denoise; for family='ae' the
+        reconstruction). No corruption is applied here."""
+        x = as_rows(x_noisy, self._input_dim, "denoise")
+        out = np.empty((x.shape[0], self._input_dim), dtype=np.float32)
+        with self._lock:
+            h = self._h()
+            _check(h, lib.vae_model_denoise(h, fptr(x), x.shape[0], fptr(out)))
         return out
 
     def sample(self, n=None, c=None):

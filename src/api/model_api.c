@@ -51,6 +51,10 @@ static void model_config_defaults(vae_model_config *cfg)
     cfg->prior_hidden = 64;
     cfg->latent_layers = 1;
     cfg->inference = VAE_INFER_BOTTOM_UP;
+    cfg->family = VAE_FAMILY_VAE;
+    cfg->code_l2 = 0.0f;
+    cfg->corruption = VAE_CORRUPT_NONE;
+    cfg->corruption_level = 0.0f;
 }
 
 VAE_ABI_INIT_SIZE(vae_model_config, model_config_defaults)
@@ -142,6 +146,8 @@ static void merge_training(const vae_model_config *model_cfg, const vae_model_co
     out->free_bits = in->free_bits;
     out->aggressive = in->aggressive;
     out->aggressive_max_inner = in->aggressive_max_inner;
+    out->corruption = in->corruption;
+    out->corruption_level = in->corruption_level;
 }
 
 /* The architecture fields of two configurations agree; else a message naming the first that differs. */
@@ -154,7 +160,7 @@ static int same_architecture(const vae_model_config *a, const vae_model_config *
                         "cannot change");
     SAME(input_dim) SAME(latent_dim) SAME(n_hidden) SAME(activation) SAME(leaky_slope)
     SAME(likelihood) SAME(gaussian_sigma) SAME(logvar_min) SAME(logvar_max) SAME(seed)
-    SAME(posterior) SAME(cond_dim) SAME(prior) SAME(prior_hidden)
+    SAME(posterior) SAME(cond_dim) SAME(prior) SAME(prior_hidden) SAME(family) SAME(code_l2)
     SAME(latent_layers) SAME(inference)
 #undef SAME
     for (int k = 0; k < a->n_hidden; k++)
@@ -303,6 +309,23 @@ VAE_API int vae_model_reconstruct(vae_model *model, const float *x, size_t n, fl
     if (rc == VAE_OK)
         rc = check_data(model, x, n, (size_t)model->cfg.input_dim, 0, "reconstruct");
     return rc == VAE_OK ? vm_reconstruct(model, x, NULL, n, out) : rc;
+}
+
+VAE_API int vae_model_denoise(vae_model *model, const float *x_noisy, size_t n, float *out)
+{
+    if (!model)
+        return VAE_ERR_NULL;
+    if (!x_noisy || !out)
+        return vae_fail(model->errmsg, VAE_ERR_NULL, "denoise: %s is NULL",
+                        !x_noisy ? "x_noisy" : "out");
+    if (model->cfg.cond_dim > 0)
+        return vae_fail(model->errmsg, VAE_ERR_UNSUPPORTED,
+                        "denoise: the model is conditional (cond_dim = %d): use "
+                        "vae_model_reconstruct_cond with the conditions", model->cfg.cond_dim);
+    int rc = check_rows(model, n, "denoise");
+    if (rc == VAE_OK)
+        rc = check_data(model, x_noisy, n, (size_t)model->cfg.input_dim, 0, "denoise");
+    return rc == VAE_OK ? vm_reconstruct(model, x_noisy, NULL, n, out) : rc;
 }
 
 VAE_API int vae_model_sample(vae_model *model, size_t n, float *out)

@@ -278,6 +278,14 @@ int vg_absdev(vg_graph *g, int x, float c)
     return id;
 }
 
+int vg_rowsumsq(vg_graph *g, int x, float a)
+{
+    int id = add_node(g, VG_OP_ROWSUMSQ, g->nodes[x].rows_kind, g->nodes[x].fixed_rows, 1, 1, &x);
+    if (id >= 0)
+        g->nodes[id].fparam[0] = a;
+    return id;
+}
+
 int vg_concat(vg_graph *g, int a, int b)
 {
     int in[2] = {a, b};

@@ -72,6 +72,8 @@ enum vg_op_id {
     VG_OP_VQ_LOSS,        /* l_i = (c + beta) sum_m ||z_im - e_k(im)||^2; dz = 2 beta (z - e), de = 2 c (e - z) */
     VG_OP_CONCAT,         /* y_r = [a_r, b_(r / (rows_y / rows_b))]: columns of a, then b (b's rows repeated) */
     VG_OP_KL_GAUSS,       /* kl_i = 1/2 sum_j (lp - lq + (e^lq + (mq - mp)^2) e^-lp - 1) */
+    /* Autoencoders (graph/ops.c). */
+    VG_OP_ROWSUMSQ,       /* y_r = a sum_j x_rj^2, a = fparam[0]; dx_rj = 2 a x_rj dy_r */
 #define VG_OP_ENUM_(id, name, fwd, bwd, reserve) id,
     VG_OPS_ELSEWHERE(VG_OP_ENUM_)
 #undef VG_OP_ENUM_
@@ -170,6 +172,8 @@ int vg_axpby(vg_graph *g, float a, int x1, float b, int x2);
 int vg_freebits(vg_graph *g, int mu, int lv, float lambda);
 /* y = |x - c| for scalar x; c is fparam[0] of the returned node (settable). */
 int vg_absdev(vg_graph *g, int x, float c);
+/* y_r = a sum_j x_rj^2 per row: [rows of x, 1] (the autoencoder's code penalty). */
+int vg_rowsumsq(vg_graph *g, int x, float a);
 /* Columns of a followed by the columns of b; y has a's rows, and b has the
  * same rows or one row per example while a has one per sample (row r of y
  * takes row r / (rows_a / rows_b) of b). Used to feed conditions c to the

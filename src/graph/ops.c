@@ -706,6 +706,37 @@ static void absdev_bwd(vg_graph *g, vg_node *y)
     deliver(x, 1, &v);
 }
 
+/* ---- row sum of squares (the autoencoder's code penalty) --------------------
+ * y_r = a sum_j x_rj^2,  a = fparam[0];  dx_rj = 2 a x_rj dy_r. */
+
+static void rowsumsq_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *x = X(0);
+    double a = y->fparam[0];
+    for (int r = 0; r < y->rows; r++) {
+        const float *xr = x->val + (size_t)r * x->cols;
+        double acc = 0.0;
+        for (int j = 0; j < x->cols; j++)
+            acc += (double)xr[j] * xr[j];
+        y->val[r] = (float)(a * acc);
+    }
+}
+
+static void rowsumsq_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0);
+    if (!x->need_grad)
+        return;
+    int first = !x->grad_ready;
+    float a2 = 2.0f * y->fparam[0];
+    for (int r = 0; r < y->rows; r++)
+        for (int j = 0; j < x->cols; j++) {
+            size_t o = (size_t)r * x->cols + j;
+            ACC(first, x->grad[o], a2 * x->val[o] * y->grad[r]);
+        }
+    x->grad_ready = 1;
+}
+
 /* ---- concat: y_r = [a_r, b_(r/q)], q = rows_a / rows_b ----------------------
  * b has one row per example while a may have L per example (z and c).
  * da_r = dy_r[:ca];  db_i = sum_(r/q = i) dy_r[ca:]. */
@@ -819,6 +850,7 @@ const vg_op vg_ops[VG_OP_COUNT] = {
     [VG_OP_VQ_LOSS] = {"vq_loss", vg_vq_loss_fwd, vg_vq_loss_bwd},
     [VG_OP_CONCAT] = {"concat", concat_fwd, concat_bwd},
     [VG_OP_KL_GAUSS] = {"kl_gauss", kl_gauss_fwd, kl_gauss_bwd},
+    [VG_OP_ROWSUMSQ] = {"rowsumsq", rowsumsq_fwd, rowsumsq_bwd, NULL},
 #define VG_OP_ENTRY_(id, name, fwd, bwd, reserve) [id] = {name, fwd, bwd, reserve},
     VG_OPS_ELSEWHERE(VG_OP_ENTRY_)
 #undef VG_OP_ENTRY_

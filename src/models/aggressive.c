@@ -81,6 +81,8 @@ const vc_step vm_aggressive_step = {" (aggressive)", 1, aggressive_step};
 int vm_aggressive_update(vae_model *m, const float *x, const float *c, size_t n, double *mi,
                          int *active)
 {
+    if (vm_ae_unsupported(m, "aggressive_update") != VAE_OK) /* models/ae.c */
+        return VAE_ERR_UNSUPPORTED;
     vae_diagnostics d;
     d.struct_size = sizeof d;
     int rc = vm_diagnostics(m, x, c, n, &d, NULL, NULL);

@@ -90,6 +90,8 @@ static int save_config(void *self, vio_writer *w, char *msg)
                               c->input_shape, msg);
     if (rc == VAE_OK)
         rc = vh_save_config(c, w, msg); /* hierarchical models only (models/hvae.c) */
+    if (rc == VAE_OK) /* since 0.4.0: family, code penalty, corruption (models/ae.c) */
+        rc = vm_ae_save_config(w, c, msg);
     return rc;
 }
 
@@ -167,6 +169,8 @@ static int load_config(const vio_file *f, void *out, char *msg)
                               &c->prior_network, c->input_shape, msg);
     if (rc == VAE_OK)
         rc = vh_load_config(f, c, l->texts.hier, msg); /* optional: absent = latent_layers 1 */
+    if (rc == VAE_OK)
+        rc = vm_ae_load_config(f, c, msg); /* optional: absent = a VAE without corruption */
     if (rc == VAE_OK && vm_config_check(c, msg) != VAE_OK)
         return vc_config_invalid(msg, "model");
     return rc;

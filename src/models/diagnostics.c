@@ -122,6 +122,8 @@ static double kl_to_prior_1d(int family, double u, double l, double mu_p, double
 int vm_diagnostics(vae_model *m, const float *x, const float *c, size_t n, vae_diagnostics *out,
                    float *kl_per_dim, float *mu_variance)
 {
+    if (vm_ae_unsupported(m, "diagnostics") != VAE_OK) /* models/ae.c */
+        return VAE_ERR_UNSUPPORTED;
     size_t K = (size_t)m->cfg.latent_dim;
     float *mu = malloc(n * K * sizeof *mu), *lv = malloc(n * K * sizeof *lv);
     float *z = malloc(n * K * sizeof *z);

@@ -24,6 +24,8 @@ static void lse_add(double *m, double *s, double w)
 int vm_log_likelihood(vae_model *m, const float *x, const float *c, size_t n, int k,
                       float *per_example, double *mean)
 {
+    if (vm_ae_unsupported(m, "log_likelihood") != VAE_OK) /* models/ae.c */
+        return VAE_ERR_UNSUPPORTED;
     vg_graph *g = m->iw_g;
     const vo_graph *e = &m->iw_e;
     const int L = VM_IW_CHUNK;
@@ -109,6 +111,8 @@ static void draw(vae_model *m, vg_graph *g, const vo_graph *e, const vae_model_c
                  const float *x, const float *cond, size_t n)
 {
     vg_bind(g, e->x, x);
+    if (e->x_in != e->x)
+        vg_bind(g, e->x_in, x); /* a denoising model: the clean objective's gradient */
     if (e->c >= 0)
         vg_bind(g, e->c, cond); /* the condition rows of a conditional model */
     vg_family_sample(c->posterior, &m->rng, g->nodes[e->eps].val,
@@ -121,6 +125,8 @@ int vm_gradient_stats(vae_model *m, const float *x, const float *cond, size_t n,
                       const vae_model_config *c, int draws, vae_grad_stats *per_tensor,
                       vae_grad_stats *encoder, vae_grad_stats *overall, float *mean_grad)
 {
+    if (vm_ae_unsupported(m, "gradient_stats") != VAE_OK) /* models/ae.c */
+        return VAE_ERR_UNSUPPORTED;
     vo_graph e;
     vg_graph *g = diagnostic_graph(m, c, &e);
     size_t P = m->P.total;

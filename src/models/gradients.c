@@ -62,9 +62,16 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
     g->pool = m->pool;
     vm_apply_schedule(m);
     vg_bind(g, e->x, x);
+    if (e->x_in != e->x) { /* denoising: a fresh corruption for the encoder (models/ae.c) */
+        const float *x_in = vm_encoder_input(m, x, n, noise);
+        if (!x_in)
+            return VAE_ERR_NOMEM;
+        vg_bind(g, e->x_in, x_in);
+    }
     if (e->c >= 0)
         vg_bind(g, e->c, c); /* the condition rows of a conditional model */
-    draw_noise(m, g->nodes[e->eps].val, n, (size_t)g->samples * m->cfg.latent_dim, noise);
+    if (e->eps >= 0)
+        draw_noise(m, g->nodes[e->eps].val, n, (size_t)g->samples * m->cfg.latent_dim, noise);
     vg_forward(g, -1);
     vg_backward(g, e->loss);
     stats_from_graph(g, e, n, st);
@@ -113,7 +120,8 @@ int vm_elbo_keyed(vae_model *m, const float *x, const float *c, size_t n, uint64
         if (e->c >= 0)
             vg_bind(g, e->c, c + start * (size_t)m->cfg.cond_dim);
         noise.first = first + start;
-        draw_noise(m, g->nodes[e->eps].val, cnt, K, &noise);
+        if (e->eps >= 0)
+            draw_noise(m, g->nodes[e->eps].val, cnt, K, &noise);
         vg_forward(g, -1);
         const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
         for (size_t i = 0; i < cnt; i++) {

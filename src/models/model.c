@@ -20,6 +20,7 @@
 #include "common/errors.h"
 #include "core/args.h"
 #include "data/dataset.h"
+#include "objectives/ae.h"
 #include "objectives/schedule.h"
 #include "optim/optimizer.h"
 #include "tensor/vec.h"
@@ -64,6 +65,9 @@ int vm_config_check(const vae_model_config *c, char *msg)
 
 int vm_training_check(const vae_model_config *c, char *msg)
 {
+    int rc = vm_ae_check(c, msg); /* family, code penalty, corruption (models/ae.c) */
+    if (rc != VAE_OK)
+        return rc;
     if (c->samples < 1 || c->samples > 4096)
         return vae_fail(msg, VAE_ERR_INVALID, "samples = %d: must be in 1..4096", c->samples);
     if (c->kl_mode != VAE_KL_ANALYTIC && c->kl_mode != VAE_KL_MONTE_CARLO)
@@ -92,7 +96,7 @@ int vm_training_check(const vae_model_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_INVALID, "objective iwae is trained with the pathwise estimator");
     if (!(c->beta >= 0.0f) || !isfinite(c->beta))
         return vae_fail(msg, VAE_ERR_INVALID, "beta = %g: must be finite and >= 0", (double)c->beta);
-    int rc = vh_training_check(c, msg);
+    rc = vh_training_check(c, msg);
     return rc != VAE_OK ? rc : vm_beta_check(c, msg);
 }
 
@@ -225,27 +229,36 @@ static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options 
     int xc = x;
     if (x >= 0)
         vg_set_shape(g, x, m->arch.enc.in[0], m->arch.enc.in[1], m->arch.enc.in[2]);
+    /* Denoising: in training the encoder reads a corrupted copy, the likelihood x. */
+    int x_in = x >= 0 && train && c->corruption != VAE_CORRUPT_NONE
+                   ? vg_input(g, VG_ROWS_BATCH, 0, c->input_dim) : x;
+    if (x_in >= 0 && x_in != x)
+        vg_set_shape(g, x_in, m->arch.enc.in[0], m->arch.enc.in[1], m->arch.enc.in[2]);
     if (x >= 0 && c->cond_dim > 0) {
         ctx.c = vg_input(g, VG_ROWS_BATCH, 0, c->cond_dim);
         xc = ctx.c;
     }
-    int h = xc < 0 ? -1 : vn_net_build(&m->arch.enc, g, &m->P, x, ctx.c, train);
+    int h = xc < 0 || x_in < 0 ? -1 : vn_net_build(&m->arch.enc, g, &m->P, x_in, ctx.c, train);
     if (h >= 0 && ctx.c >= 0 && !m->arch.enc.cond_used)
         h = vg_concat(g, h, ctx.c); /* the heads read [h, c] */
     int mu = h < 0 ? -1 : vn_dense(g, &m->P, m->arch.w_mu, h, train);
-    int lv_raw = mu < 0 ? -1 : vn_dense(g, &m->P, m->arch.w_lv, h, train);
-    int lv = lv_raw < 0 ? -1 : vg_unary(g, VG_OP_CLAMP, lv_raw, c->logvar_min, c->logvar_max);
+    int ae = c->family == VAE_FAMILY_AE; /* no log-variance head: lv stands for mu below */
+    int lv_raw = mu < 0 || ae ? mu : vn_dense(g, &m->P, m->arch.w_lv, h, train);
+    int lv = lv_raw < 0 || ae ? lv_raw
+                              : vg_unary(g, VG_OP_CLAMP, lv_raw, c->logvar_min, c->logvar_max);
     if (lv >= 0 && c->likelihood != VAE_LIK_BERNOULLI)
         o.logsigma = logsigma_node(m, g, train);
     if (lv >= 0 && m->arch.w_pmu >= 0 &&
         build_prior(m, g, ctx.c, train, &o.prior_mu, &o.prior_lv) != 0)
         lv = -1;
     if (lv < 0 || (c->likelihood != VAE_LIK_BERNOULLI && o.logsigma < 0) ||
-        vo_build(g, e, x, mu, lv, &o, build_decoder, &ctx) != 0) {
+        (ae ? vo_build_ae(g, e, x, mu, c->code_l2, &o, build_decoder, &ctx)
+            : vo_build(g, e, x, mu, lv, &o, build_decoder, &ctx)) != 0) {
         vg_free(g);
         return NULL;
     }
     e->c = ctx.c;
+    e->x_in = x_in;
     g->pool = m->pool;
     return g;
 }
@@ -377,6 +390,7 @@ void vm_free(vae_model *m)
     vc_release(&m->core);
     vn_params_free(&m->P);
     vt_pool_free(m->pool);
+    free(m->noisy);
     free(m);
 }
 
@@ -459,7 +473,9 @@ static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_
     vg_bind(g, e->x, x);
     if (e->c >= 0)
         vg_bind(g, e->c, c);
-    vg_family_sample(m->cfg.posterior, rng, g->nodes[e->eps].val, n * (size_t)m->cfg.latent_dim);
+    if (e->eps >= 0) /* an autoencoder has no noise */
+        vg_family_sample(m->cfg.posterior, rng, g->nodes[e->eps].val,
+                         n * (size_t)m->cfg.latent_dim);
     vg_forward(g, -1);
     const float *rec = g->nodes[e->rec].val, *kl = g->nodes[e->kl].val;
     for (size_t i = 0; i < n; i++) {
@@ -567,8 +583,10 @@ int vm_encode(vae_model *m, const float *x, const float *c, size_t n, float *mu,
             return rc;
         if (mu)
             memcpy(mu + start * K, g->nodes[e->mu].val, cnt * K * sizeof(float));
-        if (lv)
+        if (lv && e->lv >= 0)
             memcpy(lv + start * K, g->nodes[e->lv].val, cnt * K * sizeof(float));
+        else if (lv) /* an autoencoder: a code, no variance */
+            memset(lv + start * K, 0, cnt * K * sizeof(float));
     }
     return VAE_OK;
 }
@@ -608,6 +626,8 @@ int vm_reconstruct(vae_model *m, const float *x, const float *c, size_t n, float
 
 int vm_prior(vae_model *m, const float *c, size_t n, float *mu, float *lv)
 {
+    if (vm_ae_unsupported(m, "prior") != VAE_OK)
+        return VAE_ERR_UNSUPPORTED;
     size_t K = (size_t)m->cfg.latent_dim;
     if (!m->pri_g) {
         if (mu)
@@ -634,6 +654,8 @@ int vm_prior(vae_model *m, const float *c, size_t n, float *mu, float *lv)
 /* z ~ p(z|c) (N(0, I) for the standard prior), then the decoder's output. */
 int vm_sample(vae_model *m, const float *c, size_t n, float *out)
 {
+    if (vm_ae_unsupported(m, "sample") != VAE_OK)
+        return VAE_ERR_UNSUPPORTED;
     if (m->cfg.latent_layers > 1)
         return vh_sample(m, n, out); /* top-down through every layer (models/hvae.c) */
     size_t K = (size_t)m->cfg.latent_dim;

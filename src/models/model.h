@@ -64,6 +64,10 @@ struct vae_model {
     int agg_active;           /* aggressive training still on */
     double agg_mi;            /* held-out MI at the last vae_model_aggressive_update (NaN: none yet) */
 
+    /* Since 0.4.0: denoising (models/ae.c). */
+    float *noisy;             /* the corrupted copy of a training batch, for the encoder */
+    size_t noisy_cap;         /* floats in noisy: grows with the batch, then stays */
+
     char errmsg[VAE_ERRMSG_LEN];
 };
 
@@ -196,6 +200,30 @@ int vm_apply_gradients_part(vae_model *m, vae_optimizer *opt, unsigned groups, d
  * c: their conditions (NULL for an unconditional model). */
 int vm_elbo_keyed(vae_model *m, const float *x, const float *c, size_t n, uint64_t key,
                   uint64_t first, float *per_example, vae_elbo_stats *st);
+
+/* ---- autoencoders and denoising (models/ae.c) ---- */
+
+/* The family's fields: family, code_l2 (0 for a VAE), the settings an AE
+ * cannot use (score estimator, IWAE, aggressive training, learned prior,
+ * free bits, capacity), corruption and its level. VAE_OK or VAE_ERR_INVALID. */
+int vm_ae_check(const vae_model_config *c, char *msg);
+
+/* VAE_ERR_UNSUPPORTED with a message when m is an autoencoder: `what` needs
+ * a posterior or a prior. VAE_OK for a VAE. */
+int vm_ae_unsupported(vae_model *m, const char *what);
+
+/* The encoder's input for a training batch of n rows: x itself, or, with a
+ * corruption, corrupt(x) into m->noisy (grown only when n exceeds every batch
+ * before), drawn from the training stream or, with keyed noise (noise->keyed),
+ * row i's from generator (seed ^ VDS_CORRUPT_STREAM, key, first + i), so that
+ * shards of a batch corrupt their rows as the whole batch would. NULL: out of
+ * memory (message set). */
+const float *vm_encoder_input(vae_model *m, const float *x, size_t n, const vm_noise *noise);
+
+/* The family's checkpoint records (written only when not the defaults, so
+ * VAE files are as before; absent records load as the defaults). */
+int vm_ae_save_config(vio_writer *w, const vae_model_config *c, char *msg);
+int vm_ae_load_config(const vio_file *f, vae_model_config *c, char *msg);
 
 /* sum of g_i^2 in double. */
 double vm_grad_norm2(vt_pool *pool, const float *g, size_t n);

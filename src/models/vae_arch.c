@@ -51,7 +51,11 @@ int vm_arch_declare(const vae_model_config *c, vm_arch *a, vn_params *P, char *m
         return rc;
     /* The heads read the encoder's output, flattened, with c when no layer took it. */
     int top = (int)vn_shape_size(a->enc.out) + (a->enc.cond_used ? 0 : C);
-    if (declare_heads(P, "enc", top, c->latent_dim, &a->w_mu, &a->w_lv) != 0)
+    if (c->family == VAE_FAMILY_AE) { /* an autoencoder's code: the mean head alone */
+        a->w_lv = -1;
+        if ((a->w_mu = vn_dense_declare(P, "enc.mu", top, c->latent_dim)) < 0)
+            return vae_fail(msg, VAE_ERR_NOMEM, "out of memory declaring the code head");
+    } else if (declare_heads(P, "enc", top, c->latent_dim, &a->w_mu, &a->w_lv) != 0)
         return vae_fail(msg, VAE_ERR_NOMEM, "out of memory declaring the encoder heads");
     /* A hierarchical model's inference networks follow the heads (models/hvae.c). */
     rc = vh_declare_encoders(c, &a->hier, P, (int)vn_shape_size(a->enc.out), msg);
@@ -96,7 +100,8 @@ void vm_arch_init(const vae_model_config *c, const vm_arch *a, vn_params *P, vt_
 {
     vn_net_init(&a->enc, P, rng);
     vn_dense_init(P, a->w_mu, rng);
-    vn_dense_init(P, a->w_lv, rng);
+    if (a->w_lv >= 0)
+        vn_dense_init(P, a->w_lv, rng);
     vh_init_encoders(&a->hier, P, rng);
     vn_net_init(&a->dec, P, rng);
     if (a->p_logsigma >= 0) {

@@ -19,6 +19,7 @@ int vo_build(vg_graph *g, vo_graph *e, int x, int mu, int lv, const vo_options *
     int K = g->nodes[mu].cols;
     int score = o->objective == VO_ELBO_SCORE;
     e->x = x;
+    e->x_in = x;
     e->c = -1;
     e->mu = mu;
     e->lv = lv;

@@ -70,6 +70,8 @@ typedef struct vo_graph {
     int loss;       /* scalar */
     int beta_node;  /* node whose fparam[1] is the KL weight (schedules set it), or -1 */
     int cap_node;   /* capacity: the |KL - C| node (fparam[0] = C), or -1 */
+    int x_in;       /* the encoder's input [n, D]: x, or a node of its own for the corrupted
+                     * copy when training a denoising model (set by the model) */
 } vo_graph;
 
 /* Add sampling, the decoder, likelihood, KL and loss to g, given the encoder

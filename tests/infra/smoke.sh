@@ -8,6 +8,8 @@
 #   badflags    invalid arguments exit nonzero with a message on stderr
 #   saveload    --save, then --load with --epochs 0 and 1
 #   acceptance  the 10-epoch MNIST run must reach test_elbo >= -122
+#   ae          --model ae with --code-l2 and --corrupt: 2 well-formed lines,
+#               save and resume exactly; --model ae --eval-ll is refused
 #   conddiag    a conditional VAE (--labels, --conditional learned-prior) with
 #               --diagnostics on MNIST: the diagnostics line is printed
 # Exit 77 (skip) when the MNIST directory is missing (a directory without
@@ -97,6 +99,11 @@ badflags)
         "--no-such-flag"
         "--load /nonexistent/model.ckpt --epochs 0"
         "--epochs 1 stray-argument"
+        "--model bogus"
+        "--corrupt gaussian:-1"
+        "--corrupt blur:0.5"
+        "--code-l2 -1"
+        "--model vae --code-l2 0.5"
     )
     for args in "${bad_cases[@]}"; do
         # shellcheck disable=SC2086  # each case is a word list
@@ -127,6 +134,25 @@ saveload)
     echo "straight: $straight"
     echo "resumed:  $resumed"
     [ "$straight" = "$resumed" ] || die "resuming from the checkpoint does not continue the run exactly"
+    ;;
+ae)
+    ck=$tmp/ae.ckpt
+    flags=(--model ae --code-l2 0.01 --corrupt mask:0.3 --hidden 64 --latent 8 --seed 4)
+    run "${flags[@]}" --epochs 2
+    check_lines 2 "$LINE_RE"
+    straight=$(tail -n1 "$tmp/out" | sed 's/ time [^ ]* samples\/s [^ ]*//; s/^epoch [0-9]* //')
+    run "${flags[@]}" --epochs 1 --save "$ck"
+    check_lines 1 "$LINE_RE"
+    run --load "$ck" --epochs 1
+    resumed=$(tail -n1 "$tmp/out" | sed 's/ time [^ ]* samples\/s [^ ]*//; s/^epoch [0-9]* //')
+    [ "$straight" = "$resumed" ] || die "resumed AE '$resumed' differs from '$straight'"
+    for c in gaussian:0.5 saltpepper:0.2; do
+        run --model vae --corrupt "$c" --hidden 32 --latent 4 --epochs 1
+        check_lines 1 "$LINE_RE"
+    done
+    run --model ae --epochs 1 --eval-ll 5 --hidden 32
+    [ "$rc" -ne 0 ] || die "--model ae --eval-ll exited 0"
+    grep -q "autoencoder" "$tmp/err" || die "no message naming the autoencoder"
     ;;
 conddiag)
     need_mnist
