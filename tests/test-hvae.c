@@ -478,7 +478,8 @@ START_TEST(test_refusals)
         void (*set)(vae_model_config *);
     } cases[] = {
         {"estimator", NULL}, {"free_bits", NULL}, {"capacity_gamma", NULL}, {"aggressive", NULL},
-        {"posterior", NULL}, {"cond_dim", NULL}, {"latent_sizes[1]", NULL}, {"latent_layers", NULL},
+        {"posterior", NULL}, {"cond_dim", NULL}, {"latent_sizes[1]", NULL}, {"family", NULL},
+        {"corruption", NULL}, {"latent_layers", NULL},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         vae_model_config c;
@@ -495,6 +496,8 @@ START_TEST(test_refusals)
         case 4: c.posterior = VAE_POST_LAPLACE; c.kl_mode = VAE_KL_MONTE_CARLO; break;
         case 5: c.cond_dim = 2; break;
         case 6: c.latent_sizes[1] = 0; break;
+        case 7: c.family = VAE_FAMILY_AE; break;
+        case 8: c.corruption = VAE_CORRUPT_MASK; c.corruption_level = 0.5f; break;
         default: c.latent_layers = VAE_MAX_LATENT_LAYERS + 1; break;
         }
         vae_model *m = NULL;

@@ -37,6 +37,10 @@ int vh_config_check(const vae_model_config *c, char *msg)
         return vae_fail(msg, VAE_ERR_UNSUPPORTED,
                         "cond_dim = %d: a hierarchical model (latent_layers = %d) cannot be "
                         "conditional", c->cond_dim, L);
+    if (c->family != VAE_FAMILY_VAE)
+        return vae_fail(msg, VAE_ERR_INVALID,
+                        "family = %d: an autoencoder has one code; latent_layers = %d is for "
+                        "hierarchical VAEs", c->family, L);
     if (c->posterior != VAE_POST_GAUSSIAN)
         return vae_fail(msg, VAE_ERR_UNSUPPORTED,
                         "posterior = %d: a hierarchical model (latent_layers = %d) has Gaussian "
@@ -52,6 +56,7 @@ int vh_training_check(const vae_model_config *c, char *msg)
                         : c->free_bits > 0.0f          ? "free_bits"
                         : c->capacity_gamma > 0.0f     ? "capacity_gamma"
                         : c->aggressive                ? "aggressive"
+                        : c->corruption != VAE_CORRUPT_NONE ? "corruption (denoising)"
                                                        : NULL;
     if (field)
         return vae_fail(msg, VAE_ERR_UNSUPPORTED,
