@@ -14,20 +14,12 @@ static void model_config_defaults(vae_model_config *cfg)
         return;
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = sizeof *cfg;
-    cfg->input_dim = 784;
+    VC_SHARED_DEFAULTS(cfg);
     cfg->latent_dim = 20;
-    cfg->n_hidden = 1;
-    cfg->hidden[0] = 400;
-    cfg->activation = VAE_ACT_RELU;
-    cfg->leaky_slope = 0.01f;
-    cfg->likelihood = VAE_LIK_BERNOULLI;
-    cfg->gaussian_sigma = 1.0f;
     cfg->samples = 1;
     cfg->kl_mode = VAE_KL_ANALYTIC;
     cfg->logvar_min = -30.0f;
     cfg->logvar_max = 20.0f;
-    cfg->seed = 1;
-    cfg->threads = 1;
     cfg->posterior = VAE_POST_GAUSSIAN;
     cfg->estimator = VAE_EST_PATHWISE;
     cfg->baseline = VAE_BASELINE_NONE;
@@ -340,20 +332,13 @@ VAE_API int vae_model_sample(vae_model *model, size_t n, float *out)
 
 VAE_API int vae_model_save(vae_model *model, const vae_optimizer *opt, const char *path)
 {
-    if (!model)
-        return VAE_ERR_NULL;
-    int rc = vc_check_save(model->errmsg, opt, model->P.total, path);
-    return rc == VAE_OK ? vc_save(&model->core, &vm_format, opt, path) : rc;
+    return model ? vc_save_call(&model->core, &vm_format, opt, path) : VAE_ERR_NULL;
 }
 
 VAE_API int vae_model_load(const char *path, vae_model **out, vae_optimizer **opt_out,
                            vae_error *err)
 {
-    vc_core *k = NULL;
-    int rc = vc_load_call(&vm_format, path, out ? &k : NULL, opt_out, err);
-    if (out)
-        *out = k ? k->self : NULL;
-    return rc;
+    return vc_load_call(&vm_format, path, (void **)out, opt_out, err);
 }
 
 VAE_API int vae_model_log_likelihood(vae_model *model, const float *x, size_t n, int k,

@@ -17,13 +17,7 @@ static void vqvae_config_defaults(vae_vqvae_config *cfg)
         return;
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = sizeof *cfg;
-    cfg->input_dim = 784;
-    cfg->n_hidden = 1;
-    cfg->hidden[0] = 400;
-    cfg->activation = VAE_ACT_RELU;
-    cfg->leaky_slope = 0.01f;
-    cfg->likelihood = VAE_LIK_BERNOULLI;
-    cfg->gaussian_sigma = 1.0f;
+    VC_SHARED_DEFAULTS(cfg);
     cfg->n_latents = 16;
     cfg->code_dim = 16;
     cfg->codebook_size = 128;
@@ -32,8 +26,6 @@ static void vqvae_config_defaults(vae_vqvae_config *cfg)
     cfg->ema_decay = 0.99f;
     cfg->ema_eps = 1e-5f;
     cfg->restart_after = 0;
-    cfg->seed = 1;
-    cfg->threads = 1;
 }
 
 VAE_ABI_INIT_SIZE(vae_vqvae_config, vqvae_config_defaults)
@@ -367,18 +359,11 @@ VAE_API int vae_vqvae_sample(vae_vqvae *vq, size_t n, int *codes, float *out)
 
 VAE_API int vae_vqvae_save(vae_vqvae *vq, const vae_optimizer *opt, const char *path)
 {
-    if (!vq)
-        return VAE_ERR_NULL;
-    int rc = vc_check_save(vq->errmsg, opt, vq->P.total, path);
-    return rc == VAE_OK ? vc_save(&vq->core, &vq_format, opt, path) : rc;
+    return vq ? vc_save_call(&vq->core, &vq_format, opt, path) : VAE_ERR_NULL;
 }
 
 VAE_API int vae_vqvae_load(const char *path, vae_vqvae **out, vae_optimizer **opt_out,
                            vae_error *err)
 {
-    vc_core *k = NULL;
-    int rc = vc_load_call(&vq_format, path, out ? &k : NULL, opt_out, err);
-    if (out)
-        *out = k ? k->self : NULL;
-    return rc;
+    return vc_load_call(&vq_format, path, (void **)out, opt_out, err);
 }

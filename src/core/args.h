@@ -52,4 +52,14 @@ int vc_check_param_total(char *msg, double params);
 int vc_check_activation(char *msg, int activation, float leaky_slope);
 int vc_check_sigma(char *msg, float gaussian_sigma);
 
+/* The defaults every family's configuration shares, set by field name on
+ * any config struct that has them (vae_model_config, vae_vqvae_config): a
+ * 784-input MLP with one hidden layer of 400 ReLU units, a Bernoulli
+ * likelihood (sigma 1 when Gaussian), seed 1, one thread. */
+#define VC_SHARED_DEFAULTS(cfg)                                                            \
+    ((cfg)->input_dim = 784, (cfg)->n_hidden = 1, (cfg)->hidden[0] = 400,                \
+     (cfg)->activation = VAE_ACT_RELU, (cfg)->leaky_slope = 0.01f,                        \
+     (cfg)->likelihood = VAE_LIK_BERNOULLI, (cfg)->gaussian_sigma = 1.0f, (cfg)->seed = 1, \
+     (cfg)->threads = 1)
+
 #endif

@@ -1,6 +1,8 @@
 /* Checkpoint framing shared by every family (see checkpoint.h). */
 #include "core/checkpoint.h"
 
+#include "core/args.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,14 +245,24 @@ int vc_load(const vc_format *fmt, const char *path, vc_core **out, vae_optimizer
     return VAE_OK;
 }
 
-int vc_load_call(const vc_format *fmt, const char *path, vc_core **out, vae_optimizer **opt_out,
+int vc_load_call(const vc_format *fmt, const char *path, void **out, vae_optimizer **opt_out,
                  vae_error *err)
 {
     char msg[VAE_ERRMSG_LEN] = "";
     if (opt_out)
         *opt_out = NULL;
+    if (out)
+        *out = NULL;
     if (!path || !out)
         return vae_error_set(err, VAE_ERR_NULL, !path ? "path is NULL" : "out is NULL");
-    int rc = vc_load(fmt, path, out, opt_out, msg);
+    vc_core *k = NULL;
+    int rc = vc_load(fmt, path, &k, opt_out, msg);
+    *out = k ? k->self : NULL;
     return vae_error_set(err, rc, msg);
+}
+
+int vc_save_call(vc_core *k, const vc_format *fmt, const vae_optimizer *opt, const char *path)
+{
+    int rc = vc_check_save(k->errmsg, opt, k->P->total, path);
+    return rc == VAE_OK ? vc_save(k, fmt, opt, path) : rc;
 }

@@ -41,6 +41,18 @@ typedef struct vc_format {
     void (*destroy)(void *self);
 } vc_format;
 
+/* A family's vc_format made of its section's functions, which every
+ * family's checkpoint file names alike (static check_kind, save_config,
+ * save_state, load_config, param_count, create, load_state, destroy):
+ * one table layout, written once. */
+#define VC_FORMAT(kind_, rng_name_, loaded_type, save_check_)                              \
+    {                                                                                      \
+        .kind = (kind_), .rng_name = (rng_name_), .config_size = sizeof(loaded_type),      \
+        .check_kind = check_kind, .save_check = (save_check_), .save_config = save_config, \
+        .save_state = save_state, .load_config = load_config, .param_count = param_count,  \
+        .create = create, .load_state = load_state, .destroy = destroy,                     \
+    }
+
 /* Write the handle of core k (and opt's state when not NULL) to path. */
 int vc_save(vc_core *k, const vc_format *fmt, const vae_optimizer *opt, const char *path);
 
@@ -50,9 +62,14 @@ int vc_load(const vc_format *fmt, const char *path, vc_core **out, vae_optimizer
             char *msg);
 
 /* The public load call's frame: outputs cleared, path and out checked,
- * vc_load, the status and message into err. out NULL: the caller's was. */
-int vc_load_call(const vc_format *fmt, const char *path, vc_core **out, vae_optimizer **opt_out,
+ * vc_load, *out the new handle (its core's self), the status and message
+ * into err. */
+int vc_load_call(const vc_format *fmt, const char *path, void **out, vae_optimizer **opt_out,
                  vae_error *err);
+
+/* The public save call's frame: the arguments checked (vc_check_save: opt
+ * bound to these parameters, a path), then vc_save. */
+int vc_save_call(vc_core *k, const vc_format *fmt, const vae_optimizer *opt, const char *path);
 
 /* Record helpers of config sections. An int record must fit an int. */
 int vc_get_int(const vio_file *f, const char *name, int *out, char *msg);

@@ -10,8 +10,8 @@
 #include "common/errors.h"
 #include "tensor/vec.h"
 
-void vc_init(vc_core *k, const vc_family *fam, void *self, vn_params *P, vt_pool **pool,
-             vt_rng *rng, char *errmsg, uint64_t seed, size_t input_dim, size_t cond_dim)
+int vc_init(vc_core *k, const vc_family *fam, void *self, vn_params *P, vt_pool **pool,
+            vt_rng *rng, char *errmsg, uint64_t seed, size_t input_dim, size_t cond_dim)
 {
     memset(k, 0, sizeof *k);
     k->fam = fam;
@@ -23,6 +23,7 @@ void vc_init(vc_core *k, const vc_family *fam, void *self, vn_params *P, vt_pool
     k->seed = seed;
     k->input_dim = input_dim;
     k->cond_dim = cond_dim;
+    return vc_add_groups(k, fam->group_names, fam->group_prefixes, fam->n_groups);
 }
 
 void vc_release(vc_core *k)

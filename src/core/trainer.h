@@ -89,9 +89,11 @@ typedef struct vc_core {
     size_t x_cap, c_cap;
 } vc_core;
 
-/* Tie a core to its handle's fields; no groups yet, no buffers. */
-void vc_init(vc_core *k, const struct vc_family *fam, void *self, vn_params *P, vt_pool **pool,
-             vt_rng *rng, char *errmsg, uint64_t seed, size_t input_dim, size_t cond_dim);
+/* Tie a core to its handle's fields (P declared) and declare the family's
+ * parameter groups (vc_add_groups with fam's names and prefixes); no
+ * buffers yet. 0, or -1 when the groups do not cover P in order. */
+int vc_init(vc_core *k, const struct vc_family *fam, void *self, vn_params *P, vt_pool **pool,
+            vt_rng *rng, char *errmsg, uint64_t seed, size_t input_dim, size_t cond_dim);
 /* Free the buffers (not the handle's fields). */
 void vc_release(vc_core *k);
 
@@ -150,6 +152,11 @@ static inline void vc_note_row(vc_bad_rows *bad, size_t index, int finite)
  * is core/checkpoint.h's vc_format, also part of the family. */
 typedef struct vc_family {
     const char *quantity;      /* what evaluation checks per example, for messages */
+    /* Its parameter groups, in flat-vector order: group i holds the
+     * parameters from the first whose name starts with group_prefixes[i]. */
+    const char *const *group_names;
+    const char *const *group_prefixes;
+    int n_groups;
     size_t max_train_batch;    /* the largest training batch (0: any) */
     /* An epoch or evaluation begins (NULL: nothing to reset). */
     void (*begin)(void *self);

@@ -228,17 +228,4 @@ static int load_state(void *self, const vio_file *f, char *msg)
 
 static void destroy(void *self) { vm_free(self); }
 
-const vc_format vm_format = {
-    .kind = KIND_GAUSSIAN_VAE,
-    .rng_name = "model.rng",
-    .config_size = sizeof(vm_loaded),
-    .check_kind = check_kind,
-    .save_check = NULL,
-    .save_config = save_config,
-    .save_state = save_state,
-    .load_config = load_config,
-    .param_count = param_count,
-    .create = create,
-    .load_state = load_state,
-    .destroy = destroy,
-};
+const vc_format vm_format = VC_FORMAT(KIND_GAUSSIAN_VAE, "model.rng", vm_loaded, NULL);

@@ -317,18 +317,6 @@ int vm_set_threads(vae_model *m, int threads, char *msg)
     return VAE_OK;
 }
 
-/* The core and the parameter groups: the encoder with its heads ("enc.*")
- * first, then the decoder with log sigma ("dec.*"), then the prior network
- * of a learned prior ("prior.*", last in the flat vector). 0, or -1. */
-static int declare_groups(vae_model *m)
-{
-    static const char *const names[] = {"encoder", "decoder", "prior"};
-    static const char *const prefixes[] = {"enc.", "dec.", "prior."};
-    vc_init(&m->core, &vm_family, m, &m->P, &m->pool, &m->rng, m->errmsg, m->cfg.seed,
-            (size_t)m->cfg.input_dim, (size_t)m->cfg.cond_dim);
-    return vc_add_groups(&m->core, names, prefixes, 3);
-}
-
 int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
 {
     *out = NULL;
@@ -359,7 +347,8 @@ int vm_create(const vae_model_config *cfg, vae_model **out, char *msg)
     memcpy(m->cfg.input_shape, m->arch.enc.in, sizeof m->cfg.input_shape);
     m->agg_active = cfg->aggressive;
     m->agg_mi = NAN;
-    if (declare_groups(m) != 0)
+    if (vc_init(&m->core, &vm_family, m, &m->P, &m->pool, &m->rng, m->errmsg, m->cfg.seed,
+                (size_t)m->cfg.input_dim, (size_t)m->cfg.cond_dim) != 0)
         goto nomem;
     vae_model_config ec = *cfg; /* evaluation: the ELBO, one sample, analytic KL where there is one */
     ec.kl_mode = VAE_KL_ANALYTIC;
@@ -514,8 +503,17 @@ static void finish_stats(void *self, const vc_sums *s, int training, void *out)
     st->n = s->n;
 }
 
+/* The parameter groups: the encoder with its heads ("enc.*") first, then
+ * the decoder with log sigma ("dec.*"), then the prior network of a learned
+ * prior ("prior.*", last in the flat vector). */
+static const char *const group_names[] = {"encoder", "decoder", "prior"};
+static const char *const group_prefixes[] = {"enc.", "dec.", "prior."};
+
 const vc_family vm_family = {
     .quantity = "ELBO",
+    .group_names = group_names,
+    .group_prefixes = group_prefixes,
+    .n_groups = 3,
     .max_train_batch = 0,
     .begin = NULL,
     .eval = eval_chunk,

@@ -262,17 +262,6 @@ static int build_decode_graph(vae_vqvae *q)
     return out < 0 ? -1 : 0;
 }
 
-/* The core and the parameter groups: encoder with the z_e head ("enc.*"),
- * decoder ("dec.*"), and the codebook when the loss learns it. 0, or -1. */
-static int declare_groups(vae_vqvae *q)
-{
-    static const char *const names[] = {"encoder", "decoder", "codebook"};
-    static const char *const prefixes[] = {"enc.", "dec.", "vq.codebook"};
-    vc_init(&q->core, &vq_family, q, &q->P, &q->pool, &q->rng, q->errmsg, q->cfg.seed,
-            (size_t)q->cfg.input_dim, 0);
-    return vc_add_groups(&q->core, names, prefixes, 3);
-}
-
 int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
 {
     *out = NULL;
@@ -287,7 +276,9 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
         vq_free(q);
         return rc;
     }
-    if (vn_params_alloc(&q->P) != 0 || alloc_state(q) != 0 || declare_groups(q) != 0)
+    if (vn_params_alloc(&q->P) != 0 || alloc_state(q) != 0 ||
+        vc_init(&q->core, &vq_family, q, &q->P, &q->pool, &q->rng, q->errmsg, q->cfg.seed,
+                (size_t)q->cfg.input_dim, 0) != 0)
         goto nomem;
     if (vn_net_format(&q->enc, q->enc_text, sizeof q->enc_text) != 0 ||
         vn_net_format(&q->dec, q->dec_text, sizeof q->dec_text) != 0)
@@ -473,8 +464,16 @@ static void finish(void *self, const vc_sums *s, int training, void *out)
     vq_usage(q->usage, q->cfg.codebook_size, &st->perplexity, &st->codes_used);
 }
 
+/* The parameter groups: the encoder with the z_e head ("enc.*"), the
+ * decoder ("dec.*"), and the codebook when the loss learns it. */
+static const char *const group_names[] = {"encoder", "decoder", "codebook"};
+static const char *const group_prefixes[] = {"enc.", "dec.", "vq.codebook"};
+
 const vc_family vq_family = {
     .quantity = "loss",
+    .group_names = group_names,
+    .group_prefixes = group_prefixes,
+    .n_groups = 3,
     .max_train_batch = VQ_CHUNK,
     .begin = begin,
     .eval = eval_chunk,

@@ -234,17 +234,4 @@ static int create(const void *cfg, vc_core **out, char *msg)
 
 static void destroy(void *self) { vq_free(self); }
 
-const vc_format vq_format = {
-    .kind = KIND_VQVAE,
-    .rng_name = "vq.rng",
-    .config_size = sizeof(vq_loaded),
-    .check_kind = check_kind,
-    .save_check = save_check,
-    .save_config = save_config,
-    .save_state = save_state,
-    .load_config = load_config,
-    .param_count = param_count,
-    .create = create,
-    .load_state = load_state,
-    .destroy = destroy,
-};
+const vc_format vq_format = VC_FORMAT(KIND_VQVAE, "vq.rng", vq_loaded, save_check);
