@@ -270,12 +270,10 @@ int vq_create(const vae_vqvae_config *cfg, vae_vqvae **out, char *msg)
         return vae_fail(msg, VAE_ERR_NOMEM, "out of memory allocating the VQ-VAE");
     q->cfg = *cfg;
     q->cfg.struct_size = sizeof q->cfg;
-    vt_rng_seed(&q->rng, cfg->seed, VQ_STREAM_TRAIN);
     int rc = vq_declare(&q->cfg, q, msg);
-    if (rc != VAE_OK) {
-        vq_free(q);
-        return rc;
-    }
+    if (rc != VAE_OK)
+        return vq_free(q), rc;
+    vt_rng_seed(&q->rng, cfg->seed, VQ_STREAM_TRAIN); /* initialisation draws from it */
     if (vn_params_alloc(&q->P) != 0 || alloc_state(q) != 0 ||
         vc_init(&q->core, &vq_family, q, &q->P, &q->pool, &q->rng, q->errmsg, q->cfg.seed,
                 (size_t)q->cfg.input_dim, 0) != 0)
