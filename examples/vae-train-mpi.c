@@ -80,6 +80,7 @@ static int run(vae_mpi *ctx, const options *o)
         }
     } else {
         oc.model.input_dim = (int)vae_dataset_dim(all);
+        vae_dataset_shape(all, oc.model.input_shape); /* for convolutional networks */
         rc = vae_model_create(&oc.model, &model, &err);
     }
     if (agree(ctx, rc, oc.load ? "--load" : "model", err.message) != VAE_OK)
