@@ -285,7 +285,7 @@ static int build(vae_model *m, vg_graph *g, vo_graph *e, vh_nodes *v, const vo_o
     int L = v->L = h->layers > 1 ? h->layers : 1;
     int mh[VAE_MAX_LATENT_LAYERS], lh[VAE_MAX_LATENT_LAYERS];
     memset(e, -1, sizeof *e);
-    e->x = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim);
+    e->x = e->x_in = vg_input(g, VG_ROWS_BATCH, 0, c->input_dim); /* no corruption */
     if (e->x < 0)
         return -1;
     vg_set_shape(g, e->x, m->arch.enc.in[0], m->arch.enc.in[1], m->arch.enc.in[2]);
