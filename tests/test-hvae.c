@@ -44,10 +44,10 @@ static void check_merge(int which)
     /* The output follows the samples: n * L rows. */
     ck_assert_int_eq(g->nodes[y].rows, n * L);
     float *in_vals[4] = {mh, lh, mp, lp};
-    for (int t = 0; t < 4; t++)
-        vg_bind(g, ids[t], in_vals[t]);
+    for (int t = 0; t < 4; t++) /* copied, not bound: these inputs own gradient buffers */
+        memcpy(g->nodes[ids[t]].val, in_vals[t], (size_t)g->nodes[ids[t]].rows * K * sizeof(float));
     float *grads[4] = {g->nodes[a].grad, g->nodes[b].grad, g->nodes[p].grad, g->nodes[q].grad};
-    float *vals[4] = {mh, lh, mp, lp};
+    float *vals[4] = {g->nodes[a].val, g->nodes[b].val, g->nodes[p].val, g->nodes[q].val};
     int sizes[4] = {12, 12, 24, 24};
     vg_forward(g, y);
     vg_node *yn = &g->nodes[y];

@@ -41,7 +41,8 @@ enum vg_rows_kind { VG_ROWS_FIXED = 0, VG_ROWS_BATCH = 1, VG_ROWS_SAMPLES = 2 };
     X(VG_OP_GAUSS_SAMPLE, "gauss_sample", vg_gauss_sample_fwd, vg_gauss_sample_bwd, NULL)       \
     X(VG_OP_GAUSS_LOGPDF, "gauss_logpdf", vg_gauss_logpdf_fwd, vg_gauss_logpdf_bwd, NULL)       \
     X(VG_OP_GAUSS_KL, "gauss_kl", vg_gauss_kl_fwd, vg_gauss_kl_bwd, NULL)                       \
-    X(VG_OP_DERIVED_NOISE, "derived_noise", vg_derived_noise_fwd, vg_derived_noise_bwd, NULL)
+    X(VG_OP_DERIVED_NOISE, "derived_noise", vg_derived_noise_fwd, vg_derived_noise_bwd, NULL)  \
+    X(VG_OP_ROWS_LIKE, "rows_like", vg_rows_like_fwd, vg_rows_like_bwd, NULL)
 
 enum vg_op_id {
     VG_OP_INPUT = 0,      /* leaf: data bound or copied in by the caller */
@@ -304,5 +305,8 @@ int vg_gauss_kl(vg_graph *g, int mq, int lq, int mp, int lp);
 /* cols N(0, 1) draws per row of eps, a deterministic function of that row's
  * bits and salt (the upper layers' noise from the base draws). No gradient. */
 int vg_derived_noise(vg_graph *g, int eps, int cols, int salt);
+/* x with the rows of `like` (x has as many rows or one per example): y_r =
+ * x_(r / (rows_y / rows_x)); the gradient sums over the copies. */
+int vg_rows_like(vg_graph *g, int x, int like);
 
 #endif

@@ -350,3 +350,37 @@ int vg_derived_noise(vg_graph *g, int eps, int cols, int salt)
     }
     return id;
 }
+
+/* ---- rows of another node ------------------------------------------------------
+ * y has like's rows (one per sample) and x's columns; x has as many rows or
+ * one per example: y_r = x_(r / (rows_y / rows_x)); dx_i = sum of dy over
+ * the rows that copy row i. So a per-example term (the ladder's top-layer
+ * KL) adds to per-sample terms. */
+void vg_rows_like_fwd(vg_graph *g, vg_node *y)
+{
+    const vg_node *x = X(0);
+    size_t C = (size_t)y->cols;
+    for (int r = 0; r < y->rows; r++)
+        memcpy(y->val + (size_t)r * C, x->val + brow(y, x, r) * C, C * sizeof(float));
+}
+
+void vg_rows_like_bwd(vg_graph *g, vg_node *y)
+{
+    vg_node *x = X(0);
+    size_t C = (size_t)y->cols;
+    if (!x->need_grad)
+        return;
+    grad_begin(x);
+    for (int r = 0; r < y->rows; r++)
+        for (size_t j = 0; j < C; j++)
+            x->grad[brow(y, x, r) * C + j] += y->grad[(size_t)r * C + j];
+    grad_end(x);
+}
+
+int vg_rows_like(vg_graph *g, int x, int like)
+{
+    int in[2] = {x, like};
+    int y = vg_add_op(g, VG_OP_ROWS_LIKE, g->nodes[like].rows_kind, g->nodes[like].fixed_rows,
+                      g->nodes[x].cols, 1, in);
+    return y;
+}

@@ -256,6 +256,10 @@ static int build_layers(vae_model *m, vg_graph *g, vh_nodes *v, const int *mh, c
     v->t.layers = L;
     for (int i = 0; i < L; i++) {
         v->t.kl[i] = vg_gauss_kl(g, v->mq[i], v->lq[i], v->mp[i], v->lp[i]);
+        /* The ladder's top layer has one KL per example: give it a row per
+         * sample like the others before they are summed. */
+        if (v->t.kl[i] >= 0 && g->nodes[v->t.kl[i]].rows_kind != g->nodes[v->z[i]].rows_kind)
+            v->t.kl[i] = vg_rows_like(g, v->t.kl[i], v->z[i]);
         v->t.logq[i] = vg_gauss_logpdf(g, v->mq[i], v->lq[i], v->z[i]);
         v->t.logp[i] = v->mp[i] >= 0 ? vg_gauss_logpdf(g, v->mp[i], v->lp[i], v->z[i])
                                      : vg_logp_std(g, v->z[i]);
