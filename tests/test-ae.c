@@ -612,6 +612,9 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *mn = tcase_create("mnist");
     tcase_set_timeout(mn, 600);
+    /* Tagged so that the unit run can leave it out (CK_EXCLUDE_TAGS=mnist in
+     * tests/meson.build; Check has no CK_EXCLUDE_CASE). */
+    tcase_set_tags(mn, "mnist");
     tcase_add_test(mn, test_denoise_mnist_mask);
     tcase_add_test(mn, test_denoise_mnist_gaussian);
     suite_add_tcase(s, mn);

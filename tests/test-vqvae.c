@@ -914,6 +914,9 @@ int main(void)
     TCase *mn = tcase_create("mnist");
     tcase_add_test(mn, mnist_vqvae_beats_the_gaussian_vae_reconstruction);
     tcase_set_timeout(mn, 600);
+    /* Tagged so that the unit run can leave it out (CK_EXCLUDE_TAGS=mnist in
+     * tests/meson.build; Check has no CK_EXCLUDE_CASE). */
+    tcase_set_tags(mn, "mnist");
     suite_add_tcase(s, mn);
     return tu_run_suite(s);
 }
