@@ -11,6 +11,7 @@
 #include "tensor/blas.h"
 #include "tensor/pool.h"
 #include "tensor/rng.h"
+#include "gradcheck.h"
 #include "testutil.h"
 
 /* ---- direct oracles (PyTorch's definitions, double sums) ------------------- */
@@ -67,11 +68,6 @@ static void oracle_convt2d(const float *x, const float *w, const float *b, float
     free(acc);
 }
 
-static void fill(vt_rng *r, float *v, size_t n, float lo, float hi)
-{
-    for (size_t i = 0; i < n; i++)
-        v[i] = (float)(lo + (hi - lo) * vt_rng_uniform(r));
-}
 
 /* max |a - b| / (1 + |b|) */
 static double max_rel(const float *a, const float *b, size_t n)
@@ -210,87 +206,6 @@ END_TEST
 
 /* ---- finite differences ------------------------------------------------------- */
 
-typedef struct leaf {
-    int node;
-    float *val, *grad;
-    int n;
-} leaf;
-
-static leaf mk_leaf(vg_graph *g, int rows, int cols, vt_rng *r, float lo, float hi)
-{
-    leaf l;
-    l.n = rows * cols;
-    l.val = malloc((size_t)l.n * sizeof(float));
-    l.grad = calloc((size_t)l.n, sizeof(float));
-    fill(r, l.val, (size_t)l.n, lo, hi);
-    l.node = vg_param(g, rows, cols, l.val, l.grad);
-    return l;
-}
-
-static void free_leaves(leaf *l, int n)
-{
-    for (int i = 0; i < n; i++) {
-        free(l[i].val);
-        free(l[i].grad);
-    }
-}
-
-static double project(const vg_graph *g, int y, const float *w)
-{
-    const vg_node *v = &g->nodes[y];
-    double s = 0.0;
-    for (int i = 0; i < v->rows * v->cols; i++)
-        s += (double)w[i] * v->val[i];
-    return s;
-}
-
-/* Backward pass seeded with dL/dy = w. */
-static void backward_from(vg_graph *g, int y, const float *w)
-{
-    for (int i = 0; i < g->n_nodes; i++)
-        g->nodes[i].grad_ready = 0;
-    vg_node *v = &g->nodes[y];
-    memcpy(v->grad, w, (size_t)v->rows * v->cols * sizeof(float));
-    v->grad_ready = 1;
-    for (int i = y; i >= 0; i--) {
-        vg_node *u = &g->nodes[i];
-        if (u->need_grad && u->grad_ready && vg_ops[u->op].backward)
-            vg_ops[u->op].backward(g, u);
-    }
-}
-
-/* Every leaf's analytic gradient of L = sum(r .* y) against central differences. */
-static void check_grads(vg_graph *g, int y, leaf *leaves, int n_leaves, vt_rng *r, double h,
-                        double tol)
-{
-    const vg_node *v = &g->nodes[y];
-    int ny = v->rows * v->cols;
-    float *w = malloc((size_t)ny * sizeof(float));
-    fill(r, w, (size_t)ny, -1, 1);
-    vg_forward(g, -1);
-    backward_from(g, y, w);
-    for (int k = 0; k < n_leaves; k++) {
-        leaf *l = &leaves[k];
-        for (int i = 0; i < l->n; i++) {
-            float saved = l->val[i];
-            l->val[i] = saved + (float)h;
-            double hp = (double)l->val[i] - saved;
-            vg_forward(g, -1);
-            double fp = project(g, y, w);
-            l->val[i] = saved - (float)h;
-            double hm = saved - (double)l->val[i];
-            vg_forward(g, -1);
-            double fm = project(g, y, w);
-            l->val[i] = saved;
-            double fd = (fp - fm) / (hp + hm), an = l->grad[i];
-            ck_assert_msg(fabs(fd - an) <= tol * (1.0 + fabs(fd)),
-                          "op %s leaf %d elem %d: analytic %.6g vs finite difference %.6g",
-                          vg_ops[v->op].name, k, i, an, fd);
-        }
-    }
-    free(w);
-}
-
 static void fd_conv(int transposed, int bias)
 {
     vt_rng r;
@@ -298,18 +213,19 @@ static void fd_conv(int transposed, int bias)
     vg_graph *g = vg_new(1);
     int n = 3, Cin = 2, H = transposed ? 3 : 5, W = transposed ? 4 : 6, Cout = 3, k = 3;
     leaf l[3];
-    l[0] = mk_leaf(g, n, Cin * H * W, &r, -1, 1);
+    l[0] = mk_leaf(g, n, Cin * H * W, &r, -1, 1, 1);
     vg_set_shape(g, l[0].node, Cin, H, W);
-    l[1] = transposed ? mk_leaf(g, Cin, Cout * k * k, &r, -1, 1)
-                      : mk_leaf(g, Cout, Cin * k * k, &r, -1, 1);
-    l[2] = mk_leaf(g, 1, Cout, &r, -1, 1);
+    l[1] = transposed ? mk_leaf(g, Cin, Cout * k * k, &r, -1, 1, 1)
+                      : mk_leaf(g, Cout, Cin * k * k, &r, -1, 1, 1);
+    l[2] = mk_leaf(g, 1, Cout, &r, -1, 1, 1);
     int b = bias ? l[2].node : -1;
     int y = transposed ? vg_convt2d(g, l[0].node, l[1].node, b, Cout, k, 2, 1, 1)
                        : vg_conv2d(g, l[0].node, l[1].node, b, Cout, k, 2, 1);
     ck_assert_int_ge(y, 0);
     ck_assert_int_eq(vg_set_batch(g, n), 0);
     check_grads(g, y, l, bias ? 3 : 2, &r, 1e-2, 2e-3);
-    free_leaves(l, 3);
+    for (int q = 0; q < 3; q++)
+        free_leaf(&l[q]);
     vg_free(g);
 }
 
@@ -329,16 +245,17 @@ START_TEST(test_pointwise_grad)
     vt_rng_seed(&r, 78, 0);
     for (int t = 0; t < 2; t++) {
         vg_graph *g = vg_new(1);
-        leaf l[3] = {mk_leaf(g, 2, 3 * 4 * 5, &r, -1, 1),
-                     t ? mk_leaf(g, 3, 2, &r, -1, 1) : mk_leaf(g, 2, 3, &r, -1, 1),
-                     mk_leaf(g, 1, 2, &r, -1, 1)};
+        leaf l[3] = {mk_leaf(g, 2, 3 * 4 * 5, &r, -1, 1, 1),
+                     t ? mk_leaf(g, 3, 2, &r, -1, 1, 1) : mk_leaf(g, 2, 3, &r, -1, 1, 1),
+                     mk_leaf(g, 1, 2, &r, -1, 1, 1)};
         vg_set_shape(g, l[0].node, 3, 4, 5);
         int y = t ? vg_convt2d(g, l[0].node, l[1].node, l[2].node, 2, 1, 1, 0, 0)
                   : vg_conv2d(g, l[0].node, l[1].node, l[2].node, 2, 1, 1, 0);
         ck_assert_int_ge(y, 0);
         vg_set_batch(g, 2);
         check_grads(g, y, l, 3, &r, 1e-2, 2e-3);
-        free_leaves(l, 3);
+        for (int q = 0; q < 3; q++)
+        free_leaf(&l[q]);
         vg_free(g);
     }
 }
@@ -350,8 +267,8 @@ START_TEST(test_chain_grad)
     vt_rng r;
     vt_rng_seed(&r, 79, 0);
     vg_graph *g = vg_new(1);
-    leaf l[3] = {mk_leaf(g, 2, 1 * 6 * 6, &r, -1, 1), mk_leaf(g, 2, 1 * 16, &r, -1, 1),
-                 mk_leaf(g, 2, 1 * 16, &r, -1, 1)};
+    leaf l[3] = {mk_leaf(g, 2, 1 * 6 * 6, &r, -1, 1, 1), mk_leaf(g, 2, 1 * 16, &r, -1, 1, 1),
+                 mk_leaf(g, 2, 1 * 16, &r, -1, 1, 1)};
     vg_set_shape(g, l[0].node, 1, 6, 6);
     int c = vg_conv2d(g, l[0].node, l[1].node, -1, 2, 4, 2, 1);
     int a = vg_unary(g, VG_OP_TANH, c, 0, 0);
@@ -362,7 +279,8 @@ START_TEST(test_chain_grad)
     ck_assert_int_eq(g->nodes[y].shape[1], 6);
     vg_set_batch(g, 2);
     check_grads(g, y, l, 3, &r, 1e-2, 3e-3);
-    free_leaves(l, 3);
+    for (int q = 0; q < 3; q++)
+        free_leaf(&l[q]);
     vg_free(g);
 }
 END_TEST
@@ -372,7 +290,7 @@ START_TEST(test_reshape_grad)
     vt_rng r;
     vt_rng_seed(&r, 80, 0);
     vg_graph *g = vg_new(1);
-    leaf x = mk_leaf(g, 3, 12, &r, -1, 1);
+    leaf x = mk_leaf(g, 3, 12, &r, -1, 1, 1);
     vg_set_shape(g, x.node, 3, 2, 2);
     ck_assert_int_eq(vg_reshape(g, x.node, 5, 1, 2), -1);
     int y = vg_reshape(g, x.node, 12, 1, 1);
@@ -386,7 +304,7 @@ START_TEST(test_reshape_grad)
     vg_forward(g, -1); /* the differences left the last perturbed values */
     for (int i = 0; i < x.n; i++)
         ck_assert_float_eq(g->nodes[z].val[i], x.val[i]);
-    free_leaves(&x, 1);
+    free_leaf(&x);
     vg_free(g);
 }
 END_TEST
@@ -398,8 +316,8 @@ static void fd_layernorm(int C, int H, int W)
     vt_rng_seed(&r, 81, (uint64_t)C);
     vg_graph *g = vg_new(1);
     int D = C * H * W, n = 3;
-    leaf l[3] = {mk_leaf(g, n, D, &r, -2, 2), mk_leaf(g, 1, C, &r, 0.5f, 1.5f),
-                 mk_leaf(g, 1, C, &r, -1, 1)};
+    leaf l[3] = {mk_leaf(g, n, D, &r, -2, 2, 1), mk_leaf(g, 1, C, &r, 0.5f, 1.5f, 1),
+                 mk_leaf(g, 1, C, &r, -1, 1, 1)};
     vg_set_shape(g, l[0].node, C, H, W);
     int y = vg_layernorm(g, l[0].node, l[1].node, l[2].node, 1e-5f);
     ck_assert_int_ge(y, 0);
@@ -421,7 +339,8 @@ static void fd_layernorm(int C, int H, int W)
         }
     }
     check_grads(g, y, l, 3, &r, 3e-3, 3e-3);
-    free_leaves(l, 3);
+    for (int q = 0; q < 3; q++)
+        free_leaf(&l[q]);
     vg_free(g);
 }
 
@@ -436,7 +355,7 @@ START_TEST(test_permute)
     vt_rng_seed(&r, 82, 0);
     vg_graph *g = vg_new(1);
     int C = 3, H = 2, W = 4, P = H * W;
-    leaf x = mk_leaf(g, 2, C * P, &r, -1, 1);
+    leaf x = mk_leaf(g, 2, C * P, &r, -1, 1, 1);
     vg_set_shape(g, x.node, C, H, W);
     int a = vg_chw_to_hwc(g, x.node);
     ck_assert_int_ge(a, 0);
@@ -458,7 +377,7 @@ START_TEST(test_permute)
             }
     check_grads(g, a, &x, 1, &r, 1e-2, 2e-3);
     check_grads(g, t, &x, 1, &r, 1e-2, 2e-3);
-    free_leaves(&x, 1);
+    free_leaf(&x);
     vg_free(g);
 }
 END_TEST
