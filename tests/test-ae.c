@@ -37,12 +37,7 @@ static vae_model *ae_with(int likelihood, int activation, float code_l2, uint64_
 
 static vae_optimizer *adam(float lr)
 {
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
-    oc.lr = lr;
-    vae_optimizer *o = NULL;
-    ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
-    return o;
+    return tu_optimizer(VAE_OPT_ADAM, lr);
 }
 
 static float *unit_rows(size_t n, size_t d, uint64_t seed)

@@ -19,17 +19,6 @@ static vae_model *make_model(int input_dim)
     return m;
 }
 
-static vae_optimizer *make_opt(int type, float lr)
-{
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, type);
-    if (lr > 0)
-        oc.lr = lr;
-    vae_optimizer *o = NULL;
-    ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
-    return o;
-}
-
 /* A snapshot of everything observable about a model: its outputs on fixed inputs. */
 static void snapshot(vae_model *m, float *out16)
 {
@@ -137,7 +126,7 @@ END_TEST
 START_TEST(test_call_errors_keep_model)
 {
     vae_model *m = make_model(4);
-    vae_optimizer *o = make_opt(VAE_OPT_ADAM, 0);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 0);
     float before[16], after[16], x[8] = {0}, out[8];
     snapshot(m, before);
     /* NULL handle */
@@ -187,7 +176,7 @@ END_TEST
 START_TEST(test_dataset_mismatch)
 {
     vae_model *m = make_model(4);
-    vae_optimizer *o = make_opt(VAE_OPT_SGD, 0);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_SGD, 0);
     float x[30];
     for (int i = 0; i < 30; i++)
         x[i] = (float)i; /* outside [0, 1] */
@@ -214,7 +203,7 @@ END_TEST
 START_TEST(test_divergence_keeps_parameters)
 {
     vae_model *m = make_model(4);
-    vae_optimizer *o = make_opt(VAE_OPT_SGD, 1e30f);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_SGD, 1e30f);
     float x[8] = {0, 1, 0, 1, 1, 0, 1, 0}, before[16], after[16];
     int rc = VAE_OK, steps = 0;
     while (rc == VAE_OK && steps < 100) {
@@ -236,7 +225,7 @@ END_TEST
 START_TEST(test_optimizer_bound_size)
 {
     vae_model *a = make_model(4), *b = make_model(5);
-    vae_optimizer *o = make_opt(VAE_OPT_ADAM, 0);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 0);
     float x[10] = {0};
     ck_assert_int_eq(vae_model_train_step(a, o, x, 2, NULL), VAE_OK);
     ck_assert_int_eq(vae_model_train_step(b, o, x, 2, NULL), VAE_ERR_SHAPE);

@@ -141,12 +141,7 @@ static void toy_config(vae_model_config *c)
 
 static vae_optimizer *adam(float lr)
 {
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
-    oc.lr = lr;
-    vae_optimizer *o;
-    ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
-    return o;
+    return tu_optimizer(VAE_OPT_ADAM, lr);
 }
 
 /* Independent statement of the documented formulas. */

@@ -43,12 +43,7 @@ static vae_model *make(const vae_model_config *c)
 
 static vae_optimizer *make_opt(void)
 {
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
-    oc.lr = 0.01f;
-    vae_optimizer *o = NULL;
-    ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
-    return o;
+    return tu_optimizer(VAE_OPT_ADAM, 0.01f);
 }
 
 static void fill(float *v, size_t n, vt_rng *r, float lo, float hi)

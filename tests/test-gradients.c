@@ -31,11 +31,7 @@ static vae_model *small_model(uint64_t seed) { return model_with(seed, VAE_LIK_B
 
 static vae_optimizer *adam(void)
 {
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
-    vae_optimizer *o = NULL;
-    ck_assert_int_eq(vae_optimizer_create(&oc, &o, NULL), VAE_OK);
-    return o;
+    return tu_optimizer(VAE_OPT_ADAM, 0);
 }
 
 /* n rows of binary data, fixed by seed. */

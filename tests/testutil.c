@@ -127,3 +127,23 @@ int tu_config_equal(const vae_model_config *a, const vae_model_config *b)
     x.hier_network = y.hier_network = NULL;
     return memcmp(&x, &y, sizeof x) == 0;
 }
+
+vae_model *tu_model(const vae_model_config *c)
+{
+    vae_model *m = NULL;
+    vae_error err;
+    ck_assert_msg(vae_model_create(c, &m, &err) == VAE_OK, "%s", err.message);
+    return m;
+}
+
+vae_optimizer *tu_optimizer(int type, float lr)
+{
+    vae_optimizer_config oc;
+    vae_optimizer_config_init(&oc, type);
+    if (lr > 0)
+        oc.lr = lr;
+    vae_optimizer *o = NULL;
+    vae_error err;
+    ck_assert_msg(vae_optimizer_create(&oc, &o, &err) == VAE_OK, "%s", err.message);
+    return o;
+}

@@ -44,4 +44,12 @@ int tu_quick(void);
 #include "libvae/vae.h"
 int tu_config_equal(const vae_model_config *a, const vae_model_config *b);
 
+/* A model of configuration c; fails the test (with the library's message)
+ * when it cannot be created. */
+vae_model *tu_model(const vae_model_config *c);
+
+/* An optimizer of the given type with learning rate lr (lr <= 0: the
+ * type's default); fails the test when it cannot be created. */
+vae_optimizer *tu_optimizer(int type, float lr);
+
 #endif

@@ -38,17 +38,6 @@ static vae_model *make_model(int likelihood, int activation, uint64_t seed)
     return m;
 }
 
-static vae_optimizer *make_opt(int type, float lr)
-{
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, type);
-    oc.lr = lr;
-    vae_optimizer *o = NULL;
-    vae_error err;
-    ck_assert_msg(vae_optimizer_create(&oc, &o, &err) == VAE_OK, "%s", err.message);
-    return o;
-}
-
 /* Fixed inputs in [0, 1]: 4 rows of D. */
 static void inputs(float *x)
 {
@@ -102,7 +91,7 @@ static int diverge_run(int opt_type, float lr, int likelihood, int activation,
                        diverge_stats *ds)
 {
     vae_model *m = make_model(likelihood, activation, 11);
-    vae_optimizer *o = make_opt(opt_type, lr);
+    vae_optimizer *o = tu_optimizer(opt_type, lr);
     float x[4 * D], before[4 * D], after[4 * D];
     inputs(x);
     if (likelihood == VAE_LIK_GAUSSIAN_FIXED || likelihood == VAE_LIK_GAUSSIAN_LEARNED)
@@ -232,7 +221,7 @@ END_TEST
 START_TEST(test_epoch_divergence)
 {
     vae_model *m = make_model(VAE_LIK_BERNOULLI, VAE_ACT_RELU, 5);
-    vae_optimizer *o = make_opt(VAE_OPT_SGD, 1e30f);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_SGD, 1e30f);
     float x[40 * D];
     for (int i = 0; i < 40 * D; i++)
         x[i] = (float)((i * 13) % 17) / 16.0f;
@@ -272,7 +261,7 @@ START_TEST(test_overflowing_data)
     for (size_t k = 0; k < sizeof big / sizeof big[0]; k++)
         for (int lik = VAE_LIK_GAUSSIAN_FIXED; lik <= VAE_LIK_GAUSSIAN_LEARNED; lik++) {
             vae_model *m = make_model(lik, VAE_ACT_TANH, 3);
-            vae_optimizer *o = make_opt(VAE_OPT_ADAM, 1e-3f);
+            vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 1e-3f);
             float x[2 * D];
             for (int i = 0; i < 2 * D; i++)
                 x[i] = i % 3 == 0 ? big[k] : 0.5f;
@@ -308,7 +297,7 @@ START_TEST(test_nonfinite_train_data)
     int cases = 0;
     for (int lik = VAE_LIK_BERNOULLI; lik <= VAE_LIK_GAUSSIAN_FIXED; lik++) {
         vae_model *m = make_model(lik, VAE_ACT_RELU, 9);
-        vae_optimizer *o = make_opt(VAE_OPT_ADAM, 1e-3f);
+        vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 1e-3f);
         float x[4 * D], before[4 * D], after[4 * D], out[4 * D];
         inputs(x);
         /* One good step first, so the optimizer has state to keep. */
@@ -502,7 +491,7 @@ START_TEST(test_load_refuses_nonfinite)
     tu_tmp_path(src, sizeof src, "finite.ckpt");
     tu_tmp_path(dst, sizeof dst, "poisoned.ckpt");
     vae_model *m = make_model(VAE_LIK_GAUSSIAN_LEARNED, VAE_ACT_TANH, 6);
-    vae_optimizer *o = make_opt(VAE_OPT_ADAM, 1e-3f);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 1e-3f);
     float x[4 * D];
     inputs(x);
     ck_assert_int_eq(vae_model_train_step(m, o, x, 4, NULL), VAE_OK);

@@ -43,17 +43,6 @@ static vae_model *make_model(int hidden, uint64_t seed)
     return m;
 }
 
-static vae_optimizer *make_opt(int type, float lr)
-{
-    vae_optimizer_config oc;
-    vae_optimizer_config_init(&oc, type);
-    oc.lr = lr;
-    vae_optimizer *o = NULL;
-    vae_error err;
-    ck_assert_msg(vae_optimizer_create(&oc, &o, &err) == VAE_OK, "%s", err.message);
-    return o;
-}
-
 static double elbo_of(vae_model *m, const float *x)
 {
     vae_elbo_stats st;
@@ -86,7 +75,7 @@ static void refuse_then_recover(int opt_type, float lr)
     float x[N * D];
     make_data(x);
     vae_model *m = make_model(16, 5);
-    vae_optimizer *o = make_opt(opt_type, lr);
+    vae_optimizer *o = tu_optimizer(opt_type, lr);
     int rc = VAE_OK, step;
     for (step = 0; step < 50 && rc == VAE_OK; step++) {
         float *p0 = malloc(m->P.total * sizeof *p0);
@@ -240,7 +229,7 @@ START_TEST(test_vqvae_refused_then_recovers)
     float x[N * D];
     make_data(x);
     vae_vqvae *q = make_vq();
-    vae_optimizer *o = make_opt(VAE_OPT_ADAM, 1e10f);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 1e10f);
     float *p0 = malloc(q->P.total * sizeof *p0);
     ck_assert_ptr_nonnull(p0);
     memcpy(p0, q->P.val, q->P.total * sizeof *p0);
@@ -298,7 +287,7 @@ START_TEST(test_save_refuses_foreign_optimizer)
     char path[512];
     tu_tmp_path(path, sizeof path, "rel-recover-foreign.ckpt");
     vae_model *m = make_model(16, 1), *other = make_model(12, 1);
-    vae_optimizer *o = make_opt(VAE_OPT_ADAM, 1e-3f), *o_other = make_opt(VAE_OPT_ADAM, 1e-3f);
+    vae_optimizer *o = tu_optimizer(VAE_OPT_ADAM, 1e-3f), *o_other = tu_optimizer(VAE_OPT_ADAM, 1e-3f);
     ck_assert_int_eq(vae_model_train_step(m, o, x, N, NULL), VAE_OK);
     ck_assert_int_eq(vae_model_train_step(other, o_other, x, N, NULL), VAE_OK);
     ck_assert_int_eq(vae_model_save(m, o, path), VAE_OK);
