@@ -93,7 +93,7 @@ def training_curves(csv_path, out_png, title=None, dpi=100):
     """Plot a ``vae-train --log`` CSV to a PNG: ELBOs and rec/KL per epoch.
 
     The top panel shows the train and test ELBO (nats per example) against
-    the epoch, the bottom one the test reconstruction term and KL (the log's
+    the epoch, the bottom one the reconstruction term and KL (the log's
     ``rec`` and ``kl`` columns) on separate axes. Returns the log as read by
     :func:`read_training_log`. ValueError on a bad log, MatplotlibMissing
     without matplotlib.
@@ -217,7 +217,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     pc = sub.add_parser("curves", help="training curves from a vae-train --log CSV",
-                        description="Train and test ELBO per epoch (top) and the test "
+                        description="Train and test ELBO per epoch (top) and the "
                         "reconstruction term and KL (bottom) from a vae-train --log CSV "
                         "(header: %s)." % ",".join(LOG_COLUMNS))
     pc.add_argument("log", metavar="LOG.csv")
