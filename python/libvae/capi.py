@@ -706,3 +706,16 @@ def empty_optimizer_config():
     c = _padded(OptimizerConfig)
     c.struct_size = ctypes.sizeof(OptimizerConfig)
     return c
+
+
+# ---------------------------------------------------------------------------
+# BEGIN safetensors (issue #18 item 6; the integrator regenerates this block)
+# ---------------------------------------------------------------------------
+for _name, _args in (("vae_model_export_safetensors", [_P, c_char_p]),
+                     ("vae_model_import_safetensors", [_P, c_char_p]),
+                     ("vae_vqvae_export_safetensors", [_P, c_char_p]),
+                     ("vae_vqvae_import_safetensors", [_P, c_char_p])):
+    if hasattr(lib, _name):
+        getattr(lib, _name).restype = c_int
+        getattr(lib, _name).argtypes = _args
+# END safetensors
