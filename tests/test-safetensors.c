@@ -190,7 +190,7 @@ static void round_trip(vae_model *m, const char *name)
     ck_assert_msg(vae_model_import_safetensors(m, path) == VAE_OK, "%s", vae_model_errmsg(m));
     assert_params_equal(m, orig);
     /* the hand-built file (another writer, other whitespace) reads the same */
-    perturb(m);
+    free(perturb(m));
     make_file(m, path, no_damage());
     float *want = params_of(m);
     ck_assert_int_eq(vae_model_set_params(m, orig, vae_model_param_count(m)), VAE_OK);
@@ -366,7 +366,7 @@ START_TEST(test_truncated_and_lengths)
     vae_model *m = mlp_model(2);
     const char *good = tmp("st-good.safetensors"), *bad = tmp("st-bad.safetensors");
     ck_assert_int_eq(vae_model_export_safetensors(m, good), VAE_OK);
-    perturb(m);
+    free(perturb(m));
     size_t len;
     unsigned char *b = tu_read_file(good, &len);
     ck_assert_ptr_nonnull(b);
@@ -430,7 +430,7 @@ START_TEST(test_bad_json)
 {
     vae_model *m = mlp_model(2);
     const char *bad = tmp("st-json.safetensors");
-    perturb(m);
+    free(perturb(m));
     unsigned char data[16] = {0};
     const char *cases[] = {
         "",                                                     /* length 0 */
@@ -475,7 +475,7 @@ START_TEST(test_wrong_tensors)
 {
     vae_model *m = mlp_model(2);
     const char *bad = tmp("st-wrong.safetensors");
-    perturb(m);
+    free(perturb(m));
     const char *w0;
     vae_model_param_tensor_info(m, 0, &w0, NULL, NULL, NULL);
     ck_assert_str_eq(w0, "enc.0.W");
