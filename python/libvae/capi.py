@@ -711,11 +711,15 @@ def empty_optimizer_config():
 # ---------------------------------------------------------------------------
 # BEGIN safetensors (issue #18 item 6; the integrator regenerates this block)
 # ---------------------------------------------------------------------------
-for _name, _args in (("vae_model_export_safetensors", [_P, c_char_p]),
-                     ("vae_model_import_safetensors", [_P, c_char_p]),
-                     ("vae_vqvae_export_safetensors", [_P, c_char_p]),
-                     ("vae_vqvae_import_safetensors", [_P, c_char_p])):
+_SAFETENSORS_PROTOTYPES = {
+    "vae_model_export_safetensors": (c_int, [_P, c_char_p]),
+    "vae_model_import_safetensors": (c_int, [_P, c_char_p]),
+    "vae_vqvae_export_safetensors": (c_int, [_P, c_char_p]),
+    "vae_vqvae_import_safetensors": (c_int, [_P, c_char_p]),
+}
+_OPTIONAL_PROTOTYPES.update(_SAFETENSORS_PROTOTYPES)
+for _name, (_res, _args) in _SAFETENSORS_PROTOTYPES.items():
     if hasattr(lib, _name):
-        getattr(lib, _name).restype = c_int
+        getattr(lib, _name).restype = _res
         getattr(lib, _name).argtypes = _args
 # END safetensors
