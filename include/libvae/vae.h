@@ -2676,6 +2676,93 @@ VAE_API int vae_corrupt(int kind, float param, uint64_t seed, const float *x, si
  */
 VAE_API int vae_corruption_parse(const char *text, int *kind, float *param, vae_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Weights that travel: parameters as .safetensors files (docs/format.md)    */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Write the model's parameters to a .safetensors file: one float32 tensor
+ * per entry of vae_model_param_tensor_info, under the same name and with
+ * its shape [rows, cols] in libvae's layout (a dense W is [in, out], i.e.
+ * PyTorch's nn.Linear.weight transposed; conv2d W is [Cout, Cin*k*k]; see
+ * docs/format.md for every name and its PyTorch counterpart), and a
+ * "__metadata__" object of strings describing the architecture (family,
+ * input_shape, latent_dim, the encoder and decoder texts, likelihood, ...)
+ * so that a reader can rebuild the networks. Only parameters are written:
+ * no optimizer state, random state or training settings (use
+ * vae_model_save for checkpoints). The file is written to a temporary name
+ * beside `path`, flushed and renamed, so `path` holds either the old
+ * content or the whole new file.
+ * @param model  the model (parameters not changed; its message buffer is
+ *               written on failure).
+ * @param path   the file to write (replaced if it exists; caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL (model or path NULL), VAE_ERR_INVALID (empty
+ *         path), VAE_ERR_NONFINITE (a parameter is NaN or infinite; the
+ *         message names it), VAE_ERR_IO (cannot write or rename),
+ *         VAE_ERR_LIMIT, VAE_ERR_NOMEM; the message is in vae_model_errmsg.
+ *         On failure the file at path is left as it was.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_export_safetensors(vae_model *model, const char *path);
+
+/**
+ * Replace the model's parameters with those of a .safetensors file, as
+ * written by vae_model_export_safetensors or by any writer using the same
+ * names and layout (docs/format.md). The file must hold exactly the
+ * model's tensors: every name once and no other, dtype "F32", the shape
+ * [rows, cols] of vae_model_param_tensor_info, data_offsets that tile the
+ * data section without gaps or overlaps, finite values. The metadata is
+ * not interpreted (the model's own architecture decides). The optimizer
+ * state, random state and training settings are not touched.
+ * @param model  the model whose parameters are replaced; on any failure it
+ *               is unchanged (only its message is set).
+ * @param path   the file to read (caller-owned); only a regular file is
+ *               read (a FIFO, device or directory: VAE_ERR_IO without
+ *               blocking).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (empty path), VAE_ERR_IO
+ *         (cannot open or read, not a regular file), VAE_ERR_FORMAT
+ *         (truncated, malformed header JSON, a tensor missing, unknown,
+ *         repeated, of another dtype or shape, bad offsets: the message
+ *         names the tensor), VAE_ERR_LIMIT (a declared header length above
+ *         100,000,000 bytes, refused before allocating), VAE_ERR_NONFINITE
+ *         (a NaN or infinite value, named), VAE_ERR_NOMEM; the message is
+ *         in vae_model_errmsg.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_model_import_safetensors(vae_model *model, const char *path);
+
+/**
+ * vae_model_export_safetensors for a VQ-VAE: the encoder, z_e head and
+ * decoder tensors, and the codebook "vq.codebook" [K, D] (also in EMA mode,
+ * where it is not a trained parameter). The EMA statistics, code usage,
+ * prior and random state are not written.
+ * @param vq    the model (parameters not changed).
+ * @param path  the file to write (replaced atomically; caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (empty path),
+ *         VAE_ERR_NONFINITE, VAE_ERR_IO, VAE_ERR_LIMIT, VAE_ERR_NOMEM; the
+ *         message is in vae_vqvae_errmsg. On failure the file at path is
+ *         left as it was.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_vqvae_export_safetensors(vae_vqvae *vq, const char *path);
+
+/**
+ * vae_model_import_safetensors for a VQ-VAE: the same checks, the tensors
+ * of vae_vqvae_export_safetensors. In EMA mode the codebook is set as by
+ * vae_vqvae_set_codebook (the moving averages follow it).
+ * @param vq    the model; unchanged on any failure.
+ * @param path  the file to read (regular files only; caller-owned).
+ * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_IO,
+ *         VAE_ERR_FORMAT, VAE_ERR_LIMIT, VAE_ERR_NONFINITE, VAE_ERR_NOMEM;
+ *         the message is in vae_vqvae_errmsg.
+ * @thread_handle
+ * @since 0.4.0
+ */
+VAE_API int vae_vqvae_import_safetensors(vae_vqvae *vq, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

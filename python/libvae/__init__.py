@@ -24,6 +24,8 @@ from .image import write_png_grid
 from . import layers
 from .vqvae import VQVAE, VQStats
 from .pca import PCA, corrupt, corruption_parse
+from . import weights  # Model/VQVAE.export_safetensors, import_safetensors
+weights.attach(Model, VQVAE)
 
 from .capi import (VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR_NOMEM,
                    VAE_ERR_IO, VAE_ERR_FORMAT, VAE_ERR_NONFINITE, VAE_ERR_DIVERGED,

@@ -706,3 +706,20 @@ def empty_optimizer_config():
     c = _padded(OptimizerConfig)
     c.struct_size = ctypes.sizeof(OptimizerConfig)
     return c
+
+
+# ---------------------------------------------------------------------------
+# BEGIN safetensors (issue #18 item 6; the integrator regenerates this block)
+# ---------------------------------------------------------------------------
+_SAFETENSORS_PROTOTYPES = {
+    "vae_model_export_safetensors": (c_int, [_P, c_char_p]),
+    "vae_model_import_safetensors": (c_int, [_P, c_char_p]),
+    "vae_vqvae_export_safetensors": (c_int, [_P, c_char_p]),
+    "vae_vqvae_import_safetensors": (c_int, [_P, c_char_p]),
+}
+_OPTIONAL_PROTOTYPES.update(_SAFETENSORS_PROTOTYPES)
+for _name, (_res, _args) in _SAFETENSORS_PROTOTYPES.items():
+    if hasattr(lib, _name):
+        getattr(lib, _name).restype = _res
+        getattr(lib, _name).argtypes = _args
+# END safetensors
