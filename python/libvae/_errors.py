@@ -3,8 +3,18 @@
 from . import capi
 
 
+# Statuses that mean the caller passed a bad value: raised as ArgumentValueError.
+_VALUE_STATUSES = frozenset()   # filled below, once the constants are known
+
+
 class Error(Exception):
-    """A libvae call failed.
+    """A libvae call failed: the common base of every exception of the package.
+
+    ``Error(status, message)`` makes the subclass that fits the status: a bad
+    value (VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR_NONFINITE, VAE_ERR_LIMIT)
+    is an :class:`ArgumentValueError`, also a :class:`ValueError`; an argument
+    of the wrong type is an :class:`ArgumentTypeError`, also a
+    :class:`TypeError`. ``except libvae.Error`` catches them all.
 
     Attributes:
         status:  the C status code (a negative ``enum vae_status`` value)
@@ -14,6 +24,15 @@ class Error(Exception):
                  problems the binding finds before calling C (a wrong
                  array shape, a closed handle) a message in the same style.
     """
+
+    def __new__(cls, status=0, message="", *args, **kwargs):
+        if cls is Error:
+            try:
+                if int(status) in _VALUE_STATUSES:
+                    cls = ArgumentValueError
+            except (TypeError, ValueError):
+                pass
+        return super().__new__(cls, status, message)
 
     def __init__(self, status, message=""):
         self.status = int(status)
@@ -27,7 +46,42 @@ class Error(Exception):
         return "%s: %s" % (self.name, self.message)
 
     def __repr__(self):
-        return "libvae.Error(%s, %r)" % (self.name, self.message)
+        return "libvae.%s(%s, %r)" % (type(self).__name__, self.name, self.message)
+
+
+class ArgumentValueError(Error, ValueError):
+    """An argument has a bad value or shape (an out-of-range number, an array
+    of the wrong shape, NaN in the data, a size over the library's limits):
+    both a :class:`libvae.Error` and a :class:`ValueError`. ``status`` is
+    VAE_ERR_INVALID, VAE_ERR_SHAPE, VAE_ERR_NONFINITE or VAE_ERR_LIMIT."""
+
+
+class ArgumentTypeError(Error, TypeError):
+    """An argument has the wrong type (a string for a number, an unknown
+    keyword, an object where an array or a path belongs): both a
+    :class:`libvae.Error` and a :class:`TypeError`; status VAE_ERR_INVALID."""
+
+    def __init__(self, status=None, message=""):
+        if isinstance(status, str) and not message:   # ArgumentTypeError("message")
+            status, message = capi.VAE_ERR_INVALID, status
+        super().__init__(capi.VAE_ERR_INVALID if status is None else status, message)
+
+    def __new__(cls, status=None, message="", *args, **kwargs):
+        return Exception.__new__(cls, status, message)
+
+
+_VALUE_STATUSES = frozenset((capi.VAE_ERR_INVALID, capi.VAE_ERR_SHAPE, capi.VAE_ERR_NONFINITE,
+                             capi.VAE_ERR_LIMIT))
+
+
+def type_error(message):
+    """An ArgumentTypeError (status VAE_ERR_INVALID) with `message`."""
+    return ArgumentTypeError(capi.VAE_ERR_INVALID, message)
+
+
+def value_error(message, status=None):
+    """An ArgumentValueError (status VAE_ERR_INVALID unless given) with `message`."""
+    return ArgumentValueError(capi.VAE_ERR_INVALID if status is None else status, message)
 
 
 def status_str(status):

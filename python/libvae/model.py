@@ -6,7 +6,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import capi
-from ._errors import Error, check_handle, raise_from_error, status_str
+from ._errors import (ArgumentTypeError, Error, check_handle, raise_from_error, status_str,
+                      type_error)
 from ._util import (Busy, Handle, as_array, as_float, as_int, as_path, as_rows, as_size,
                     enum_name, enum_value, f32, fptr, set_shape)
 from .dataset import Dataset
@@ -104,9 +105,27 @@ def _norm(v):
     return v.strip().lower().replace("_", "-") if isinstance(v, str) else v
 
 
+#: Other spellings of keywords: the attribute and C field names
+#: (``Model(latent_dim=4)`` as ``model.latent_dim``; ``kl_mode`` as the C field).
+KEYWORD_ALIASES = {"latent_dim": "latent", "kl_mode": "kl"}
+
+
+def _alias(what, name, value, alias, alias_value):
+    """The value of keyword `name` given either as itself or as `alias`."""
+    if alias_value is None:
+        return value
+    if value is not None and value != alias_value:
+        raise ArgumentTypeError("%s() got both %s=%r and %s=%r (the same setting)"
+                                % (what, name, value, alias, alias_value))
+    return alias_value
+
+
 def _fill_config(cfg, options, what):
     """Write keyword options (None = keep) into a ModelConfig filled by the library."""
     options = {k: v for k, v in options.items() if v is not None}
+    for alias, name in KEYWORD_ALIASES.items():
+        if alias in options:
+            options[name] = _alias(what, name, options.get(name), alias, options.pop(alias))
     est = _norm(options.get("estimator"))
     if est in _ESTIMATOR_SHORTHANDS:
         base = _ESTIMATOR_SHORTHANDS[est]
@@ -407,9 +426,12 @@ class Model(Handle):
                  free_bits=None, aggressive=None, aggressive_max_inner=None, cond_dim=None,
                  prior=None, prior_hidden=None, encoder=None, decoder=None,
                  prior_network=None, input_shape=None, inference=None, hier_network=None,
-                 family=None, code_l2=None, corruption=None, corruption_level=None):
+                 family=None, code_l2=None, corruption=None, corruption_level=None,
+                 latent_dim=None, kl_mode=None):
         super().__init__()
         self.optimizer = None
+        latent = _alias("Model", "latent", latent, "latent_dim", latent_dim)
+        kl = _alias("Model", "kl", kl, "kl_mode", kl_mode)
         cfg = capi.new_model_config()
         _fill_config(cfg, dict(
             input_dim=input_dim, hidden=hidden, latent=latent, likelihood=likelihood,
@@ -512,9 +534,10 @@ class Model(Handle):
         restarts. Architecture options cannot change (Error VAE_ERR_INVALID).
         """
         _require("vae_model_set_training", "set_training")
-        unknown = set(settings) - set(TRAINING_OPTIONS)
+        unknown = set(settings) - set(TRAINING_OPTIONS) - {
+            a for a, k in KEYWORD_ALIASES.items() if k in TRAINING_OPTIONS}
         if unknown:
-            raise TypeError("set_training: %s not a training setting; these are: %s"
+            raise type_error("set_training: %s not a training setting; these are: %s"
                             % (", ".join(sorted(unknown)) + (" is" if len(unknown) == 1
                                                              else " are"),
                                ", ".join(TRAINING_OPTIONS)))
@@ -890,7 +913,7 @@ class Model(Handle):
         if training is not None:
             unknown = set(training) - set(TRAINING_OPTIONS)
             if unknown:
-                raise TypeError("gradient_stats: %s not training settings"
+                raise type_error("gradient_stats: %s not training settings"
                                 % ", ".join(sorted(unknown)))
         overall, encoder = capi.GradStats(), capi.GradStats()
         with self._lock:
