@@ -97,13 +97,15 @@ def _load():
     paths, explicit = _candidates()
     tried = []
     for p in paths:
-        if explicit or os.path.exists(p):
-            try:
-                return ctypes.CDLL(p), p
-            except OSError as e:
-                tried.append("%s (%s)" % (p, e))
-                if explicit:
-                    break
+        if not explicit and not os.path.exists(p):
+            tried.append("%s (absent)" % p)
+            continue
+        try:
+            return ctypes.CDLL(p), p
+        except OSError as e:
+            tried.append("%s (%s)" % (p, e))
+            if explicit:
+                break
     if not explicit:
         name = ctypes.util.find_library("vae")
         if name:
