@@ -1,5 +1,7 @@
 """libvae.Error and the helpers that turn C status codes into it."""
 
+import re
+
 from . import capi
 
 
@@ -90,7 +92,53 @@ def status_str(status):
 
 
 def _decode(b):
-    return b.decode("utf-8", "replace") if b else ""
+    return python_message(b.decode("utf-8", "replace")) if b else ""
+
+
+# C handle prefix -> how Python code spells the object.
+_CLASSES = {"model": "Model", "vqvae": "VQVAE", "dataset": "Dataset", "pca": "PCA",
+            "optimizer": "Optimizer"}
+# C function -> the Python call, where the names differ.
+_RENAMED = {
+    "vae_dataset_from_array": "Dataset.from_numpy", "vae_dataset_load_idx": "Dataset.from_idx",
+    "vae_dataset_load_csv": "Dataset.from_csv", "vae_model_load": "libvae.Model.load",
+    "vae_vqvae_load": "libvae.VQVAE.load", "vae_pca_fit": "libvae.PCA",
+    "vae_model_create": "libvae.Model", "vae_vqvae_create": "libvae.VQVAE",
+    "vae_optimizer_create": "libvae.Optimizer", "vae_png_write_grid": "libvae.write_png_grid",
+    "vae_corrupt": "libvae.corrupt", "vae_corruption_parse": "libvae.corruption_parse",
+    "vae_dataset_set_onehot": "Dataset.set_onehot",
+    "vae_dataset_set_conditions": "Dataset.set_conditions",
+    "vae_vqvae_fit_prior": "VQVAE.fit_prior",
+}
+_COND_USE = re.compile(r"(\w+): the model is conditional \(cond_dim = (\d+)\): "
+                       r"use vae_model_\w+?_cond with the conditions")
+_UNCOND_USE = re.compile(r"(\w+?)_cond: the model is unconditional \(cond_dim = 0\): "
+                         r"use vae_model_\w+")
+_C_NAME = re.compile(r"\bvae_(model|vqvae|dataset|pca|optimizer)_(\w+)|\bvae_\w+")
+
+
+def _py_call(m):
+    name = m.group(0)
+    if name in _RENAMED:
+        return _RENAMED[name]
+    if m.group(1) is None:
+        return name
+    method = m.group(2)
+    if method.endswith("_cond"):
+        return "%s.%s(..., c=...)" % (_CLASSES[m.group(1)], method[:-5])
+    return "%s.%s" % (_CLASSES[m.group(1)], method)
+
+
+def python_message(msg):
+    """A C library message in Python terms: ``model.sample(..., c=...)`` where
+    the C text says ``use vae_model_sample_cond``, ``Dataset.from_numpy`` for
+    ``vae_dataset_from_array`` (the mapping of docs/python.md)."""
+    msg = _COND_USE.sub(lambda m: "%s: the model is conditional (cond_dim = %s): pass the "
+                        "conditions, model.%s(..., c=...)" % (m.group(1), m.group(2),
+                                                             m.group(1)), msg)
+    msg = _UNCOND_USE.sub(lambda m: "%s: the model is unconditional (cond_dim = 0): call "
+                          "model.%s(...) without c" % (m.group(1), m.group(1)), msg)
+    return _C_NAME.sub(_py_call, msg)
 
 
 def raise_from_error(status, err):

@@ -667,7 +667,9 @@ class Model(Handle):
         """One epoch over data (vae_model_train_epoch): shuffle, then batches.
 
         data: a Dataset or an (n, input_dim) array. callback(batch,
-        n_batches, running_elbo), called after each batch, may return a true
+        n_batches, running_elbo), called after each batch (``batch`` is the
+        0-based index of the batch just done, 0 .. n_batches - 1;
+        running_elbo the epoch's mean ELBO so far), may return a true
         value to stop the epoch (Error VAE_ERR_CANCELLED is then raised);
         an exception it raises stops the epoch and is re-raised here.
         Returns the epoch's Stats. A conditional model takes the conditions
@@ -707,7 +709,8 @@ class Model(Handle):
         optimizer: defaults to ``model.optimizer`` (an Adam with the
         library's defaults, created on first use and kept, so repeated fit()
         calls continue its state). callback(epoch, batch, n_batches,
-        running_elbo) runs after every batch (epoch counts from 1) and
+        running_elbo) runs after every batch (epoch counts from 1, batch is
+        0-based: 0 .. n_batches - 1, as in train_epoch) and
         on_epoch(epoch, stats) after every epoch; either may return a true
         value to stop training early: fit() then returns the epochs
         completed. An exception in a callback stops training and propagates.
@@ -955,7 +958,7 @@ class Model(Handle):
         for i in range(lib.vae_model_param_tensor_count(h)):
             self._status_error(lib.vae_model_param_tensor_info(
                 h, i, ctypes.byref(name), ctypes.byref(rows), ctypes.byref(cols),
-                ctypes.byref(off)), "vae_model_param_tensor_info(%d)" % i)
+                ctypes.byref(off)), "param_tensors: tensor %d" % i)
             out.append(ParamTensor(name.value.decode(), (rows.value, cols.value), off.value))
         return out
 
@@ -972,7 +975,7 @@ class Model(Handle):
             h = self._h()
             out = np.empty(lib.vae_model_param_count(h), dtype=np.float32)
             self._status_error(lib.vae_model_get_params(h, fptr(out), out.size),
-                               "vae_model_get_params")
+                               "get_params")
         return out
 
     def params(self):
