@@ -129,15 +129,26 @@ def _py_call(m):
     return "%s.%s" % (_CLASSES[m.group(1)], method)
 
 
+# The C call stems whose Python method has another name: stem -> (method, extra keywords).
+_METHODS = {"compute_gradients_keyed": ("compute_gradients", "key=..., "),
+            "train_step_cond": ("train_step", "")}
+
+
+def _method(stem):
+    name, extra = _METHODS.get(stem, (stem, ""))
+    return name, extra
+
+
 def python_message(msg):
     """A C library message in Python terms: ``model.sample(..., c=...)`` where
     the C text says ``use vae_model_sample_cond``, ``Dataset.from_numpy`` for
     ``vae_dataset_from_array`` (the mapping of docs/python.md)."""
     msg = _COND_USE.sub(lambda m: "%s: the model is conditional (cond_dim = %s): pass the "
-                        "conditions, model.%s(..., c=...)" % (m.group(1), m.group(2),
-                                                             m.group(1)), msg)
+                        "conditions, model.%s(..., %sc=...)"
+                        % ((_method(m.group(1))[0], m.group(2)) + _method(m.group(1))), msg)
     msg = _UNCOND_USE.sub(lambda m: "%s: the model is unconditional (cond_dim = 0): call "
-                          "model.%s(...) without c" % (m.group(1), m.group(1)), msg)
+                          "model.%s(...) without c"
+                          % (_method(m.group(1))[0], _method(m.group(1))[0]), msg)
     return _C_NAME.sub(_py_call, msg)
 
 

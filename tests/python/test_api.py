@@ -101,6 +101,10 @@ class TestMessages(unittest.TestCase):
                          "model.decode(...) without c")
         self.assertEqual(pm("vae_dataset_from_array: n = 0"), "Dataset.from_numpy: n = 0")
         self.assertEqual(pm("call vae_vqvae_fit_prior first"), "call VQVAE.fit_prior first")
+        self.assertEqual(pm("compute_gradients_keyed: the model is conditional (cond_dim = 2): "
+                            "use vae_model_compute_gradients_keyed_cond with the conditions"),
+                         "compute_gradients: the model is conditional (cond_dim = 2): pass the "
+                         "conditions, model.compute_gradients(..., key=..., c=...)")
 
     def test_conditional_messages_speak_python(self):
         with libvae.Model(input_dim=6, hidden=(4,), latent=2, cond_dim=3) as m:
