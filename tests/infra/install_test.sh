@@ -87,6 +87,21 @@ grep -q "^usage: vae-train" "$tmp/help" || { echo "FAIL: no usage from vae-train
     cat "$tmp/run" >&2; echo "FAIL: a short vae-train run from the install" >&2; exit 1; }
 grep -q "^epoch 1 " "$tmp/run" || { cat "$tmp/run" >&2; echo "FAIL: no epoch line" >&2; exit 1; }
 echo "== installed vae-train runs without LD_LIBRARY_PATH"
+# vae-train-mpi (when MPI was found) links libvae_mpi and libvae the same way.
+vtm=$(find "$stage" -path "*/bin/vae-train-mpi" -print -quit)
+if [ -n "$vtm" ]; then
+    env -u LD_LIBRARY_PATH ldd "$vtm" | awk '$1 ~ /^libvae(_mpi)?\.so/ {print $1, $3}' >"$tmp/ldd-mpi"
+    [ "$(wc -l <"$tmp/ldd-mpi")" -eq 2 ] || { cat "$tmp/ldd-mpi" >&2; echo "FAIL: vae-train-mpi's libraries" >&2; exit 1; }
+    while read -r soname path; do
+        case "$(readlink -f "$path")" in
+            "$(readlink -f "$libdir")"/*) ;;
+            *) echo "FAIL: the installed vae-train-mpi loads $soname from $path" >&2; exit 1 ;;
+        esac
+    done <"$tmp/ldd-mpi"
+    env -u LD_LIBRARY_PATH "$vtm" --help >"$tmp/help-mpi" 2>&1 || {
+        cat "$tmp/help-mpi" >&2; echo "FAIL: vae-train-mpi --help" >&2; exit 1; }
+    echo "== installed vae-train-mpi finds libvae_mpi and libvae"
+fi
 
 # The Python package: installed into <prefix>/lib/python3/dist-packages/libvae
 # (Debian's layout, meson's python module) with _config.py; imported from
