@@ -130,6 +130,10 @@ class TestMessages(unittest.TestCase):
         self.assertIsNone(C_NAME.search(e.exception.message), e.exception.message)
 
 
+#: Model properties that are not creation settings (so not keywords of Model()).
+MODEL_PROPERTIES_NOT_SETTINGS = ("config", "param_count")
+
+
 class TestKeywords(unittest.TestCase):
 
     def test_latent_dim(self):
@@ -156,8 +160,8 @@ class TestKeywords(unittest.TestCase):
                  if isinstance(v, property) and not n.startswith("_")]
         with libvae.Model(input_dim=6, hidden=(4,), latent=2, threads=1) as m:
             for p in props:
-                if p in ("config", "param_count"):
-                    continue                              # not settings
+                if p in MODEL_PROPERTIES_NOT_SETTINGS:
+                    continue
                 self.assertIn(p, params, "Model.%s is not a keyword of Model()" % p)
                 kw = dict(input_dim=6, hidden=(4,), latent=2)
                 kw[p] = getattr(m, p)
