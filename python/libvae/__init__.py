@@ -10,12 +10,14 @@
 The classes wrap the C handles of <libvae/vae.h>: :class:`Model`
 (vae_model), :class:`Optimizer` (vae_optimizer) and :class:`Dataset`
 (vae_dataset). Failures raise :class:`Error` with the library's status and
-message. The raw C functions and structs are in :mod:`libvae.capi`. See
+message; a bad argument value raises :class:`ArgumentValueError` (also a
+ValueError), an argument of the wrong type :class:`ArgumentTypeError` (also a
+TypeError), both subclasses of :class:`Error`. The raw C functions and structs are in :mod:`libvae.capi`. See
 docs/python.md for the mapping to the C API.
 """
 
 from . import capi
-from ._errors import Error, status_str
+from ._errors import ArgumentTypeError, ArgumentValueError, Error, status_str
 from .dataset import Dataset
 from .model import (Diagnostics, GradientReport, GradStats, LayerStats, Model, ParamTensor,
                     Stats, TrainingState)
@@ -37,7 +39,7 @@ __all__ = [
     "TrainingState", "Diagnostics", "LayerStats",
     "VQVAE", "VQStats",
     "PCA", "corrupt", "corruption_parse",
-    "Error", "version", "version_info", "write_png_grid",
+    "Error", "ArgumentTypeError", "ArgumentValueError", "version", "version_info", "write_png_grid",
     "status_str", "library_path", "capi",
     "VAE_OK", "VAE_ERR_NULL", "VAE_ERR_INVALID", "VAE_ERR_SHAPE", "VAE_ERR_NOMEM",
     "VAE_ERR_IO", "VAE_ERR_FORMAT", "VAE_ERR_NONFINITE", "VAE_ERR_DIVERGED",

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import capi
-from ._errors import Error
+from ._errors import Error, type_error, value_error
 
 _FLOAT_P = ctypes.POINTER(ctypes.c_float)
 _INT_P = ctypes.POINTER(ctypes.c_int)
@@ -104,8 +104,7 @@ def as_int(v, name, lo=INT_MIN, hi=INT_MAX):
     try:
         i = operator.index(v)
     except TypeError:
-        raise Error(capi.VAE_ERR_INVALID,
-                    "%s = %r: expected an integer" % (name, v)) from None
+        raise type_error("%s = %r: expected an integer" % (name, v)) from None
     if i < lo or i > hi:
         raise Error(capi.VAE_ERR_INVALID,
                     "%s = %d does not fit the C type (range %d..%d)" % (name, i, lo, hi))
@@ -121,7 +120,7 @@ def as_float(v, name):
     try:
         return float(v)
     except (TypeError, ValueError):
-        raise Error(capi.VAE_ERR_INVALID, "%s = %r: expected a number" % (name, v)) from None
+        raise type_error("%s = %r: expected a number" % (name, v)) from None
 
 
 def as_path(p, name="path"):
@@ -129,7 +128,7 @@ def as_path(p, name="path"):
     try:
         return os.fsencode(p)
     except TypeError:
-        raise Error(capi.VAE_ERR_INVALID, "%s = %r: expected a path" % (name, p)) from None
+        raise type_error("%s = %r: expected a path" % (name, p)) from None
 
 
 def enum_value(v, table, name):
@@ -164,11 +163,11 @@ def as_array(x, what, name="x"):
         try:
             x = x.astype(np.float32)
         except (TypeError, ValueError) as e:
-            raise Error(capi.VAE_ERR_INVALID, "%s: %s has dtype object with non-numbers: %s"
-                        % (what, name, e)) from None
+            raise type_error("%s: %s has dtype object with non-numbers: %s"
+                             % (what, name, e)) from None
     elif kind not in "biuf":
-        raise Error(capi.VAE_ERR_INVALID,
-                    "%s: %s has dtype %s; expected real numbers (float32)" % (what, name, x.dtype))
+        raise type_error("%s: %s has dtype %s; expected real numbers (float32)"
+                         % (what, name, x.dtype))
     return x
 
 
@@ -210,9 +209,9 @@ def set_shape(cfg, value, name):
     try:
         dims = tuple(value)
     except TypeError:
-        raise TypeError("%s = %r: expected (channels, height, width)" % (name, value)) from None
+        raise type_error("%s = %r: expected (channels, height, width)" % (name, value)) from None
     if len(dims) != 3:
-        raise ValueError("%s = %r: expected three sizes (channels, height, width)"
-                         % (name, value))
+        raise value_error("%s = %r: expected three sizes (channels, height, width)"
+                          % (name, value))
     for i, d in enumerate(dims):
         cfg.input_shape[i] = as_int(d, "%s[%d]" % (name, i))

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from . import capi
-from ._errors import Error, raise_from_error
+from ._errors import Error, raise_from_error, type_error
 from ._util import (as_array, as_float, as_int, as_path, as_size, enum_value, fptr, iptr)
 
 lib = capi.lib
@@ -77,7 +77,7 @@ class Dataset:
 
     def __init__(self, _ptr=None, _keep=None):
         if _ptr is None:
-            raise TypeError("use Dataset.from_numpy, from_idx, from_csv or subset")
+            raise type_error("use Dataset.from_numpy, from_idx, from_csv or subset")
         self._mem = _Memory(_ptr, _keep)
         self._lock = threading.Lock()
 

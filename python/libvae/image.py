@@ -8,12 +8,26 @@ from ._util import as_array, as_path, as_size, fptr
 
 
 def write_png_grid(path, images, cols=10, shape=None):
-    """Write grayscale images as one PNG grid (values in [0, 1], clamped).
+    """Write grayscale images as one 8-bit PNG grid (vae_png_write_grid).
 
-    images: (n, height, width), or (n, d) with shape=(height, width) given
-    (e.g. decoder means of a 784-dimensional model with shape=(28, 28)).
-    cols images per row; 2-pixel mid-gray gaps between cells.
-    Raises Error with the library's status and message.
+    Arguments:
+        path:   the file to write (str or os.PathLike); written whole, as the
+                library writes checkpoints.
+        images: (n, height, width), or (n, d) with shape=(height, width)
+                given (e.g. decoder means of a 784-dimensional model with
+                shape=(28, 28)); any real dtype, values in [0, 1] (clamped;
+                0 black, 1 white).
+        cols:   images per row (the last row may be partly empty); 2-pixel
+                mid-gray gaps between cells.
+        shape:  (height, width) of an image when images is 2-D.
+
+    Returns None. Raises ArgumentValueError (a ValueError) for a wrong shape
+    or value, ArgumentTypeError for a non-numeric array, libvae.Error
+    (VAE_ERR_IO) when the file cannot be written.
+
+    Example::
+
+        libvae.write_png_grid("samples.png", model.sample(100), cols=10, shape=(28, 28))
     """
     a = as_array(images, "write_png_grid", "images")
     if shape is not None:

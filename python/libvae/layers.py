@@ -12,6 +12,8 @@ A network is a list of layers or the text itself; both give the same model::
 The grammar and the meaning of every layer are in docs/networks.md; the
 library parses the text and reports errors naming the layer.
 """
+from ._errors import type_error
+
 
 __all__ = ["Layer", "Dense", "Conv2d", "ConvT2d", "Flatten", "Reshape", "LayerNorm", "ReLU",
            "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity", "network_text"]
@@ -25,7 +27,7 @@ def _int(v, name):
                 return int(v)
         except ImportError:  # pragma: no cover
             pass
-        raise TypeError("%s = %r: expected an int" % (name, v))
+        raise type_error("%s = %r: expected an int" % (name, v))
     return v
 
 
@@ -107,7 +109,7 @@ class LeakyReLU(Layer):
     def __init__(self, slope=0.01):
         super().__init__()
         if isinstance(slope, bool) or not isinstance(slope, (int, float)):
-            raise TypeError("leaky_relu slope = %r: expected a number" % (slope,))
+            raise type_error("leaky_relu slope = %r: expected a number" % (slope,))
         self.slope = float(slope)
 
     def __str__(self):
@@ -144,10 +146,10 @@ def network_text(net, name="network"):
     try:
         items = list(net)
     except TypeError:
-        raise TypeError("%s = %r: expected the text form or a list of layers" % (name, net)) \
+        raise type_error("%s = %r: expected the text form or a list of layers" % (name, net)) \
             from None
     for i, layer in enumerate(items):
         if not isinstance(layer, (Layer, str)):
-            raise TypeError("%s[%d] = %r: expected a libvae.layers layer or a token"
+            raise type_error("%s[%d] = %r: expected a libvae.layers layer or a token"
                             % (name, i, layer))
     return " ".join(str(layer) for layer in items)

@@ -6,7 +6,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import capi
-from ._errors import Error, check_handle, raise_from_error, status_str
+from ._errors import (ArgumentTypeError, Error, check_handle, raise_from_error, status_str,
+                      type_error)
 from ._util import (Busy, Handle, as_array, as_float, as_int, as_path, as_rows, as_size,
                     enum_name, enum_value, f32, fptr, set_shape)
 from .dataset import Dataset
@@ -104,9 +105,27 @@ def _norm(v):
     return v.strip().lower().replace("_", "-") if isinstance(v, str) else v
 
 
+#: Other spellings of keywords: the attribute and C field names
+#: (``Model(latent_dim=4)`` as ``model.latent_dim``; ``kl_mode`` as the C field).
+KEYWORD_ALIASES = {"latent_dim": "latent", "kl_mode": "kl"}
+
+
+def _alias(what, name, value, alias, alias_value):
+    """The value of keyword `name` given either as itself or as `alias`."""
+    if alias_value is None:
+        return value
+    if value is not None and value != alias_value:
+        raise ArgumentTypeError("%s() got both %s=%r and %s=%r (the same setting)"
+                                % (what, name, value, alias, alias_value))
+    return alias_value
+
+
 def _fill_config(cfg, options, what):
     """Write keyword options (None = keep) into a ModelConfig filled by the library."""
     options = {k: v for k, v in options.items() if v is not None}
+    for alias, name in KEYWORD_ALIASES.items():
+        if alias in options:
+            options[name] = _alias(what, name, options.get(name), alias, options.pop(alias))
     est = _norm(options.get("estimator"))
     if est in _ESTIMATOR_SHORTHANDS:
         base = _ESTIMATOR_SHORTHANDS[est]
@@ -407,9 +426,12 @@ class Model(Handle):
                  free_bits=None, aggressive=None, aggressive_max_inner=None, cond_dim=None,
                  prior=None, prior_hidden=None, encoder=None, decoder=None,
                  prior_network=None, input_shape=None, inference=None, hier_network=None,
-                 family=None, code_l2=None, corruption=None, corruption_level=None):
+                 family=None, code_l2=None, corruption=None, corruption_level=None,
+                 latent_dim=None, kl_mode=None):
         super().__init__()
         self.optimizer = None
+        latent = _alias("Model", "latent", latent, "latent_dim", latent_dim)
+        kl = _alias("Model", "kl", kl, "kl_mode", kl_mode)
         cfg = capi.new_model_config()
         _fill_config(cfg, dict(
             input_dim=input_dim, hidden=hidden, latent=latent, likelihood=likelihood,
@@ -512,9 +534,10 @@ class Model(Handle):
         restarts. Architecture options cannot change (Error VAE_ERR_INVALID).
         """
         _require("vae_model_set_training", "set_training")
-        unknown = set(settings) - set(TRAINING_OPTIONS)
+        unknown = set(settings) - set(TRAINING_OPTIONS) - {
+            a for a, k in KEYWORD_ALIASES.items() if k in TRAINING_OPTIONS}
         if unknown:
-            raise TypeError("set_training: %s not a training setting; these are: %s"
+            raise type_error("set_training: %s not a training setting; these are: %s"
                             % (", ".join(sorted(unknown)) + (" is" if len(unknown) == 1
                                                              else " are"),
                                ", ".join(TRAINING_OPTIONS)))
@@ -644,7 +667,9 @@ class Model(Handle):
         """One epoch over data (vae_model_train_epoch): shuffle, then batches.
 
         data: a Dataset or an (n, input_dim) array. callback(batch,
-        n_batches, running_elbo), called after each batch, may return a true
+        n_batches, running_elbo), called after each batch (``batch`` is the
+        0-based index of the batch just done, 0 .. n_batches - 1;
+        running_elbo the epoch's mean ELBO so far), may return a true
         value to stop the epoch (Error VAE_ERR_CANCELLED is then raised);
         an exception it raises stops the epoch and is re-raised here.
         Returns the epoch's Stats. A conditional model takes the conditions
@@ -684,7 +709,8 @@ class Model(Handle):
         optimizer: defaults to ``model.optimizer`` (an Adam with the
         library's defaults, created on first use and kept, so repeated fit()
         calls continue its state). callback(epoch, batch, n_batches,
-        running_elbo) runs after every batch (epoch counts from 1) and
+        running_elbo) runs after every batch (epoch counts from 1, batch is
+        0-based: 0 .. n_batches - 1, as in train_epoch) and
         on_epoch(epoch, stats) after every epoch; either may return a true
         value to stop training early: fit() then returns the epochs
         completed. An exception in a callback stops training and propagates.
@@ -890,7 +916,7 @@ class Model(Handle):
         if training is not None:
             unknown = set(training) - set(TRAINING_OPTIONS)
             if unknown:
-                raise TypeError("gradient_stats: %s not training settings"
+                raise type_error("gradient_stats: %s not training settings"
                                 % ", ".join(sorted(unknown)))
         overall, encoder = capi.GradStats(), capi.GradStats()
         with self._lock:
@@ -932,7 +958,7 @@ class Model(Handle):
         for i in range(lib.vae_model_param_tensor_count(h)):
             self._status_error(lib.vae_model_param_tensor_info(
                 h, i, ctypes.byref(name), ctypes.byref(rows), ctypes.byref(cols),
-                ctypes.byref(off)), "vae_model_param_tensor_info(%d)" % i)
+                ctypes.byref(off)), "param_tensors: tensor %d" % i)
             out.append(ParamTensor(name.value.decode(), (rows.value, cols.value), off.value))
         return out
 
@@ -949,7 +975,7 @@ class Model(Handle):
             h = self._h()
             out = np.empty(lib.vae_model_param_count(h), dtype=np.float32)
             self._status_error(lib.vae_model_get_params(h, fptr(out), out.size),
-                               "vae_model_get_params")
+                               "get_params")
         return out
 
     def params(self):

@@ -3,7 +3,7 @@
 import ctypes
 
 from . import capi
-from ._errors import Error, check_handle, raise_from_error
+from ._errors import Error, check_handle, raise_from_error, type_error
 from ._util import Handle, as_float, enum_name, enum_value, f32
 
 lib = capi.lib
@@ -40,7 +40,7 @@ class Optimizer(Handle):
         t = enum_value(type, TYPES, "optimizer type")
         unknown = set(hyper) - set(HYPERPARAMETERS)
         if unknown:
-            raise TypeError("Optimizer: unknown hyperparameter(s) %s; known: %s"
+            raise type_error("Optimizer: unknown hyperparameter(s) %s; known: %s"
                             % (", ".join(sorted(unknown)), ", ".join(HYPERPARAMETERS)))
         cfg = capi.new_optimizer_config(t)
         for k, v in hyper.items():
@@ -80,7 +80,7 @@ class Optimizer(Handle):
         """Change several hyperparameters at once (vae_optimizer_set_config)."""
         unknown = set(hyper) - set(HYPERPARAMETERS)
         if unknown:
-            raise TypeError("Optimizer.set_config: unknown hyperparameter(s) %s"
+            raise type_error("Optimizer.set_config: unknown hyperparameter(s) %s"
                             % ", ".join(sorted(unknown)))
         vals = {k: as_float(v, k) for k, v in hyper.items()}
         with self._lock:

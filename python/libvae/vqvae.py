@@ -10,6 +10,7 @@ from ._errors import Error, check_handle, raise_from_error
 from ._util import Handle, as_float, as_int, as_path, as_rows, as_size, fptr, iptr, set_shape
 from .dataset import Dataset
 from .layers import network_text
+from .model import _Progress
 from .optimizer import Optimizer
 
 lib = capi.lib
@@ -156,25 +157,66 @@ class VQVAE(Handle):
             return data, False
         return Dataset.from_numpy(data, copy=False), True
 
-    def train_epoch(self, data, optimizer=None, batch_size=100):
-        """One epoch over data (Dataset or (n, input_dim) array); the epoch's VQStats."""
+    def train_epoch(self, data, optimizer=None, batch_size=100, callback=None):
+        """One epoch over data (Dataset or (n, input_dim) array); the epoch's VQStats.
+
+        callback(batch, n_batches, running_rec), if given, runs after each
+        batch: ``batch`` is the 0-based index of the batch just done (0 ..
+        n_batches - 1), running_rec the epoch's mean reconstruction term so
+        far (VQStats.rec). A true
+        return value stops the epoch (Error VAE_ERR_CANCELLED is raised); an
+        exception it raises stops the epoch and is re-raised here.
+        """
         ds, temp = self._ds(data)
         opt = self._opt(optimizer)
         st = capi.VqvaeStats()
+        prog = _Progress(callback) if callback is not None else None
         try:
             with self._lock, opt._lock:
-                self._check(lib.vae_vqvae_train_epoch(self._h(), opt._h(), ds._m().ptr,
-                                                      as_size(batch_size, "batch_size"),
-                                                      capi.NULL_PROGRESS, None,
-                                                      ctypes.byref(st)))
+                rc = lib.vae_vqvae_train_epoch(self._h(), opt._h(), ds._m().ptr,
+                                               as_size(batch_size, "batch_size"),
+                                               prog.cfunc if prog else capi.NULL_PROGRESS,
+                                               None, ctypes.byref(st))
+                if prog is not None and prog.exc is not None:
+                    raise prog.exc
+                self._check(rc)
         finally:
             if temp:
                 ds.close()
         return VQStats._from_c(st)
 
-    def fit(self, data, epochs=1, batch_size=100, optimizer=None):
-        """train_epoch `epochs` times; the list of per-epoch VQStats."""
-        return [self.train_epoch(data, optimizer, batch_size) for _ in range(epochs)]
+    def fit(self, data, epochs=1, batch_size=100, optimizer=None, callback=None,
+            on_epoch=None):
+        """Train for `epochs` epochs (train_epoch each); the list of per-epoch VQStats.
+
+        As :meth:`Model.fit`: callback(epoch, batch, n_batches, running_rec)
+        runs after every batch (epoch counts from 1, batch from 0) and
+        on_epoch(epoch, stats) after every epoch; either may return a true
+        value to stop training early, and fit() then returns the epochs
+        completed. An exception in a callback stops training and propagates.
+        """
+        n_epochs = as_int(epochs, "epochs", 0)
+        ds, temp = self._ds(data)
+        out = []
+        try:
+            for e in range(1, n_epochs + 1):
+                cb = None
+                if callback is not None:
+                    def cb(batch, n_batches, running, _e=e):
+                        return callback(_e, batch, n_batches, running)
+                try:
+                    st = self.train_epoch(ds, optimizer, batch_size, cb)
+                except Error as err:
+                    if err.status == capi.VAE_ERR_CANCELLED and cb is not None:
+                        break
+                    raise
+                out.append(st)
+                if on_epoch is not None and on_epoch(e, st):
+                    break
+        finally:
+            if temp:
+                ds.close()
+        return out
 
     def evaluate(self, data, batch_size=100):
         """VQStats over data (no change to the model)."""

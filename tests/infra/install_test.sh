@@ -71,6 +71,73 @@ if [ ! -e "$libdir/libvae.so" ]; then
     exit 1
 fi
 
+# The installed programs find the installed library by their rpath
+# ($ORIGIN/../<libdir> first): no LD_LIBRARY_PATH.
+vt=$(find "$stage" -path "*/bin/vae-train" -print -quit)
+[ -n "$vt" ] || { echo "FAIL: vae-train was not installed" >&2; exit 1; }
+resolved=$(env -u LD_LIBRARY_PATH ldd "$vt" | awk '$1 ~ /^libvae\.so/ {print $3}')
+echo "== installed vae-train loads $resolved"
+case "$(readlink -f "$resolved")" in
+    "$(readlink -f "$libdir")"/*) ;;
+    *) echo "FAIL: the installed vae-train does not load the installed libvae" >&2; exit 1 ;;
+esac
+env -u LD_LIBRARY_PATH "$vt" --help >"$tmp/help" 2>&1 || { cat "$tmp/help" >&2; echo "FAIL: vae-train --help" >&2; exit 1; }
+grep -q "^usage: vae-train" "$tmp/help" || { echo "FAIL: no usage from vae-train --help" >&2; exit 1; }
+(cd "$tmp" && env -u LD_LIBRARY_PATH "$vt" --epochs 1 --seed 3 >"$tmp/run" 2>&1) || {
+    cat "$tmp/run" >&2; echo "FAIL: a short vae-train run from the install" >&2; exit 1; }
+grep -q "^epoch 1 " "$tmp/run" || { cat "$tmp/run" >&2; echo "FAIL: no epoch line" >&2; exit 1; }
+echo "== installed vae-train runs without LD_LIBRARY_PATH"
+# vae-train-mpi (when MPI was found) links libvae_mpi and libvae the same way.
+vtm=$(find "$stage" -path "*/bin/vae-train-mpi" -print -quit)
+if [ -n "$vtm" ]; then
+    env -u LD_LIBRARY_PATH ldd "$vtm" | awk '$1 ~ /^libvae(_mpi)?\.so/ {print $1, $3}' >"$tmp/ldd-mpi"
+    [ "$(wc -l <"$tmp/ldd-mpi")" -eq 2 ] || { cat "$tmp/ldd-mpi" >&2; echo "FAIL: vae-train-mpi's libraries" >&2; exit 1; }
+    while read -r soname path; do
+        case "$(readlink -f "$path")" in
+            "$(readlink -f "$libdir")"/*) ;;
+            *) echo "FAIL: the installed vae-train-mpi loads $soname from $path" >&2; exit 1 ;;
+        esac
+    done <"$tmp/ldd-mpi"
+    env -u LD_LIBRARY_PATH "$vtm" --help >"$tmp/help-mpi" 2>&1 || {
+        cat "$tmp/help-mpi" >&2; echo "FAIL: vae-train-mpi --help" >&2; exit 1; }
+    echo "== installed vae-train-mpi finds libvae_mpi and libvae"
+fi
+
+# The Python package: installed into <prefix>/lib/python3/dist-packages/libvae
+# (Debian's layout, meson's python module) with _config.py; imported from
+# there alone (run from $tmp, PYTHONPATH the installed site-packages only, no
+# LIBVAE_LIBRARY), it must load the installed libvae.so and train a model.
+if [ -n "${VAE_PYTHON:-}" ] && "$VAE_PYTHON" -c 'import numpy' 2>/dev/null; then
+    init=$(find "$stage" -path "*/libvae/__init__.py" -print -quit)
+    [ -n "$init" ] || { echo "FAIL: the Python package was not installed" >&2; exit 1; }
+    site=$(dirname "$(dirname "$init")")
+    case "$site" in
+        */lib/python3/dist-packages|*/lib/python3*/site-packages|*/lib/python3*/dist-packages) ;;
+        *) echo "FAIL: the package went to $site, not a site-packages directory" >&2; exit 1 ;;
+    esac
+    [ -f "$site/libvae/_config.py" ] || { echo "FAIL: no libvae/_config.py installed" >&2; exit 1; }
+    [ -f "$site/libvae/_capi_h.py" ] || { echo "FAIL: no libvae/_capi_h.py installed" >&2; exit 1; }
+    echo "== python package in $site"
+    (cd "$tmp" && env -u LD_LIBRARY_PATH -u LIBVAE_LIBRARY -u LIBVAE_BUILD_DIR \
+        PYTHONPATH="$site" PYTHONDONTWRITEBYTECODE=1 "$VAE_PYTHON" -c '
+import os, sys
+import numpy as np
+import libvae
+site = sys.argv[1]
+assert os.path.realpath(libvae.__file__).startswith(os.path.realpath(site)), libvae.__file__
+assert os.path.realpath(libvae.library_path).startswith(os.path.realpath(sys.argv[2])), \
+    libvae.library_path
+assert not any(os.path.exists(os.path.join(p, "gen_capi.py")) for p in sys.path if p), sys.path
+x = (np.random.default_rng(0).random((64, 12)) > 0.5).astype(np.float32)
+with libvae.Model(input_dim=12, hidden=(8,), latent_dim=2, seed=1) as m:
+    st = m.fit(x, epochs=2, batch_size=16)
+    assert len(st) == 2 and np.isfinite(st[-1].elbo), st
+print("python: libvae", libvae.version(), "from", libvae.library_path)
+' "$site" "$stage") || { echo "FAIL: import libvae from the installed package" >&2; exit 1; }
+else
+    echo "note: no python3 with numpy (VAE_PYTHON=${VAE_PYTHON:-unset}): package not checked"
+fi
+
 echo "== compiling install_check.c"
 # shellcheck disable=SC2086  # the pkg-config output is a word list
 "${cc[@]}" -std=c99 -Wall -Wextra -Werror $cflags "$src" -o "$tmp/install_check" $libs

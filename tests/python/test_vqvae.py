@@ -70,7 +70,7 @@ class TestVQVAE(unittest.TestCase):
         with self.assertRaises(libvae.Error) as e:
             libvae.Model.load(path)
         self.assertEqual(e.exception.status, libvae.VAE_ERR_FORMAT)
-        self.assertIn("vae_vqvae_load", e.exception.message)
+        self.assertIn("libvae.VQVAE.load", e.exception.message)   # Python terms (issue 18)
 
     def test_errors(self):
         with self.assertRaises(libvae.Error) as e:
