@@ -251,6 +251,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->opt_type = VAE_OPT_ADAM;
     o->k = 5;
     o->conditional = -1;
+    o->lab.column = -1;
     vae_model_config_init(&o->model);
     int c, li = -1;
     long v;
