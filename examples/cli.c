@@ -74,6 +74,41 @@ int cli_check_writable(const char *flag, const char *path)
     return 0;
 }
 
+int cli_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_bad_value(const char *flag, const char *value)
+{
+    fprintf(stderr, "%s: bad value '%s' for %s (see --help)\n", program, value ? value : "",
+            flag);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s '%s' (see --help)\n", program, what, arg ? arg : "");
+    return CLI_EXIT_USAGE;
+}
+
 /* --- data --------------------------------------------------------------- */
 
 int cli_parse_labels(const char *arg, cli_labels *out)

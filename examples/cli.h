@@ -56,6 +56,17 @@ int cli_check_writable(const char *flag, const char *path);
 /* "wrote PATH" on stderr. */
 void cli_wrote(const char *path);
 
+/* Strict numbers: the whole string, within [lo, hi]. 0, or -1. */
+int cli_long(const char *s, long lo, long hi, long *out);
+int cli_double(const char *s, double lo, double hi, double *out);
+
+/* "PROGRAM: bad value 'VALUE' for FLAG (see --help)"; returns CLI_EXIT_USAGE. */
+int cli_bad_value(const char *flag, const char *value);
+
+/* getopt_long's '?' (an unknown option or a missing value) or a stray
+ * argument: "PROGRAM: ... (see --help)"; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *what, const char *arg);
+
 /* --- data ----------------------------------------------------------- */
 
 /* How --labels reads: none, an IDX file, or a CSV column. */
