@@ -72,15 +72,30 @@ static int run(const char *img, const char *lab, int epochs, int prior, long n_t
         fail("model", err.message);
         goto out;
     }
-    for (int e = 1; e <= epochs; e++) {
+    cli_install_signals();
+    cli_progress prog;
+    cli_progress_init(&prog);
+    for (int e = 1; e <= epochs && !cli_interrupted(); e++) {
         vae_elbo_stats tr, te;
-        if (vae_model_train_epoch(m, opt, train, 100, NULL, NULL, &tr) != VAE_OK ||
-            vae_model_evaluate(m, test, 500, &te) != VAE_OK) {
+        prog.epoch = e;
+        int trc = vae_model_train_epoch(m, opt, train, 100, cli_progress_cb, &prog, &tr);
+        cli_progress_clear(&prog);
+        if (trc == VAE_ERR_CANCELLED)
+            break;
+        if (trc != VAE_OK || vae_model_evaluate(m, test, 500, &te) != VAE_OK) {
             fail("training", vae_model_errmsg(m));
             goto out;
         }
         printf("epoch %d train_elbo %.4f test_elbo %.4f\n", e, tr.elbo, te.elbo);
         fflush(stdout);
+    }
+    if (cli_interrupted()) {
+        if (save && vae_model_save(m, opt, save) == VAE_OK)
+            fprintf(stderr, "interrupted: saved %s\n", save);
+        else
+            fprintf(stderr, "interrupted\n");
+        rc = cli_interrupt_status();
+        goto out;
     }
     /* Row k: class k. Column 0 at the prior mean, the others at prior draws. */
     size_t cells = CLASSES * COLS, K = (size_t)cfg.latent_dim, D = (size_t)cfg.input_dim;
@@ -151,10 +166,13 @@ static void usage(FILE *to)
             "  --threads N        BLAS threads (default 1)\n"
             "  --seed N           random seed (default 1)\n"
             "  --out PATH         the PNG to write (default cvae-digits.png)\n"
-            "  --save PATH        also write the model's checkpoint\n"
+            "  --save PATH        also write the model's checkpoint (and when interrupted)\n"
             "  --help             this text\n"
             "Outputs are checked before training; each file written is announced on\n"
-            "stderr as 'wrote PATH'. Exit status: 0 done, 1 failure, 2 usage error.\n");
+            "stderr as 'wrote PATH'. A progress bar is drawn on stderr when it is a\n"
+            "terminal. SIGINT or SIGTERM stops training after the current batch and\n"
+            "writes --save. Exit status: 0 done, 1 failure, 2 usage error, 130 after\n"
+            "SIGINT, 143 after SIGTERM.\n");
 }
 
 int main(int argc, char **argv)

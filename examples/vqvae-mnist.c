@@ -23,7 +23,7 @@
 typedef struct options {
     const char *data, *png, *save, *load;
     vae_vqvae_config cfg;
-    int epochs, show;
+    int epochs, show, save_every;
     long batch;
     float lr;
 } options;
@@ -54,11 +54,15 @@ static void usage(FILE *to)
             "  --threads N        BLAS threads (default 1)\n"
             "  --png PATH         picture of originals above reconstructions (default vqvae-mnist.png)\n"
             "  --show N           test digits in the picture (default 16)\n"
-            "  --save PATH        write a checkpoint after training\n"
+            "  --save PATH        write a checkpoint after training (and when interrupted)\n"
+            "  --save-every N     also write the --save checkpoint every N epochs\n"
             "  --load PATH        start from a checkpoint (its architecture wins)\n"
             "  --help             this text\n"
             "Outputs are checked before training; each file written is announced on\n"
-            "stderr as 'wrote PATH'. Exit status: 0 done, 1 failure, 2 usage error.\n");
+            "stderr as 'wrote PATH'. A progress bar is drawn on stderr when it is a\n"
+            "terminal. SIGINT or SIGTERM stops training after the current batch and\n"
+            "writes --save. Exit status: 0 done, 1 failure, 2 usage error, 130 after\n"
+            "SIGINT, 143 after SIGTERM.\n");
 }
 
 #define fail cli_fail
@@ -90,6 +94,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"threads", 1, 0, 't'}, {"png", 1, 0, 'p'},    {"show", 1, 0, 'w'},
         {"save", 1, 0, 'S'},    {"load", 1, 0, 'L'},   {"help", 0, 0, 'h'},
         {"encoder", 1, 0, 'E'}, {"decoder", 1, 0, 'F'}, {"mnist", 1, 0, 'd'},
+        {"save-every", 1, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -122,6 +127,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 'F': o->cfg.decoder = optarg; break;
         case 'w': bad = num(optarg, 1, 1000, &v); o->show = (int)v; break;
         case 'S': o->save = optarg; break;
+        case 'V': bad = num(optarg, 1, 1e6, &v); o->save_every = (int)v; break;
         case 'L': o->load = optarg; break;
         case 'h': usage(stdout); exit(0);
         default:
@@ -137,6 +143,10 @@ static int parse_args(int argc, char **argv, options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "vqvae-mnist: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->save_every && !o->save) {
+        fprintf(stderr, "vqvae-mnist: --save-every needs --save PATH\n");
         return -1;
     }
     if ((o->png && o->png[0] && cli_check_writable("--png", o->png) != 0) ||
@@ -223,10 +233,18 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    for (int e = 1; e <= o.epochs; e++) {
+    cli_install_signals();
+    cli_progress prog;
+    cli_progress_init(&prog);
+    for (int e = 1; e <= o.epochs && !cli_interrupted(); e++) {
         vae_vqvae_stats tr, te;
         double t0 = now();
-        if (vae_vqvae_train_epoch(vq, opt, train, (size_t)o.batch, NULL, NULL, &tr) != VAE_OK) {
+        prog.epoch = e;
+        int rc = vae_vqvae_train_epoch(vq, opt, train, (size_t)o.batch, cli_progress_cb, &prog, &tr);
+        cli_progress_clear(&prog);
+        if (rc == VAE_ERR_CANCELLED)
+            break;
+        if (rc != VAE_OK) {
             fail("training", vae_vqvae_errmsg(vq));
             goto out;
         }
@@ -238,6 +256,21 @@ int main(int argc, char **argv)
         printf("epoch %d time %.3f samples/s %.1f train_rec %.4f test_rec %.4f perplexity %.2f used %zu\n",
                e, dt, (double)tr.n / dt, tr.rec, te.rec, te.perplexity, te.codes_used);
         fflush(stdout);
+        if (o.save_every && e % o.save_every == 0 && e != o.epochs) {
+            if (vae_vqvae_save(vq, opt, o.save) != VAE_OK) {
+                fail("--save", vae_vqvae_errmsg(vq));
+                goto out;
+            }
+            cli_wrote(o.save);
+        }
+    }
+    if (cli_interrupted()) {
+        if (o.save && vae_vqvae_save(vq, opt, o.save) == VAE_OK)
+            fprintf(stderr, "interrupted: saved %s\n", o.save);
+        else
+            fprintf(stderr, "interrupted\n");
+        status = cli_interrupt_status();
+        goto out;
     }
     if (o.png && o.png[0] && write_picture(vq, test, &o) != 0)
         goto out;

@@ -10,6 +10,7 @@ usage: cli_test.py MODE VAE_TRAIN [OTHER_EXE...]
   patience  --patience 1 on a tiny set stops early and keeps the best model
   log       --log: the header and one row per epoch, matching stdout
   csv       --data x.csv trains; --labels col:N with --conditional; errors
+  sigint-mnist  vqvae-mnist and cvae-digits (OTHER_EXE): SIGINT saves, status 130
   convention the other programs: --help, exit 2 for usage errors, never 77
 Runs on the built-in synthetic set or small generated files: a few seconds.
 """
@@ -278,6 +279,44 @@ def mode_csv(exe, tmp):
         fail("IDX data with --labels col:N: status %d, expected 2" % p.returncode)
 
 
+def mode_sigint_mnist(exe, others, tmp):
+    """vqvae-mnist and cvae-digits: SIGINT after the first epoch line saves a
+    checkpoint and exits 130 (skipped, 77, without the MNIST file)."""
+    mnist = os.environ.get("VAE_MNIST_DIR", "")
+    if not os.path.isfile(os.path.join(mnist, "t10k-images-idx3-ubyte.gz")):
+        print("SKIP: no MNIST in '%s'" % mnist)
+        sys.exit(77)
+    for prog in others:
+        name = os.path.basename(prog)
+        ck = os.path.join(tmp, name + ".ckpt")
+        pic = os.path.join(tmp, name + ".png")
+        flag = "--png" if name == "vqvae-mnist" else "--out"
+        args = [prog, "--data", mnist, "--epochs", "1000", "--save", ck, flag, pic]
+        print("+ " + " ".join(args) + "  (SIGINT after the first epoch line)")
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = p.stdout.readline()
+        if not first.startswith("epoch 1 "):
+            p.kill()
+            fail("%s: no first epoch line: %r" % (name, first))
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("%s did not stop after SIGINT" % name)
+        print("  stderr: " + err)
+        if p.returncode != 130 or "interrupted: saved " + ck not in err:
+            fail("%s: status %d, stderr %r" % (name, p.returncode, err))
+        if os.path.exists(pic):
+            fail("%s wrote its picture after the interrupt" % name)
+    vq = next((o for o in others if os.path.basename(o) == "vqvae-mnist"), None)
+    if vq:
+        q = run([vq, "--data", mnist, "--load", os.path.join(tmp, "vqvae-mnist.ckpt"),
+                 "--epochs", "0", "--png", ""])
+        if q.returncode != 0:
+            fail("the interrupted vqvae-mnist checkpoint does not load")
+
+
 def mode_convention(exe, others, tmp):
     """Every program: --help on stdout with status 0; a bad flag, a bad value and an
     unwritable output give status 2 before any work; a missing data file 1, never 77."""
@@ -314,6 +353,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="cli-%s." % mode, dir=base) as tmp:
         if mode == "convention":
             mode_convention(exe, others, tmp)
+        elif mode == "sigint-mnist":
+            mode_sigint_mnist(exe, others, tmp)
         else:
             globals()["mode_" + mode](exe, tmp)
     print("ok: " + mode)
