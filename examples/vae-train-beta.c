@@ -255,10 +255,16 @@ static int write_manifold(vae_model *m, size_t d, int K, const char *path)
 int beta_check_pictures(const vae_model *m, const beta_options *b)
 {
     vae_model_config c = {.struct_size = sizeof c};
-    if (!b->samples_png && !b->manifold_png)
+    if (!b->samples_png && !b->manifold_png && !b->used)
         return 0;
     if (vae_model_get_config(m, &c) != VAE_OK)
         return 0; /* the writers will report it */
+    if (c.family == VAE_FAMILY_AE && (b->used || b->samples_png)) {
+        fprintf(stderr, "vae-train: %s: an autoencoder (--model ae) has no posterior or prior; "
+                        "use a VAE\n",
+                b->samples_png ? "--samples-png" : "the beta-VAE options and --diagnostics");
+        return -1;
+    }
     size_t d = (size_t)c.input_dim;
     if (b->samples_png && !square_side(d)) {
         fprintf(stderr, "vae-train: --samples-png: %zu features are not a square image\n", d);

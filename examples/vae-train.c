@@ -341,6 +341,10 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "vae-train: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->conditional >= 0 && !o->labels) {
+        fprintf(stderr, "vae-train: --conditional needs --labels (and --data)\n");
+        return -1;
+    }
     if (o->save_every && !o->save) {
         fprintf(stderr, "vae-train: --save-every needs --save PATH\n");
         return -1;
@@ -621,6 +625,16 @@ int main(int argc, char **argv)
     if (beta_check_pictures(model, &o.beta) != 0) {
         status = CLI_EXIT_USAGE;
         goto out;
+    }
+    if (o.eval_ll > 0) {
+        vae_model_config mc;
+        mc.struct_size = sizeof mc;
+        if (vae_model_get_config(model, &mc) == VAE_OK && mc.family == VAE_FAMILY_AE) {
+            fail("--eval-ll", "an autoencoder (--model ae) has no posterior or prior: "
+                              "no log-likelihood; use a VAE");
+            status = CLI_EXIT_USAGE;
+            goto out;
+        }
     }
     if (o.log && !(log = cli_log_open(o.log)))
         goto out;
