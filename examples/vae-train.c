@@ -753,6 +753,10 @@ int main(int argc, char **argv)
         cli_wrote(o.save);
     }
     status = 0;
+    if (cli_interrupted()) { /* a signal after training: the work above is done */
+        fprintf(stderr, "interrupted%s%s\n", o.save ? ": saved " : "", o.save ? o.save : "");
+        status = cli_interrupt_status();
+    }
 out:
     free(best);
     if (log) {

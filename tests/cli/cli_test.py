@@ -9,6 +9,7 @@ usage: cli_test.py MODE VAE_TRAIN [OTHER_EXE...]
   resume    --save-every 1 for 2 epochs, then --load for 2 more == 4 epochs
   patience  --patience 1 on a tiny set stops early and keeps the best model
   log       --log: the header and one row per epoch, matching stdout
+  progress  the progress bar: on a terminal only
   csv       --data x.csv trains; --labels col:N with --conditional; errors
   sigint-mnist  vqvae-mnist and cvae-digits (OTHER_EXE): SIGINT saves, status 130
   convention the other programs: --help, exit 2 for usage errors, never 77
@@ -166,6 +167,40 @@ def mode_resume(exe, tmp):
     if s[3] != r[3] or s[4] != r[4]:
         fail("resumed %s != straight %s" % (r, {k: s[k] for k in (3, 4)}))
     print("ok: epochs 3-4 resumed == straight: %s" % (r[4],))
+    # --load with architecture flags: a note names those the checkpoint overrides.
+    p = run([exe, "--load", ck, "--epochs", "1", "--hidden", "32", "--latent", "4"])
+    if p.returncode != 0 or "overrides --hidden" not in p.stderr or "--latent" in p.stderr:
+        fail("the note should name --hidden (32 != 64) and not --latent (4 == 4)")
+
+
+def mode_progress(exe, tmp):
+    """The progress bar: on stderr when it is a terminal, never otherwise."""
+    import pty
+    master, slave = pty.openpty()
+    args = [exe, "--epochs", "2", "--hidden", "64"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out = p.stdout.read().decode()
+    p.wait()
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    print(out)
+    print(repr(err[:200]))
+    if p.returncode != 0 or sorted(epochs(out)) != [1, 2] or len(out.splitlines()) != 2:
+        fail("stdout changed with a terminal on stderr")
+    if b"epoch 1 [" not in err or b"epoch 2 [" not in err:
+        fail("no progress bar on a terminal")
+    q = run(args)
+    if q.stderr:
+        fail("output on stderr (a progress bar?) when it is not a terminal")
 
 
 def mode_patience(exe, tmp):
