@@ -104,6 +104,7 @@ static int run(vae_mpi *ctx, const options *o)
     }
 
     int first = oc.load ? epochs_done(model, vae_dataset_count(train), (size_t)oc.batch) : 0;
+    int saved_at = -1, last = first;
     for (int e = first + 1; e <= first + oc.epochs; e++) {
         vae_elbo_stats tr, te = {0};
         vae_training_state ts;
@@ -136,7 +137,9 @@ static int run(vae_mpi *ctx, const options *o)
             }
             if (rank == 0)
                 cli_wrote(oc.save);
+            saved_at = e;
         }
+        last = e;
     }
     if (oc.eval) {
         vae_elbo_stats te;
@@ -170,6 +173,8 @@ static int run(vae_mpi *ctx, const options *o)
                                                                               : VAE_OK;
     if (agree(ctx, rc, "after training", "see rank 0's message above") != VAE_OK)
         goto out;
+    if (oc.save && saved_at == last) /* --save-every wrote this very model */
+        oc.save = NULL;
     if (oc.save && (rc = vae_mpi_save(ctx, model, opt, oc.save)) != VAE_OK) {
         if (rank == 0)
             mpi_fail(ctx, oc.save, vae_mpi_errmsg(ctx));

@@ -535,7 +535,8 @@ static void note_overrides(const options *o, const vae_model *model)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "",
                      rows[i].flag);
     if (*list)
-        fprintf(stderr, "vae-train: note: the checkpoint's architecture overrides %s\n", list);
+        fprintf(stderr, "%s: note: the checkpoint's architecture overrides %s\n", cli_program(),
+                list);
 }
 
 /* Epochs already done by a loaded model: its schedule steps (saved in the
@@ -548,9 +549,9 @@ static int epochs_done(const vae_model *model, size_t n_train, size_t batch)
         return 0;
     uint64_t per_epoch = (n_train + batch - 1) / batch;
     if (s.step % per_epoch)
-        fprintf(stderr, "vae-train: note: the checkpoint stopped within an epoch (step %llu, "
+        fprintf(stderr, "%s: note: the checkpoint stopped within an epoch (step %llu, "
                         "%llu batches per epoch); numbering goes on from epoch %llu\n",
-                (unsigned long long)s.step, (unsigned long long)per_epoch,
+                cli_program(), (unsigned long long)s.step, (unsigned long long)per_epoch,
                 (unsigned long long)(s.step / per_epoch));
     return (int)(s.step / per_epoch);
 }
