@@ -5,7 +5,8 @@
  *   exit status   0 success, 2 usage error (bad flag or value, an output
  *                 that cannot be written, an impossible request: all found
  *                 before any training), 1 failure (data, training, writing),
- *                 130 / 143 interrupted by SIGINT / SIGTERM (vae-train).
+ *                 130 / 143 interrupted by SIGINT / SIGTERM (vae-train,
+ *                 vqvae-mnist, cvae-digits: --save is written first).
  *                 Never 77: tests check for a missing data file themselves.
  *   data          --data PATH: IDX images (raw or gzip), CSV (a header line
  *                 is detected), or a directory holding the MNIST test set
