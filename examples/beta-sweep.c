@@ -10,14 +10,18 @@
  * unless KL decreases and the reconstruction term worsens strictly
  * monotonically with beta (the acceptance test of docs/beta-vae.md).
  *
- *   beta-sweep [--mnist DIR] [--epochs N] [--hidden H] [--latent K]
+ *   beta-sweep [--data PATH|DIR] [--epochs N] [--hidden H] [--latent K]
  *              [--train N] [--seed S] [--threads T] [--check]
  */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libvae/vae.h>
+
+#include "cli.h"
 
 static const float betas[] = {0.5f, 1.0f, 2.0f, 4.0f, 8.0f};
 #define N_BETAS 5
@@ -31,8 +35,10 @@ static void usage(FILE *to)
             "  beta beta_norm test_rec test_kl test_elbo active_units mi\n"
             "test_rec and test_kl are in nats per example on the test set; active_units\n"
             "and mi (nats) come from vae_model_diagnostics.\n\n"
-            "  --mnist DIR        directory with t10k-images-idx3-ubyte.gz (default:\n"
-            "                     $VAE_MNIST_DIR, else ../shared/data/mnist)\n"
+            "  --data PATH|DIR    IDX images or CSV, or a directory with\n"
+            "                     t10k-images-idx3-ubyte.gz (default: $VAE_MNIST_DIR, else\n"
+            "                     " CLI_MNIST_DIR ")\n"
+            "  --mnist DIR        the same as --data DIR (older commands)\n"
             "  --epochs N         epochs per beta (default 10)\n"
             "  --hidden H         hidden layer size (default 400)\n"
             "  --latent K         latent dimensions (default 20)\n"
@@ -41,7 +47,9 @@ static void usage(FILE *to)
             "  --threads T        BLAS threads (default 1)\n"
             "  --check            exit 1 unless KL falls and the reconstruction term worsens\n"
             "                     strictly with beta\n"
-            "  --help             this text\n");
+            "  --help             this text\n"
+            "Exit status: 0 done (and monotone with --check), 1 failure or not monotone,\n"
+            "2 usage error.\n");
 }
 
 typedef struct row {
@@ -95,66 +103,63 @@ static int train_one(float beta, const vae_dataset *train, const vae_dataset *te
 
 int main(int argc, char **argv)
 {
-    const char *dir = getenv("VAE_MNIST_DIR");
-    int epochs = 10, hidden = 400, latent = 20, threads = 1, check = 0;
-    long ntrain = 9000;
-    unsigned seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--check")) {
-            check = 1;
-            continue;
+    cli_set_program("beta-sweep");
+    const char *data = NULL;
+    long epochs = 10, hidden = 400, latent = 20, threads = 1, ntrain = 9000, seed = 1;
+    int check = 0;
+    static const struct option longs[] = {
+        {"data", 1, 0, 'd'},   {"mnist", 1, 0, 'd'},   {"epochs", 1, 0, 'e'},
+        {"hidden", 1, 0, 'H'}, {"latent", 1, 0, 'k'},  {"train", 1, 0, 'n'},
+        {"seed", 1, 0, 's'},   {"threads", 1, 0, 't'}, {"check", 0, 0, 'c'},
+        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    int c, li;
+    opterr = 0;
+    while ((li = -1, c = getopt_long(argc, argv, "", longs, &li)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'e': bad = cli_long(optarg, 0, 1000000, &epochs); break;
+        case 'H': bad = cli_long(optarg, 1, 1L << 20, &hidden); break;
+        case 'k': bad = cli_long(optarg, 1, 65536, &latent); break;
+        case 'n': bad = cli_long(optarg, 1, 1L << 28, &ntrain); break;
+        case 's': bad = cli_long(optarg, 0, 0x7fffffffL, &seed); break;
+        case 't': bad = cli_long(optarg, 1, 256, &threads); break;
+        case 'c': check = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: return cli_usage_error("unknown option or missing value", argv[optind - 1]);
         }
-        if (!strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!v) {
-            usage(stderr);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--mnist")) dir = v;
-        else if (!strcmp(a, "--epochs")) epochs = atoi(v);
-        else if (!strcmp(a, "--hidden")) hidden = atoi(v);
-        else if (!strcmp(a, "--latent")) latent = atoi(v);
-        else if (!strcmp(a, "--train")) ntrain = atol(v);
-        else if (!strcmp(a, "--seed")) seed = (unsigned)atol(v);
-        else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else {
-            fprintf(stderr, "beta-sweep: unknown option %s\n", a);
-            return 2;
+        if (bad) {
+            char flag[64];
+            snprintf(flag, sizeof flag, "--%s", longs[li].name);
+            return cli_bad_value(flag, optarg);
         }
     }
-    if (!dir)
-        dir = "../shared/data/mnist";
-    char path[4096];
-    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
+    if (optind < argc)
+        return cli_usage_error("unexpected argument", argv[optind]);
     vae_dataset_options dopt;
     vae_dataset_options_init(&dopt);
     dopt.binarize = VAE_BINARIZE_DYNAMIC;
     vae_dataset *all = NULL, *train = NULL, *test = NULL;
     vae_error err;
-    if (vae_dataset_load_idx(path, NULL, &dopt, &all, &err) != VAE_OK) {
-        fprintf(stderr, "beta-sweep: %s\n", err.message);
-        return 77; /* meson's "skipped": no data */
-    }
+    if (cli_load_data(data, NULL, &dopt, &all) != 0)
+        return CLI_EXIT_FAILURE; /* (tests skip by checking for the file themselves) */
     size_t n = vae_dataset_count(all);
     if (n < 1000 || ntrain < 1 || (size_t)ntrain > n - 1000 ||
         vae_dataset_subset(all, 0, (size_t)ntrain, &train, &err) != VAE_OK ||
         vae_dataset_subset(all, n - 1000, 1000, &test, &err) != VAE_OK) {
         fprintf(stderr, "beta-sweep: cannot split %zu examples into %ld train and 1000 test\n", n, ntrain);
-        return 1;
+        return CLI_EXIT_USAGE;
     }
-    printf("# MNIST first %ld train / last 1000 test, dynamic binarisation, 784-%d-%d, Adam 1e-3,\n"
-           "# batch 100, %d epochs, seed %u; test figures in nats per example (one z sample)\n",
-           ntrain, hidden, latent, epochs, seed);
+    printf("# MNIST first %ld train / last 1000 test, dynamic binarisation, %zu-%ld-%ld, Adam 1e-3,\n"
+           "# batch 100, %ld epochs, seed %ld; test figures in nats per example (one z sample)\n",
+           ntrain, vae_dataset_dim(all), hidden, latent, epochs, seed);
     printf("%-6s %-9s %-10s %-9s %-10s %-12s %s\n", "beta", "beta_norm", "test_rec", "test_kl",
            "test_elbo", "active_units", "mi");
     row r[N_BETAS];
     int ok = 1;
     for (int b = 0; b < N_BETAS; b++) {
-        if (train_one(betas[b], train, test, epochs, hidden, latent, seed, threads, &r[b]) != 0)
+        if (train_one(betas[b], train, test, (int)epochs, (int)hidden, (int)latent,
+                      (unsigned)seed, (int)threads, &r[b]) != 0)
             return 1;
         printf("%-6g %-9.4f %-10.3f %-9.3f %-10.3f %-12d %.3f\n", (double)betas[b],
                betas[b] * (double)latent / (double)vae_dataset_dim(train), r[b].rec, r[b].kl,

@@ -3,47 +3,50 @@
  * prior mean (z = mean of p(z|c)), columns 1..9 decode z ~ p(z|c). Every
  * cell is the decoder's mean (Bernoulli probabilities) given the class.
  *
- *   cvae-digits [--mnist DIR] [--epochs N] [--prior independent|learned-prior]
- *               [--train N] [--threads N] [--seed N] [--out PATH]
+ *   cvae-digits [--data PATH|DIR] [--labels PATH] [--epochs N]
+ *               [--prior independent|learned-prior] [--train N] [--threads N]
+ *               [--seed N] [--out PATH] [--save PATH]
  *
  * Uses the first --train (default 9000) digits of t10k-images-idx3-ubyte.gz
  * for training and the last 1000 for the test ELBO printed per epoch.
+ * The command-line convention of examples/cli.h.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libvae/vae.h>
 
+#include "cli.h"
+
 #define CLASSES 10
 #define COLS 10
 
-static int fail(const char *what, const char *msg)
-{
-    fprintf(stderr, "cvae-digits: %s: %s\n", what, msg);
-    return 1;
-}
+#define fail cli_fail
 
-static int run(const char *dir, int epochs, int prior, long n_train, int threads, long seed,
-               const char *out)
+static int run(const char *img, const char *lab, int epochs, int prior, long n_train,
+               int threads, long seed, const char *out, const char *save)
 {
-    char img[4096], lab[4096];
-    snprintf(img, sizeof img, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(lab, sizeof lab, "%s/t10k-labels-idx1-ubyte.gz", dir);
     vae_dataset *all = NULL, *train = NULL, *test = NULL;
     vae_model *m = NULL;
     vae_optimizer *opt = NULL;
     float *c = NULL, *z = NULL, *pix = NULL;
     vae_error err;
     int rc = 1;
-    if (vae_dataset_load_idx(img, lab, NULL, &all, &err) != VAE_OK) {
-        fail("data", err.message);
+    cli_labels labels = {lab, -1};
+    if ((rc = cli_load_data(img, &labels, NULL, &all)) != 0)
         goto out;
-    }
+    rc = 1;
     size_t n = vae_dataset_count(all);
     if (n < 1001 || (size_t)n_train > n - 1000) {
         fail("data", "need --train N digits plus 1000 test digits");
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (vae_dataset_dim(all) != 784) {
+        fail("data", "expected 28 x 28 images (the grid is drawn at 28 x 28)");
         goto out;
     }
     if (vae_dataset_set_onehot(all, CLASSES) != VAE_OK) {
@@ -69,15 +72,30 @@ static int run(const char *dir, int epochs, int prior, long n_train, int threads
         fail("model", err.message);
         goto out;
     }
-    for (int e = 1; e <= epochs; e++) {
+    cli_install_signals();
+    cli_progress prog;
+    cli_progress_init(&prog);
+    for (int e = 1; e <= epochs && !cli_interrupted(); e++) {
         vae_elbo_stats tr, te;
-        if (vae_model_train_epoch(m, opt, train, 100, NULL, NULL, &tr) != VAE_OK ||
-            vae_model_evaluate(m, test, 500, &te) != VAE_OK) {
+        prog.epoch = e;
+        int trc = vae_model_train_epoch(m, opt, train, 100, cli_progress_cb, &prog, &tr);
+        cli_progress_clear(&prog);
+        if (trc == VAE_ERR_CANCELLED)
+            break;
+        if (trc != VAE_OK || vae_model_evaluate(m, test, 500, &te) != VAE_OK) {
             fail("training", vae_model_errmsg(m));
             goto out;
         }
         printf("epoch %d train_elbo %.4f test_elbo %.4f\n", e, tr.elbo, te.elbo);
         fflush(stdout);
+    }
+    if (cli_interrupted()) {
+        if (save && vae_model_save(m, opt, save) == VAE_OK)
+            fprintf(stderr, "interrupted: saved %s\n", save);
+        else
+            fprintf(stderr, "interrupted\n");
+        rc = cli_interrupt_status();
+        goto out;
     }
     /* Row k: class k. Column 0 at the prior mean, the others at prior draws. */
     size_t cells = CLASSES * COLS, K = (size_t)cfg.latent_dim, D = (size_t)cfg.input_dim;
@@ -103,10 +121,17 @@ static int run(const char *dir, int epochs, int prior, long n_train, int threads
         }
     }
     if (vae_png_write_grid(out, pix, cells, 28, 28, COLS, &err) != VAE_OK) {
-        fail(out, err.message);
+        fail("--out", err.message);
         goto out;
     }
-    printf("wrote %s (10 x 10 digits, one row per class 0..9)\n", out);
+    cli_wrote(out);
+    if (save) {
+        if (vae_model_save(m, opt, save) != VAE_OK) {
+            fail("--save", vae_model_errmsg(m));
+            goto out;
+        }
+        cli_wrote(save);
+    }
     rc = 0;
 out:
     free(c);
@@ -120,61 +145,87 @@ out:
     return rc;
 }
 
-static int number(const char *s, long lo, long hi, long *v)
+static void usage(FILE *to)
 {
-    char *end;
-    *v = strtol(s, &end, 10);
-    return *s && !*end && *v >= lo && *v <= hi;
+    fprintf(to,
+            "usage: cvae-digits [options]\n"
+            "Train a conditional VAE on MNIST digits given their labels, print the test\n"
+            "ELBO per epoch, and write a 10 x 10 PNG grid, one row per class: column 0\n"
+            "decodes the prior mean of p(z|c), columns 1..9 decode z ~ p(z|c).\n\n"
+            "  --data PATH|DIR    IDX images of 28 x 28 digits, or a directory with\n"
+            "                     t10k-images-idx3-ubyte.gz (default: $VAE_MNIST_DIR,\n"
+            "                     else " CLI_MNIST_DIR ")\n"
+            "  --mnist DIR        the same as --data DIR (older commands)\n"
+            "  --labels PATH      IDX labels (default: t10k-labels-idx1-ubyte.gz beside\n"
+            "                     the images)\n"
+            "  --epochs N         epochs (default 10)\n"
+            "  --prior P          independent|learned-prior: p(z|c) = N(0,I), or learned\n"
+            "                     from the class (default learned-prior)\n"
+            "  --train N          training examples, the first N (default 9000); the last\n"
+            "                     1000 are the test set\n"
+            "  --threads N        BLAS threads (default 1)\n"
+            "  --seed N           random seed (default 1)\n"
+            "  --out PATH         the PNG to write (default cvae-digits.png)\n"
+            "  --save PATH        also write the model's checkpoint (and when interrupted)\n"
+            "  --help             this text\n"
+            "Outputs are checked before training; each file written is announced on\n"
+            "stderr as 'wrote PATH'. A progress bar is drawn on stderr when it is a\n"
+            "terminal. SIGINT or SIGTERM stops training after the current batch and\n"
+            "writes --save. Exit status: 0 done, 1 failure, 2 usage error, 130 after\n"
+            "SIGINT, 143 after SIGTERM.\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *dir = "../shared/data/mnist", *out = "cvae-digits.png";
+    cli_set_program("cvae-digits");
+    const char *data = NULL, *labels = NULL, *out = "cvae-digits.png", *save = NULL;
     long epochs = 10, train = 9000, threads = 1, seed = 1;
     int prior = VAE_PRIOR_LEARNED;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int ok = v != NULL;
-        if (strcmp(a, "--help") == 0) {
-            printf("usage: cvae-digits [options]\n"
-                   "Train a conditional VAE on MNIST digits given their labels, print the test\n"
-                   "ELBO per epoch, and write a 10 x 10 PNG grid, one row per class: column 0\n"
-                   "decodes the prior mean of p(z|c), columns 1..9 decode z ~ p(z|c).\n\n"
-                   "  --mnist DIR        directory with t10k-images-idx3-ubyte.gz and\n"
-                   "                     t10k-labels-idx1-ubyte.gz (default ../shared/data/mnist)\n"
-                   "  --epochs N         epochs (default 10)\n"
-                   "  --prior P          independent|learned-prior: p(z|c) = N(0,I), or learned\n"
-                   "                     from the class (default learned-prior)\n"
-                   "  --train N          training examples, the first N (default 9000); the last\n"
-                   "                     1000 are the test set\n"
-                   "  --threads N        BLAS threads (default 1)\n"
-                   "  --seed N           random seed (default 1)\n"
-                   "  --out PATH         the PNG to write (default cvae-digits.png)\n"
-                   "  --help             this text\n");
-            return 0;
-        } else if (ok && strcmp(a, "--mnist") == 0) {
-            dir = v;
-        } else if (ok && strcmp(a, "--out") == 0) {
-            out = v;
-        } else if (ok && strcmp(a, "--epochs") == 0) {
-            ok = number(v, 0, 100000, &epochs);
-        } else if (ok && strcmp(a, "--train") == 0) {
-            ok = number(v, 1, 1L << 28, &train);
-        } else if (ok && strcmp(a, "--threads") == 0) {
-            ok = number(v, 1, 256, &threads);
-        } else if (ok && strcmp(a, "--seed") == 0) {
-            ok = number(v, 0, 0x7fffffffL, &seed);
-        } else if (ok && strcmp(a, "--prior") == 0) {
-            ok = strcmp(v, "independent") == 0 || strcmp(v, "learned-prior") == 0;
-            prior = strcmp(v, "independent") == 0 ? VAE_PRIOR_STANDARD : VAE_PRIOR_LEARNED;
-        } else {
-            ok = 0;
+    static const struct option longs[] = {
+        {"data", 1, 0, 'd'},   {"mnist", 1, 0, 'd'},  {"labels", 1, 0, 'L'},
+        {"out", 1, 0, 'o'},    {"epochs", 1, 0, 'e'}, {"train", 1, 0, 'n'},
+        {"threads", 1, 0, 't'}, {"seed", 1, 0, 's'},  {"prior", 1, 0, 'p'},
+        {"save", 1, 0, 'S'},   {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    int c, li;
+    opterr = 0;
+    while ((li = -1, c = getopt_long(argc, argv, "", longs, &li)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'L': labels = optarg; break;
+        case 'o': out = optarg; break;
+        case 'S': save = optarg; break;
+        case 'e': bad = cli_long(optarg, 0, 100000, &epochs); break;
+        case 'n': bad = cli_long(optarg, 1, 1L << 28, &train); break;
+        case 't': bad = cli_long(optarg, 1, 256, &threads); break;
+        case 's': bad = cli_long(optarg, 0, 0x7fffffffL, &seed); break;
+        case 'p':
+            bad = strcmp(optarg, "independent") != 0 && strcmp(optarg, "learned-prior") != 0;
+            prior = strcmp(optarg, "independent") == 0 ? VAE_PRIOR_STANDARD : VAE_PRIOR_LEARNED;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: return cli_usage_error("unknown option or missing value", argv[optind - 1]);
         }
-        if (!ok) {
-            fprintf(stderr, "cvae-digits: bad argument '%s' (see --help)\n", a);
-            return 2;
+        if (bad) {
+            char flag[64];
+            snprintf(flag, sizeof flag, "--%s", longs[li].name);
+            return cli_bad_value(flag, optarg);
         }
-        i++;
     }
-    return run(dir, (int)epochs, prior, train, (int)threads, seed, out);
+    if (optind < argc)
+        return cli_usage_error("unexpected argument", argv[optind]);
+    if (cli_check_writable("--out", out) != 0 || (save && cli_check_writable("--save", save) != 0))
+        return CLI_EXIT_USAGE;
+    /* The labels: given, or the MNIST labels file beside the images. */
+    char img[4096], lab[4096];
+    cli_data_path(data, img, sizeof img);
+    if (!labels) {
+        const char *slash = strrchr(img, '/');
+        if (slash)
+            snprintf(lab, sizeof lab, "%.*s/%s", (int)(slash - img), img, CLI_MNIST_LABELS);
+        else
+            snprintf(lab, sizeof lab, "%s", CLI_MNIST_LABELS);
+        labels = lab;
+    }
+    return run(img, labels, (int)epochs, prior, train, (int)threads, seed, out, save);
 }

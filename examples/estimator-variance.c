@@ -7,6 +7,7 @@
  * gradient, the total variance, the signal-to-noise ratio, the cosine with
  * the pathwise mean gradient, and the variance ratio to pathwise.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,12 +16,25 @@
 
 #include <libvae/vae.h>
 
+#include "cli.h"
+
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: estimator-variance [--data IDX] [--epochs N] [--draws S] [--samples L]\n"
-                "                          [--batch N] [--threads N] [--seed N] [--csv PATH]\n"
-                "Compare the variance of pathwise and score-function gradient estimators.\n"
-                "Without --data a synthetic bars dataset is used.\n");
+    fprintf(to, "usage: estimator-variance [options]\n"
+                "Compare the variance of pathwise and score-function gradient estimators.\n\n"
+                "  --data PATH|DIR    IDX images (raw or gzip), CSV, or a directory with\n"
+                "                     t10k-images-idx3-ubyte.gz; default: a synthetic bars set\n"
+                "  --mnist DIR        the same as --data DIR (older commands)\n"
+                "  --epochs N         pathwise training epochs first (default 1)\n"
+                "  --draws S          gradient draws per estimator, >= 2 (default 50)\n"
+                "  --samples L        z samples per example, >= 2 (default 4)\n"
+                "  --batch N          examples in the batch (default 100)\n"
+                "  --threads N        BLAS threads (default 1)\n"
+                "  --seed N           random seed (default 1)\n"
+                "  --csv PATH         also write the table as CSV\n"
+                "  --help             this text\n"
+                "Outputs are checked before training; each file written is announced on\n"
+                "stderr as 'wrote PATH'. Exit status: 0 done, 1 failure, 2 usage error.\n");
 }
 
 static double cosine(const float *a, const float *b, size_t n)
@@ -50,39 +64,45 @@ static float *synthetic(size_t n)
 
 int main(int argc, char **argv)
 {
+    cli_set_program("estimator-variance");
     const char *data = NULL, *csv = NULL;
     int epochs = 1, draws = 50, samples = 4, threads = 1, batch = 100;
-    long seed = 1;
+    long seed = 1, v = 0;
     static const struct option longopts[] = {
         {"data", 1, 0, 'd'}, {"epochs", 1, 0, 'e'}, {"draws", 1, 0, 'S'}, {"samples", 1, 0, 'L'},
         {"threads", 1, 0, 't'}, {"seed", 1, 0, 's'}, {"csv", 1, 0, 'c'}, {"batch", 1, 0, 'b'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        {"help", 0, 0, 'h'}, {"mnist", 1, 0, 'd'}, {0, 0, 0, 0}};
+    int c, li;
+    opterr = 0;
+    while ((li = -1, c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
+        int bad = 0;
         switch (c) {
         case 'd': data = optarg; break;
         case 'c': csv = optarg; break;
-        case 'e': epochs = atoi(optarg); break;
-        case 'S': draws = atoi(optarg); break;
-        case 'L': samples = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
-        case 's': seed = atol(optarg); break;
+        case 'e': bad = cli_long(optarg, 0, 1000000, &v); epochs = (int)v; break;
+        case 'S': bad = cli_long(optarg, 2, 1000000, &v); draws = (int)v; break;
+        case 'L': bad = cli_long(optarg, 2, 4096, &v); samples = (int)v; break;
+        case 't': bad = cli_long(optarg, 1, 256, &v); threads = (int)v; break;
+        case 'b': bad = cli_long(optarg, 1, 1L << 20, &v); batch = (int)v; break;
+        case 's': bad = cli_long(optarg, 0, 0x7fffffffL, &seed); break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_usage_error("unknown option or missing value", argv[optind - 1]);
+        }
+        if (bad) {
+            char flag[64];
+            snprintf(flag, sizeof flag, "--%s", longopts[li].name);
+            return cli_bad_value(flag, optarg);
         }
     }
-    if (epochs < 0 || draws < 2 || samples < 2 || threads < 1 || batch < 1) {
-        fprintf(stderr, "estimator-variance: need epochs >= 0, draws >= 2, samples >= 2, threads >= 1\n");
-        return 2;
-    }
+    if (optind < argc)
+        return cli_usage_error("unexpected argument", argv[optind]);
+    if (csv && cli_check_writable("--csv", csv) != 0)
+        return CLI_EXIT_USAGE;
     vae_error err;
     vae_dataset *ds = NULL;
     if (data) {
-        if (vae_dataset_load_idx(data, NULL, NULL, &ds, &err) != VAE_OK) {
-            fprintf(stderr, "estimator-variance: %s\n", err.message);
-            return 1;
-        }
+        if (cli_load_data(data, NULL, NULL, &ds) != 0)
+            return CLI_EXIT_FAILURE;
     } else {
         float *x = synthetic(2000);
         int rc = vae_dataset_from_array(x, 2000, 784, NULL, VAE_ARRAY_COPY, NULL, &ds, &err);
@@ -166,8 +186,10 @@ int main(int argc, char **argv)
            enc[1].total_variance / enc[0].total_variance,
            enc[1].total_variance / enc[2].total_variance,
            enc[1].total_variance / enc[3].total_variance);
-    if (out)
+    if (out) {
         fclose(out);
+        cli_wrote(csv);
+    }
     for (int r = 0; r < 4; r++)
         free(mean[r]);
     vae_optimizer_free(o);

@@ -1,6 +1,8 @@
 /* vae-train's beta-VAE and collapse options; see vae-train-beta.h. */
 #include "vae-train-beta.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -200,6 +202,8 @@ static int write_samples(vae_model *m, size_t d, int cond_dim, const char *path)
     free(c);
     if (rc != VAE_OK)
         fprintf(stderr, "vae-train: --samples-png: %s\n", err.message);
+    else
+        cli_wrote(path);
     return rc == VAE_OK ? 0 : -1;
 }
 
@@ -243,7 +247,35 @@ static int write_manifold(vae_model *m, size_t d, int K, const char *path)
     free(x);
     if (rc != VAE_OK)
         fprintf(stderr, "vae-train: --manifold-png: %s\n", err.message);
+    else
+        cli_wrote(path);
     return rc == VAE_OK ? 0 : -1;
+}
+
+int beta_check_pictures(const vae_model *m, const beta_options *b)
+{
+    vae_model_config c = {.struct_size = sizeof c};
+    if (!b->samples_png && !b->manifold_png && !b->used)
+        return 0;
+    if (vae_model_get_config(m, &c) != VAE_OK)
+        return 0; /* the writers will report it */
+    if (c.family == VAE_FAMILY_AE && (b->used || b->samples_png)) {
+        fprintf(stderr, "vae-train: %s: an autoencoder (--model ae) has no posterior or prior; "
+                        "use a VAE\n",
+                b->samples_png ? "--samples-png" : "the beta-VAE options and --diagnostics");
+        return -1;
+    }
+    size_t d = (size_t)c.input_dim;
+    if (b->samples_png && !square_side(d)) {
+        fprintf(stderr, "vae-train: --samples-png: %zu features are not a square image\n", d);
+        return -1;
+    }
+    if (b->manifold_png && (c.latent_dim != 2 || !square_side(d))) {
+        fprintf(stderr, "vae-train: --manifold-png needs --latent 2 and square images "
+                        "(the model has latent %d and %zu features)\n", c.latent_dim, d);
+        return -1;
+    }
+    return 0;
 }
 
 /* 'layers kl_layers <nats,...> active_units_layers <n,...>' (vae_model_layer_stats on

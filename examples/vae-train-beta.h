@@ -31,6 +31,11 @@ int beta_parse(int c, const char *arg, vae_model_config *cfg, beta_options *b);
 /* After each epoch: the aggressive-training MI check on the test set. 0 or -1. */
 int beta_after_epoch(vae_model *m, const vae_dataset *test);
 
+/* Before training: whether the model can draw the pictures asked for
+ * (square images; --manifold-png: a 2-D latent) and has the posterior the
+ * diagnostics need (not an autoencoder). 0, or -1 after a message. */
+int beta_check_pictures(const vae_model *m, const beta_options *b);
+
 /* After training: print 'beta ... beta_norm ...' and the diagnostics line
  * (on the test set, else the training set) and write the PNGs. 0 or -1. */
 int beta_after_training(vae_model *m, const vae_dataset *train, const vae_dataset *test,

@@ -46,6 +46,7 @@ static int run(vae_mpi *ctx, const options *o)
     vae_model *model = NULL;
     vae_optimizer *opt = NULL;
     vae_error err = {VAE_OK, ""};
+    FILE *log = NULL;
     options oc = *o;
 
     /* data: every rank loads and splits it */
@@ -85,6 +86,15 @@ static int run(vae_mpi *ctx, const options *o)
     }
     if (agree(ctx, rc, oc.load ? "--load" : "model", err.message) != VAE_OK)
         goto out;
+    if (oc.load && rank == 0)
+        note_overrides(&oc, model);
+    rc = rank == 0 && beta_check_pictures(model, &oc.beta) != 0 ? VAE_ERR_INVALID : VAE_OK;
+    if (agree(ctx, rc, "pictures", "see rank 0's message above") != VAE_OK)
+        goto out;
+    if (rank == 0 && oc.log && !(log = cli_log_open(oc.log)))
+        rc = VAE_ERR_IO;
+    if (agree(ctx, rc, "--log", "see rank 0's message above") != VAE_OK)
+        goto out;
     rc = opt ? VAE_OK : vae_optimizer_create(&oc.opt, &opt, &err);
     if (agree(ctx, rc, "optimizer", err.message) != VAE_OK)
         goto out;
@@ -93,8 +103,13 @@ static int run(vae_mpi *ctx, const options *o)
         goto out;
     }
 
-    for (int e = 1; e <= oc.epochs; e++) {
+    int first = oc.load ? epochs_done(model, vae_dataset_count(train), (size_t)oc.batch) : 0;
+    int saved_at = -1, last = first;
+    for (int e = first + 1; e <= first + oc.epochs; e++) {
         vae_elbo_stats tr, te = {0};
+        vae_training_state ts;
+        ts.struct_size = sizeof ts;
+        double beta = vae_model_training_state(model, &ts) == VAE_OK ? ts.beta : NAN;
         MPI_Barrier(MPI_COMM_WORLD); /* time the epoch from a common start */
         double t0 = now();
         rc = vae_mpi_train_epoch(ctx, model, opt, train, (size_t)oc.batch, (uint64_t)e, &tr);
@@ -111,7 +126,29 @@ static int run(vae_mpi *ctx, const options *o)
             printf("epoch %d time %.3f samples/s %.1f train_elbo %.4f test_elbo %.4f\n", e, dt,
                    (double)tr.n / dt, tr.elbo, test ? te.elbo : 0.0);
             fflush(stdout);
+            cli_log_row(log, e, dt, (double)tr.n / dt, tr.elbo, test ? te.elbo : NAN, tr.rec,
+                        tr.kl, beta);
         }
+        if (oc.save_every && (e - first) % oc.save_every == 0) {
+            if ((rc = vae_mpi_save(ctx, model, opt, oc.save)) != VAE_OK) {
+                if (rank == 0)
+                    mpi_fail(ctx, oc.save, vae_mpi_errmsg(ctx));
+                goto out;
+            }
+            if (rank == 0)
+                cli_wrote(oc.save);
+            saved_at = e;
+        }
+        last = e;
+    }
+    if (oc.eval) {
+        vae_elbo_stats te;
+        if ((rc = vae_mpi_evaluate(ctx, model, test, (size_t)oc.batch, &te)) != VAE_OK) {
+            mpi_fail(ctx, "evaluation", vae_mpi_errmsg(ctx));
+            goto out;
+        }
+        if (rank == 0)
+            printf("test_elbo %.4f\n", te.elbo);
     }
     if (oc.eval_ll > 0 && test) {
         /* the replicas are identical: rank 0 estimates, the others wait for its outcome */
@@ -136,13 +173,21 @@ static int run(vae_mpi *ctx, const options *o)
                                                                               : VAE_OK;
     if (agree(ctx, rc, "after training", "see rank 0's message above") != VAE_OK)
         goto out;
+    if (oc.save && saved_at == last) /* --save-every wrote this very model */
+        oc.save = NULL;
     if (oc.save && (rc = vae_mpi_save(ctx, model, opt, oc.save)) != VAE_OK) {
         if (rank == 0)
             mpi_fail(ctx, oc.save, vae_mpi_errmsg(ctx));
         goto out;
     }
+    if (oc.save && rank == 0)
+        cli_wrote(oc.save);
     status = 0;
 out:
+    if (log) {
+        fclose(log);
+        cli_wrote(oc.log);
+    }
     vae_optimizer_free(opt);
     vae_model_free(model);
     vae_dataset_free(test);
@@ -166,6 +211,7 @@ int main(int argc, char **argv)
             return 0;
         }
     options o;
+    cli_set_program("vae-train-mpi");
     /* Every rank parses the same arguments, so every rank fails alike here. */
     if (parse_args(argc, argv, &o) != 0) {
         MPI_Finalize();
@@ -174,7 +220,9 @@ int main(int argc, char **argv)
     /* Flags of vae-train that the data-parallel trainer cannot honour are
      * refused rather than ignored: aggressive training needs the
      * whole-model epoch loop of vae_model_train_epoch. */
-    const char *unsupported = o.model.aggressive ? "--aggressive" : NULL;
+    const char *unsupported = o.model.aggressive ? "--aggressive"
+                              : o.patience       ? "--patience"
+                                                 : NULL;
     if (unsupported) {
         if (rank == 0)
             fprintf(stderr, "vae-train-mpi: %s: not supported by data-parallel training "

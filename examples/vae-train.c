@@ -7,18 +7,27 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libvae/vae.h>
 
+#include "cli.h"
 #include "vae-train-beta.h"
 
 typedef struct options {
     const char *data, *labels, *save, *load;
+    const char *log;            /* --log: per-epoch CSV */
+    cli_labels lab;             /* --labels parsed: an IDX file or a CSV column */
+    int save_every;             /* --save-every N epochs; 0: only at the end */
+    int patience;               /* --patience N: early stopping; 0: off */
+    int eval;                   /* --eval: print 'test_elbo <nats>' of the final model */
+    unsigned arch_given;        /* architecture flags given (ARCH_* bits), for --load's note */
     long holdout;               /* -1: 10% of the data */
     vae_model_config model;
     vae_optimizer_config opt;
@@ -34,6 +43,10 @@ typedef struct options {
     int shape[3];               /* --shape C,H,W of a sample; 0: the data's own */
 } options;
 
+/* Architecture flags: the checkpoint of --load overrides them. */
+enum { ARCH_HIDDEN = 1, ARCH_LATENT = 2, ARCH_ENCODER = 4, ARCH_DECODER = 8, ARCH_MODEL = 16,
+       ARCH_LIKELIHOOD = 32, ARCH_POSTERIOR = 64 };
+
 /* The program name in the usage text (vae-train-mpi includes this file). */
 #ifndef VAE_TRAIN_PROGRAM
 #define VAE_TRAIN_PROGRAM "vae-train"
@@ -45,8 +58,12 @@ static void usage(FILE *to)
             "usage: " VAE_TRAIN_PROGRAM " [options]\n"
             "Train a variational autoencoder and print one line per epoch:\n"
             "  epoch <E> time <s> samples/s <rate> train_elbo <nats> test_elbo <nats>\n\n"
-            "  --data PATH        IDX images (gzip or raw); default: a built-in synthetic set\n"
-            "  --labels PATH      IDX labels for the images\n"
+            "  --data PATH        IDX images (gzip or raw), a CSV file (one example per\n"
+            "                     line; a header line is detected), or a directory with\n"
+            "                     the MNIST test set; default: a built-in synthetic set\n"
+            "  --mnist DIR        the same as --data DIR (older commands)\n"
+            "  --labels L         IDX labels file for IDX images; for CSV data col:N (the\n"
+            "                     0-based column N holds integer labels) or col:last\n"
             "  --conditional P    independent|learned-prior: a conditional VAE given the\n"
             "                     one-hot labels (needs --labels), prior N(0,I) or p(z|c)\n"
             "  --holdout N        the last N examples are the test set (default 10%%)\n"
@@ -70,7 +87,8 @@ static void usage(FILE *to)
             "  --batch N          batch size (default 100)\n"
             "  --optimizer NAME   adam|sgd|momentum|adagrad (default adam)\n"
             "  --lr RATE          learning rate (default: the optimizer's)\n"
-            "  --epochs N         epochs (default 10)\n"
+            "  --epochs N         epochs (default 10); after --load the numbering goes on\n"
+            "                     from the checkpoint's epochs\n"
             "  --likelihood NAME  bernoulli|gaussian (default bernoulli)\n"
             "  --binarize MODE    none|threshold|dynamic (default none)\n"
             "  --estimator NAME   pathwise|score|score-ema|score-loo (default pathwise)\n"
@@ -82,9 +100,22 @@ static void usage(FILE *to)
             "                     test set estimated with K importance samples\n"
             "  --seed N           random seed (default 1)\n"
             "  --threads N        BLAS threads (default 1)\n"
-            "  --save PATH        write a checkpoint after training\n"
-            "  --load PATH        start from a checkpoint (its architecture wins)\n"
-            "  --help             this text\n");
+            "  --save PATH        write a checkpoint after training (and when interrupted)\n"
+            "  --save-every N     also write the --save checkpoint every N epochs\n"
+            "  --load PATH        start from a checkpoint (its architecture wins; a note\n"
+            "                     names the architecture flags it overrides)\n"
+            "  --patience N       early stopping: stop after N epochs without a better\n"
+            "                     held-out ELBO, keep (and --save) the best epoch's model\n"
+            "  --log PATH         CSV, one row per epoch: " CLI_LOG_HEADER "\n"
+            "  --eval             after training print 'test_elbo <nats>' of the final\n"
+            "                     model on the held-out set\n"
+            "  --help             this text\n"
+            "Outputs (--save, --log, --samples-png, --manifold-png) and picture requests\n"
+            "are checked before training. A progress bar is drawn on stderr when it is a\n"
+            "terminal. SIGINT or SIGTERM stops training after the current batch, writes\n"
+            "--save and prints 'interrupted: saved PATH' (or 'interrupted') on stderr.\n"
+            "Exit status: 0 done, 1 failure, 2 usage error, 130 after SIGINT, 143 after\n"
+            "SIGTERM. Every file written is announced on stderr as 'wrote PATH'.\n");
     beta_usage(to);
 }
 
@@ -198,7 +229,9 @@ static int parse_args(int argc, char **argv, options *o)
         {"k", 1, 0, 'K'}, {"posterior", 1, 0, 'P'}, {"eval-ll", 1, 0, 'V'},
         {"conditional", 1, 0, 'C'}, {"encoder", 1, 0, 'N'}, {"decoder", 1, 0, 'D'},
         {"shape", 1, 0, 'Z'}, {"model", 1, 0, 'M'}, {"corrupt", 1, 0, 'X'},
-        {"code-l2", 1, 0, 'Q'}, {"help", 0, 0, '?'}, {0, 0, 0, 0}};
+        {"code-l2", 1, 0, 'Q'}, {"help", 0, 0, '?'}, {"mnist", 1, 0, 'd'},
+        {"save-every", 1, 0, 'W'}, {"patience", 1, 0, 'p'}, {"log", 1, 0, 'G'},
+        {"eval", 0, 0, 'v'}, {0, 0, 0, 0}};
     static const char *const cond_names[] = {"independent", "learned-prior"};
     static const char *const opt_names[] = {"sgd", "momentum", "adagrad", "adam"};
     static const char *const bin_names[] = {"none", "threshold", "dynamic"};
@@ -218,6 +251,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->opt_type = VAE_OPT_ADAM;
     o->k = 5;
     o->conditional = -1;
+    o->lab.column = -1;
     vae_model_config_init(&o->model);
     int c, li = -1;
     long v;
@@ -225,17 +259,21 @@ static int parse_args(int argc, char **argv, options *o)
         int bad = 0;
         switch (c) {
         case 'd': o->data = optarg; break;
-        case 'L': o->labels = optarg; break;
+        case 'L': o->labels = optarg; bad = cli_parse_labels(optarg, &o->lab) != 0; break;
+        case 'W': bad = parse_long(optarg, 1, 1000000, &v); o->save_every = (int)v; break;
+        case 'p': bad = parse_long(optarg, 1, 1000000, &v); o->patience = (int)v; break;
+        case 'G': o->log = optarg; break;
+        case 'v': o->eval = 1; break;
         case 'C': bad = (o->conditional = pick(optarg, cond_names, 2)) < 0; break;
         case 'S': o->save = optarg; break;
         case 'R': o->load = optarg; break;
         case 'H': bad = parse_long(optarg, 0, 1L << 28, &o->holdout); break;
-        case 'h': bad = parse_hidden(optarg, &o->model); break;
-        case 'N': o->model.encoder = optarg; break;
-        case 'D': o->model.decoder = optarg; break;
+        case 'h': bad = parse_hidden(optarg, &o->model); o->arch_given |= ARCH_HIDDEN; break;
+        case 'N': o->model.encoder = optarg; o->arch_given |= ARCH_ENCODER; break;
+        case 'D': o->model.decoder = optarg; o->arch_given |= ARCH_DECODER; break;
         case 'Z': bad = parse_shape(optarg, o->shape); break;
-        case 'k': bad = parse_latent(optarg, &o->model); break;
-        case 'M': bad = (kind = find_model(optarg)) == NULL; break;
+        case 'k': bad = parse_latent(optarg, &o->model); o->arch_given |= ARCH_LATENT; break;
+        case 'M': bad = (kind = find_model(optarg)) == NULL; o->arch_given |= ARCH_MODEL; break;
         case 'X':
             bad = vae_corruption_parse(optarg, &o->model.corruption, &o->model.corruption_level,
                                        NULL) != VAE_OK;
@@ -269,8 +307,12 @@ static int parse_args(int argc, char **argv, options *o)
         case 'K': bad = parse_long(optarg, 1, 4096, &v); o->k = (int)v; break;
         case 'V': bad = parse_long(optarg, 1, 1L << 20, &v); o->eval_ll = (int)v; break;
         case 'O': bad = (objective = pick(optarg, obj_names, 2)) < 0; break;
-        case 'P': bad = (o->model.posterior = pick(optarg, post_names, 3)) < 0; break;
+        case 'P':
+            bad = (o->model.posterior = pick(optarg, post_names, 3)) < 0;
+            o->arch_given |= ARCH_POSTERIOR;
+            break;
         case 'l':
+            o->arch_given |= ARCH_LIKELIHOOD;
             if (strcmp(optarg, "bernoulli") == 0)
                 o->model.likelihood = VAE_LIK_BERNOULLI;
             else if (strcmp(optarg, "gaussian") == 0)
@@ -297,6 +339,30 @@ static int parse_args(int argc, char **argv, options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "vae-train: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->conditional >= 0 && !o->labels) {
+        fprintf(stderr, "vae-train: --conditional needs --labels (and --data)\n");
+        return -1;
+    }
+    if (o->save_every && !o->save) {
+        fprintf(stderr, "vae-train: --save-every needs --save PATH\n");
+        return -1;
+    }
+    if ((o->patience || o->eval) && o->holdout == 0) {
+        fprintf(stderr, "vae-train: --%s needs a held-out set (--holdout > 0)\n",
+                o->patience ? "patience" : "eval");
+        return -1;
+    }
+    /* The outputs, before anything is trained: a run must not fail at its end. */
+    if ((o->save && cli_check_writable("--save", o->save) != 0) ||
+        (o->log && cli_check_writable("--log", o->log) != 0) ||
+        (o->beta.samples_png && cli_check_writable("--samples-png", o->beta.samples_png) != 0) ||
+        (o->beta.manifold_png && cli_check_writable("--manifold-png", o->beta.manifold_png) != 0))
+        return -1;
+    if (o->beta.manifold_png && !o->load && o->model.latent_dim != 2) {
+        fprintf(stderr, "vae-train: --manifold-png needs --latent 2 (got %d)\n",
+                o->model.latent_dim);
         return -1;
     }
     if (kind && !kind->hierarchical && o->model.latent_layers > 1) {
@@ -361,9 +427,12 @@ static int load_data(const options *o, vae_dataset **all)
     vae_dataset_options_init(&dopt);
     dopt.binarize = o->binarize;
     if (o->data) {
-        if (vae_dataset_load_idx(o->data, o->labels, &dopt, all, &err) != VAE_OK)
-            return fail("data", err.message); /* the message names the file */
+        int rc = cli_load_data(o->data, &o->lab, &dopt, all);
+        if (rc != 0)
+            return rc; /* the message names the file */
     } else {
+        if (o->labels)
+            return fprintf(stderr, "vae-train: --labels needs --data\n"), 2;
         size_t n = 2000, d;
         float *x = make_synthetic(n, &d);
         if (!x)
@@ -376,7 +445,7 @@ static int load_data(const options *o, vae_dataset **all)
     }
     if (o->shape[0] > 0 &&
         vae_dataset_set_shape(*all, o->shape[0], o->shape[1], o->shape[2]) != VAE_OK)
-        return fail("--shape", vae_dataset_errmsg(*all));
+        return fail("--shape", vae_dataset_errmsg(*all)), 2;
     return 0;
 }
 
@@ -432,25 +501,99 @@ static int check_loaded_conditional(const options *o, const vae_model *model)
     return fail("--load", msg);
 }
 
+/* --load: a note on stderr naming the architecture flags given whose value
+ * the checkpoint's configuration overrides. */
+static void note_overrides(const options *o, const vae_model *model)
+{
+    vae_model_config c;
+    c.struct_size = sizeof c;
+    if (!o->arch_given || vae_model_get_config(model, &c) != VAE_OK)
+        return;
+    const vae_model_config *u = &o->model;
+    char list[256] = "";
+    int differs_hidden = c.n_hidden != u->n_hidden;
+    for (int i = 0; !differs_hidden && i < c.n_hidden; i++)
+        differs_hidden = c.hidden[i] != u->hidden[i];
+    int differs_latent = c.latent_layers != u->latent_layers || c.latent_dim != u->latent_dim;
+    for (int i = 0; !differs_latent && c.latent_layers > 1 && i < c.latent_layers; i++)
+        differs_latent = c.latent_sizes[i] != u->latent_sizes[i];
+    struct {
+        unsigned bit;
+        int differs;
+        const char *flag;
+    } rows[] = {
+        {ARCH_HIDDEN, differs_hidden, "--hidden"},
+        {ARCH_LATENT, differs_latent, "--latent"},
+        {ARCH_ENCODER, !c.encoder || !u->encoder || strcmp(c.encoder, u->encoder) != 0, "--encoder"},
+        {ARCH_DECODER, !c.decoder || !u->decoder || strcmp(c.decoder, u->decoder) != 0, "--decoder"},
+        {ARCH_MODEL, c.family != u->family || c.inference != u->inference, "--model"},
+        {ARCH_LIKELIHOOD, c.likelihood != u->likelihood, "--likelihood"},
+        {ARCH_POSTERIOR, c.posterior != u->posterior, "--posterior"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if ((o->arch_given & rows[i].bit) && rows[i].differs)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "",
+                     rows[i].flag);
+    if (*list)
+        fprintf(stderr, "%s: note: the checkpoint's architecture overrides %s\n", cli_program(),
+                list);
+}
+
+/* Epochs already done by a loaded model: its schedule steps (saved in the
+ * checkpoint) over the batches of one epoch of this training set. */
+static int epochs_done(const vae_model *model, size_t n_train, size_t batch)
+{
+    vae_training_state s;
+    s.struct_size = sizeof s;
+    if (vae_model_training_state(model, &s) != VAE_OK)
+        return 0;
+    uint64_t per_epoch = (n_train + batch - 1) / batch;
+    if (s.step % per_epoch)
+        fprintf(stderr, "%s: note: the checkpoint stopped within an epoch (step %llu, "
+                        "%llu batches per epoch); numbering goes on from epoch %llu\n",
+                cli_program(), (unsigned long long)s.step, (unsigned long long)per_epoch,
+                (unsigned long long)(s.step / per_epoch));
+    return (int)(s.step / per_epoch);
+}
+
 #ifndef VAE_TRAIN_NO_MAIN
+static int save_model(vae_model *model, vae_optimizer *opt, const char *path)
+{
+    if (vae_model_save(model, opt, path) != VAE_OK)
+        return fail("--save", vae_model_errmsg(model)); /* the message names the path */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
+    cli_set_program("vae-train");
     if (parse_args(argc, argv, &o) != 0)
-        return 2;
+        return CLI_EXIT_USAGE;
+    cli_install_signals();
     vae_dataset *all = NULL, *train = NULL, *test = NULL;
     vae_model *model = NULL;
     vae_optimizer *opt = NULL;
+    FILE *log = NULL;
+    float *best = NULL;
     vae_error err;
-    int status = 1;
-    if (load_data(&o, &all) != 0)
+    int status = CLI_EXIT_FAILURE, rc;
+    if ((rc = load_data(&o, &all)) != 0) {
+        status = rc;
         goto out;
+    }
     if (o.conditional >= 0 && use_labels(&o, all) != 0)
         goto out;
     size_t n = vae_dataset_count(all);
     size_t holdout = o.holdout < 0 ? n / 10 : (size_t)o.holdout;
     if (holdout >= n) {
         fail("--holdout", "must leave at least one training example");
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if ((o.patience || o.eval) && holdout == 0) {
+        fail(o.patience ? "--patience" : "--eval", "needs a held-out set (--holdout > 0)");
+        status = CLI_EXIT_USAGE;
         goto out;
     }
     size_t d = vae_dataset_dim(all);
@@ -467,6 +610,7 @@ int main(int argc, char **argv)
         vae_model_set_threads(model, o.model.threads);
         if (check_loaded_conditional(&o, model) != 0)
             goto out;
+        note_overrides(&o, model);
     } else {
         o.model.input_dim = (int)d;
         if (vae_model_create(&o.model, &model, &err) != VAE_OK) {
@@ -478,11 +622,45 @@ int main(int argc, char **argv)
         fail("optimizer", err.message);
         goto out;
     }
-    for (int e = 1; e <= o.epochs; e++) {
+    /* The picture requests against the model's shape, before any training. */
+    if (beta_check_pictures(model, &o.beta) != 0) {
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (o.eval_ll > 0) {
+        vae_model_config mc;
+        mc.struct_size = sizeof mc;
+        if (vae_model_get_config(model, &mc) == VAE_OK && mc.family == VAE_FAMILY_AE) {
+            fail("--eval-ll", "an autoencoder (--model ae) has no posterior or prior: "
+                              "no log-likelihood; use a VAE");
+            status = CLI_EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (o.log && !(log = cli_log_open(o.log)))
+        goto out;
+    size_t n_params = vae_model_param_count(model);
+    if (o.patience && !(best = malloc(n_params * sizeof *best))) {
+        fail("--patience", "out of memory");
+        goto out;
+    }
+    int first = o.load ? epochs_done(model, vae_dataset_count(train), (size_t)o.batch) : 0;
+    int best_epoch = 0, last = first, since_best = 0, saved_at = -1;
+    double best_elbo = 0.0;
+    cli_progress prog;
+    cli_progress_init(&prog);
+    for (int e = first + 1; e <= first + o.epochs && !cli_interrupted(); e++) {
         vae_elbo_stats tr, te = {0};
+        vae_training_state ts;
+        ts.struct_size = sizeof ts;
+        double beta = vae_model_training_state(model, &ts) == VAE_OK ? ts.beta : NAN;
+        prog.epoch = e;
         double t0 = now();
-        int rc = vae_model_train_epoch(model, opt, train, (size_t)o.batch, NULL, NULL, &tr);
+        rc = vae_model_train_epoch(model, opt, train, (size_t)o.batch, cli_progress_cb, &prog, &tr);
         double dt = now() - t0;
+        cli_progress_clear(&prog);
+        if (rc == VAE_ERR_CANCELLED)
+            break;
         if (rc != VAE_OK) {
             fail("training", vae_model_errmsg(model));
             goto out;
@@ -491,11 +669,62 @@ int main(int argc, char **argv)
             fail("evaluation", vae_model_errmsg(model));
             goto out;
         }
+        last = e;
         printf("epoch %d time %.3f samples/s %.1f train_elbo %.4f test_elbo %.4f\n", e, dt,
                (double)tr.n / dt, tr.elbo, test ? te.elbo : 0.0);
         fflush(stdout);
+        cli_log_row(log, e, dt, (double)tr.n / dt, tr.elbo, test ? te.elbo : NAN, tr.rec, tr.kl,
+                    beta);
         if (beta_after_epoch(model, test) != 0)
             goto out;
+        if (o.save_every && (e - first) % o.save_every == 0) {
+            if (save_model(model, opt, o.save) != 0)
+                goto out;
+            cli_wrote(o.save);
+            saved_at = e;
+        }
+        if (o.patience) {
+            if (best_epoch == 0 || te.elbo > best_elbo) {
+                best_epoch = e;
+                best_elbo = te.elbo;
+                since_best = 0;
+                if (vae_model_get_params(model, best, n_params) != VAE_OK) {
+                    fail("--patience", vae_model_errmsg(model));
+                    goto out;
+                }
+            } else if (++since_best >= o.patience) {
+                fprintf(stderr, "vae-train: no better held-out ELBO for %d epochs: stopping "
+                                "after epoch %d\n", o.patience, e);
+                break;
+            }
+        }
+    }
+    if (cli_interrupted()) {
+        /* The model as it stands (a checkpoint to continue from). */
+        if (o.save && save_model(model, opt, o.save) == 0)
+            fprintf(stderr, "interrupted: saved %s\n", o.save);
+        else
+            fprintf(stderr, "interrupted\n");
+        status = cli_interrupt_status();
+        goto out;
+    }
+    if (o.patience && best_epoch > 0) {
+        if (best_epoch != last)
+            saved_at = -1; /* the best model differs from the one saved last */
+        if (best_epoch != last && vae_model_set_params(model, best, n_params) != VAE_OK) {
+            fail("--patience", vae_model_errmsg(model));
+            goto out;
+        }
+        fprintf(stderr, "vae-train: best epoch %d test_elbo %.4f%s\n", best_epoch, best_elbo,
+                best_epoch != last ? " (its parameters restored)" : "");
+    }
+    if (o.eval) {
+        vae_elbo_stats te;
+        if (vae_model_evaluate(model, test, (size_t)o.batch, &te) != VAE_OK) {
+            fail("evaluation", vae_model_errmsg(model));
+            goto out;
+        }
+        printf("test_elbo %.4f\n", te.elbo);
     }
     if (o.eval_ll > 0 && test) {
         /* The only float copy of data vae-train asks for: the test rows. */
@@ -505,7 +734,7 @@ int main(int argc, char **argv)
             goto out;
         }
         double ll;
-        int rc = o.conditional >= 0
+        rc = o.conditional >= 0
                      ? vae_model_log_likelihood_cond(model, x, vae_dataset_conditions(test),
                                                      vae_dataset_count(test), o.eval_ll, NULL, &ll)
                      : vae_model_log_likelihood(model, x, vae_dataset_count(test), o.eval_ll,
@@ -518,12 +747,23 @@ int main(int argc, char **argv)
     }
     if (beta_after_training(model, train, test, &o.beta) != 0)
         goto out;
-    if (o.save && vae_model_save(model, opt, o.save) != VAE_OK) {
-        fail("--save", vae_model_errmsg(model)); /* the message names the path */
-        goto out;
+    /* (not written twice when --save-every wrote this very model) */
+    if (o.save && !(saved_at == last && saved_at > first)) {
+        if (save_model(model, opt, o.save) != 0)
+            goto out;
+        cli_wrote(o.save);
     }
     status = 0;
+    if (cli_interrupted()) { /* a signal after training: the work above is done */
+        fprintf(stderr, "interrupted%s%s\n", o.save ? ": saved " : "", o.save ? o.save : "");
+        status = cli_interrupt_status();
+    }
 out:
+    free(best);
+    if (log) {
+        fclose(log);
+        cli_wrote(o.log);
+    }
     vae_optimizer_free(opt);
     vae_model_free(model);
     vae_dataset_free(test);

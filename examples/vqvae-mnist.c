@@ -18,10 +18,12 @@
 
 #include <libvae/vae.h>
 
+#include "cli.h"
+
 typedef struct options {
     const char *data, *png, *save, *load;
     vae_vqvae_config cfg;
-    int epochs, show;
+    int epochs, show, save_every;
     long batch;
     float lr;
 } options;
@@ -32,7 +34,9 @@ static void usage(FILE *to)
             "usage: vqvae-mnist [options]\n"
             "Train a VQ-VAE on MNIST (first 9000 train, last 1000 test) and print one line per epoch:\n"
             "  epoch <E> time <s> samples/s <r> train_rec <nats> test_rec <nats> perplexity <p> used <n>\n\n"
-            "  --data PATH        t10k-images-idx3-ubyte.gz (default: $VAE_MNIST_DIR/t10k-images-idx3-ubyte.gz)\n"
+            "  --data PATH|DIR    t10k-images-idx3-ubyte.gz or its directory (default:\n"
+            "                     $VAE_MNIST_DIR, else " CLI_MNIST_DIR ")\n"
+            "  --mnist DIR        the same as --data DIR (older commands)\n"
             "  --epochs N         epochs (default 10)\n"
             "  --codes K          codebook size (default 128)\n"
             "  --code-dim D       size of each latent vector and code (default 16)\n"
@@ -50,16 +54,18 @@ static void usage(FILE *to)
             "  --threads N        BLAS threads (default 1)\n"
             "  --png PATH         picture of originals above reconstructions (default vqvae-mnist.png)\n"
             "  --show N           test digits in the picture (default 16)\n"
-            "  --save PATH        write a checkpoint after training\n"
+            "  --save PATH        write a checkpoint after training (and when interrupted)\n"
+            "  --save-every N     also write the --save checkpoint every N epochs\n"
             "  --load PATH        start from a checkpoint (its architecture wins)\n"
-            "  --help             this text\n");
+            "  --help             this text\n"
+            "Outputs are checked before training; each file written is announced on\n"
+            "stderr as 'wrote PATH'. A progress bar is drawn on stderr when it is a\n"
+            "terminal. SIGINT or SIGTERM stops training after the current batch and\n"
+            "writes --save. Exit status: 0 done, 1 failure, 2 usage error, 130 after\n"
+            "SIGINT, 143 after SIGTERM.\n");
 }
 
-static int fail(const char *what, const char *msg)
-{
-    fprintf(stderr, "vqvae-mnist: %s: %s\n", what, msg);
-    return 1;
-}
+#define fail cli_fail
 
 static int num(const char *s, double lo, double hi, double *out)
 {
@@ -87,7 +93,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"batch", 1, 0, 'n'},   {"lr", 1, 0, 'l'},     {"seed", 1, 0, 's'},
         {"threads", 1, 0, 't'}, {"png", 1, 0, 'p'},    {"show", 1, 0, 'w'},
         {"save", 1, 0, 'S'},    {"load", 1, 0, 'L'},   {"help", 0, 0, 'h'},
-        {"encoder", 1, 0, 'E'}, {"decoder", 1, 0, 'F'},
+        {"encoder", 1, 0, 'E'}, {"decoder", 1, 0, 'F'}, {"mnist", 1, 0, 'd'},
+        {"save-every", 1, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -120,6 +127,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 'F': o->cfg.decoder = optarg; break;
         case 'w': bad = num(optarg, 1, 1000, &v); o->show = (int)v; break;
         case 'S': o->save = optarg; break;
+        case 'V': bad = num(optarg, 1, 1e6, &v); o->save_every = (int)v; break;
         case 'L': o->load = optarg; break;
         case 'h': usage(stdout); exit(0);
         default:
@@ -128,8 +136,8 @@ static int parse_args(int argc, char **argv, options *o)
             return -1;
         }
         if (bad) {
-            fprintf(stderr, "vqvae-mnist: invalid value '%s' for --%s\n", optarg,
-                    argv[optind - 1] + 2);
+            fprintf(stderr, "vqvae-mnist: bad value '%s' for %s (see --help)\n", optarg,
+                    argv[optind - 1]);
             return -1;
         }
     }
@@ -137,6 +145,13 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "vqvae-mnist: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->save_every && !o->save) {
+        fprintf(stderr, "vqvae-mnist: --save-every needs --save PATH\n");
+        return -1;
+    }
+    if ((o->png && o->png[0] && cli_check_writable("--png", o->png) != 0) ||
+        (o->save && cli_check_writable("--save", o->save) != 0))
+        return -1;
     return 0;
 }
 
@@ -166,8 +181,10 @@ static int write_picture(vae_vqvae *vq, const vae_dataset *test, const options *
         fail("reconstruct", vae_vqvae_errmsg(vq));
     else if (vae_png_write_grid(o->png, pix, 2 * show, 28, 28, show, &err) != VAE_OK)
         fail("--png", err.message);
-    else
+    else {
+        cli_wrote(o->png);
         rc = 0;
+    }
     free(pix);
     return rc;
 }
@@ -175,25 +192,18 @@ static int write_picture(vae_vqvae *vq, const vae_dataset *test, const options *
 int main(int argc, char **argv)
 {
     options o;
+    cli_set_program("vqvae-mnist");
     if (parse_args(argc, argv, &o) != 0)
-        return 2;
+        return CLI_EXIT_USAGE;
     char path[4096];
-    if (!o.data) {
-        const char *dir = getenv("VAE_MNIST_DIR");
-        if (!dir)
-            return fail("--data", "not given and VAE_MNIST_DIR is not set");
-        snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
-        o.data = path;
-    }
+    o.data = cli_data_path(o.data, path, sizeof path);
     vae_dataset *all = NULL, *train = NULL, *test = NULL;
     vae_vqvae *vq = NULL;
     vae_optimizer *opt = NULL;
     vae_error err;
     int status = 1;
-    if (vae_dataset_load_idx(o.data, NULL, NULL, &all, &err) != VAE_OK) {
-        fail("data", err.message);
+    if (cli_load_data(o.data, NULL, NULL, &all) != 0)
         goto out;
-    }
     if (vae_dataset_count(all) != 10000 || vae_dataset_dim(all) != 784) {
         fail("data", "expected the 10,000 MNIST test digits of 28 x 28 pixels");
         goto out;
@@ -223,10 +233,18 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    for (int e = 1; e <= o.epochs; e++) {
+    cli_install_signals();
+    cli_progress prog;
+    cli_progress_init(&prog);
+    for (int e = 1; e <= o.epochs && !cli_interrupted(); e++) {
         vae_vqvae_stats tr, te;
         double t0 = now();
-        if (vae_vqvae_train_epoch(vq, opt, train, (size_t)o.batch, NULL, NULL, &tr) != VAE_OK) {
+        prog.epoch = e;
+        int rc = vae_vqvae_train_epoch(vq, opt, train, (size_t)o.batch, cli_progress_cb, &prog, &tr);
+        cli_progress_clear(&prog);
+        if (rc == VAE_ERR_CANCELLED)
+            break;
+        if (rc != VAE_OK) {
             fail("training", vae_vqvae_errmsg(vq));
             goto out;
         }
@@ -238,12 +256,30 @@ int main(int argc, char **argv)
         printf("epoch %d time %.3f samples/s %.1f train_rec %.4f test_rec %.4f perplexity %.2f used %zu\n",
                e, dt, (double)tr.n / dt, tr.rec, te.rec, te.perplexity, te.codes_used);
         fflush(stdout);
+        if (o.save_every && e % o.save_every == 0 && e != o.epochs) {
+            if (vae_vqvae_save(vq, opt, o.save) != VAE_OK) {
+                fail("--save", vae_vqvae_errmsg(vq));
+                goto out;
+            }
+            cli_wrote(o.save);
+        }
+    }
+    if (cli_interrupted()) {
+        if (o.save && vae_vqvae_save(vq, opt, o.save) == VAE_OK)
+            fprintf(stderr, "interrupted: saved %s\n", o.save);
+        else
+            fprintf(stderr, "interrupted\n");
+        status = cli_interrupt_status();
+        goto out;
     }
     if (o.png && o.png[0] && write_picture(vq, test, &o) != 0)
         goto out;
-    if (o.save && vae_vqvae_save(vq, opt, o.save) != VAE_OK) {
-        fail("--save", vae_vqvae_errmsg(vq));
-        goto out;
+    if (o.save) {
+        if (vae_vqvae_save(vq, opt, o.save) != VAE_OK) {
+            fail("--save", vae_vqvae_errmsg(vq));
+            goto out;
+        }
+        cli_wrote(o.save);
     }
     status = 0;
 out:

@@ -194,8 +194,11 @@ def main(argv=None):
         except libvae.Error as e:
             return fail("optimizer", e.message)
 
+    # After --load the epoch numbering goes on, as in vae-train: the
+    # checkpoint's schedule steps over the batches of one epoch.
+    first = model.training_state().step // -(-len(train) // a.batch) if a.load else 0
     with model, opt, all_ds, train:
-        for e in range(1, a.epochs + 1):
+        for e in range(first + 1, first + a.epochs + 1):
             t0 = time.monotonic()
             try:
                 tr = model.train_epoch(train, opt, batch_size=a.batch)

@@ -37,11 +37,11 @@ run() {  # run ARGS...: stdout to $tmp/out, stderr to $tmp/err, status in $rc
     sed 's/^/  stderr: /' "$tmp/err"
 }
 
-check_lines() {  # check_lines N REGEX: exactly N lines, epochs 1..N, all matching
+check_lines() {  # check_lines N REGEX [FIRST]: exactly N lines, epochs FIRST.. (default 1), all matching
     local n=$1 re=$2
     [ "$rc" -eq 0 ] || die "exit status $rc"
     [ "$(wc -l < "$tmp/out")" -eq "$n" ] || die "expected $n lines on stdout"
-    local i=1
+    local i=${3:-1}
     while IFS= read -r line; do
         [[ $line =~ $re ]] || die "line does not match the output contract: '$line'"
         [[ $line == "epoch $i "* ]] || die "expected epoch $i: '$line'"
@@ -123,7 +123,7 @@ saveload)
     [ "$rc" -eq 0 ] || die "--load --epochs 0 exit status $rc"
     [ ! -s "$tmp/out" ] || die "--epochs 0 printed epoch lines"
     run --load "$ck" --epochs 1 --save "$tmp/model2.ckpt"
-    check_lines 1 "$LINE_RE"
+    check_lines 1 "$LINE_RE" 2  # the numbering goes on from the checkpoint's epoch
     [ -s "$tmp/model2.ckpt" ] || die "no second checkpoint written"
     # Resuming is exact: 1 + 1 epochs from a checkpoint == 2 epochs straight.
     run --epochs 2 --seed 5
