@@ -167,6 +167,11 @@ START_TEST(test_ae_calls)
     double mi;
     int active;
     ck_assert_int_eq(vae_model_aggressive_update(m, x, n, &mi, &active), VAE_ERR_UNSUPPORTED);
+    /* Regression: layer_stats read the absent log-variance head (a crash). */
+    vae_layer_stats ls[1];
+    ls[0].struct_size = sizeof ls[0];
+    ck_assert_int_eq(vae_model_layer_stats(m, x, n, ls, 1), VAE_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(vae_model_errmsg(m), "autoencoder"));
     /* Configurations that do not apply. */
     vae_model_config c;
     c.struct_size = sizeof c;

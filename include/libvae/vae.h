@@ -1437,7 +1437,8 @@ typedef struct vae_layer_stats {
  * @return VAE_OK, VAE_ERR_NULL, VAE_ERR_INVALID (n < 2, n_layers out of
  *         range, per_layer[0].struct_size 0 or above 65536), VAE_ERR_NONFINITE
  *         (x not finite), VAE_ERR_LIMIT (n > 2^20), VAE_ERR_UNSUPPORTED (a
- *         conditional model or a non-Gaussian posterior), VAE_ERR_NOMEM.
+ *         conditional model, a non-Gaussian posterior or an autoencoder),
+ *         VAE_ERR_NOMEM.
  * @thread_handle
  * @since 0.4.0
  */

@@ -21,6 +21,9 @@ VAE_API int vae_model_layer_stats(vae_model *model, const float *x, size_t n,
         return vae_fail(msg, VAE_ERR_INVALID,
                         "layer_stats: per_layer[0].struct_size = %zu: set it to "
                         "sizeof(vae_layer_stats)", ss);
+    int rc = vm_ae_unsupported(model, "layer_stats"); /* an AE has no posterior to measure */
+    if (rc != VAE_OK)
+        return rc;
     if (model->cfg.cond_dim > 0)
         return vae_fail(msg, VAE_ERR_UNSUPPORTED,
                         "layer_stats: a conditional model (cond_dim = %d) is not supported",
