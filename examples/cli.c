@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <zlib.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -148,24 +150,16 @@ const char *cli_data_path(const char *data, char *buf, size_t n)
     return buf;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 /* The first non-blank line of a CSV file: its field count and whether a
  * field is not a number (then it is a header). -1 when unreadable. */
 static int csv_first_line(const char *path, int *fields, int *header)
 {
-    FILE *f = fopen(path, "r");
+    gzFile f = gzopen(path, "rb"); /* raw or gzip CSV alike */
     if (!f)
         return -1;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    static char line[1 << 16]; /* enough to count the fields of a header or first row */
     int rc = -1;
-    while ((len = getline(&line, &cap, f)) > 0) {
+    while (gzgets(f, line, (int)sizeof line)) {
         char *p = line;
         while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
             p++;
@@ -188,8 +182,7 @@ static int csv_first_line(const char *path, int *fields, int *header)
         rc = 0;
         break;
     }
-    free(line);
-    fclose(f);
+    gzclose(f);
     return rc;
 }
 
@@ -206,24 +199,21 @@ int cli_load_data(const char *data, const cli_labels *labels, const vae_dataset_
         o = *opt;
     else
         vae_dataset_options_init(&o);
+    /* The first 4 bytes of the content (inflated when the file is gzip):
+     * an IDX magic number, or else CSV. */
     unsigned char magic[4] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "%s: --data: cannot open '%s': %s\n", program, path, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
-    size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    int gzip = got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    int idx = gzip || (got == 4 && magic[0] == 0 && magic[1] == 0 && magic[2] >= 0x08 &&
-                       magic[2] <= 0x0e && magic[3] >= 1 && magic[3] <= 4);
-    if (gzip && (ends_with(path, ".csv.gz") || ends_with(path, ".CSV.gz"))) {
-        fprintf(stderr,
-                "%s: --data: '%s' is gzip-compressed CSV, which the CSV reader does not "
-                "read: decompress it first (gunzip -k)\n",
-                program, path);
-        return CLI_EXIT_FAILURE;
-    }
+    gzFile gz = gzopen(path, "rb");
+    int got = gz ? gzread(gz, magic, 4) : 0;
+    if (gz)
+        gzclose(gz);
+    int idx = got == 4 && magic[0] == 0 && magic[1] == 0 && magic[2] >= 0x08 &&
+              magic[2] <= 0x0e && magic[3] >= 1 && magic[3] <= 4;
     vae_error err;
     if (idx) {
         if (labels->column != -1) {

@@ -81,9 +81,8 @@ int cli_parse_labels(const char *arg, cli_labels *out);
 
 /* Load --data (see above; NULL or a directory: its MNIST test set) with
  * the labels (may be NULL) and options (binarisation; may be NULL). IDX
- * is recognised by its magic bytes (raw or gzip-compressed), CSV is the
- * rest; gzip-compressed CSV is refused with a message (the library's CSV
- * reader reads plain text). On failure prints a message naming the file
+ * is recognised by its magic bytes (raw or gzip-compressed), CSV (raw or
+ * gzip-compressed) is the rest. On failure prints a message naming the file
  * and returns CLI_EXIT_USAGE (a bad combination such as an IDX labels file
  * for CSV data) or CLI_EXIT_FAILURE; 0 on success. */
 int cli_load_data(const char *data, const cli_labels *labels, const vae_dataset_options *opt,

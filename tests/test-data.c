@@ -618,6 +618,46 @@ START_TEST(test_csv_good)
 }
 END_TEST
 
+/* gzip CSV (0.4.0): the same values as the raw file; a truncated or corrupt
+ * stream is VAE_ERR_FORMAT naming the gzip error, never a silent short read. */
+START_TEST(test_csv_gzip)
+{
+    const char *text = "1,2.5,-3\n4e-3,5,6\n7,8,9\n";
+    const float want[9] = {1, 2.5f, -3, 4e-3f, 5, 6, 7, 8, 9};
+    char path[4096];
+    tu_tmp_path(path, sizeof path, "good.csv.gz");
+    write_gz(path, text, strlen(text));
+    vae_dataset *ds = BOGUS;
+    vae_error err;
+    int st = vae_dataset_load_csv(path, NULL, &ds, &err);
+    check_ok(st, ds, &err);
+    check_values(ds, 3, 3, want);
+    vae_dataset_free(ds);
+
+    size_t len = 0;
+    unsigned char *gz = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_uint_gt(len, 20);
+    /* Cut inside the deflate data: the rows before the cut must not be
+     * returned as if they were the whole file. */
+    write_raw(path, gz, len - 9);
+    ds = BOGUS;
+    st = vae_dataset_load_csv(path, NULL, &ds, &err);
+    ck_assert_int_eq(st, VAE_ERR_FORMAT);
+    ck_assert_ptr_null(ds);
+    ck_assert_msg(strstr(err.message, "gzip") != NULL, "%s", err.message);
+    /* A gzip header followed by garbage. */
+    unsigned char bad[32] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    memset(bad + 10, 0xff, sizeof bad - 10);
+    write_raw(path, bad, sizeof bad);
+    st = vae_dataset_load_csv(path, NULL, &ds, &err);
+    ck_assert_int_eq(st, VAE_ERR_FORMAT);
+    ck_assert_msg(strstr(err.message, "corrupt gzip") != NULL, "%s", err.message);
+    free(gz);
+    remove(path);
+}
+END_TEST
+
 START_TEST(test_csv_labels)
 {
     vae_dataset_options opt;
@@ -1213,6 +1253,7 @@ static Suite *data_suite(void)
     TCase *csv = tcase_create("csv");
     tcase_set_timeout(csv, 600);
     tcase_add_test(csv, test_csv_good);
+    tcase_add_test(csv, test_csv_gzip);
     tcase_add_test(csv, test_csv_labels);
     tcase_add_test(csv, test_csv_errors);
     tcase_add_test(csv, test_csv_long_lines);

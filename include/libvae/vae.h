@@ -239,7 +239,8 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
 
 /**
  * Load a CSV file of numbers (comma separated, one example per line; blank
- * lines skipped). Every row must have the same number of columns. An
+ * lines skipped), raw or gzip-compressed (recognised by its content; since
+ * 0.4.0). Every row must have the same number of columns. An
  * optional label column (opt->csv_label_column) is taken out of the
  * features. The file is read completely during the call; it must be a
  * regular file (a FIFO, device or directory: VAE_ERR_IO, without
@@ -254,7 +255,7 @@ VAE_API int vae_dataset_load_idx(const char *images_path, const char *labels_pat
  *              line and column at fault.
  * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID (bad options), VAE_ERR_IO,
  *         VAE_ERR_FORMAT (a field that is not a number, a NUL byte, ragged
- *         rows, no rows), VAE_ERR_NONFINITE (NaN or infinity), VAE_ERR_LIMIT
+ *         rows, no rows, corrupt gzip data), VAE_ERR_NONFINITE (NaN or infinity), VAE_ERR_LIMIT
  *         (rows wider than 2^18 = 262,144 columns, lines longer than 2^24
  *         bytes), VAE_ERR_NOMEM.
  * @thread_safe

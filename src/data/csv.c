@@ -1,4 +1,5 @@
-/* CSV reader: reads the file in blocks, assembles one line at a time in a
+/* CSV reader: reads the file (raw or gzip: zlib's gzread passes raw files
+ * through) in blocks, assembles one line at a time in a
  * buffer that grows as needed (counting commas on the way, so an absurdly
  * wide row is refused before it is parsed), and appends each row's values
  * to a growing array. */
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "common/errors.h"
 #include "common/files.h"
@@ -39,7 +41,8 @@
 #define CSV_MAX_LINE_BYTES ((size_t)1 << 24)
 
 typedef struct csv_reader {
-    FILE *f;
+    gzFile f;
+    int read_error;         /* gzread failed (the reason is in gz_reason) */
     const char *path;
     char *msg;
     unsigned char block[BLOCK_BYTES];
@@ -63,7 +66,15 @@ typedef struct csv_table {
 static int rd_refill(csv_reader *r)
 {
     r->pos = 0;
-    r->len = fread(r->block, 1, sizeof r->block, r->f);
+    int got = gzread(r->f, r->block, (unsigned)sizeof r->block);
+    int zerr = Z_OK;
+    if (got <= 0)
+        gzerror(r->f, &zerr); /* a truncated gzip stream ends with Z_BUF_ERROR, not -1 */
+    if (got < 0 || zerr != Z_OK) {
+        r->read_error = 1;
+        got = 0;
+    }
+    r->len = (size_t)got;
     return r->len > 0;
 }
 
@@ -129,9 +140,17 @@ static int rd_line(csv_reader *r, int keep, int *more, size_t *commas)
         if (st != VAE_OK)
             return st;
     }
-    if (ferror(r->f))
-        return vae_fail(r->msg, VAE_ERR_IO, "%s: read error after line %zu: %s", r->path,
-                        r->lineno, strerror(errno));
+    if (r->read_error) {
+        int zerr = Z_OK;
+        const char *why = gzerror(r->f, &zerr);
+        if (zerr == Z_ERRNO)
+            return vae_fail(r->msg, VAE_ERR_IO, "%s: read error after line %zu: %s", r->path,
+                            r->lineno, strerror(errno));
+        /* zlib puts "<fd:N>: " before its own reason. */
+        const char *colon = why ? strstr(why, ": ") : NULL;
+        return vae_fail(r->msg, VAE_ERR_FORMAT, "%s: corrupt gzip data after %zu complete lines: %s",
+                        r->path, r->lineno, colon ? colon + 2 : (why ? why : "unknown error"));
+    }
     *more = seen;
     if (!seen)
         return VAE_OK;
@@ -354,9 +373,9 @@ int vds_csv_read(const char *path, int header, int label_column, float **x, int 
         free(r);
         return st;
     }
-    r->f = fdopen(fd, "rb");
+    r->f = gzdopen(fd, "rb");
     if (!r->f) {
-        st = vae_fail(msg, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        st = vae_fail(msg, VAE_ERR_NOMEM, "%s: cannot open: out of memory", path);
         close(fd);
         free(r);
         return st;
@@ -367,7 +386,7 @@ int vds_csv_read(const char *path, int header, int label_column, float **x, int 
     locale_enter(&loc);
     st = parse_file(r, &t, header);
     locale_leave(&loc);
-    fclose(r->f);
+    gzclose(r->f);
     free(r->line);
     free(r);
     if (st != VAE_OK) {
