@@ -160,13 +160,14 @@ static pthread_once_t split_once = PTHREAD_ONCE_INIT;
 static void split_exact_init(void)
 {
 #if defined(VAE_HAVE_OPENBLAS)
-    /* Checked shape by shape (tests/test-pool.c, and by forcing each kernel
-     * with OPENBLAS_CORETYPE): the SkylakeX and Sandybridge kernels give an
-     * element the same bits wherever it lies in C; the Haswell (AVX2)
-     * kernels do not (an element's rounding depends on its block). */
+    /* Checked shape by shape (tests/test-pool.c with VAE_TEST_LONG=1, and
+     * by forcing each kernel with OPENBLAS_CORETYPE): the SkylakeX,
+     * Cooperlake (OpenBLAS 0.3.21 on AMD Zen 4) and Sandybridge kernels
+     * give an element the same bits wherever it lies in C; the Haswell
+     * (AVX2) kernels do not (an element's rounding depends on its block). */
     const char *core = openblas_get_corename();
-    split_exact_value =
-        core && (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Sandybridge") == 0);
+    split_exact_value = core && (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0 ||
+                                 strcmp(core, "Sandybridge") == 0);
 #else
     split_exact_value = 1; /* the reference CBLAS: plain loops, one dot product per element */
 #endif
