@@ -145,23 +145,14 @@ START_TEST(test_threads_same_bits)
     vae_dataset *ds = data_binarized(_i == 0 ? VAE_BINARIZE_DYNAMIC : VAE_BINARIZE_NONE);
     run one = {.ds = ds, .seed = 5, .threads = 1, .hidden = 400, .batch = 100};
     train_run(&one);
-    if (!vt_gemm_split_exact()) {
-        /* BLAS kernels whose split products differ in the last bits (e.g.
-         * OpenBLAS's Haswell kernels, also under valgrind): the same run to
-         * rounding. */
-        run two = one;
-        two.threads = 2;
-        two.params = NULL;
-        train_run(&two);
-        ck_assert_int_eq(two.status, VAE_OK);
-        for (int e = 0; e < 3; e++)
-            ck_assert_msg(fabs(one.elbo[e] - two.elbo[e]) < 0.05 * fabs(one.elbo[e]) + 1.0,
-                          "epoch %d: elbo %g at 1 thread, %g at 2", e, one.elbo[e], two.elbo[e]);
-        free(two.params);
-        free(one.params);
-        vae_dataset_free(ds);
-        return;
-    }
+    /* Every BLAS kernel: vt_gemm cuts products by the same rule at every
+     * thread count where the kernels' rounding depends on the cut (fixed
+     * blocks, see blas.c). VAE_TEST_EXPECT_INEXACT=1 (the slow suite's
+     * run under OPENBLAS_CORETYPE=Haswell) makes sure that path ran. */
+    const char *inexact = getenv("VAE_TEST_EXPECT_INEXACT");
+    if (inexact && *inexact == '1')
+        ck_assert_msg(!vt_gemm_split_exact(),
+                      "OPENBLAS_CORETYPE did not select split-inexact kernels");
     for (int threads = 2; threads <= 3; threads++) {
         run t = one;
         t.threads = threads;
@@ -188,8 +179,11 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_same_seed_same_bits);
     tcase_add_test(tc, test_concurrent_models);
-    tcase_add_loop_test(tc, test_threads_same_bits, 0, 2);
     suite_add_tcase(s, tc);
+    TCase *th = tcase_create("threads");
+    tcase_set_timeout(th, 300);
+    tcase_add_loop_test(th, test_threads_same_bits, 0, 2);
+    suite_add_tcase(s, th);
     return s;
 }
 

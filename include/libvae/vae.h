@@ -924,11 +924,10 @@ VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg
  * a few hundred microseconds). Its calls cut every large matrix product,
  * the element-wise work and the optimizer update into T parts with a
  * fixed partition and run them on the caller and the workers. The results
- * are the same bits at any T with the reference CBLAS and with OpenBLAS's
- * AVX-512 (SkylakeX) and Sandybridge kernels (the test suite checks it);
- * with its Haswell (AVX2) kernels a split product can round differently,
- * so results at different T agree only to rounding, as with any threaded
- * BLAS. Never do they depend on scheduling.
+ * are the same bits at any T (the test suite checks it, also with
+ * OpenBLAS's Haswell (AVX2) kernels, whose rounding depends on where a
+ * product is cut: with those, products are cut the same way at every T).
+ * Never do they depend on scheduling.
  * OpenBLAS's own threads are not used (libvae sets its count to 1).
  * @param model    the model.
  * @param threads  1..256; more than the machine's cores only adds waiting.

@@ -131,7 +131,8 @@ int vc_apply(vc_core *k, vae_optimizer *opt, unsigned mask, double norm2)
     if (!isfinite(norm2))
         return vae_fail(k->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the gradient is not finite; the update was not applied", step);
-    if (!vopt_groups_within_bound(opt, P->val, P->grad, P->total, mask, sqrt(norm2)))
+    if (!vopt_groups_within_bound_on(opt, *k->pool, P->val, P->grad, P->total, mask,
+                                     sqrt(norm2)))
         return vae_fail(k->errmsg, VAE_ERR_DIVERGED,
                         "step %llu: the update is longer than the parameters (|update| > "
                         "|params| + 0.1 sqrt(P)); it was not applied: lower the learning rate",

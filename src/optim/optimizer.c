@@ -675,64 +675,150 @@ static int adam_provably_finite(const vae_optimizer *o, vt_pool *pool, const flo
 #define VOPT_MAX_UPDATE_RATIO 1.0
 #define VOPT_UPDATE_FLOOR 0.1
 
-/* The change each rule would make to p[i] (before p - delta), as run_rule
- * computes it; state arrays are only read. */
-static inline float rule_delta(const vae_optimizer_config *c, const float *p, const float *g,
-                               const float *om, const float *ov, size_t i, grad_prep gp,
-                               int first, const adam_scalars *a)
+/* Squared norms of the update and of the parameters over a range, in
+ * VT_LANES double partial sums added in lane order (a single chain would
+ * not pipeline). DELTA(i) is the change the rule makes to p[i] (p - delta),
+ * computed as run_rule computes it; state arrays are only read. One loop
+ * per rule, without a switch in its body, so that it vectorises (the
+ * former per-element switch kept this check scalar: it cost more than the
+ * update itself). A non-finite update gives a non-finite sum. */
+#define NORM_SCAN(DELTA)                                                                      \
+    do {                                                                                      \
+        double dl_[VT_LANES] = {0}, pl_[VT_LANES] = {0};                                      \
+        size_t i0_ = 0;                                                                       \
+        for (; i0_ + VT_LANES <= n; i0_ += VT_LANES)                                          \
+            for (size_t k_ = 0; k_ < VT_LANES; k_++) {                                        \
+                size_t i = i0_ + k_;                                                          \
+                double u_ = (DELTA);                                                          \
+                dl_[k_] += u_ * u_;                                                           \
+                pl_[k_] += (double)p[i] * p[i];                                               \
+            }                                                                                 \
+        for (size_t i = i0_; i < n; i++) {                                                    \
+            double u_ = (DELTA);                                                              \
+            dl_[0] += u_ * u_;                                                                \
+            pl_[0] += (double)p[i] * p[i];                                                    \
+        }                                                                                     \
+        double d_ = 0.0, p_ = 0.0;                                                            \
+        for (size_t k_ = 0; k_ < VT_LANES; k_++) {                                            \
+            d_ += dl_[k_];                                                                    \
+            p_ += pl_[k_];                                                                    \
+        }                                                                                     \
+        *delta2 = d_;                                                                         \
+        *param2 = p_;                                                                         \
+    } while (0)
+
+VT_CLONES static void sgd_norms(const float *restrict p, const float *restrict g, size_t n,
+                                float lr, grad_prep gp, double *delta2, double *param2)
 {
-    float d = adam_d(p, g, i, gp);
-    switch (c->type) {
-    case VAE_OPT_SGD:
-        return c->lr * d;
-    case VAE_OPT_MOMENTUM:
-        return c->lr * (first ? d : om[i] * c->momentum + d);
-    case VAE_OPT_ADAGRAD:
-        return c->lr * d / (sqrtf(om[i] + d * d) + c->eps);
-    default: {
-        float mi = om[i] * a->b1 + a->c1 * d;
-        float vi = ov[i] * a->b2 + a->c2 * d * d;
-        return a->step_size * mi / (sqrtf(vi) / a->bc2_sqrt + a->eps);
-    }
-    }
+    NORM_SCAN(lr * adam_d(p, g, i, gp));
 }
 
-/* Squared norms of the update and of the parameters over a slice, in
- * VT_LANES double partial sums (a single chain would not pipeline). A
- * non-finite update gives a non-finite sum. */
+VT_CLONES static void momentum_norms(const float *restrict p, const float *restrict om,
+                                     const float *restrict g, size_t n, float lr, float mu,
+                                     int first, grad_prep gp, double *delta2, double *param2)
+{
+    if (first)
+        NORM_SCAN(lr * adam_d(p, g, i, gp));
+    else
+        NORM_SCAN(lr * (om[i] * mu + adam_d(p, g, i, gp)));
+}
+
+static inline float adagrad_delta(const float *p, const float *s, const float *g, size_t i,
+                                  float lr, float eps, grad_prep gp)
+{
+    float d = adam_d(p, g, i, gp);
+    return lr * d / (sqrtf(s[i] + d * d) + eps);
+}
+
+VT_CLONES static void adagrad_norms(const float *restrict p, const float *restrict om,
+                                    const float *restrict g, size_t n, float lr, float eps,
+                                    grad_prep gp, double *delta2, double *param2)
+{
+    NORM_SCAN(adagrad_delta(p, om, g, i, lr, eps, gp));
+}
+
+static inline float adam_delta(const float *p, const float *m, const float *v, const float *g,
+                               size_t i, const adam_scalars *a, grad_prep gp)
+{
+    float d = adam_d(p, g, i, gp);
+    float mi = m[i] * a->b1 + a->c1 * d;
+    float vi = v[i] * a->b2 + a->c2 * d * d;
+    return a->step_size * mi / (sqrtf(vi) / a->bc2_sqrt + a->eps);
+}
+
+VT_CLONES static void adam_norms(const float *restrict p, const float *restrict om,
+                                 const float *restrict ov, const float *restrict g, size_t n,
+                                 adam_scalars a, grad_prep gp, double *delta2, double *param2)
+{
+    NORM_SCAN(adam_delta(p, om, ov, g, i, &a, gp));
+}
+
+/* Squared norms of the update and of the parameters over a range. */
 static void update_norms(const vae_optimizer *o, const float *p, const float *g, size_t n,
                          grad_prep gp, const float *om, const float *ov, uint64_t steps,
                          double *delta2, double *param2)
 {
     const vae_optimizer_config *c = &o->cfg;
-    adam_scalars a = adam_prepare(c, steps);
-    int first = steps == 0;
-    double dl[VT_LANES] = {0}, pl[VT_LANES] = {0};
-    size_t i0 = 0;
-    for (; i0 + VT_LANES <= n; i0 += VT_LANES)
-        for (size_t k = 0; k < VT_LANES; k++) {
-            double u = rule_delta(c, p, g, om, ov, i0 + k, gp, first, &a);
-            dl[k] += u * u;
-            pl[k] += (double)p[i0 + k] * p[i0 + k];
-        }
-    for (size_t i = i0; i < n; i++) {
-        double u = rule_delta(c, p, g, om, ov, i, gp, first, &a);
-        dl[0] += u * u;
-        pl[0] += (double)p[i] * p[i];
-    }
-    *delta2 = *param2 = 0.0;
-    for (size_t k = 0; k < VT_LANES; k++) {
-        *delta2 += dl[k];
-        *param2 += pl[k];
+    switch (c->type) {
+    case VAE_OPT_SGD:
+        sgd_norms(p, g, n, c->lr, gp, delta2, param2);
+        break;
+    case VAE_OPT_MOMENTUM:
+        momentum_norms(p, om, g, n, c->lr, c->momentum, steps == 0, gp, delta2, param2);
+        break;
+    case VAE_OPT_ADAGRAD:
+        adagrad_norms(p, om, g, n, c->lr, c->eps, gp, delta2, param2);
+        break;
+    default:
+        adam_norms(p, om, ov, g, n, adam_prepare(c, steps), gp, delta2, param2);
+        break;
     }
 }
 
-/* 1 when the update of a slice of n parameters is within the bound above. */
-static int update_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
-                               grad_prep gp, const float *om, const float *ov, uint64_t steps)
+/* The norms of a slice in fixed blocks of vt_sum_block(n) elements (the
+ * gradient norm's blocks), the team taking whole blocks and the block sums
+ * added in block order: the same bits at any thread count. */
+typedef struct norms_task {
+    const vae_optimizer *o;
+    const float *p, *g, *om, *ov;
+    size_t n, block, nb;
+    grad_prep gp;
+    uint64_t steps;
+    double d2[VT_SUM_BLOCKS], p2[VT_SUM_BLOCKS];
+} norms_task;
+
+static void norms_part(void *ctx, int part, int parts)
 {
-    double delta2, param2;
-    update_norms(o, p, g, n, gp, om, ov, steps, &delta2, &param2);
+    norms_task *t = ctx;
+    size_t lo, hi;
+    vt_pool_range(t->nb, 1, part, parts, &lo, &hi);
+    if (lo >= hi)
+        return;
+    fpmode_t saved = fpmode_flush(); /* per thread: the update's arithmetic */
+    for (size_t b = lo; b < hi; b++) {
+        size_t a = b * t->block, e = a + t->block < t->n ? a + t->block : t->n;
+        update_norms(t->o, t->p + a, t->g + a, e - a, t->gp, t->om ? t->om + a : NULL,
+                     t->ov ? t->ov + a : NULL, t->steps, &t->d2[b], &t->p2[b]);
+    }
+    fpmode_restore(saved);
+}
+
+/* 1 when the update of a slice of n parameters is within the bound above. */
+static int update_within_bound(vt_pool *pool, const vae_optimizer *o, const float *p,
+                               const float *g, size_t n, grad_prep gp, const float *om,
+                               const float *ov, uint64_t steps)
+{
+    norms_task t = {o, p, g, om, ov, n, vt_sum_block(n), 0, gp, steps, {0}, {0}};
+    t.nb = (n + t.block - 1) / t.block;
+    if (t.nb <= 1)
+        norms_part(&t, 0, 1);
+    else
+        vt_pool_run(pool, norms_part, &t);
+    double delta2 = 0.0, param2 = 0.0;
+    for (size_t b = 0; b < t.nb; b++) {
+        delta2 += t.d2[b];
+        param2 += t.p2[b];
+    }
     double limit = VOPT_MAX_UPDATE_RATIO * (sqrt(param2) + VOPT_UPDATE_FLOOR * sqrt((double)n));
     return isfinite(delta2) && sqrt(delta2) <= limit;
 }
@@ -835,22 +921,26 @@ static grad_prep prep_of(const vae_optimizer *o, double grad_norm)
     return gp;
 }
 
-int vopt_groups_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
-                             unsigned mask, double grad_norm)
+int vopt_groups_within_bound_on(const vae_optimizer *o, vt_pool *pool, const float *p,
+                                const float *g, size_t n, unsigned mask, double grad_norm)
 {
     vopt_slices s;
     if (plan_slices(o, n, mask, &s) != 0)
         return 0;
     grad_prep gp = prep_of(o, grad_norm);
-    fpmode_t saved = fpmode_flush(); /* the update's arithmetic, as run_rule */
     int within = 1;
     for (int i = 0; i < s.k && within; i++) {
         size_t a = s.lo[i];
-        within = update_within_bound(o, p + a, g + a, s.hi[i] - a, gp, o->m ? o->m + a : NULL,
-                                     o->v ? o->v + a : NULL, s.t[i]);
+        within = update_within_bound(pool, o, p + a, g + a, s.hi[i] - a, gp,
+                                     o->m ? o->m + a : NULL, o->v ? o->v + a : NULL, s.t[i]);
     }
-    fpmode_restore(saved);
     return within;
+}
+
+int vopt_groups_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
+                             unsigned mask, double grad_norm)
+{
+    return vopt_groups_within_bound_on(o, NULL, p, g, n, mask, grad_norm);
 }
 
 int vopt_update_groups_on(vae_optimizer *o, vt_pool *pool, float *p, const float *g, size_t n,

@@ -76,6 +76,11 @@ int vopt_update_groups_on(vae_optimizer *o, vt_pool *pool, float *p, const float
 int vopt_groups_within_bound(const vae_optimizer *o, const float *p, const float *g, size_t n,
                              unsigned mask, double grad_norm);
 
+/* The same over a thread team (NULL: the caller alone). The norms are
+ * summed in fixed blocks added in order: the same answer at any team size. */
+int vopt_groups_within_bound_on(const vae_optimizer *o, vt_pool *pool, const float *p,
+                                const float *g, size_t n, unsigned mask, double grad_norm);
+
 /* VAE_OK when o may be saved with a model of n parameters (o unbound, or
  * bound to n); else VAE_ERR_SHAPE, the status a training step gives, with
  * a message in msg. A save must not write a checkpoint load would refuse. */

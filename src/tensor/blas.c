@@ -19,6 +19,8 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_init(void) { openblas_set_num_threads(1); }
 #endif
 
+static int split_exact(void);
+
 static void sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -36,14 +38,14 @@ typedef struct gemm_task {
     int lda, ldb, ldc;
     int by_rows; /* split op(A)'s rows (C's rows), else op(B)'s columns (C's columns) */
     const float *bias; /* non-NULL: C's rows are first set to bias (N floats), see vt_gemm_bias */
+    int blocks; /* > 0: C is cut into this many blocks whatever the team (gemm_run) */
 } gemm_task;
 
 /* Part `part` of C: a block of rows or of columns, cut at multiples of 16
  * (whole register tiles of the sgemm kernels). Each element of C is the
  * same K-long dot product as in the unsplit call. */
-static void gemm_part(void *ctx, int part, int parts)
+static void gemm_block(const gemm_task *t, int part, int parts)
 {
-    const gemm_task *t = ctx;
     size_t lo, hi;
     vt_pool_range((size_t)(t->by_rows ? t->M : t->N), 16, part, parts, &lo, &hi);
     if (lo >= hi)
@@ -71,6 +73,21 @@ static void gemm_part(void *ctx, int part, int parts)
     sgemm(t->transa, t->transb, M, N, t->K, t->alpha, A, t->lda, B, t->ldb, t->beta, C, t->ldc);
 }
 
+/* Part `part` of the team: C's block `part` of `parts`, or, with fixed
+ * blocks (t->blocks > 0), its share of the t->blocks blocks, one call each. */
+static void gemm_part(void *ctx, int part, int parts)
+{
+    const gemm_task *t = ctx;
+    if (t->blocks <= 0) {
+        gemm_block(t, part, parts);
+        return;
+    }
+    size_t lo, hi;
+    vt_pool_range((size_t)t->blocks, 1, part, parts, &lo, &hi);
+    for (size_t b = lo; b < hi; b++)
+        gemm_block(t, (int)b, t->blocks);
+}
+
 /* A product is split only when every part keeps at least this many
  * multiply-adds. OpenBLAS (0.3.x, x86-64) sends products of at most 1e6
  * multiply-adds to separate small-matrix kernels whose rounding differs
@@ -79,6 +96,9 @@ static void gemm_part(void *ctx, int part, int parts)
  * unsplit bits (tests/test-pool.c checks the shapes of a training step).
  * Smaller products are too short to pay for the hand-off anyway. */
 #define SPLIT_MIN_PART_MACS 1048576.0
+
+/* Blocks of a product with the kernels that are not split-exact. */
+#define GEMM_FIXED_BLOCKS 2
 
 static void gemm_run(vt_pool *pool, gemm_task *t)
 {
@@ -89,6 +109,32 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
      * smaller operand (duplicated work) and its share of the larger one. */
     t->by_rows = t->M >= t->N;
     int parts = vt_pool_parts(pool);
+    t->blocks = 0;
+    if (!split_exact()) {
+        /* Kernels whose rounding of an element depends on the block it
+         * lies in (OpenBLAS's Haswell kernels, see vt_gemm_split_exact):
+         * C is cut into GEMM_FIXED_BLOCKS blocks by the same rule whatever
+         * the team, the team taking whole blocks, so every element comes
+         * from the same sgemm call at any thread count (one thread makes
+         * the calls one after the other). Two blocks: the cut of a team of
+         * two, so a two-thread run keeps its bits. */
+        size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
+        for (int i = 0; i < GEMM_FIXED_BLOCKS; i++) {
+            vt_pool_range(along, 16, i, GEMM_FIXED_BLOCKS, &lo, &hi);
+            smallest = hi - lo < smallest ? hi - lo : smallest;
+        }
+        double other = (double)(t->by_rows ? t->N : t->M) * (double)t->K;
+        if ((double)smallest * other >= SPLIT_MIN_PART_MACS) {
+            t->blocks = GEMM_FIXED_BLOCKS;
+            if (parts > 1)
+                vt_pool_run(pool, gemm_part, t);
+            else
+                gemm_part(t, 0, 1);
+            return;
+        }
+        gemm_block(t, 0, 1);
+        return;
+    }
     if (parts > 1) {
         size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
         for (int i = 0; i < parts; i++) {
@@ -101,33 +147,54 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
             return;
         }
     }
-    gemm_part(t, 0, 1);
+    gemm_block(t, 0, 1);
 }
 
-int vt_gemm_split_exact(void)
+int vt_gemm_split_exact(void) { return split_exact(); }
+
+static int split_exact_value;
+#if defined(VAE_HAVE_OPENBLAS)
+static pthread_once_t split_once = PTHREAD_ONCE_INIT;
+#endif
+
+static void split_exact_init(void)
 {
 #if defined(VAE_HAVE_OPENBLAS)
-    /* Checked shape by shape (tests/test-pool.c, and by forcing each kernel
-     * with OPENBLAS_CORETYPE): the SkylakeX and Sandybridge kernels give an
-     * element the same bits wherever it lies in C; the Haswell (AVX2)
-     * kernels do not (an element's rounding depends on its block). */
+    /* Checked shape by shape (tests/test-pool.c with VAE_TEST_LONG=1, and
+     * by forcing each kernel with OPENBLAS_CORETYPE): the SkylakeX,
+     * Cooperlake (OpenBLAS 0.3.21 on AMD Zen 4) and Sandybridge kernels
+     * give an element the same bits wherever it lies in C; the Haswell
+     * (AVX2) kernels do not (an element's rounding depends on its block). */
     const char *core = openblas_get_corename();
-    return core && (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Sandybridge") == 0);
+    split_exact_value = core && (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0 ||
+                                 strcmp(core, "Sandybridge") == 0);
 #else
-    return 1; /* the reference CBLAS: plain loops, one dot product per element */
+    split_exact_value = 1; /* the reference CBLAS: plain loops, one dot product per element */
 #endif
+}
+
+/* vt_gemm_split_exact, asked of OpenBLAS once (its kernels are chosen at load time). */
+static int split_exact(void)
+{
+#if defined(VAE_HAVE_OPENBLAS)
+    pthread_once(&split_once, split_exact_init);
+#else
+    if (!split_exact_value)
+        split_exact_init();
+#endif
+    return split_exact_value;
 }
 
 void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL};
+    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL, 0};
     gemm_run(pool, &t);
 }
 
 void vt_gemm_bias(vt_pool *pool, int M, int N, int K, const float *A, int lda, const float *B,
                   int ldb, const float *bias, float *C, int ldc)
 {
-    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias};
+    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias, 0};
     gemm_run(pool, &t);
 }

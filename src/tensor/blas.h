@@ -14,9 +14,12 @@
  * dimension is larger; cuts at multiples of 16) and each block is one
  * single-threaded cblas_sgemm on the team. Every element of C is still the
  * same K-long dot product, computed by the same kernel path for the block
- * sizes at hand; the cut depends only on the shape and T, so results depend
- * on T at most, never on scheduling; with the kernels vt_gemm_split_exact
- * names, not on T either. Products under 32768 multiply-adds are not split.
+ * sizes at hand; the cut depends only on the shape and T, never on
+ * scheduling. With the kernels vt_gemm_split_exact names the cut does not
+ * change any bit; with the others (whose rounding of an element depends on
+ * its block) C is cut into two fixed blocks whatever T, the caller alone
+ * included, so results do not depend on T either. A product is split only
+ * when every part keeps at least 2^20 multiply-adds.
  *
  * OpenBLAS's own threads are never used: its thread count is a
  * process-wide variable (we measured wrong bits when application threads
@@ -26,10 +29,11 @@ void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float a
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* 1 when a product split over a team gives the unsplit product's bits with
- * the BLAS running here (OpenBLAS's SkylakeX or Sandybridge kernels, the
- * reference CBLAS), so results do not depend on the thread count; 0 when
- * they may differ in the last bits (e.g. OpenBLAS's Haswell kernels, which
- * valgrind also gets), as with any threaded BLAS. */
+ * the BLAS running here (OpenBLAS's SkylakeX, Cooperlake or Sandybridge
+ * kernels, the reference CBLAS); 0 when a split may change the last bits
+ * (e.g. OpenBLAS's Haswell kernels, which valgrind also gets):
+ * then vt_gemm cuts products into fixed blocks whatever the team, so
+ * results do not depend on the thread count in either case. */
 int vt_gemm_split_exact(void);
 
 /* C = 1 bias^T + A B (no transposes): the dense layer's forward product,
