@@ -186,6 +186,19 @@ static int csv_first_line(const char *path, int *fields, int *header)
     return rc;
 }
 
+int cli_epochs_done(uint64_t steps, size_t n_train, size_t batch)
+{
+    uint64_t per_epoch = (n_train + batch - 1) / batch;
+    if (per_epoch == 0)
+        return 0;
+    if (steps % per_epoch)
+        fprintf(stderr, "%s: note: the checkpoint stopped within an epoch (step %llu, "
+                        "%llu batches per epoch); numbering goes on from epoch %llu\n",
+                program, (unsigned long long)steps, (unsigned long long)per_epoch,
+                (unsigned long long)(steps / per_epoch));
+    return (int)(steps / per_epoch);
+}
+
 int cli_load_data(const char *data, const cli_labels *labels, const vae_dataset_options *opt,
                   vae_dataset **out)
 {

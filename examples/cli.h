@@ -88,6 +88,11 @@ int cli_parse_labels(const char *arg, cli_labels *out);
 int cli_load_data(const char *data, const cli_labels *labels, const vae_dataset_options *opt,
                   vae_dataset **out);
 
+/* Epochs a loaded checkpoint has done: its update steps over the batches of
+ * one epoch of n_train examples (a note on stderr when it stopped within an
+ * epoch), so that --load continues the epoch numbering. */
+int cli_epochs_done(uint64_t steps, size_t n_train, size_t batch);
+
 /* The images path --data names (a directory: its MNIST images file) into
  * buf; NULL data gives the default MNIST directory's images file. */
 const char *cli_data_path(const char *data, char *buf, size_t n);

@@ -547,13 +547,7 @@ static int epochs_done(const vae_model *model, size_t n_train, size_t batch)
     s.struct_size = sizeof s;
     if (vae_model_training_state(model, &s) != VAE_OK)
         return 0;
-    uint64_t per_epoch = (n_train + batch - 1) / batch;
-    if (s.step % per_epoch)
-        fprintf(stderr, "%s: note: the checkpoint stopped within an epoch (step %llu, "
-                        "%llu batches per epoch); numbering goes on from epoch %llu\n",
-                cli_program(), (unsigned long long)s.step, (unsigned long long)per_epoch,
-                (unsigned long long)(s.step / per_epoch));
-    return (int)(s.step / per_epoch);
+    return cli_epochs_done(s.step, n_train, batch);
 }
 
 #ifndef VAE_TRAIN_NO_MAIN

@@ -236,7 +236,11 @@ int main(int argc, char **argv)
     cli_install_signals();
     cli_progress prog;
     cli_progress_init(&prog);
-    for (int e = 1; e <= o.epochs && !cli_interrupted(); e++) {
+    /* --load continues the epoch numbering (one optimizer step per batch). */
+    int first = o.load ? cli_epochs_done(vae_optimizer_steps(opt), vae_dataset_count(train),
+                                         (size_t)o.batch)
+                       : 0;
+    for (int e = first + 1; e <= first + o.epochs && !cli_interrupted(); e++) {
         vae_vqvae_stats tr, te;
         double t0 = now();
         prog.epoch = e;
@@ -256,7 +260,7 @@ int main(int argc, char **argv)
         printf("epoch %d time %.3f samples/s %.1f train_rec %.4f test_rec %.4f perplexity %.2f used %zu\n",
                e, dt, (double)tr.n / dt, tr.rec, te.rec, te.perplexity, te.codes_used);
         fflush(stdout);
-        if (o.save_every && e % o.save_every == 0 && e != o.epochs) {
+        if (o.save_every && e % o.save_every == 0 && e != first + o.epochs) {
             if (vae_vqvae_save(vq, opt, o.save) != VAE_OK) {
                 fail("--save", vae_vqvae_errmsg(vq));
                 goto out;

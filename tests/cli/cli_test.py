@@ -324,6 +324,7 @@ def mode_sigint_mnist(exe, others, tmp):
     if not os.path.isfile(os.path.join(mnist, "t10k-images-idx3-ubyte.gz")):
         print("SKIP: no MNIST in '%s'" % mnist)
         sys.exit(77)
+    done = {}
     for prog in others:
         name = os.path.basename(prog)
         ck = os.path.join(tmp, name + ".ckpt")
@@ -347,12 +348,17 @@ def mode_sigint_mnist(exe, others, tmp):
             fail("%s: status %d, stderr %r" % (name, p.returncode, err))
         if os.path.exists(pic):
             fail("%s wrote its picture after the interrupt" % name)
+        done[name] = (first + out).count("epoch ")
     vq = next((o for o in others if os.path.basename(o) == "vqvae-mnist"), None)
     if vq:
         q = run([vq, "--data", mnist, "--load", os.path.join(tmp, "vqvae-mnist.ckpt"),
-                 "--epochs", "0", "--png", ""])
+                 "--epochs", "1", "--png", ""])
         if q.returncode != 0:
             fail("the interrupted vqvae-mnist checkpoint does not load")
+        # --load continues the numbering after the epochs the checkpoint finished.
+        want = "epoch %d " % (done["vqvae-mnist"] + 1)
+        if not q.stdout.startswith(want):
+            fail("vqvae-mnist --load: expected %r first, got %r" % (want, q.stdout[:40]))
 
 
 def mode_convention(exe, others, tmp):
