@@ -358,99 +358,22 @@ int vio_writer_add_text(vio_writer *w, const char *name, const char *text, char 
     return vio_writer_add(w, name, VIO_U8, 1, dims, text, msg);
 }
 
-/* write() until everything is out; 0, or an errno value. */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        ssize_t k = write(fd, p, chunk);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Create "<path>.tmp.<pid>.<n>" exclusively. The name is unique among
- * processes (pid) and, through O_EXCL and retrying, among threads, without
- * any global counter; open() with 0666 lets the umask decide the mode as it
- * would for any new file (mkstemp would force 0600). Returns the fd, or -1
- * with *err set. The caller frees *tmp. */
-static int create_temp(const vio_writer *w, const char *path, char **tmp, int *err)
-{
-    size_t size = strlen(path) + 64;
-    char *name = malloc(size);
-    if (!name) {
-        *err = ENOMEM;
-        return -1;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    /* Start from a value that differs between concurrent writers. */
-    unsigned long n = (unsigned long)ts.tv_nsec ^ (unsigned long)(uintptr_t)w;
-    for (int attempt = 0; attempt < 1000; attempt++, n++) {
-        snprintf(name, size, "%s.tmp.%ld.%lu", path, (long)getpid(), n % 1000000000ul);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp = name;
-            return fd;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    *err = errno;
-    free(name);
-    return -1;
-}
-
-/* Header, payload and CRC into fd, then onto the disk. 0 or an errno value. */
+/* Header, payload and CRC into fd (vae_write_atomic makes it durable and
+ * visible). 0 or an errno value. */
 static int write_file_body(const vio_writer *w, int fd)
 {
     unsigned char header[VIO_HEADER_BYTES], tail[VIO_CRC_BYTES];
     build_header(header, w->count, w->len);
     put_u32(tail, vio_crc32(0, w->buf, w->len));
-    int e = write_all(fd, header, sizeof header);
+    int e = vae_write_all(fd, header, sizeof header);
     if (!e)
-        e = write_all(fd, w->buf, w->len);
+        e = vae_write_all(fd, w->buf, w->len);
     if (!e)
-        e = write_all(fd, tail, sizeof tail);
-    /* The data must be durable before the rename makes it visible under the
-     * real name, or a crash could leave an empty file there. */
-    if (!e && fsync(fd) != 0)
-        e = errno;
+        e = vae_write_all(fd, tail, sizeof tail);
     return e;
 }
 
-/* Make the rename itself durable. Best effort where the platform cannot
- * (a directory we may not open, or EINVAL from filesystems that do not
- * support syncing directories); a real I/O error is reported. */
-static int sync_parent_dir(const char *path, char *msg)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return VAE_OK; /* only durability is at stake; the file is in place */
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return VAE_OK;
-    int st = VAE_OK;
-    if (fsync(fd) != 0 && errno != EINVAL)
-        st = vae_fail(msg, VAE_ERR_IO, "%s: written, but syncing its directory failed: %s", path,
-                      strerror(errno));
-    close(fd);
-    return st;
-}
+static int commit_body(int fd, const void *ctx) { return write_file_body(ctx, fd); }
 
 int vio_writer_commit(vio_writer *w, const char *path, char *msg)
 {
@@ -458,27 +381,7 @@ int vio_writer_commit(vio_writer *w, const char *path, char *msg)
         return vae_fail(msg, VAE_ERR_INVALID, "checkpoint commit: NULL writer or path");
     if (!*path)
         return vae_fail(msg, VAE_ERR_INVALID, "checkpoint commit: the path is empty");
-    char *tmp = NULL;
-    int e = 0;
-    int fd = create_temp(w, path, &tmp, &e);
-    if (fd < 0)
-        return vae_fail(msg, VAE_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
-                        strerror(e));
-    const char *what = "cannot write";
-    e = write_file_body(w, fd);
-    if (close(fd) != 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) != 0) {
-        e = errno;
-        what = "cannot rename the temporary file to it";
-    }
-    if (e) {
-        unlink(tmp); /* never leave a partial file behind */
-        free(tmp);
-        return vae_fail(msg, VAE_ERR_IO, "%s: %s: %s", path, what, strerror(e));
-    }
-    free(tmp);
-    return sync_parent_dir(path, msg);
+    return vae_write_atomic(path, commit_body, w, msg);
 }
 
 /* ------------------------------------------------------------------------ */

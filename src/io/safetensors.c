@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/errors.h"
@@ -104,49 +103,6 @@ static void sb_json_string(sbuf *b, const char *s)
 
 /* ---- writer ------------------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        ssize_t k = write(fd, p, chunk);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* "<path>.tmp.<pid>.<n>", created exclusively (as the checkpoint writer does). */
-static int create_temp(const char *path, const void *salt, char **tmp, int *err)
-{
-    size_t size = strlen(path) + 64;
-    char *name = malloc(size);
-    if (!name) {
-        *err = ENOMEM;
-        return -1;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    unsigned long n = (unsigned long)ts.tv_nsec ^ (unsigned long)(uintptr_t)salt;
-    for (int attempt = 0; attempt < 1000; attempt++, n++) {
-        snprintf(name, size, "%s.tmp.%ld.%lu", path, (long)getpid(), n % 1000000000ul);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp = name;
-            return fd;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    *err = errno;
-    free(name);
-    return -1;
-}
-
 /* The header JSON, padded with spaces to a multiple of 8 bytes so the data
  * section starts aligned (as the reference writer does). */
 static int build_header(const vst_tensor *t, size_t n, const vst_meta *meta, size_t n_meta,
@@ -189,24 +145,35 @@ static int build_header(const vst_tensor *t, size_t n, const vst_meta *meta, siz
     return VAE_OK;
 }
 
-static int write_body(int fd, const sbuf *h, const vst_tensor *t, size_t n)
+/* What write_body writes: the header and the tensors. */
+typedef struct st_body {
+    const sbuf *h;
+    const vst_tensor *t;
+    size_t n;
+} st_body;
+
+/* Header length, header, tensors (little-endian float32) into fd; 0 or an
+ * errno value (vae_write_atomic makes it durable and visible). */
+static int write_body(int fd, const void *ctx)
 {
+    const st_body *b = ctx;
+    const sbuf *h = b->h;
+    const vst_tensor *t = b->t;
+    size_t n = b->n;
     unsigned char len8[8], chunk[4096];
     put_u64(len8, (uint64_t)h->len);
-    int e = write_all(fd, len8, 8);
+    int e = vae_write_all(fd, len8, 8);
     if (!e)
-        e = write_all(fd, (const unsigned char *)h->p, h->len);
+        e = vae_write_all(fd, (const unsigned char *)h->p, h->len);
     for (size_t i = 0; i < n && !e; i++) {
         size_t count = (size_t)(t[i].rows * t[i].cols), k = 0;
         while (k < count && !e) {
             size_t m = 0;
             for (; m < sizeof chunk / 4 && k < count; m++, k++)
                 put_f32(chunk + 4 * m, t[i].src[k]);
-            e = write_all(fd, chunk, 4 * m);
+            e = vae_write_all(fd, chunk, 4 * m);
         }
     }
-    if (!e && fsync(fd) != 0)
-        e = errno;
     return e;
 }
 
@@ -229,29 +196,10 @@ int vst_write(const char *path, const vst_tensor *t, size_t n, const vst_meta *m
         free(h.p);
         return rc;
     }
-    char *tmp = NULL;
-    int e = 0;
-    int fd = create_temp(path, &h, &tmp, &e);
-    if (fd < 0) {
-        free(h.p);
-        return vae_fail(msg, VAE_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
-                        strerror(e));
-    }
-    const char *what = "cannot write";
-    e = write_body(fd, &h, t, n);
+    st_body body = {&h, t, n};
+    rc = vae_write_atomic(path, write_body, &body, msg);
     free(h.p);
-    if (close(fd) != 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) != 0) {
-        e = errno;
-        what = "cannot rename the temporary file to it";
-    }
-    if (e)
-        unlink(tmp);
-    free(tmp);
-    if (e)
-        return vae_fail(msg, VAE_ERR_IO, "%s: %s: %s", path, what, strerror(e));
-    return VAE_OK;
+    return rc;
 }
 
 /* ---- reader: a strict parser for the header's JSON subset ------------------------ */
