@@ -74,11 +74,8 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("unknown option or missing value", argv[optind - 1]);
         }
-        if (bad) {
-            char flag[64];
-            snprintf(flag, sizeof flag, "--%s", longs[li].name);
-            return cli_bad_value(flag, optarg);
-        }
+        if (bad)
+            return cli_bad_option(&longs[li], optarg);
     }
     if (optind < argc)
         return cli_usage_error("unexpected argument", argv[optind]);

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -103,6 +104,13 @@ int cli_bad_value(const char *flag, const char *value)
     fprintf(stderr, "%s: bad value '%s' for %s (see --help)\n", program, value ? value : "",
             flag);
     return CLI_EXIT_USAGE;
+}
+
+int cli_bad_option(const struct option *opt, const char *value)
+{
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", opt->name);
+    return cli_bad_value(flag, value);
 }
 
 int cli_usage_error(const char *what, const char *arg)

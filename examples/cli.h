@@ -64,6 +64,10 @@ int cli_double(const char *s, double lo, double hi, double *out);
 /* "PROGRAM: bad value 'VALUE' for FLAG (see --help)"; returns CLI_EXIT_USAGE. */
 int cli_bad_value(const char *flag, const char *value);
 
+/* cli_bad_value for the getopt_long option opt ("--<opt->name>"). */
+struct option;
+int cli_bad_option(const struct option *opt, const char *value);
+
 /* getopt_long's '?' (an unknown option or a missing value) or a stray
  * argument: "PROGRAM: ... (see --help)"; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *what, const char *arg);
