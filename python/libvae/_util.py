@@ -215,3 +215,28 @@ def set_shape(cfg, value, name):
                           % (name, value))
     for i, d in enumerate(dims):
         cfg.input_shape[i] = as_int(d, "%s[%d]" % (name, i))
+
+
+def fit_epochs(n_epochs, run_epoch, callback=None, on_epoch=None):
+    """The epoch loop of Model.fit and VQVAE.fit: run_epoch(cb) trains one
+    epoch with the batch callback cb (None, or cb(batch, n_batches,
+    running) built from callback(epoch, batch, n_batches, running)) and
+    returns its statistics. A callback's stop (VAE_ERR_CANCELLED) ends the
+    loop; on_epoch(epoch, stats) returning a true value ends it after that
+    epoch. Returns the completed epochs' statistics."""
+    out = []
+    for e in range(1, n_epochs + 1):
+        cb = None
+        if callback is not None:
+            def cb(batch, n_batches, running, _e=e):
+                return callback(_e, batch, n_batches, running)
+        try:
+            st = run_epoch(cb)
+        except Error as err:
+            if err.status == capi.VAE_ERR_CANCELLED and cb is not None:
+                break
+            raise
+        out.append(st)
+        if on_epoch is not None and on_epoch(e, st):
+            break
+    return out

@@ -9,7 +9,7 @@ from . import capi
 from ._errors import (ArgumentTypeError, Error, check_handle, raise_from_error, status_str,
                       type_error)
 from ._util import (Busy, Handle, as_array, as_float, as_int, as_path, as_rows, as_size,
-                    enum_name, enum_value, f32, fptr, set_shape)
+                    enum_name, enum_value, f32, fit_epochs, fptr, set_shape)
 from .dataset import Dataset
 from .layers import network_text
 from .optimizer import Optimizer
@@ -720,26 +720,12 @@ class Model(Handle):
         n_epochs = as_int(epochs, "epochs", 0)
         ds, temp = self._dataset(data, "fit", c)
         opt = self._optimizer(optimizer)
-        out = []
         try:
-            for e in range(1, n_epochs + 1):
-                cb = None
-                if callback is not None:
-                    def cb(batch, n_batches, running, _e=e):
-                        return callback(_e, batch, n_batches, running)
-                try:
-                    st = self._epoch(ds, opt, batch_size, cb)
-                except Error as err:
-                    if err.status == capi.VAE_ERR_CANCELLED and cb is not None:
-                        break
-                    raise
-                out.append(st)
-                if on_epoch is not None and on_epoch(e, st):
-                    break
+            return fit_epochs(n_epochs, lambda cb: self._epoch(ds, opt, batch_size, cb),
+                              callback, on_epoch)
         finally:
             if temp:
                 ds.close()
-        return out
 
     # -- evaluation and use -------------------------------------------------
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import capi
 from ._errors import Error, check_handle, raise_from_error
-from ._util import Handle, as_float, as_int, as_path, as_rows, as_size, fptr, iptr, set_shape
+from ._util import Handle, fit_epochs, as_float, as_int, as_path, as_rows, as_size, fptr, iptr, set_shape
 from .dataset import Dataset
 from .layers import network_text
 from .model import _Progress
@@ -197,26 +197,13 @@ class VQVAE(Handle):
         """
         n_epochs = as_int(epochs, "epochs", 0)
         ds, temp = self._ds(data)
-        out = []
         try:
-            for e in range(1, n_epochs + 1):
-                cb = None
-                if callback is not None:
-                    def cb(batch, n_batches, running, _e=e):
-                        return callback(_e, batch, n_batches, running)
-                try:
-                    st = self.train_epoch(ds, optimizer, batch_size, cb)
-                except Error as err:
-                    if err.status == capi.VAE_ERR_CANCELLED and cb is not None:
-                        break
-                    raise
-                out.append(st)
-                if on_epoch is not None and on_epoch(e, st):
-                    break
+            return fit_epochs(n_epochs,
+                              lambda cb: self.train_epoch(ds, optimizer, batch_size, cb),
+                              callback, on_epoch)
         finally:
             if temp:
                 ds.close()
-        return out
 
     def evaluate(self, data, batch_size=100):
         """VQStats over data (no change to the model)."""
