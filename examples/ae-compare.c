@@ -72,7 +72,7 @@ static vae_model *train(const vae_dataset *ds, int family, int n_hidden, int lik
     for (int e = 0; e < epochs; e++) {
         if (e == epochs - fine)
             vae_optimizer_set_lr(o, lr / 10);
-        check(vae_model_train_epoch(m, o, ds, 100, NULL, NULL, NULL), "training",
+        check(cli_train_epoch(m, o, ds, 100, e + 1), "training",
               vae_model_errmsg(m));
     }
     vae_optimizer_free(o);
@@ -102,6 +102,7 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
     cli_set_program("ae-compare");
+    cli_install_signals(); /* Ctrl-C ends training after the current batch */
     const char *data = NULL, *out = "docs/images";
     long epochs = 10, threads = 2, seed = 1;
     int pos = argc > 1 && argv[1][0] != '-'; /* the older positional form */

@@ -82,7 +82,7 @@ static int train_one(float beta, const vae_dataset *train, const vae_dataset *te
         return -1;
     }
     for (int e = 0; e < epochs && rc == VAE_OK; e++)
-        rc = vae_model_train_epoch(m, o, train, 100, NULL, NULL, NULL);
+        rc = cli_train_epoch(m, o, train, 100, e + 1);
     vae_elbo_stats st;
     if (rc == VAE_OK)
         rc = vae_model_evaluate(m, test, 500, &st);
@@ -104,6 +104,7 @@ static int train_one(float beta, const vae_dataset *train, const vae_dataset *te
 int main(int argc, char **argv)
 {
     cli_set_program("beta-sweep");
+    cli_install_signals(); /* Ctrl-C ends training after the current batch */
     const char *data = NULL;
     long epochs = 10, hidden = 400, latent = 20, threads = 1, ntrain = 9000, seed = 1;
     int check = 0;

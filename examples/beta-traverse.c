@@ -50,6 +50,7 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
     cli_set_program("beta-traverse");
+    cli_install_signals(); /* Ctrl-C ends training after the current batch */
     const char *data = NULL, *out = "beta-traverse.png", *save = NULL;
     double betav = 4.0;
     long latentv = 10, epochsv = 5, seedv = 1, threads = 1;
@@ -115,7 +116,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int e = 0; e < epochs && rc == VAE_OK; e++)
-        rc = vae_model_train_epoch(m, o, train, 100, NULL, NULL, NULL);
+        rc = cli_train_epoch(m, o, train, 100, e + 1);
     /* Floats of the 1000 test rows only (MNIST stays bytes in the datasets). */
     const float *test = vae_dataset_data(held);
     float *kl = malloc((size_t)latent * sizeof *kl), *var = malloc((size_t)latent * sizeof *var);

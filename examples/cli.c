@@ -333,6 +333,21 @@ void cli_progress_clear(cli_progress *p)
     }
 }
 
+int cli_train_epoch(vae_model *m, vae_optimizer *o, const vae_dataset *ds, size_t batch,
+                    int epoch)
+{
+    cli_progress prog;
+    cli_progress_init(&prog);
+    prog.epoch = epoch;
+    int rc = vae_model_train_epoch(m, o, ds, batch, cli_progress_cb, &prog, NULL);
+    cli_progress_clear(&prog);
+    if (rc == VAE_ERR_CANCELLED && cli_interrupted()) {
+        fprintf(stderr, "%s: interrupted\n", program);
+        exit(cli_interrupt_status());
+    }
+    return rc;
+}
+
 /* --- --log ---------------------------------------------------------------- */
 
 FILE *cli_log_open(const char *path)

@@ -5,8 +5,10 @@
  *   exit status   0 success, 2 usage error (bad flag or value, an output
  *                 that cannot be written, an impossible request: all found
  *                 before any training), 1 failure (data, training, writing),
- *                 130 / 143 interrupted by SIGINT / SIGTERM (vae-train,
- *                 vqvae-mnist, cvae-digits: --save is written first).
+ *                 130 / 143 interrupted by SIGINT / SIGTERM after the
+ *                 current batch (every program that trains; vae-train,
+ *                 vqvae-mnist, cvae-digits write --save first; vae-train-mpi
+ *                 after the current epoch).
  *                 Never 77: tests check for a missing data file themselves.
  *   data          --data PATH: IDX images (raw or gzip), CSV (a header line
  *                 is detected), or a directory holding the MNIST test set
@@ -129,6 +131,14 @@ int cli_progress_cb(void *user, size_t batch, size_t n_batches, double running_e
 
 /* Clear the bar's line (before the epoch's stdout line). */
 void cli_progress_clear(cli_progress *p);
+
+/* One training epoch of a program that keeps no checkpoint (beta-sweep,
+ * beta-traverse, ae-compare, estimator-variance): vae_model_train_epoch
+ * with the progress bar; when a signal stops it after the current batch,
+ * prints "PROGRAM: interrupted" and exits with cli_interrupt_status().
+ * Otherwise returns the call's status. Install the handlers first. */
+int cli_train_epoch(vae_model *m, vae_optimizer *o, const vae_dataset *ds, size_t batch,
+                    int epoch);
 
 /* --- the per-epoch CSV log (--log) ----------------------------------- */
 

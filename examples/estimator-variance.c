@@ -65,6 +65,7 @@ static float *synthetic(size_t n)
 int main(int argc, char **argv)
 {
     cli_set_program("estimator-variance");
+    cli_install_signals(); /* Ctrl-C ends training after the current batch */
     const char *data = NULL, *csv = NULL;
     int epochs = 1, draws = 50, samples = 4, threads = 1, batch = 100;
     long seed = 1, v = 0;
@@ -128,7 +129,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int e = 0; e < epochs; e++)
-        if (vae_model_train_epoch(m, o, ds, 100, NULL, NULL, NULL) != VAE_OK) {
+        if (cli_train_epoch(m, o, ds, 100, e + 1) != VAE_OK) {
             fprintf(stderr, "estimator-variance: %s\n", vae_model_errmsg(m));
             return 1;
         }

@@ -140,6 +140,26 @@ static int run(vae_mpi *ctx, const options *o)
             saved_at = e;
         }
         last = e;
+        /* A signal on any rank ends training after this epoch on all of
+         * them (vae_mpi_train_epoch has no per-batch callback): the ranks
+         * agree, then save and exit 130 / 143 like vae-train. */
+        int sig = cli_interrupted(), any = 0;
+        MPI_Allreduce(&sig, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (any) {
+            if (oc.save && saved_at != e && (rc = vae_mpi_save(ctx, model, opt, oc.save)) != VAE_OK) {
+                if (rank == 0)
+                    mpi_fail(ctx, oc.save, vae_mpi_errmsg(ctx));
+                goto out;
+            }
+            if (rank == 0) {
+                if (oc.save)
+                    fprintf(stderr, "interrupted: saved %s\n", oc.save);
+                else
+                    fprintf(stderr, "interrupted\n");
+            }
+            status = 128 + any;
+            goto out;
+        }
     }
     if (oc.eval) {
         vae_elbo_stats te;
@@ -212,6 +232,7 @@ int main(int argc, char **argv)
         }
     options o;
     cli_set_program("vae-train-mpi");
+    cli_install_signals(); /* SIGINT / SIGTERM: stop after the current epoch */
     /* Every rank parses the same arguments, so every rank fails alike here. */
     if (parse_args(argc, argv, &o) != 0) {
         MPI_Finalize();

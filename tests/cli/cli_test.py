@@ -149,6 +149,16 @@ def mode_sigint(exe, tmp):
     out, err = p.communicate(timeout=60)
     if p.returncode != 130 or "interrupted" not in err:
         fail("without --save: status %d, stderr %r" % (p.returncode, err))
+    # A program without checkpoints (estimator-variance trains before it
+    # prints anything): the batch ends, "interrupted", status 143.
+    ev = os.path.join(os.path.dirname(exe), "estimator-variance")
+    p = subprocess.Popen([ev, "--epochs", "100000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # into its training (the status is checked, not the time)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    if p.returncode != 143 or "estimator-variance: interrupted" not in err:
+        fail("estimator-variance after SIGTERM: status %d, stderr %r" % (p.returncode, err))
 
 
 def mode_resume(exe, tmp):
