@@ -270,6 +270,11 @@ int beta_check_pictures(const vae_model *m, const beta_options *b)
         fprintf(stderr, "vae-train: --samples-png: %zu features are not a square image\n", d);
         return -1;
     }
+    if (b->manifold_png && c.cond_dim > 0) {
+        fprintf(stderr, "vae-train: --manifold-png: the model is conditional; its decoder "
+                        "needs a class for every picture (cvae-digits draws them by class)\n");
+        return -1;
+    }
     if (b->manifold_png && (c.latent_dim != 2 || !square_side(d))) {
         fprintf(stderr, "vae-train: --manifold-png needs --latent 2 and square images "
                         "(the model has latent %d and %zu features)\n", c.latent_dim, d);

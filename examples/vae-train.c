@@ -712,6 +712,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "vae-train: best epoch %d test_elbo %.4f%s\n", best_epoch, best_elbo,
                 best_epoch != last ? " (its parameters restored)" : "");
     }
+    /* Saved before the evaluations and pictures below, so that nothing
+     * after training can lose it. (Not written twice when --save-every
+     * wrote this very model.) */
+    if (o.save && !(saved_at == last && saved_at > first)) {
+        if (save_model(model, opt, o.save) != 0)
+            goto out;
+        cli_wrote(o.save);
+    }
     if (o.eval) {
         vae_elbo_stats te;
         if (vae_model_evaluate(model, test, (size_t)o.batch, &te) != VAE_OK) {
@@ -741,12 +749,6 @@ int main(int argc, char **argv)
     }
     if (beta_after_training(model, train, test, &o.beta) != 0)
         goto out;
-    /* (not written twice when --save-every wrote this very model) */
-    if (o.save && !(saved_at == last && saved_at > first)) {
-        if (save_model(model, opt, o.save) != 0)
-            goto out;
-        cli_wrote(o.save);
-    }
     status = 0;
     if (cli_interrupted()) { /* a signal after training: the work above is done */
         fprintf(stderr, "interrupted%s%s\n", o.save ? ": saved " : "", o.save ? o.save : "");

@@ -101,6 +101,16 @@ def mode_outputs(exe, tmp):
             fail("%s: training started before the error" % extra)
         if not p.stderr.strip():
             fail("%s: no message" % extra)
+    # A conditional model's manifold (its decoder needs a class): refused
+    # before training.
+    lab = os.path.join(tmp, "lab.csv")
+    write_csv(lab, 60, 16, label_col=16)
+    ck = os.path.join(tmp, "cond.ckpt")
+    p = run([exe, "--data", lab, "--labels", "col:last", "--conditional", "independent",
+             "--latent", "2", "--epochs", "50", "--manifold-png", os.path.join(tmp, "c.png"),
+             "--save", ck])
+    if p.returncode != 2 or "epoch" in p.stdout or "conditional" not in p.stderr:
+        fail("conditional --manifold-png: status %d, stderr %r" % (p.returncode, p.stderr))
     # The message names the flag and the path once.
     p = run([exe, "--epochs", "1", "--samples-png", missing + "/s.png"])
     if p.stderr.count(missing + "/s.png") != 1 or "--samples-png" not in p.stderr:
