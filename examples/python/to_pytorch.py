@@ -12,7 +12,7 @@
                                         under libvae's names and layout,
                                         imported into libvae and compared
 
-The file is read with the json module and numpy only (read_safetensors);
+The file is read with numpy only (libvae.weights.read_safetensors);
 torch builds nn.Sequential networks from the metadata's network texts
 (dense, conv2d, convT2d, flatten, reshape, layernorm, relu, leaky_relu,
 tanh, sigmoid, softplus, identity). Prints the largest absolute difference
@@ -20,10 +20,8 @@ per output; exits 0 when every one is below the tolerance (1e-5 relative to
 the output's scale), 1 otherwise, 77 when torch is not importable.
 """
 import argparse
-import json
 import os
 import re
-import struct
 import sys
 import tempfile
 
@@ -39,43 +37,19 @@ except ImportError:  # the interop test reports a skip
 TOL = 1e-5
 
 
-# ---- the file format, numpy only --------------------------------------------------------
+# ---- the file format: libvae.weights' numpy reader and writer --------------------------
 
 def read_safetensors(path):
     """(dict name -> float32 array, metadata dict) of a .safetensors file."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        if n > 100000000:
-            raise ValueError("%s: header length %d is absurd" % (path, n))
-        header = json.loads(f.read(n).decode("utf-8"))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    out = {}
-    for name, e in header.items():
-        if e["dtype"] != "F32":
-            raise ValueError("%s: %s has dtype %s" % (path, name, e["dtype"]))
-        b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"]).copy()
-    return out, meta
+    from libvae.weights import read_safetensors as read
+    return read(path)
 
 
 def write_safetensors(path, tensors, metadata=None):
     """Write name -> tensor (torch tensors or numpy arrays, float32) as .safetensors."""
-    header, blobs, off = {}, [], 0
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    for name, t in tensors.items():
-        if isinstance(t, torch.Tensor):
-            t = t.detach().cpu().numpy()
-        a = np.ascontiguousarray(t, dtype="<f4")
-        b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    from libvae.weights import write_safetensors as write
+    write(path, {name: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+                 for name, t in tensors.items()}, metadata)
 
 
 # ---- networks from the text form ---------------------------------------------------------
