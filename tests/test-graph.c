@@ -353,6 +353,50 @@ START_TEST(test_bernoulli_ll)
 }
 END_TEST
 
+/* A row of 16-lane chunks plus a tail (D = 789), logits over the whole
+ * range including the saturated ones (|l| > 87, where e^-|l| underflows),
+ * zeros of both signs, and a NaN row: the value to float rounding of a
+ * double reference, and sigmoid(l) to 2 ulp. */
+START_TEST(test_bernoulli_ll_wide)
+{
+    enum { D = 789 };
+    vt_rng r;
+    vt_rng_seed(&r, 17, 0);
+    vg_graph *g = vg_new(1);
+    leaf lg = mk_leaf(g, 2, D, &r, -120, 120, 1);
+    int x = data_input(g, VG_ROWS_BATCH, D);
+    int ll = vg_bernoulli_ll(g, lg.node, x);
+    vg_set_batch(g, 2);
+    fill_input(g, x, &r, 0, 0, 1);
+    lg.val[0] = 0.0f;
+    lg.val[1] = -0.0f;
+    lg.val[2] = 1e-30f;
+    lg.val[3] = -200.0f;
+    lg.val[4] = 200.0f;
+    for (int j = 5; j < 200; j++)
+        lg.val[j] = lg.val[j] / 30.0f; /* dense in the middle of the range */
+    lg.val[D + 7] = NAN;
+    vg_forward(g, -1);
+    const float *s = g->nodes[ll].aux;
+    double e = 0.0, sum_abs = 0.0;
+    for (int j = 0; j < D; j++) {
+        double l = lg.val[j], xv = g->nodes[x].val[j];
+        double sp = fmax(l, 0.0) + log1p(exp(-fabs(l)));
+        double sig = l >= 0 ? 1.0 / (1.0 + exp(-l)) : exp(l) / (1.0 + exp(l));
+        e += xv * l - sp;
+        sum_abs += fabs(xv * l) + sp;
+        double tol = 2.0 * ldexp(1.0, ilogb(sig) - 23) + 0x1p-125; /* e^-87 and below: 0 */
+        ck_assert_msg(fabs(s[j] - sig) <= tol, "sigmoid(%g) = %.9g, want %.9g", l, (double)s[j], sig);
+    }
+    /* Each term is a float with a few ulps of error; the sum is in double. */
+    ck_assert_msg(fabs(g->nodes[ll].val[0] - e) <= 4e-7 * sum_abs + 1e-6 * fabs(e), "ll %.9g, want %.9g",
+                  (double)g->nodes[ll].val[0], e);
+    ck_assert(isnan(g->nodes[ll].val[1]));
+    free_leaf(&lg);
+    vg_free(g);
+}
+END_TEST
+
 START_TEST(test_gauss_ll)
 {
     vt_rng r;
@@ -575,6 +619,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_score_baselines);
     tcase_add_test(tc, test_logmeanexp);
     tcase_add_test(tc, test_bernoulli_ll);
+    tcase_add_test(tc, test_bernoulli_ll_wide);
     tcase_add_test(tc, test_gauss_ll);
     tcase_add_test(tc, test_mean_axpby);
     tcase_add_test(tc, test_accumulation);

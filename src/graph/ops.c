@@ -13,6 +13,8 @@
 #include "graph/graph.h"
 #include "tensor/blas.h"
 #include "tensor/simd.h"
+#include "tensor/vec.h"
+#include "tensor/vmath.h"
 
 #define X(k) (&g->nodes[y->in[(k)]])
 
@@ -499,27 +501,44 @@ static void lme_bwd(vg_graph *g, vg_node *y)
  * log p(x|l) = x log sigmoid(l) + (1-x) log(1 - sigmoid(l)) = x l - softplus(l);
  * d/dl = x - sigmoid(l). aux keeps sigmoid(l). */
 
-/* Rows [lo, hi) of the forward pass; each row's sum in double, in order. */
+/* One row: s_j = sigmoid(l_j) and returns sum_j x_j l_j - softplus(l_j),
+ * with e = e^-|l| from vm_exp_nonpos, softplus(l) = max(l, 0) + log1p(e)
+ * and sigmoid(l) = 1 / (1 + e) for l >= 0, e / (1 + e) below. The terms are
+ * added in double in VT_LANES fixed partial sums (lane k takes j = k mod
+ * VT_LANES, lanes added in order), so the vector width does not change the
+ * bits. max(l, 0) is a compare: a NaN logit gives a NaN term through x l. */
+static inline float bern_term(float l, float x, float *s)
+{
+    float e = vm_exp_nonpos(vm_select(l >= 0.0f, -l, l));
+    float sp = vm_select(l > 0.0f, l, 0.0f) + vm_log1p_unit(e);
+    *s = vm_select(l >= 0.0f, 1.0f, e) / (1.0f + e);
+    return x * l - sp;
+}
+
+VT_CLONES static double bern_row(const float *restrict l, const float *restrict xv, float *restrict s,
+                                 size_t D)
+{
+    double lane[VT_LANES] = {0};
+    size_t j = 0;
+    for (; j + VT_LANES <= D; j += VT_LANES)
+        for (int k = 0; k < VT_LANES; k++)
+            lane[k] += (double)bern_term(l[j + k], xv[j + k], &s[j + k]);
+    for (int k = 0; j + (size_t)k < D; k++)
+        lane[k] += (double)bern_term(l[j + k], xv[j + k], &s[j + k]);
+    double acc = 0.0;
+    for (int k = 0; k < VT_LANES; k++)
+        acc += lane[k];
+    return acc;
+}
+
+/* Rows [lo, hi) of the forward pass. */
 static void bern_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     (void)first;
     const vg_node *lg = X(0), *x = X(1);
     size_t L = (size_t)g->samples, D = (size_t)lg->cols;
-    for (size_t r = lo; r < hi; r++) {
-        const float *l = lg->val + r * D, *xv = x->val + (r / L) * D;
-        float *s = y->aux + r * D;
-        double acc = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            float e = expf(-fabsf(l[j]));
-            /* max(l, 0) by a compare, not a libm call: the same value here
-             * (fmaxf differs only in the sign of a zero, which the added
-             * log1p(e) > 0 erases, and NaN gives NaN either way). */
-            float sp = (l[j] > 0.0f ? l[j] : 0.0f) + log1pf(e);
-            s[j] = l[j] >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-            acc += xv[j] * l[j] - sp;
-        }
-        y->val[r] = (float)acc;
-    }
+    for (size_t r = lo; r < hi; r++)
+        y->val[r] = (float)bern_row(lg->val + r * D, x->val + (r / L) * D, y->aux + r * D, D);
 }
 
 static void bern_fwd(vg_graph *g, vg_node *y)
