@@ -371,6 +371,101 @@ START_TEST(test_adam_bounds_guard)
 }
 END_TEST
 
+static vae_optimizer *save_and_load(const vae_optimizer *o, const char *path);
+
+/* Adam's ratio bound (optimizer.c, "Adam's ratio bound"): after every
+ * update |m_i| <= R sqrt(v_i + 1e-30) for the tracked R, over gradients
+ * spanning 1e-40 (flushed) to 1e15 with zeros and sign changes, betas
+ * changed between steps and groups updated apart; R approaches the fixed
+ * point 7.27 at the default betas. Where the bound lets the guard skip its
+ * scan, the scan agrees (the update is within the limit). A loaded state
+ * measures R, and a state that breaks the recursion gets a large R, so the
+ * guard scans. (Dropping the c1^2 / c2 term of the recursion fails the
+ * first check at once.) */
+START_TEST(test_adam_ratio_bound)
+{
+    enum { M = 300 };
+    vae_optimizer_config cfg;
+    vae_optimizer_config_init(&cfg, VAE_OPT_ADAM);
+    vae_optimizer *o = new_opt(&cfg);
+    ck_assert_int_eq(vopt_bind(o, M), VAE_OK);
+    vopt_group gr[2] = {{"a", 0, 100}, {"b", 100, M - 100}};
+    ck_assert_int_eq(vopt_set_groups(o, gr, 2), VAE_OK);
+    ck_assert(o->ratio_known && o->ratio == 0.0);
+    float p[M], g[M];
+    uint32_t s = 99;
+    for (int i = 0; i < M; i++)
+        p[i] = 0.01f * (float)(i % 17) - 0.08f;
+    double worst = 0.0;
+    int skipped = 0, scanned = 0;
+    for (int t = 0; t < 400; t++) {
+        if (t == 150)
+            o->cfg.beta1 = 0.99f, o->cfg.beta2 = 0.9f; /* b1^2 > b2: R grows */
+        if (t == 200)
+            o->cfg.beta1 = 0.0f, o->cfg.beta2 = 0.5f;
+        if (t == 250)
+            o->cfg.beta1 = 0.9f, o->cfg.beta2 = 0.999f;
+        for (int i = 0; i < M; i++) {
+            s = s * 1664525u + 1013904223u;
+            int k = (int)(s >> 24) % 8;
+            const double mag[] = {0.0, 1e-40, 1e-20, 1e-3, 1.0, 1e3, 1e10, 1e15};
+            g[i] = (float)(mag[k] * ((s >> 8 & 1) ? 1.0 : -1.0) * (1 + (s >> 10 & 255) / 256.0));
+        }
+        if (t % 50 < 10)
+            for (int i = 0; i < M; i++)
+                g[i] = 0.0f; /* zero gradients: m and v decay towards subnormals */
+        unsigned mask = t % 7 == 3 ? 1u : t % 7 == 5 ? 2u : 3u;
+        double gn = norm_of(g, M);
+        int fast = vopt_groups_within_bound(o, p, g, M, mask, gn);
+        int known = o->ratio_known;
+        o->ratio_known = 0;
+        int slow = vopt_groups_within_bound(o, p, g, M, mask, gn);
+        o->ratio_known = known;
+        ck_assert_int_eq(fast, slow);
+        if (vopt_adam_provably_small(o, o->steps))
+            skipped++;
+        else
+            scanned++;
+        float keep[M];
+        memcpy(keep, p, sizeof keep);
+        ck_assert_int_eq(vopt_update_groups_on(o, NULL, p, g, M, mask, gn), 0);
+        memcpy(p, keep, sizeof keep); /* keep p sane; the state is what matters */
+        ck_assert(o->ratio_known);
+        for (int i = 0; i < M; i++) {
+            double need = fabs((double)o->m[i]) / sqrt((double)o->v[i] + 1e-30);
+            ck_assert_msg(need <= o->ratio, "step %d element %d: |m| / sqrt(v + S) = %g > R = %g", t, i,
+                          need, o->ratio);
+            worst = need > worst ? need : worst;
+        }
+    }
+    ck_assert_double_le(o->ratio, 7.3);
+    ck_assert_double_ge(o->ratio, 7.2);
+    ck_assert(worst > 1.0);
+    ck_assert_int_gt(skipped, 0);
+
+    /* Large learning rates scan. */
+    o->cfg.lr = 1.0f;
+    ck_assert(!vopt_adam_provably_small(o, o->steps));
+    o->cfg.lr = 1e-3f;
+    ck_assert(vopt_adam_provably_small(o, o->steps));
+
+    /* A loaded state measures R; one that breaks the recursion scans. */
+    char path[4096];
+    tu_tmp_path(path, sizeof path, "optim-ratio.ckpt");
+    vae_optimizer *b = save_and_load(o, path);
+    ck_assert(b->ratio_known && b->ratio <= o->ratio);
+    vae_optimizer_free(b);
+    o->m[7] = 1.0f;
+    o->v[7] = 0.0f;
+    b = save_and_load(o, path);
+    remove(path);
+    ck_assert(b->ratio_known && b->ratio >= 1e14);
+    ck_assert(!vopt_adam_provably_small(b, b->steps));
+    vae_optimizer_free(b);
+    vae_optimizer_free(o);
+}
+END_TEST
+
 START_TEST(test_adagrad_by_hand)
 {
     vae_optimizer_config c;
@@ -1117,6 +1212,7 @@ static Suite *optim_suite(void)
     tcase_add_test(rules, test_adam_bias_correction);
     tcase_add_test(rules, test_adagrad_by_hand);
     tcase_add_test(rules, test_adam_bounds_guard);
+    tcase_add_test(rules, test_adam_ratio_bound);
     tcase_add_test(rules, test_clip_and_weight_decay);
     tcase_add_loop_test(rules, test_quadratic, 0, 4);
     suite_add_tcase(s, rules);

@@ -3,6 +3,7 @@
  * concurrent callers and late workers are safe, and a product split over a
  * team gives the bits of the unsplit product (where the BLAS kernels allow
  * it, vt_gemm_split_exact; else the same values to rounding). */
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -238,6 +239,37 @@ END_TEST
 /* The blocked sum of squares and the max |x| give the same bits on teams of
  * 1..4; the sum agrees with a long double oracle to rounding; NaN and
  * infinity show. */
+/* vt_find_bad against a direct loop: every special value (NaN, +-inf,
+ * -0, subnormals, just above 1, negatives) at every position of a block
+ * and its tail, in both modes. */
+START_TEST(test_find_bad)
+{
+    enum { N = 2100 }; /* two 1024 blocks and a tail */
+    static float x[N];
+    const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 1.0f, 0x1.000002p0f, -0x1p-149f,
+                             0x1p-149f, -1.0f, 2.0f, 0.5f, FLT_MAX, -FLT_MAX};
+    const size_t pos[] = {0, 1, 15, 16, 1023, 1024, 1025, 2047, 2048, 2099};
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)(i % 97) / 96.0f;
+    ck_assert_uint_eq(vt_find_bad(x, N, 1), N);
+    ck_assert_uint_eq(vt_find_bad(x, N, 0), N);
+    for (size_t a = 0; a < sizeof special / sizeof special[0]; a++)
+        for (size_t b = 0; b < sizeof pos / sizeof pos[0]; b++) {
+            float keep = x[pos[b]];
+            x[pos[b]] = special[a];
+            for (int unit = 0; unit <= 1; unit++) {
+                size_t want = N;
+                for (size_t i = 0; i < N && want == N; i++)
+                    if (!isfinite(x[i]) || (unit && !(x[i] >= 0.0f && x[i] <= 1.0f)))
+                        want = i;
+                ck_assert_msg(vt_find_bad(x, N, unit) == want, "value %a at %zu, unit %d", (double)special[a],
+                              pos[b], unit);
+            }
+            x[pos[b]] = keep;
+        }
+}
+END_TEST
+
 START_TEST(test_reductions_on_teams)
 {
     size_t ns[] = {0, 1, 17, 65536, 65537, 652824, 2000003};
@@ -292,6 +324,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_concurrent_callers);
     tcase_add_test(tc, test_split_gemm_bits);
     tcase_add_test(tc, test_reductions_on_teams);
+    tcase_add_test(tc, test_find_bad);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -38,6 +38,11 @@ struct vae_optimizer {
      * that an update provably finite needs no separate scan (vopt_update). */
     int bounds_known;
     float m_absmax, v_max;
+    /* Adam: a bound R with |m_i| <= R sqrt(v_i + VOPT_RATIO_SLACK) for every
+     * i (ratio_known), so that the update-size guard needs no scan when
+     * R bounds every element's step far below the guard's floor. */
+    int ratio_known;
+    double ratio;
     char errmsg[VAE_ERRMSG_LEN];
 };
 
@@ -80,6 +85,13 @@ int vopt_groups_within_bound(const vae_optimizer *o, const float *p, const float
  * summed in fixed blocks added in order: the same answer at any team size. */
 int vopt_groups_within_bound_on(const vae_optimizer *o, vt_pool *pool, const float *p,
                                 const float *g, size_t n, unsigned mask, double grad_norm);
+
+/* 1 when Adam's ratio bound (o->ratio) shows that the next update of a
+ * slice whose step count is steps is within the bound above whatever the
+ * gradient, so vopt_groups_within_bound answers 1 without its scan; 0 when
+ * the scan must decide (another rule, a large learning rate, an unknown
+ * bound). Exposed for the tests. */
+int vopt_adam_provably_small(const vae_optimizer *o, uint64_t steps);
 
 /* VAE_OK when o may be saved with a model of n parameters (o unbound, or
  * bound to n); else VAE_ERR_SHAPE, the status a training step gives, with

@@ -26,8 +26,9 @@ VT_CLONES static double sum_squares(const float *x, size_t n)
 /* A float is not finite iff its exponent bits are all ones; outside [0, 1]
  * (or NaN) iff !(0 <= x <= 1). The flags are OR-ed over a block, which
  * vectorises; only a block with a flag set is scanned again for the index. */
-VT_CLONES static size_t find_bad(const float *x, size_t n, int unit)
+VT_CLONES static size_t find_bad(const float *x, size_t n, int unit_flag)
 {
+    uint32_t unit = unit_flag != 0;
     const size_t block = 1024;
     for (size_t s = 0; s < n; s += block) {
         size_t e = n - s < block ? n : s + block;
@@ -36,8 +37,10 @@ VT_CLONES static size_t find_bad(const float *x, size_t n, int unit)
             uint32_t b;
             memcpy(&b, &x[i], sizeof b);
             bad |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
-            if (unit)
-                bad |= (uint32_t)!(x[i] >= 0.0f && x[i] <= 1.0f);
+            /* In [0, 1] iff the bits are at most those of 1.0f (sign clear),
+             * or -0.0f; NaN's bits are above 1.0f's. Integer compares, so the
+             * loop has no branch (a float && here kept it scalar). */
+            bad |= unit & (uint32_t)(b > 0x3f800000u) & (uint32_t)(b != 0x80000000u);
         }
         if (bad)
             for (size_t i = s; i < e; i++)
