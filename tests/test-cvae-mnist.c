@@ -9,7 +9,7 @@
  *     That model has a 2-D latent (Kingma and Welling's manifold setting)
  *     and trains CLASSIFY_EPOCHS epochs: with 20 latent dimensions the
  *     encoder also stores the class in z, prior draws land among other
- *     classes' codes, and 5 epochs reach only 33% / 72% (docs/cvae.md).
+ *     classes' codes, and 5 epochs reach only 32% / 71% (docs/cvae.md).
  *     Measured with seeds 1, 2, 7: 91-94.5%. The z = prior-mean figure is
  *     printed as well.
  * The measured numbers are printed and recorded in docs/cvae.md. */
