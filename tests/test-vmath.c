@@ -113,9 +113,17 @@ VT_CLONES static void exp_log_vector(const float *restrict t, float *restrict e,
     }
 }
 
-__attribute__((noinline, optimize("no-tree-vectorize"))) static void exp_log_scalar(const float *t, float *e,
-                                                                                   float *l, size_t n)
+#if defined(__clang__)
+#define SCALAR_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
+#define SCALAR_FN __attribute__((noinline))
+#else
+#define SCALAR_LOOP
+#define SCALAR_FN __attribute__((noinline, optimize("no-tree-vectorize")))
+#endif
+
+SCALAR_FN static void exp_log_scalar(const float *t, float *e, float *l, size_t n)
 {
+    SCALAR_LOOP
     for (size_t i = 0; i < n; i++) {
         e[i] = vm_exp_nonpos(t[i]);
         l[i] = vm_log1p_unit(e[i]);
