@@ -3,20 +3,19 @@
  * done on rank 0 with the core library only (compute_gradients_keyed +
  * apply_gradients). Acceptance: parameters within 1e-5 relative error.
  *
- * "Equal up to rounding" is judged against two references: the single
- * process from the model's initial parameters, and the same with every 7th
- * initial parameter moved by one ulp. Twenty Adam steps of a ReLU network
- * can pass a knife edge (a unit's input within rounding of 0, a gradient
- * within rounding of 0 that Adam scales to a full step), after which runs
- * that differ only in rounding end 1e-5..1e-4 apart: with the vectorised
- * Bernoulli likelihood the conditional case's reference does, and the
- * one-ulp reference and the 2-rank run then agree to 1e-7 with each other.
- * The distributed run must match one of them to 1e-5; the control, whose
- * data noise differs, is 0.07 away from both.
- * Also: the replicas stay bit-identical, and a control run with per-rank
- * stream noise does NOT match (the comparison can fail). The same for a
- * conditional model (one-hot labels, learned prior: vae_mpi_train_step_cond
- * against compute_gradients_keyed_cond).
+ * Adam runs with eps = 1e-6 here, not the default 1e-8. Its step is
+ * m / (sqrt(v) + eps), about lr * sign(g) for any |g| >> eps: a parameter
+ * whose gradient is rounding noise (1e-17, from a pixel that is almost
+ * always 0) moves by a full step either way, or not at all once v is
+ * flushed below FLT_MIN, and runs that differ in the last bits part by
+ * 1e-5..1e-4 after 20 steps. With eps = 1e-8 the conditional case did so
+ * with the vectorised Bernoulli likelihood (2.9e-5; the same single
+ * process started one ulp away from the reference ended 2.9e-5 from it
+ * too). With eps = 1e-6 such gradients move nothing and every comparison
+ * here stays below 4e-7 with OpenBLAS's Cooperlake, SkylakeX, Haswell and
+ * Sandybridge kernels. The test also trains that one-ulp-nudged single
+ * process and prints its distance (how sensitive these 20 steps are) for
+ * the log; the control, whose data noise differs, is 0.07 away.
  * Exit 0 pass, 1 fail, 77 skip (no MNIST). */
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +57,7 @@ static vae_optimizer *new_opt(void)
 {
     vae_optimizer_config oc;
     vae_optimizer_config_init(&oc, VAE_OPT_ADAM);
+    oc.eps = 1e-6f; /* see the top of the file */
     vae_optimizer *o = NULL;
     vae_error err;
     if (vae_optimizer_create(&oc, &o, &err) != VAE_OK)
@@ -179,20 +179,19 @@ static int check_case(vae_mpi *ctx, const vae_dataset *ds, const size_t *order, 
         int same = memcmp(other, dist, P * sizeof *other) == 0;
         free(other);
         float *ref = single(ds, order, cond, 0), *nudged = single(ds, order, cond, 1);
-        double rel, maxrel, nrel, nmax, crel, cmax, c2, c2max, spread, smax;
+        double rel, maxrel, nrel, nmax, crel, cmax, spread, smax;
         compare(dist, ref, P, &rel, &maxrel);
         compare(dist, nudged, P, &nrel, &nmax);
         compare(nudged, ref, P, &spread, &smax);
         compare(ctrl, ref, P, &crel, &cmax);
-        compare(ctrl, nudged, P, &c2, &c2max);
         printf("%s model:\n", cond ? "conditional (10 classes, learned prior)" : "unconditional");
         printf("replicas identical: %s\n", same ? "yes" : "NO");
         printf("2 ranks x 50 vs 1 x 100 after %d steps: relative error %.3g "
                "(max per-parameter %.3g); vs the one-ulp reference %.3g (%.3g)\n",
                STEPS, rel, maxrel, nrel, nmax);
         printf("the two single-process references differ by %.3g (%.3g)\n", spread, smax);
-        printf("control (per-rank stream noise): relative error %.3g, %.3g\n", crel, c2);
-        fail = !same || !(fmin(rel, nrel) < 1e-5) || !(fmin(crel, c2) > 1e-3);
+        printf("control (per-rank stream noise): relative error %.3g\n", crel);
+        fail = !same || !(rel < 1e-5) || !(crel > 1e-3);
         printf("%s\n", fail ? "FAIL" : "PASS");
         free(ref);
         free(nudged);
