@@ -164,11 +164,10 @@ class TestPlots(unittest.TestCase):
             with tmpdir() as d:
                 out = os.path.join(d, "latent.png")
                 z = plot.latent_scatter(m, x, labels, out, dpi=40, batch=128)
-                # the means, in order, encoded in the same batches of 128 (with
-                # OpenBLAS's Haswell kernels a product's last bits depend on
-                # its row count, so one 300-row encode may differ in the last bit)
-                ref = np.concatenate([m.encode(x[i:i + 128])[0] for i in range(0, 300, 128)])
-                np.testing.assert_array_equal(z, ref)
+                # the means, in order; to rounding: with OpenBLAS's Haswell
+                # kernels the last bit of a product depends on how it is cut
+                # (measured: 15 of 600 values differ by one ulp)
+                np.testing.assert_allclose(z, m.encode(x)[0], rtol=1e-6, atol=1e-7)
                 w, h, raw = png_info(out)
                 self.assertEqual((w, h), (280, 240))
                 self.assertGreater(len(set(raw)), 10)
