@@ -1059,7 +1059,10 @@ int vopt_update_groups_on(vae_optimizer *o, vt_pool *pool, float *p, const float
             /* The updated slices follow the recursion; others keep theirs. */
             double r = adam_next_ratio(o);
             o->ratio_known = r >= 0.0;
-            o->ratio = !o->ratio_known ? 0.0 : s.all || r > o->ratio ? r : o->ratio;
+            if (!o->ratio_known)
+                o->ratio = 0.0;
+            else if (s.all || r > o->ratio)
+                o->ratio = r;
         }
         /* A partial update leaves the other groups' state unmeasured. */
         o->bounds_known = s.all;
