@@ -527,6 +527,68 @@ START_TEST(test_threads_same_bits)
 }
 END_TEST
 
+/* A model's graphs share one work space (vg_scratch) and nothing is kept in
+ * it from a forward to a backward pass: graph A's forward, then all of
+ * graph B (another batch), then A's backward give the bits of a graph with
+ * space of its own. A team grown after the batch was set grows the shared
+ * space to one slot per thread (vg_set_team), with the same bits. */
+START_TEST(test_shared_scratch)
+{
+    const size_t np = 501;
+    const int n = 45, nb = 13;
+    vt_rng r;
+    vt_rng_seed(&r, 85, 0);
+    float *params = malloc(np * sizeof(float));
+    fill(&r, params, np, -0.5f, 0.5f);
+    vg_scratch shared = {0};
+    net ref = build_net(NULL, params, np), a = build_net(NULL, params, np),
+        b = build_net(NULL, params, np);
+    a.g->scratch = b.g->scratch = &shared;
+    ck_assert_int_eq(vg_set_batch(ref.g, n), 0);
+    ck_assert_int_eq(vg_set_batch(a.g, n), 0);
+    ck_assert_int_eq(vg_set_batch(b.g, nb), 0);
+    ck_assert_ptr_null(a.g->own_scratch.buf);
+    size_t nx = (size_t)n * ref.g->nodes[ref.x].cols, ny = (size_t)n * ref.g->nodes[ref.y].cols;
+    fill(&r, ref.g->nodes[ref.x].val, nx, -1, 1);
+    memcpy(a.g->nodes[a.x].val, ref.g->nodes[ref.x].val, nx * sizeof(float));
+    fill(&r, b.g->nodes[b.x].val, (size_t)nb * b.g->nodes[b.x].cols, -1, 1);
+    float *seed = malloc(ny * sizeof(float)), *seed_b = malloc(ny * sizeof(float));
+    fill(&r, seed, ny, -1, 1);
+    fill(&r, seed_b, ny, -1, 1);
+    vg_forward(ref.g, -1);
+    backward_from(ref.g, ref.y, seed);
+    vt_pool *team = NULL;
+    for (int round = 0; round < 2; round++) {
+        size_t cap = shared.cap;
+        if (round == 1) { /* three threads, set after the batch */
+            vg_graph *gs[2] = {a.g, b.g};
+            ck_assert_int_eq(vg_set_team(&team, 3, gs, 2, &shared), 0);
+            ck_assert_uint_gt(shared.cap, cap);
+            memset(a.grads, 0, np * sizeof(float));
+        }
+        vg_forward(a.g, -1);
+        vg_forward(b.g, -1); /* B uses the space between A's two passes */
+        backward_from(b.g, b.y, seed_b);
+        backward_from(a.g, a.y, seed);
+        ck_assert_msg(memcmp(ref.g->nodes[ref.y].val, a.g->nodes[a.y].val, ny * sizeof(float)) == 0,
+                      "outputs differ (round %d)", round);
+        ck_assert_msg(memcmp(ref.grads, a.grads, np * sizeof(float)) == 0,
+                      "gradients differ (round %d)", round);
+    }
+    free(seed);
+    free(seed_b);
+    free(params);
+    net all[3] = {ref, a, b};
+    for (int k = 0; k < 3; k++) {
+        vg_free(all[k].g);
+        free(all[k].params);
+        free(all[k].grads);
+    }
+    vg_scratch_free(&shared);
+    vt_pool_free(team);
+}
+END_TEST
+
 /* Growing the batch regrows the convolutions' scratch; results stay right. */
 START_TEST(test_batch_growth)
 {
@@ -581,6 +643,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_shapes);
     tcase_add_test(tc, test_constructor_checks);
     tcase_add_test(tc, test_threads_same_bits);
+    tcase_add_test(tc, test_shared_scratch);
     tcase_add_test(tc, test_batch_growth);
     suite_add_tcase(s, tc);
     return s;

@@ -519,6 +519,102 @@ START_TEST(test_set_batch_capacity)
 }
 END_TEST
 
+/* The memory plan (graph.c): a relu or reshape whose input has no other
+ * consumer works in its input's buffers. A graph where the plan shares
+ * (dense -> relu -> reshape -> dense) against the same graph where an extra
+ * consumer of the first dense keeps the relu apart: the same loss, relu
+ * values and parameter gradients, bit for bit; the shared graph's gradients
+ * against finite differences; and a consumer added after a pass makes the
+ * relu stop sharing at the next vg_set_batch. */
+typedef struct plan_net {
+    vg_graph *g;
+    leaf l[4]; /* W1 [6, 8], b1, W2 [8, 3], b2 */
+    int x, d1, relu, shape, out;
+} plan_net;
+
+static plan_net plan_build(int keep_apart)
+{
+    vt_rng r;
+    vt_rng_seed(&r, 77, 0);
+    plan_net n;
+    n.g = vg_new(1);
+    n.x = data_input(n.g, VG_ROWS_BATCH, 6);
+    n.l[0] = mk_leaf(n.g, 6, 8, &r, -1, 1, 1);
+    n.l[1] = mk_leaf(n.g, 1, 8, &r, -0.5f, 0.5f, 1);
+    n.l[2] = mk_leaf(n.g, 8, 3, &r, -1, 1, 1);
+    n.l[3] = mk_leaf(n.g, 1, 3, &r, -0.5f, 0.5f, 1);
+    n.d1 = vg_dense(n.g, n.x, n.l[0].node, n.l[1].node);
+    n.relu = vg_unary(n.g, VG_OP_RELU, n.d1, 0, 0);
+    n.shape = vg_reshape(n.g, n.relu, 2, 2, 2);
+    n.out = vg_dense(n.g, n.shape, n.l[2].node, n.l[3].node);
+    if (keep_apart)
+        ck_assert_int_ge(vg_unary(n.g, VG_OP_TANH, n.d1, 0, 0), 0); /* d1 used twice */
+    ck_assert_int_eq(vg_set_batch(n.g, 5), 0);
+    vt_rng_seed(&r, 78, 0);
+    fill_input(n.g, n.x, &r, 1, 0, 0);
+    return n;
+}
+
+static void plan_free(plan_net *n)
+{
+    for (int k = 0; k < 4; k++)
+        free_leaf(&n->l[k]);
+    vg_free(n->g);
+}
+
+/* Forward, then backward seeded with fixed weights; the projected loss. */
+static double plan_pass(plan_net *n)
+{
+    float w[15];
+    vt_rng r;
+    vt_rng_seed(&r, 79, 0);
+    fill(&r, w, 15, -1, 1);
+    vg_forward(n->g, -1);
+    backward_from(n->g, n->out, w);
+    return project(n->g, n->out, w);
+}
+
+static void plan_compare(plan_net *a, plan_net *b)
+{
+    ck_assert(plan_pass(a) == plan_pass(b));
+    ck_assert_mem_eq(a->g->nodes[a->relu].val, b->g->nodes[b->relu].val, 5 * 8 * sizeof(float));
+    for (int k = 0; k < 4; k++)
+        ck_assert_mem_eq(a->l[k].grad, b->l[k].grad, (size_t)a->l[k].n * sizeof(float));
+}
+
+START_TEST(test_memory_plan)
+{
+    plan_net s = plan_build(0), a = plan_build(1);
+    const vg_node *sn = s.g->nodes, *an = a.g->nodes;
+    ck_assert(sn[s.relu].shared && sn[s.shape].shared);
+    ck_assert_ptr_eq(sn[s.relu].val, sn[s.d1].val);
+    ck_assert_ptr_eq(sn[s.shape].grad, sn[s.d1].grad);
+    ck_assert(!an[a.relu].shared && an[a.shape].shared); /* the reshape of the relu still may */
+    ck_assert(!sn[s.out].shared && !sn[s.x].shared);
+    /* some relu inputs are negative, so the mask matters */
+    int neg = 0;
+    vg_forward(a.g, -1);
+    for (int i = 0; i < 40; i++)
+        neg += an[a.d1].val[i] < 0;
+    ck_assert_int_gt(neg, 5);
+    plan_compare(&s, &a);
+    vt_rng r;
+    vt_rng_seed(&r, 81, 0);
+    check_grads(s.g, s.out, s.l, 4, &r, 1e-3, 2e-3);
+
+    /* a consumer added after the first pass: the relu gets its own buffers */
+    int t = vg_unary(s.g, VG_OP_TANH, s.d1, 0, 0);
+    ck_assert_int_ge(t, 0);
+    ck_assert_int_eq(vg_set_batch(s.g, 5), 0);
+    sn = s.g->nodes;
+    ck_assert(!sn[s.relu].shared);
+    ck_assert_ptr_ne(sn[s.relu].val, sn[s.d1].val);
+    plan_compare(&s, &a);
+    plan_free(&s);
+    plan_free(&a);
+}
+END_TEST
+
 /* ---- conditional VAE ops: concat and the KL between two diagonal Gaussians ---- */
 
 START_TEST(test_concat)
@@ -625,6 +721,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_accumulation);
     tcase_add_test(tc, test_kl_analytic_vs_mc);
     tcase_add_test(tc, test_set_batch_capacity);
+    tcase_add_test(tc, test_memory_plan);
     tcase_add_test(tc, test_concat);
     tcase_add_test(tc, test_kl_gauss);
     suite_add_tcase(s, tc);

@@ -7,7 +7,21 @@
 
 #include "tensor/rng.h"
 
-int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n)
+static int rows_for(const vg_graph *g, const vg_node *v, int batch);
+
+/* Grow the ops' work space for the graph's current team and batch (best
+ * effort: an op finding too little space uses fewer threads). */
+static void reserve_for_team(vg_graph *g)
+{
+    for (int i = 0; g->cap_batch > 0 && i < g->n_nodes; i++) {
+        vg_node *v = &g->nodes[i];
+        if (vg_ops[v->op].reserve)
+            (void)vg_ops[v->op].reserve(g, v, rows_for(g, v, g->cap_batch));
+    }
+}
+
+int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n,
+                vg_scratch *shared)
 {
     if (threads != vt_pool_parts(*team)) {
         vt_pool *p = NULL;
@@ -17,9 +31,33 @@ int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n)
         *team = p;
     }
     for (size_t i = 0; i < n; i++)
-        if (graphs[i])
+        if (graphs[i]) {
             graphs[i]->pool = *team;
+            graphs[i]->scratch = shared;
+            reserve_for_team(graphs[i]);
+        }
     return 0;
+}
+
+int vg_scratch_reserve(vg_graph *g, size_t floats)
+{
+    vg_scratch *s = vg_scratch_of(g);
+    if (floats <= s->cap)
+        return 0;
+    float *b = malloc(floats * sizeof(float));
+    if (!b)
+        return -1;
+    free(s->buf);
+    s->buf = b;
+    s->cap = floats;
+    return 0;
+}
+
+void vg_scratch_free(vg_scratch *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
 }
 
 vg_graph *vg_new(int samples)
@@ -42,8 +80,8 @@ void vg_free(vg_graph *g)
             free(v->grad);
         }
         free(v->aux);
-        free(v->scratch);
     }
+    vg_scratch_free(&g->own_scratch);
     free(g->nodes);
     free(g);
 }
@@ -325,14 +363,70 @@ static int grow_node(vg_node *v, size_t cap)
     return 0;
 }
 
+/* ---- memory plan --------------------------------------------------------
+ * A relu or a reshape whose input has no other consumer works in its
+ * input's buffers (value and gradient) instead of its own: the relu in
+ * place (y = max(x, 0) over x; dx = dy [y > 0] over dy, since y > 0 exactly
+ * where x > 0), the reshape as a view (nothing to copy either way). The
+ * input must be an op output of the same rows, not a parameter or a bound
+ * input, and for the relu a dense or convolution, whose backward passes
+ * read their inputs and their gradient but never their own value (which the
+ * relu overwrites). Same arithmetic, same bits; the convolutional VAE's
+ * graphs need a quarter less memory. */
+
+static int can_share(const vg_graph *g, const vg_node *y, const int *uses)
+{
+    if ((y->op != VG_OP_RELU && y->op != VG_OP_RESHAPE) || y->n_in != 1 || uses[y->in[0]] != 1)
+        return 0;
+    const vg_node *x = &g->nodes[y->in[0]];
+    int own_buffers = !x->external || x->shared; /* not a parameter or a bound input */
+    int same_rows = x->rows_kind == y->rows_kind && x->rows_kind != VG_ROWS_FIXED &&
+                    x->cols == y->cols && x->need_grad == y->need_grad;
+    int writable = x->op == VG_OP_DENSE || x->op == VG_OP_CONV2D || x->op == VG_OP_CONVT2D;
+    return own_buffers && same_rows && (y->op == VG_OP_RESHAPE || writable);
+}
+
+/* Decide the shared flags for the graph's nodes; a node that stops sharing
+ * gets its own buffers at the next growth (forced). 0, or -1 on no memory. */
+static int plan_memory(vg_graph *g)
+{
+    int *uses = calloc((size_t)g->n_nodes + 1, sizeof *uses);
+    if (!uses)
+        return -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            uses[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->n_nodes; i++) {
+        vg_node *v = &g->nodes[i];
+        int want = can_share(g, v, uses);
+        if (want == v->shared)
+            continue;
+        if (want && !v->external) {
+            free(v->val);
+            free(v->grad);
+        }
+        v->val = v->grad = NULL;
+        v->cap = 0;
+        v->shared = want;
+        v->external = want;
+        if (!want)
+            g->cap_batch = 0; /* it needs buffers of its own now */
+    }
+    free(uses);
+    g->planned = g->n_nodes;
+    return 0;
+}
+
 int vg_set_batch(vg_graph *g, int n)
 {
+    if (g->planned != g->n_nodes && plan_memory(g) != 0)
+        return -1;
     if (n > g->cap_batch) {
         for (int i = 0; i < g->n_nodes; i++) {
             vg_node *v = &g->nodes[i];
             if (vg_ops[v->op].reserve && vg_ops[v->op].reserve(g, v, rows_for(g, v, n)) != 0)
                 return -1;
-            if (v->rows_kind == VG_ROWS_FIXED)
+            if (v->rows_kind == VG_ROWS_FIXED || v->shared)
                 continue;
             size_t cap = (size_t)rows_for(g, v, n) * (size_t)v->cols;
             if (cap > v->cap && grow_node(v, cap) != 0)
@@ -341,8 +435,16 @@ int vg_set_batch(vg_graph *g, int n)
         g->cap_batch = n;
     }
     g->batch = n;
-    for (int i = 0; i < g->n_nodes; i++)
-        g->nodes[i].rows = rows_for(g, &g->nodes[i], n);
+    for (int i = 0; i < g->n_nodes; i++) {
+        vg_node *v = &g->nodes[i];
+        v->rows = rows_for(g, v, n);
+        if (v->shared) { /* inputs come first: x's pointers are final here */
+            const vg_node *x = &g->nodes[v->in[0]];
+            v->val = x->val;
+            v->grad = x->grad;
+            v->cap = x->cap;
+        }
+    }
     return 0;
 }
 

@@ -93,15 +93,22 @@ typedef struct vg_node {
     float fparam[4];      /* op constants and state (slope, clamp range, coefficients, EMA) */
     int need_grad;        /* gradients flow into this node */
     int grad_ready;       /* backward pass: grad holds data (else it is overwritten, not added to) */
-    int external;         /* val/grad are views (parameters, bound inputs), not owned */
+    int external;         /* val/grad are views (parameters, bound inputs, shared), not owned */
+    int shared;           /* val/grad are input 0's (vg_set_batch's memory plan; external too) */
     float *val;
     float *grad;
     float *aux;           /* per-op saved values for the backward pass, or NULL */
     int aux_cols;         /* aux holds rows x aux_cols floats (0: no aux) */
     size_t cap;           /* floats allocated in val/grad */
-    float *scratch;       /* per-op work space sized by the op's reserve function, or NULL */
-    size_t scratch_cap;   /* floats in scratch */
 } vg_node;
+
+/* Work space of the ops that need one (the convolutions): used within one
+ * op call only, never kept from the forward to the backward pass, so every
+ * graph of a model (they run one at a time) can share one. */
+typedef struct vg_scratch {
+    float *buf;
+    size_t cap;           /* floats in buf */
+} vg_scratch;
 
 typedef struct vg_graph {
     vg_node *nodes;
@@ -109,15 +116,19 @@ typedef struct vg_graph {
     int batch;            /* n: examples in the current batch */
     int samples;          /* L: rows per example in VG_ROWS_SAMPLES nodes */
     int cap_batch;        /* largest batch the buffers hold */
+    int planned;          /* nodes the memory plan (shared flags) was made for */
     vt_pool *pool;        /* the model's thread team for products and element-wise ops (borrowed; NULL: one thread) */
+    vg_scratch *scratch;  /* the model's shared work space (borrowed), or NULL: own_scratch */
+    vg_scratch own_scratch;
 } vg_graph;
 
 typedef struct vg_op {
     const char *name;
     void (*forward)(vg_graph *g, vg_node *y);
     void (*backward)(vg_graph *g, vg_node *y);
-    /* NULL, or: make y->scratch hold what a pass over `rows` rows needs
-     * (called when the node's rows grow; 0, or -1 on no memory). */
+    /* NULL, or: make the graph's scratch (vg_scratch_reserve) hold what a
+     * pass over `rows` rows needs with the graph's team (called when the
+     * node's rows grow and when the team changes; 0, or -1 on no memory). */
     int (*reserve)(vg_graph *g, vg_node *y, int rows);
 } vg_op;
 
@@ -131,9 +142,26 @@ VG_OPS_ELSEWHERE(VG_OP_PROTO_)
 #undef VG_OP_PROTO_
 
 /* Give *team the size `threads` (a new team, NULL for 1; kept when it has
- * that size already) and point the n graphs at it (NULL entries skipped).
+ * that size already) and point the n graphs at it and at `shared` (the
+ * model's work space, or NULL: each graph its own; NULL entries skipped).
+ * The ops' work space is then grown for the new team where it can be (if
+ * not, those ops use fewer of the team's threads: same results).
  * 0, or -1 when the threads cannot be started (nothing changed). */
-int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n);
+int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n,
+                vg_scratch *shared);
+
+/* The work space g's ops use: the shared one, or g's own. */
+static inline vg_scratch *vg_scratch_of(vg_graph *g)
+{
+    return g->scratch ? g->scratch : &g->own_scratch;
+}
+
+/* Make g's work space hold at least `floats` floats (its contents are not
+ * kept). 0, or -1 on no memory (the old space is kept). */
+int vg_scratch_reserve(vg_graph *g, size_t floats);
+
+/* Frees a shared work space's buffer (the struct is the owner's). */
+void vg_scratch_free(vg_scratch *s);
 
 /* A new empty graph with L samples per example (L >= 1). NULL on no memory. */
 vg_graph *vg_new(int samples);

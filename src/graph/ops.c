@@ -175,8 +175,47 @@ static void dense_bwd(vg_graph *g, vg_node *y)
     }
 
 /* relu: y = max(x, 0); dy/dx = [x > 0] */
-UNARY_FWD(relu_fwd, x > 0.0f ? x : 0.0f)
-UNARY_BWD(relu_bwd, (float)(xv[i] > 0.0f)) /* (float)(bool): 1 or 0, no branch, vectorises */
+UNARY_FWD(relu_copy_fwd, x > 0.0f ? x : 0.0f)
+UNARY_BWD(relu_copy_bwd, (float)(xv[i] > 0.0f)) /* (float)(bool): 1 or 0, no branch, vectorises */
+
+/* The same in place, when y shares x's buffers (graph.c, memory plan): v =
+ * max(v, 0), and dv = dv [v > 0] with v = y, which is > 0 exactly where x is.
+ * x's only consumer is y, so dx is always overwritten (first). */
+VT_CLONES static void relu_inplace_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,
+                                             int first)
+{
+    (void)g, (void)first;
+    float *restrict v = y->val;
+    for (size_t i = lo; i < hi; i++)
+        v[i] = v[i] > 0.0f ? v[i] : 0.0f;
+}
+
+VT_CLONES static void relu_inplace_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,
+                                             int first)
+{
+    (void)g, (void)first;
+    const float *restrict v = y->val;
+    float *restrict d = y->grad;
+    for (size_t i = lo; i < hi; i++)
+        d[i] = d[i] * (float)(v[i] > 0.0f);
+}
+
+static void relu_fwd(vg_graph *g, vg_node *y)
+{
+    if (y->shared)
+        for_range(g, y, size_of(y), 16, size_of(y), 0, relu_inplace_fwd_range);
+    else
+        relu_copy_fwd(g, y);
+}
+
+static void relu_bwd(vg_graph *g, vg_node *y)
+{
+    if (y->shared) {
+        for_range(g, y, size_of(y), 16, size_of(y), 1, relu_inplace_bwd_range);
+        X(0)->grad_ready = 1;
+    } else
+        relu_copy_bwd(g, y);
+}
 /* leaky relu: y = x > 0 ? x : a x; dy/dx = x > 0 ? 1 : a */
 UNARY_FWD(leaky_fwd, x > 0.0f ? x : p0 * x)
 UNARY_BWD(leaky_bwd, xv[i] > 0.0f ? 1.0f : p0)

@@ -28,8 +28,13 @@
  * any thread count, whatever the sgemm kernel. db (and layernorm's dgamma,
  * dbeta) are split by channels instead: each channel sums its rows in order.
  *
- * Scratch (vg_conv_reserve, grown with the batch and reused): per block its
- * im2col matrix [CKK, B*P], its images side by side [R, B*P] and a dw slot.
+ * Work space (vg_conv_reserve, in the graph's vg_scratch, which a model's
+ * graphs share): one slot per thread of the team for the block it is on
+ * (its patch rows [B*P, CKK] and its images side by side [R, B*P]) and, when
+ * w is trained, one dw slot [R, CKK] per block. Nothing stays there from one
+ * op call to the next, so conv2d's backward pass forms the patches of x
+ * again (im2row is cheap next to the products; keeping them cost 37 MB per
+ * graph for the reference conv VAE).
  */
 #include <math.h>
 #include <stdint.h>
@@ -263,7 +268,8 @@ static size_t block_start(int rows, size_t blk)
     return blk * (size_t)rows / n_blocks(rows);
 }
 
-/* A block's scratch: rows [8P, CKK], stage [R, 8P], the dw slot [R, CKK]. */
+/* A block's work space: rows [8P, CKK] and stage [R, 8P] in the slot of
+ * the thread working on it, and the block's own dw slot [R, CKK]. */
 typedef struct conv_block {
     float *rows, *stage, *dw;
     size_t n0;   /* first example */
@@ -272,47 +278,111 @@ typedef struct conv_block {
     size_t ld;   /* B*P: the block's positions, stage's row length */
 } conv_block;
 
-static size_t block_size(const vg_graph *g, const vg_node *y)
+/* Floats of one thread's slot: rows [8P, CKK] and stage [R, 8P]. */
+static size_t slot_size(const vg_graph *g, const vg_node *y)
 {
     geom q = conv_geom(g, y);
     const vg_node *w = &g->nodes[y->in[1]];
-    size_t P8 = (size_t)q.Ho * q.Wo * VG_CONV_BLOCK;
-    return ((size_t)w->cols + (size_t)w->rows) * P8 + (size_t)w->rows * w->cols;
+    return ((size_t)w->cols + (size_t)w->rows) * (size_t)q.Ho * q.Wo * VG_CONV_BLOCK;
 }
 
-/* fparam[0] of a conv2d node: 1 while its blocks' rows hold the patches of
- * x from the last forward pass (the backward pass then skips recomputing
- * them for dw), 0 once anything else was written there. */
-#define ROWS_OF_X fparam[0]
+/* Floats of the dw slots: one [R, CKK] per block when w is trained (the
+ * sum over blocks is formed in block order after the blocks are done). */
+static size_t dw_size(const vg_graph *g, const vg_node *y, int rows)
+{
+    const vg_node *w = &g->nodes[y->in[1]];
+    return w->need_grad ? n_blocks(rows) * (size_t)w->rows * w->cols : 0;
+}
 
+/* Threads' slots a pass over `rows` rows can use: one per part of the team,
+ * at most one per block. */
+static size_t slots_wanted(const vg_graph *g, int rows)
+{
+    size_t parts = (size_t)vt_pool_parts(g->pool), nb = n_blocks(rows);
+    return parts < nb ? parts : nb;
+}
+
+/* The graph's work space (vg_scratch, shared by a model's graphs) must hold
+ * the dw slots and one slot per thread. Nothing is kept in it between op
+ * calls: conv2d's backward pass recomputes the patches of x (an im2row per
+ * example) instead of keeping every block's patches from the forward pass,
+ * which for the reference conv VAE were 37 MB per graph. */
 int vg_conv_reserve(vg_graph *g, vg_node *y, int rows)
 {
-    size_t need = n_blocks(rows) * block_size(g, y);
-    if (need <= y->scratch_cap)
+    if (rows < 1)
         return 0;
-    float *s = malloc(need * sizeof(float));
-    if (!s)
-        return -1;
-    free(y->scratch);
-    y->scratch = s;
-    y->scratch_cap = need;
-    y->ROWS_OF_X = 0.0f;
-    return 0;
+    return vg_scratch_reserve(g, dw_size(g, y, rows) + slots_wanted(g, rows) * slot_size(g, y));
 }
 
-static conv_block get_block(const vg_graph *g, const vg_node *y, size_t blk)
+static conv_block get_block(vg_graph *g, const vg_node *y, size_t blk, size_t slot)
 {
     geom q = conv_geom(g, y);
     const vg_node *w = &g->nodes[y->in[1]];
+    float *base = vg_scratch_of(g)->buf;
     conv_block c;
     c.P = (size_t)q.Ho * q.Wo;
     c.n0 = block_start(y->rows, blk);
     c.B = (int)(block_start(y->rows, blk + 1) - c.n0);
     c.ld = (size_t)c.B * c.P;
-    c.rows = y->scratch + blk * block_size(g, y);
+    c.dw = w->need_grad ? base + blk * (size_t)w->rows * w->cols : NULL;
+    c.rows = base + dw_size(g, y, y->rows) + slot * slot_size(g, y);
     c.stage = c.rows + (size_t)w->cols * c.P * VG_CONV_BLOCK;
-    c.dw = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
     return c;
+}
+
+/* ---- the team over blocks -----------------------------------------------
+ * Part i of the parts that have a slot takes a contiguous range of blocks,
+ * one after the other in slot i. Which thread computes a block does not
+ * change its bits (the same single-threaded calls on the same values). */
+
+typedef void (*block_fn)(vg_graph *g, vg_node *y, const conv_block *c, int first);
+
+typedef struct block_task {
+    vg_graph *g;
+    vg_node *y;
+    block_fn fn;
+    int first;
+    size_t slots;
+} block_task;
+
+static void block_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const block_task *t = ctx;
+    if ((size_t)part >= t->slots)
+        return;
+    size_t lo, hi;
+    vt_pool_range(n_blocks(t->y->rows), 1, part, (int)t->slots, &lo, &hi);
+    for (size_t blk = lo; blk < hi; blk++) {
+        conv_block c = get_block(t->g, t->y, blk, (size_t)part);
+        t->fn(t->g, t->y, &c, t->first);
+    }
+}
+
+/* Below this many multiply-adds a pass runs on the caller alone. */
+#define CONV_PAR_MIN_WORK 8192
+
+/* fn on every block of y's rows, over the team's parts that have a slot.
+ * The space was reserved for the rows and the team (vg_set_batch,
+ * vg_set_team); should it not be, it is reserved here, and if that fails
+ * the caller makes its results NaN, which every caller of a pass reports as
+ * non-finite, instead of writing past the end. 0, or -1 then. */
+static int for_blocks(vg_graph *g, vg_node *y, block_fn fn, int first, size_t work)
+{
+    if (y->rows < 1)
+        return 0;
+    size_t dw = dw_size(g, y, y->rows), slot = slot_size(g, y);
+    if (vg_scratch_of(g)->cap < dw + slot && vg_conv_reserve(g, y, y->rows) != 0)
+        return -1;
+    size_t fit = (vg_scratch_of(g)->cap - dw) / slot, want = slots_wanted(g, y->rows);
+    block_task t = {g, y, fn, first, fit < want ? fit : want};
+    if (t.slots > 1 && work >= CONV_PAR_MIN_WORK)
+        vt_pool_run(g->pool, block_part, &t);
+    else {
+        t.slots = 1;
+        block_part(&t, 0, 1);
+    }
+    return 0;
 }
 
 /* The patches of the block's images (B rows of `img` from row n0, `stride`
@@ -324,21 +394,17 @@ static void im2row_block(const geom *q, const conv_block *c, const float *img, s
         im2row(q, img + (c->n0 + b) * stride, c->rows + b * c->P * CKK);
 }
 
-/* conv2d forward, blocks [lo, hi):  y_n = w cols(x_n) + b 1^T = w rows(x_n)^T + b 1^T. */
-static void conv_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+/* conv2d forward, one block:  y_n = w cols(x_n) + b 1^T = w rows(x_n)^T + b 1^T. */
+static void conv_fwd_block(vg_graph *g, vg_node *y, const conv_block *c, int first)
 {
     (void)first;
     const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
     geom q = conv_geom(g, y);
-    int R = w->rows, CKK = w->cols;
-    for (size_t blk = lo; blk < hi; blk++) {
-        conv_block c = get_block(g, y, blk);
-        int N = (int)c.ld;
-        im2row_block(&q, &c, x->val, (size_t)x->cols, (size_t)CKK);
-        vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c.rows, CKK, 0.0f, c.stage, N);
-        scatter_block(c.stage, y->val + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P,
-                      b ? b->val : NULL, 0);
-    }
+    int R = w->rows, CKK = w->cols, N = (int)c->ld;
+    im2row_block(&q, c, x->val, (size_t)x->cols, (size_t)CKK);
+    vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c->rows, CKK, 0.0f, c->stage, N);
+    scatter_block(c->stage, y->val + c->n0 * y->cols, (size_t)y->cols, c->B, R, c->P,
+                  b ? b->val : NULL, 0);
 }
 
 /* y_n's channels set to the bias (or 0), P positions each. */
@@ -351,25 +417,21 @@ static void fill_bias(const vg_node *b, int C, size_t P, float *yn)
     }
 }
 
-/* convt2d forward, blocks [lo, hi):  y_n = col2im(w^T x_n) + b 1^T, the
- * patches x_n^T w [P, CKK] added back with row2im_add. */
-static void convt_fwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+/* convt2d forward, one block:  y_n = col2im(w^T x_n) + b 1^T, the patches
+ * x_n^T w [P, CKK] added back with row2im_add. */
+static void convt_fwd_block(vg_graph *g, vg_node *y, const conv_block *c, int first)
 {
     (void)first;
     const vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
     geom q = conv_geom(g, y);
-    int R = w->rows, CKK = w->cols;
+    int R = w->rows, CKK = w->cols, N = (int)c->ld;
     size_t Pout = (size_t)y->shape[1] * y->shape[2];
-    for (size_t blk = lo; blk < hi; blk++) {
-        conv_block c = get_block(g, y, blk);
-        int N = (int)c.ld;
-        gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
-        vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c.stage, N, w->val, CKK, 0.0f, c.rows, CKK);
-        for (int e = 0; e < c.B; e++) {
-            float *yn = y->val + (c.n0 + e) * y->cols;
-            fill_bias(b, y->shape[0], Pout, yn);
-            row2im_add(&q, c.rows + e * c.P * CKK, yn);
-        }
+    gather_block(x->val + c->n0 * x->cols, (size_t)x->cols, c->B, R, c->P, c->stage);
+    vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c->stage, N, w->val, CKK, 0.0f, c->rows, CKK);
+    for (int e = 0; e < c->B; e++) {
+        float *yn = y->val + (c->n0 + e) * y->cols;
+        fill_bias(b, y->shape[0], Pout, yn);
+        row2im_add(&q, c->rows + e * c->P * CKK, yn);
     }
 }
 
@@ -380,67 +442,65 @@ static size_t conv_work(const vg_graph *g, const vg_node *y)
     return (size_t)y->rows * (size_t)w->rows * w->cols * (size_t)q.Ho * q.Wo;
 }
 
+static void poison(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = NAN;
+}
+
 void vg_conv2d_fwd(vg_graph *g, vg_node *y)
 {
-    vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, conv_fwd_blocks);
-    y->ROWS_OF_X = 1.0f;
+    if (for_blocks(g, y, conv_fwd_block, 0, conv_work(g, y)) != 0)
+        poison(y->val, (size_t)y->rows * y->cols);
 }
 
 void vg_convt2d_fwd(vg_graph *g, vg_node *y)
 {
-    vg_for_range(g, y, n_blocks(y->rows), 1, conv_work(g, y), 0, convt_fwd_blocks);
+    if (for_blocks(g, y, convt_fwd_block, 0, conv_work(g, y)) != 0)
+        poison(y->val, (size_t)y->rows * y->cols);
 }
 
-/* conv2d backward, blocks [lo, hi); first: dx is overwritten, not added to.
+/* conv2d backward, one block; first: dx is overwritten, not added to.
  *   slot_blk = sum_{n in blk} dy_n rows(x_n) (one product over the block);
  *   dx_n (+)= col2im(w^T dy_n), from the patches dy_n^T w [P, CKK] */
-static void conv_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+static void conv_bwd_block(vg_graph *g, vg_node *y, const conv_block *c, int first)
 {
     vg_node *x = X(0), *w = X(1);
     geom q = conv_geom(g, y);
-    int R = w->rows, CKK = w->cols;
-    for (size_t blk = lo; blk < hi; blk++) {
-        conv_block c = get_block(g, y, blk);
-        int N = (int)c.ld;
-        gather_block(y->grad + c.n0 * y->cols, (size_t)y->cols, c.B, R, c.P, c.stage);
-        if (w->need_grad) {
-            if (y->ROWS_OF_X == 0.0f) /* else the forward pass left them there */
-                im2row_block(&q, &c, x->val, (size_t)x->cols, (size_t)CKK);
-            vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c.stage, N, c.rows, CKK, 0.0f, c.dw, CKK);
-        }
-        if (!x->need_grad)
-            continue;
-        vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c.stage, N, w->val, CKK, 0.0f, c.rows, CKK);
-        for (int e = 0; e < c.B; e++) {
-            float *dxn = x->grad + (c.n0 + e) * x->cols;
-            if (first)
-                memset(dxn, 0, (size_t)x->cols * sizeof(float));
-            row2im_add(&q, c.rows + e * c.P * CKK, dxn);
-        }
+    int R = w->rows, CKK = w->cols, N = (int)c->ld;
+    gather_block(y->grad + c->n0 * y->cols, (size_t)y->cols, c->B, R, c->P, c->stage);
+    if (w->need_grad) {
+        im2row_block(&q, c, x->val, (size_t)x->cols, (size_t)CKK);
+        vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c->stage, N, c->rows, CKK, 0.0f, c->dw, CKK);
+    }
+    if (!x->need_grad)
+        return;
+    vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c->stage, N, w->val, CKK, 0.0f, c->rows, CKK);
+    for (int e = 0; e < c->B; e++) {
+        float *dxn = x->grad + (c->n0 + e) * x->cols;
+        if (first)
+            memset(dxn, 0, (size_t)x->cols * sizeof(float));
+        row2im_add(&q, c->rows + e * c->P * CKK, dxn);
     }
 }
 
-/* convt2d backward, blocks [lo, hi):
+/* convt2d backward, one block:
  *   slot_blk = sum_{n in blk} x_n rows(dy_n);  dx_n (+)= w rows(dy_n)^T */
-static void convt_bwd_blocks(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+static void convt_bwd_block(vg_graph *g, vg_node *y, const conv_block *c, int first)
 {
     vg_node *x = X(0), *w = X(1);
     geom q = conv_geom(g, y);
-    int R = w->rows, CKK = w->cols;
-    for (size_t blk = lo; blk < hi; blk++) {
-        conv_block c = get_block(g, y, blk);
-        int N = (int)c.ld;
-        im2row_block(&q, &c, y->grad, (size_t)y->cols, (size_t)CKK);
-        if (w->need_grad) {
-            gather_block(x->val + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, c.stage);
-            vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c.stage, N, c.rows, CKK, 0.0f, c.dw, CKK);
-        }
-        if (!x->need_grad)
-            continue;
-        vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c.rows, CKK, 0.0f, c.stage, N);
-        scatter_block(c.stage, x->grad + c.n0 * x->cols, (size_t)x->cols, c.B, R, c.P, NULL,
-                      !first);
+    int R = w->rows, CKK = w->cols, N = (int)c->ld;
+    im2row_block(&q, c, y->grad, (size_t)y->cols, (size_t)CKK);
+    if (w->need_grad) {
+        gather_block(x->val + c->n0 * x->cols, (size_t)x->cols, c->B, R, c->P, c->stage);
+        vt_gemm(NULL, 0, 0, R, CKK, N, 1.0f, c->stage, N, c->rows, CKK, 0.0f, c->dw, CKK);
     }
+    if (!x->need_grad)
+        return;
+    vt_gemm(NULL, 0, 1, R, N, CKK, 1.0f, w->val, CKK, c->rows, CKK, 0.0f, c->stage, N);
+    scatter_block(c->stage, x->grad + c->n0 * x->cols, (size_t)x->cols, c->B, R, c->P, NULL,
+                  !first);
 }
 
 /* dw[i] (+)= sum over blocks, in block order, of slot_blk[i], for i in [lo, hi). */
@@ -449,7 +509,7 @@ static void sum_dw_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int firs
     vg_node *w = X(1);
     size_t nb = n_blocks(y->rows);
     for (size_t blk = 0; blk < nb; blk++) {
-        const float *restrict s = get_block(g, y, blk).dw;
+        const float *restrict s = get_block(g, y, blk, 0).dw;
         float *restrict d = w->grad;
         if (blk == 0 && first)
             memcpy(d + lo, s + lo, (hi - lo) * sizeof(float));
@@ -491,17 +551,23 @@ static void bias_grad_channels(vg_graph *g, vg_node *y, size_t lo, size_t hi, in
     }
 }
 
-static void conv_backward(vg_graph *g, vg_node *y, vg_range_fn blocks)
+static void conv_backward(vg_graph *g, vg_node *y, block_fn block)
 {
     vg_node *x = X(0), *w = X(1), *b = y->n_in > 2 ? X(2) : NULL;
     if (x->need_grad || w->need_grad) {
-        vg_for_range(g, y, n_blocks(y->rows), 1, 2 * conv_work(g, y), !x->grad_ready, blocks);
-        if (x->need_grad) {
+        if (for_blocks(g, y, block, !x->grad_ready, 2 * conv_work(g, y)) != 0) {
+            /* no space (see for_blocks): gradients NaN, the step refuses them */
+            if (x->need_grad)
+                poison(x->grad, (size_t)x->rows * x->cols);
+            if (w->need_grad)
+                poison(w->grad, (size_t)w->rows * w->cols);
+            x->grad_ready = x->grad_ready || x->need_grad;
+            w->grad_ready = w->grad_ready || w->need_grad;
+            w = NULL;
+        } else if (x->need_grad)
             x->grad_ready = 1;
-            y->ROWS_OF_X = 0.0f; /* conv2d's rows now hold the patches of dx */
-        }
     }
-    if (w->need_grad) {
+    if (w && w->need_grad) {
         size_t nw = (size_t)w->rows * w->cols;
         vg_for_range(g, y, nw, 16, nw * n_blocks(y->rows), !w->grad_ready, sum_dw_range);
         w->grad_ready = 1;
@@ -513,9 +579,9 @@ static void conv_backward(vg_graph *g, vg_node *y, vg_range_fn blocks)
     }
 }
 
-void vg_conv2d_bwd(vg_graph *g, vg_node *y) { conv_backward(g, y, conv_bwd_blocks); }
+void vg_conv2d_bwd(vg_graph *g, vg_node *y) { conv_backward(g, y, conv_bwd_block); }
 
-void vg_convt2d_bwd(vg_graph *g, vg_node *y) { conv_backward(g, y, convt_bwd_blocks); }
+void vg_convt2d_bwd(vg_graph *g, vg_node *y) { conv_backward(g, y, convt_bwd_block); }
 
 /* A convolution node (op conv2d or convt2d) after its sizes were checked. */
 static int add_conv(vg_graph *g, int op, int x, int w, int b, const int out[3], const int ip[4])
@@ -582,7 +648,8 @@ int vg_reshape(vg_graph *g, int x, int c, int h, int w)
 
 void vg_reshape_fwd(vg_graph *g, vg_node *y)
 {
-    memcpy(y->val, X(0)->val, (size_t)y->rows * y->cols * sizeof(float));
+    if (!y->shared) /* else y is a view of x (graph.c, memory plan) */
+        memcpy(y->val, X(0)->val, (size_t)y->rows * y->cols * sizeof(float));
 }
 
 static void copy_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
@@ -600,7 +667,8 @@ void vg_reshape_bwd(vg_graph *g, vg_node *y)
 {
     vg_node *x = X(0);
     size_t n = (size_t)y->rows * y->cols;
-    vg_for_range(g, y, n, 16, n, !x->grad_ready, copy_range);
+    if (!y->shared) /* a view: dy already is dx */
+        vg_for_range(g, y, n, 16, n, !x->grad_ready, copy_range);
     x->grad_ready = 1;
 }
 

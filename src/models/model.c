@@ -260,6 +260,7 @@ static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options 
     e->c = ctx.c;
     e->x_in = x_in;
     g->pool = m->pool;
+    g->scratch = &m->scratch;
     return g;
 }
 
@@ -311,7 +312,7 @@ static int build_prior_graph(vae_model *m)
 int vm_set_threads(vae_model *m, int threads, char *msg)
 {
     vg_graph *gs[] = {m->train_g, m->eval_g, m->iw_g, m->dec_g, m->pri_g};
-    if (vg_set_team(&m->pool, threads, gs, sizeof gs / sizeof gs[0]) != 0)
+    if (vg_set_team(&m->pool, threads, gs, sizeof gs / sizeof gs[0], &m->scratch) != 0)
         return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
     m->cfg.threads = threads;
     return VAE_OK;
@@ -379,6 +380,7 @@ void vm_free(vae_model *m)
     vc_release(&m->core);
     vn_params_free(&m->P);
     vt_pool_free(m->pool);
+    vg_scratch_free(&m->scratch);
     free(m->noisy);
     free(m);
 }
@@ -457,6 +459,7 @@ static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
     g->pool = m->pool;
+    g->scratch = &m->scratch;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     vg_bind(g, e->x, x);
@@ -559,6 +562,7 @@ static int run_rows(vae_model *m, vg_graph *g, int input, const float *data, int
                     const float *c, size_t cnt, int upto)
 {
     g->pool = m->pool;
+    g->scratch = &m->scratch;
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, input, data);

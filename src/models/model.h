@@ -44,6 +44,7 @@ struct vae_model {
     int dec_c;                /* condition input of dec_g, or -1 */
 
     vt_pool *pool;            /* thread team of cfg.threads (NULL for 1), shared by all graphs */
+    vg_scratch scratch;       /* the ops' work space, shared by all graphs (they run one at a time) */
 
     vt_rng rng;               /* training stream: init, eps, shuffles, binarisation, sampling */
 

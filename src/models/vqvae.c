@@ -241,6 +241,7 @@ static vg_graph *build_graph(vae_vqvae *q, vq_graph *n, int train)
     if (n->loss < 0)
         goto fail;
     g->pool = q->pool;
+    g->scratch = &q->scratch;
     return g;
 fail:
     vg_free(g);
@@ -301,7 +302,7 @@ nomem:
 int vq_set_threads(vae_vqvae *q, int threads, char *msg)
 {
     vg_graph *gs[] = {q->train_g, q->eval_g, q->dec_g};
-    if (vg_set_team(&q->pool, threads, gs, sizeof gs / sizeof gs[0]) != 0)
+    if (vg_set_team(&q->pool, threads, gs, sizeof gs / sizeof gs[0], &q->scratch) != 0)
         return vae_fail(msg, VAE_ERR_NOMEM, "out of memory starting %d threads", threads);
     q->cfg.threads = threads;
     return VAE_OK;
@@ -315,6 +316,7 @@ void vq_free(vae_vqvae *q)
     vg_free(q->eval_g);
     vg_free(q->dec_g);
     vt_pool_free(q->pool);
+    vg_scratch_free(&q->scratch);
     vn_params_free(&q->P);
     free(q->ema_code);
     free(q->ema_n);
@@ -355,6 +357,7 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     g->pool = q->pool;
+    g->scratch = &q->scratch;
     vg_bind(g, t->x, x);
     vg_forward(g, -1);
     vg_backward(g, t->loss);
@@ -406,6 +409,7 @@ static int run_eval(vae_vqvae *q, const float *x, size_t cnt, int upto)
 {
     vg_graph *g = q->eval_g;
     g->pool = q->pool;
+    g->scratch = &q->scratch;
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, q->en.x, x);
@@ -505,6 +509,7 @@ int vq_decode(vae_vqvae *q, const int *codes, size_t n, float *out)
            C = (size_t)q->cfg.code_dim;
     vg_graph *g = q->dec_g;
     g->pool = q->pool;
+    g->scratch = &q->scratch;
     for (size_t start = 0; start < n; start += VQ_CHUNK) {
         size_t cnt = n - start < VQ_CHUNK ? n - start : VQ_CHUNK;
         for (size_t r = 0; r < cnt * M; r++)

@@ -38,6 +38,7 @@ typedef struct vq_graph {
 struct vae_vqvae {
     vae_vqvae_config cfg;
     vt_pool *pool;            /* thread team of cfg.threads (NULL for 1), shared by all graphs */
+    vg_scratch scratch;       /* the ops' work space, shared by all graphs (they run one at a time) */
     vn_params P;              /* encoder, decoder and (gradient mode) the codebook */
     vn_net enc, dec;          /* encoder body, decoder */
     int w_ze;                 /* the z_e head: dense, or a 1x1 convolution when spatial */
