@@ -612,6 +612,21 @@ START_TEST(test_memory_plan)
     plan_compare(&s, &a);
     plan_free(&s);
     plan_free(&a);
+
+    /* an input is bound to the caller's rows after vg_set_batch: a reshape
+     * of it copies (a view taken at vg_set_batch would read the old rows) */
+    vg_graph *g = vg_new(1);
+    int x = vg_input(g, VG_ROWS_BATCH, 0, 4), y = vg_reshape(g, x, 2, 2, 1);
+    ck_assert_int_ge(y, 0);
+    float rows[2][8] = {{1, 2, 3, 4, 5, 6, 7, 8}, {-1, -2, -3, -4, -5, -6, -7, -8}};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(vg_set_batch(g, 2), 0);
+        vg_bind(g, x, rows[k]);
+        vg_forward(g, -1);
+        ck_assert_mem_eq(g->nodes[y].val, rows[k], sizeof rows[k]);
+        ck_assert(!g->nodes[y].shared);
+    }
+    vg_free(g);
 }
 END_TEST
 

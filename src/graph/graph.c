@@ -379,7 +379,8 @@ static int can_share(const vg_graph *g, const vg_node *y, const int *uses)
     if ((y->op != VG_OP_RELU && y->op != VG_OP_RESHAPE) || y->n_in != 1 || uses[y->in[0]] != 1)
         return 0;
     const vg_node *x = &g->nodes[y->in[0]];
-    int own_buffers = !x->external || x->shared; /* not a parameter or a bound input */
+    /* an op's output: inputs are bound to the caller's rows after vg_set_batch */
+    int own_buffers = x->op != VG_OP_INPUT && x->op != VG_OP_PARAM && (!x->external || x->shared);
     int same_rows = x->rows_kind == y->rows_kind && x->rows_kind != VG_ROWS_FIXED &&
                     x->cols == y->cols && x->need_grad == y->need_grad;
     int writable = x->op == VG_OP_DENSE || x->op == VG_OP_CONV2D || x->op == VG_OP_CONVT2D;
