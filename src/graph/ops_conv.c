@@ -94,116 +94,130 @@ int vg_convt2d_shape(const int in[3], int out_ch, int k, int stride, int pad, in
 
 /* ---- im2col / col2im ------------------------------------------------------- */
 
-/* An image (C, H, W) seen through a k x k kernel at Ho x Wo positions. */
+/* An image (C, H, W) seen through a k x k kernel at Ho x Wo positions;
+ * Hp x Wp: the image with p zero rows/columns before and as many after as
+ * the last window needs (padded(), below). */
 typedef struct geom {
     int C, H, W, k, s, p, Ho, Wo;
+    int Hp, Wp;
 } geom;
 
-/* k floats from src to dst, or added to dst (k: the kernel width; the
- * common widths get fixed-size copies the compiler turns into vector moves). */
-static inline void copy_run(float *restrict dst, const float *restrict src, int k)
+static geom make_geom(const int img[3], int k, int s, int p, int Ho, int Wo)
 {
-    if (k == 4)
-        memcpy(dst, src, 4 * sizeof(float));
-    else if (k == 3)
-        memcpy(dst, src, 3 * sizeof(float));
-    else
-        for (int j = 0; j < k; j++)
-            dst[j] = src[j];
+    geom q = {img[0], img[1], img[2], k, s, p, Ho, Wo, 0, 0};
+    int hw = (Ho - 1) * s + k, ww = (Wo - 1) * s + k; /* rows/columns from -p the windows span */
+    q.Hp = hw > q.H + p ? hw : q.H + p;
+    q.Wp = ww > q.W + p ? ww : q.W + p;
+    return q;
 }
 
-/* n floats, n < k: the part of a kernel row inside the image at a border.
- * Written out for n <= 4 (a copy loop of a few floats would become a
- * memmove call). */
-static inline void copy_short(float *restrict dst, const float *restrict src, int n)
+/* Floats of a padded image. */
+static size_t padded_size(const geom *q) { return (size_t)q->C * q->Hp * q->Wp; }
+
+/* pad = img with its zero border: pad[c][p + h][p + w] = img[c][h][w], 0
+ * elsewhere (every float of pad is written). Patches are then taken from
+ * pad without a bounds test: about half the output positions of a stride-2,
+ * padding-1 layer touch the border, and testing each of them (a zeroed
+ * row, then clipped copies) cost more than the copies themselves. */
+static void padded(const geom *q, const float *restrict img, float *restrict pad)
 {
-    switch (n) {
-    case 4: dst[3] = src[3]; /* fall through */
-    case 3: dst[2] = src[2]; /* fall through */
-    case 2: dst[1] = src[1]; /* fall through */
-    case 1: dst[0] = src[0]; /* fall through */
-    case 0: break;
-    default: memcpy(dst, src, (size_t)n * sizeof(float));
+    size_t Wp = (size_t)q->Wp, W = (size_t)q->W;
+    for (int c = 0; c < q->C; c++) {
+        float *restrict d = pad + (size_t)c * q->Hp * Wp;
+        const float *restrict src = img + (size_t)c * q->H * W;
+        memset(d, 0, (size_t)q->p * Wp * sizeof(float));
+        for (int h = 0; h < q->H; h++) {
+            float *restrict row = d + ((size_t)q->p + h) * Wp;
+            for (int j = 0; j < q->p; j++) /* a few floats: no memset call */
+                row[j] = 0.0f;
+            memcpy(row + q->p, src + h * W, W * sizeof(float));
+            for (size_t j = (size_t)q->p + W; j < Wp; j++)
+                row[j] = 0.0f;
+        }
+        memset(d + ((size_t)q->p + q->H) * Wp, 0,
+               ((size_t)q->Hp - q->p - q->H) * Wp * sizeof(float));
     }
 }
 
-static inline void add_run(float *restrict dst, const float *restrict src, int k)
+/* img[c][h][w] = pad[c][p + h][p + w]: the inside of pad back. */
+static void unpadded(const geom *q, const float *restrict pad, float *restrict img)
 {
-    if (k == 4) {
-        dst[0] += src[0];
-        dst[1] += src[1];
-        dst[2] += src[2];
-        dst[3] += src[3];
-    } else
-        for (int j = 0; j < k; j++)
-            dst[j] += src[j];
+    size_t Wp = (size_t)q->Wp, W = (size_t)q->W;
+    for (int c = 0; c < q->C; c++)
+        for (int h = 0; h < q->H; h++)
+            memcpy(img + ((size_t)c * q->H + h) * W,
+                   pad + ((size_t)c * q->Hp + q->p + h) * Wp + q->p, W * sizeof(float));
 }
 
 /* The patches of one image, one row of C*k*k values per output position:
  *   rows[oh*Wo + ow][(c*k + i)*k + j] = img[c][oh*s - p + i][ow*s - p + j]   (0 outside)
- * i.e. cols(img)^T. For each (c, i) the k values of a row are k neighbours
- * in the image, whatever the stride: one short contiguous copy, and no
- * bounds test for the positions whose kernel window lies inside. */
-static void im2row(const geom *q, const float *restrict img, float *restrict rows)
+ * i.e. cols(img)^T, taken from the padded image `pad` (padded(), filled by
+ * the caller): for each (c, i) the k values are k neighbours, whatever the
+ * stride, so every position is the same short contiguous copies. Inlined
+ * with k a constant for the common kernel widths (the copies of a channel
+ * then stay in registers: with k a variable GCC kept the loop counters on
+ * the stack and the loop ran at a fraction of the store rate). */
+static inline void im2row_k(const geom *q, const float *restrict pad, float *restrict rows,
+                            const int k)
 {
-    int k = q->k, C = q->C, H = q->H, W = q->W;
-    size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
+    int C = q->C;
+    size_t CKK = (size_t)C * k * k, HWp = (size_t)q->Hp * q->Wp, Wp = (size_t)q->Wp;
     for (int oh = 0; oh < q->Ho; oh++)
         for (int ow = 0; ow < q->Wo; ow++) {
             float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
-            int ih0 = oh * q->s - q->p, iw0 = ow * q->s - q->p;
-            if (ih0 >= 0 && ih0 + k <= H && iw0 >= 0 && iw0 + k <= W) {
-                const float *src = img + (size_t)ih0 * W + iw0;
-                for (int c = 0; c < C; c++)
-                    for (int i = 0; i < k; i++)
-                        copy_run(row + ((size_t)c * k + i) * k, src + c * HW + (size_t)i * W, k);
-                continue;
-            }
-            /* A border position: kernel rows [ilo, ihi) and columns [jlo, jhi) are inside. */
-            int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
-            int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
-            memset(row, 0, CKK * sizeof(float));
-            if (jlo >= jhi)
-                continue;
+            const float *src = pad + (size_t)oh * q->s * Wp + (size_t)ow * q->s;
             for (int c = 0; c < C; c++)
-                for (int i = ilo; i < ihi; i++) {
-                    float *d = row + ((size_t)c * k + i) * k;
-                    const float *src = img + c * HW + (size_t)(ih0 + i) * W + iw0;
-                    if (jlo == 0 && jhi == k)
-                        copy_run(d, src, k);
-                    else
-                        copy_short(d + jlo, src + jlo, jhi - jlo);
-                }
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++)
+                        row[((size_t)c * k + i) * k + j] = src[c * HWp + (size_t)i * Wp + j];
         }
 }
 
-/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += rows[oh*Wo + ow][(c*k + i)*k + j]
- * (positions in order, so each pixel receives its terms in (oh, ow) order). */
-static void row2im_add(const geom *q, const float *restrict rows, float *restrict img)
+static void im2row(const geom *q, const float *restrict img, float *restrict rows,
+                   float *restrict pad)
 {
-    int k = q->k, C = q->C, H = q->H, W = q->W;
-    size_t CKK = (size_t)C * k * k, HW = (size_t)H * W;
+    padded(q, img, pad);
+    switch (q->k) {
+    case 3: im2row_k(q, pad, rows, 3); break;
+    case 4: im2row_k(q, pad, rows, 4); break;
+    default: im2row_k(q, pad, rows, q->k);
+    }
+}
+
+/* The adjoint: img[c][oh*s - p + i][ow*s - p + j] += rows[oh*Wo + ow][(c*k + i)*k + j]
+ * (positions in order, so each pixel receives its terms in (oh, ow) order,
+ * added to its value before: the padded copy starts from img, and the terms
+ * that fall on the border are dropped with it); add = 0: img = the sum of
+ * its terms alone. */
+static inline void row2pad_k(const geom *q, const float *restrict rows, float *restrict pad,
+                             const int k)
+{
+    int C = q->C;
+    size_t CKK = (size_t)C * k * k, HWp = (size_t)q->Hp * q->Wp, Wp = (size_t)q->Wp;
     for (int oh = 0; oh < q->Ho; oh++)
         for (int ow = 0; ow < q->Wo; ow++) {
             const float *restrict row = rows + ((size_t)oh * q->Wo + ow) * CKK;
-            int ih0 = oh * q->s - q->p, iw0 = ow * q->s - q->p;
-            if (ih0 >= 0 && ih0 + k <= H && iw0 >= 0 && iw0 + k <= W) {
-                float *dst = img + (size_t)ih0 * W + iw0;
-                for (int c = 0; c < C; c++)
-                    for (int i = 0; i < k; i++)
-                        add_run(dst + c * HW + (size_t)i * W, row + ((size_t)c * k + i) * k, k);
-                continue;
-            }
-            int ilo = ih0 < 0 ? -ih0 : 0, ihi = H - ih0 < k ? H - ih0 : k;
-            int jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < k ? W - iw0 : k;
+            float *dst = pad + (size_t)oh * q->s * Wp + (size_t)ow * q->s;
             for (int c = 0; c < C; c++)
-                for (int i = ilo; i < ihi; i++) {
-                    const float *d = row + ((size_t)c * k + i) * k;
-                    float *dst = img + c * HW + (size_t)(ih0 + i) * W + iw0;
-                    for (int j = jlo; j < jhi; j++)
-                        dst[j] += d[j];
-                }
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++)
+                        dst[c * HWp + (size_t)i * Wp + j] += row[((size_t)c * k + i) * k + j];
         }
+}
+
+static void row2im_add(const geom *q, const float *restrict rows, float *restrict img,
+                       float *restrict pad, int add)
+{
+    if (add)
+        padded(q, img, pad);
+    else /* img = the terms alone: start from zeros (the same sums: 0 + t1 + ...) */
+        memset(pad, 0, padded_size(q) * sizeof(float));
+    switch (q->k) {
+    case 3: row2pad_k(q, rows, pad, 3); break;
+    case 4: row2pad_k(q, rows, pad, 4); break;
+    default: row2pad_k(q, rows, pad, q->k);
+    }
+    unpadded(q, pad, img);
 }
 
 /* A block's B images side by side: stage[c][b*P + i] = src_b[c*P + i], src_b = src + b*stride. */
@@ -249,8 +263,7 @@ static geom conv_geom(const vg_graph *g, const vg_node *y)
 {
     const int *img = is_convt(y) ? y->shape : g->nodes[y->in[0]].shape;
     const int *pos = is_convt(y) ? g->nodes[y->in[0]].shape : y->shape;
-    geom q = {img[0], img[1], img[2], y->iparam[0], y->iparam[1], y->iparam[2], pos[1], pos[2]};
-    return q;
+    return make_geom(img, y->iparam[0], y->iparam[1], y->iparam[2], pos[1], pos[2]);
 }
 
 /* Blocks of a batch: ceil(rows / 8), made even (when rows allow) so that two
@@ -268,22 +281,24 @@ static size_t block_start(int rows, size_t blk)
     return blk * (size_t)rows / n_blocks(rows);
 }
 
-/* A block's work space: rows [8P, CKK] and stage [R, 8P] in the slot of
- * the thread working on it, and the block's own dw slot [R, CKK]. */
+/* A block's work space: rows [8P, CKK], stage [R, 8P] and a padded image
+ * in the slot of the thread working on it, and the block's own dw slot
+ * [R, CKK]. */
 typedef struct conv_block {
-    float *rows, *stage, *dw;
+    float *rows, *stage, *pad, *dw;
     size_t n0;   /* first example */
     int B;       /* examples in the block */
     size_t P;    /* positions per example */
     size_t ld;   /* B*P: the block's positions, stage's row length */
 } conv_block;
 
-/* Floats of one thread's slot: rows [8P, CKK] and stage [R, 8P]. */
+/* Floats of one thread's slot: rows [8P, CKK], stage [R, 8P], a padded image. */
 static size_t slot_size(const vg_graph *g, const vg_node *y)
 {
     geom q = conv_geom(g, y);
     const vg_node *w = &g->nodes[y->in[1]];
-    return ((size_t)w->cols + (size_t)w->rows) * (size_t)q.Ho * q.Wo * VG_CONV_BLOCK;
+    return ((size_t)w->cols + (size_t)w->rows) * (size_t)q.Ho * q.Wo * VG_CONV_BLOCK +
+           padded_size(&q);
 }
 
 /* Floats of the dw slots: one [R, CKK] per block when w is trained (the
@@ -327,6 +342,7 @@ static conv_block get_block(vg_graph *g, const vg_node *y, size_t blk, size_t sl
     c.dw = w->need_grad ? base + blk * (size_t)w->rows * w->cols : NULL;
     c.rows = base + dw_size(g, y, y->rows) + slot * slot_size(g, y);
     c.stage = c.rows + (size_t)w->cols * c.P * VG_CONV_BLOCK;
+    c.pad = c.stage + (size_t)w->rows * c.P * VG_CONV_BLOCK;
     return c;
 }
 
@@ -391,7 +407,7 @@ static void im2row_block(const geom *q, const conv_block *c, const float *img, s
                          size_t CKK)
 {
     for (int b = 0; b < c->B; b++)
-        im2row(q, img + (c->n0 + b) * stride, c->rows + b * c->P * CKK);
+        im2row(q, img + (c->n0 + b) * stride, c->rows + b * c->P * CKK, c->pad);
 }
 
 /* conv2d forward, one block:  y_n = w cols(x_n) + b 1^T = w rows(x_n)^T + b 1^T. */
@@ -431,7 +447,7 @@ static void convt_fwd_block(vg_graph *g, vg_node *y, const conv_block *c, int fi
     for (int e = 0; e < c->B; e++) {
         float *yn = y->val + (c->n0 + e) * y->cols;
         fill_bias(b, y->shape[0], Pout, yn);
-        row2im_add(&q, c->rows + e * c->P * CKK, yn);
+        row2im_add(&q, c->rows + e * c->P * CKK, yn, c->pad, 1);
     }
 }
 
@@ -478,9 +494,7 @@ static void conv_bwd_block(vg_graph *g, vg_node *y, const conv_block *c, int fir
     vt_gemm(NULL, 1, 0, N, CKK, R, 1.0f, c->stage, N, w->val, CKK, 0.0f, c->rows, CKK);
     for (int e = 0; e < c->B; e++) {
         float *dxn = x->grad + (c->n0 + e) * x->cols;
-        if (first)
-            memset(dxn, 0, (size_t)x->cols * sizeof(float));
-        row2im_add(&q, c->rows + e * c->P * CKK, dxn);
+        row2im_add(&q, c->rows + e * c->P * CKK, dxn, c->pad, !first);
     }
 }
 
