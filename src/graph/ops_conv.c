@@ -30,7 +30,8 @@
  *
  * Work space (vg_conv_reserve, in the graph's vg_scratch, which a model's
  * graphs share): one slot per thread of the team for the block it is on
- * (its patch rows [B*P, CKK] and its images side by side [R, B*P]) and, when
+ * (its patch rows [B*P, CKK], its images side by side [R, B*P] and one
+ * zero-padded image, im2row's source and row2im's target) and, when
  * w is trained, one dw slot [R, CKK] per block. Nothing stays there from one
  * op call to the next, so conv2d's backward pass forms the patches of x
  * again (im2row is cheap next to the products; keeping them cost 37 MB per
