@@ -474,6 +474,13 @@ static net build_net(vt_pool *pool, const float *params, size_t np)
     return t;
 }
 
+static void free_net(net *t)
+{
+    vg_free(t->g);
+    free(t->params);
+    free(t->grads);
+}
+
 /* 1, 2 and 3 threads give the same bits. The image ops never split one
  * product over the team (each block of 8 examples is one single-threaded
  * sgemm on the same buffers whatever the team, and the dW blocks are summed
@@ -519,9 +526,7 @@ START_TEST(test_threads_same_bits)
     free(seed);
     free(params);
     for (int k = 0; k < 3; k++) {
-        vg_free(t[k].g);
-        free(t[k].params);
-        free(t[k].grads);
+        free_net(&t[k]);
         vt_pool_free(pools[k]);
     }
 }
@@ -578,12 +583,9 @@ START_TEST(test_shared_scratch)
     free(seed);
     free(seed_b);
     free(params);
-    net all[3] = {ref, a, b};
-    for (int k = 0; k < 3; k++) {
-        vg_free(all[k].g);
-        free(all[k].params);
-        free(all[k].grads);
-    }
+    free_net(&ref);
+    free_net(&a);
+    free_net(&b);
     vg_scratch_free(&shared);
     vt_pool_free(team);
 }
@@ -620,11 +622,8 @@ START_TEST(test_scratch_reserved_late)
     ck_assert(memcmp(ref.grads, late.grads, np * sizeof(float)) == 0);
     free(seed);
     free(params);
-    for (int k = 0; k < 2; k++) {
-        vg_free(t[k].g);
-        free(t[k].params);
-        free(t[k].grads);
-    }
+    free_net(&ref);
+    free_net(&late);
     vg_scratch_free(&empty);
 }
 END_TEST
