@@ -395,8 +395,9 @@ def main():
     cpu_rows = [c for c in configs if any(r.get("cpu_rates") for r in res[c]["libvae"])]
     if cpu_rows:
         def cpu_rate(c, side):
-            rs = [v for r in (res[c][side] or res[c]["torch-literal"])
-                  for v in r.get("cpu_rates", [])]
+            # torch-tuned at T = 1 is the literal run; no other side falls back
+            runs = res[c][side] or (res[c]["torch-literal"] if side == "torch-tuned" else [])
+            rs = [v for r in runs for v in r.get("cpu_rates", [])]
             return statistics.median(rs) if rs else float("nan")
         print()
         print("Samples per CPU second of the training loop (process CPU time, all threads; "
