@@ -150,6 +150,14 @@ VG_OPS_ELSEWHERE(VG_OP_PROTO_)
 int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n,
                 vg_scratch *shared);
 
+/* Run g on a model's execution context: its thread team (NULL: one thread)
+ * and its shared work space (NULL: g's own). Both are borrowed. */
+static inline void vg_use(vg_graph *g, vt_pool *pool, vg_scratch *scratch)
+{
+    g->pool = pool;
+    g->scratch = scratch;
+}
+
 /* The work space g's ops use: the shared one, or g's own. */
 static inline vg_scratch *vg_scratch_of(vg_graph *g)
 {

@@ -32,8 +32,7 @@ int vm_log_likelihood(vae_model *m, const float *x, const float *c, size_t n, in
     size_t D = (size_t)m->cfg.input_dim, K = (size_t)m->cfg.latent_dim;
     vt_rng rng;
     vt_rng_seed(&rng, m->cfg.seed, VM_STREAM_LL);
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     double total = 0.0;
     for (size_t start = 0; start < n; start += VM_IW_ROWS) {
         size_t cnt = n - start < VM_IW_ROWS ? n - start : VM_IW_ROWS;
@@ -142,8 +141,7 @@ int vm_gradient_stats(vae_model *m, const float *x, const float *cond, size_t n,
         free(m2);
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "gradient_stats: out of memory");
     }
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     if (e.score >= 0 && c->baseline == VAE_BASELINE_EMA)
         draw(m, g, &e, c, x, cond, n); /* warm-up: the EMA baseline starts from a real reward */
     for (int s = 0; s < draws; s++) {

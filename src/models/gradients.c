@@ -59,8 +59,7 @@ int vm_compute_gradients(vae_model *m, const float *x, const float *c, size_t n,
     const vo_graph *e = &m->train_e;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     vm_apply_schedule(m);
     vg_bind(g, e->x, x);
     if (e->x_in != e->x) { /* denoising: a fresh corruption for the encoder (models/ae.c) */
@@ -112,8 +111,7 @@ int vm_elbo_keyed(vae_model *m, const float *x, const float *c, size_t n, uint64
     vm_noise noise = {1, key, first};
     double sr = 0.0, sk = 0.0;
     size_t bad = 0, first_bad = 0;
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     for (size_t start = 0; start < n; start += VM_CHUNK) {
         size_t cnt = n - start < VM_CHUNK ? n - start : VM_CHUNK;
         if (vg_set_batch(g, (int)cnt) != 0)

@@ -335,8 +335,7 @@ static vg_graph *new_graph(vae_model *m, vo_graph *e, vh_nodes *v, int samples, 
         vg_free(g);
         return NULL;
     }
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     return g;
 }
 
@@ -373,8 +372,7 @@ int vh_sample(vae_model *m, size_t n, float *out)
         vg_free(g);
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "sample: out of memory");
     }
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     int rc = VAE_OK;
     for (size_t start = 0; start < n && rc == VAE_OK; start += chunk) {
         size_t cnt = n - start < chunk ? n - start : chunk;

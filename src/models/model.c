@@ -259,8 +259,7 @@ static vg_graph *build_graph(vae_model *m, vo_graph *e, int samples, vo_options 
     }
     e->c = ctx.c;
     e->x_in = x_in;
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     return g;
 }
 
@@ -458,8 +457,7 @@ static int eval_rows(vae_model *m, const float *x, const float *c, size_t n, vt_
 {
     vg_graph *g = m->eval_g;
     const vo_graph *e = &m->eval_e;
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
     vg_bind(g, e->x, x);
@@ -561,8 +559,7 @@ int vm_elbo(vae_model *m, const float *x, const float *c, size_t n, float *per_e
 static int run_rows(vae_model *m, vg_graph *g, int input, const float *data, int cnode,
                     const float *c, size_t cnt, int upto)
 {
-    g->pool = m->pool;
-    g->scratch = &m->scratch;
+    vg_use(g, m->pool, &m->scratch);
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(m->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, input, data);

@@ -240,8 +240,7 @@ static vg_graph *build_graph(vae_vqvae *q, vq_graph *n, int train)
     n->loss = n->vql_mean < 0 ? -1 : vg_axpby(g, -1.0f, n->rec_mean, 1.0f, n->vql_mean);
     if (n->loss < 0)
         goto fail;
-    g->pool = q->pool;
-    g->scratch = &q->scratch;
+    vg_use(g, q->pool, &q->scratch);
     return g;
 fail:
     vg_free(g);
@@ -356,8 +355,7 @@ int vq_train_step(vae_vqvae *q, vae_optimizer *opt, const float *x, size_t n,
         return rc;
     if (vg_set_batch(g, (int)n) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", n);
-    g->pool = q->pool;
-    g->scratch = &q->scratch;
+    vg_use(g, q->pool, &q->scratch);
     vg_bind(g, t->x, x);
     vg_forward(g, -1);
     vg_backward(g, t->loss);
@@ -408,8 +406,7 @@ int vq_train_epoch(vae_vqvae *q, vae_optimizer *opt, const vae_dataset *ds, size
 static int run_eval(vae_vqvae *q, const float *x, size_t cnt, int upto)
 {
     vg_graph *g = q->eval_g;
-    g->pool = q->pool;
-    g->scratch = &q->scratch;
+    vg_use(g, q->pool, &q->scratch);
     if (vg_set_batch(g, (int)cnt) != 0)
         return vae_fail(q->errmsg, VAE_ERR_NOMEM, "out of memory for a batch of %zu", cnt);
     vg_bind(g, q->en.x, x);
@@ -508,8 +505,7 @@ int vq_decode(vae_vqvae *q, const int *codes, size_t n, float *out)
     size_t D = (size_t)q->cfg.input_dim, M = (size_t)q->cfg.n_latents,
            C = (size_t)q->cfg.code_dim;
     vg_graph *g = q->dec_g;
-    g->pool = q->pool;
-    g->scratch = &q->scratch;
+    vg_use(g, q->pool, &q->scratch);
     for (size_t start = 0; start < n; start += VQ_CHUNK) {
         size_t cnt = n - start < VQ_CHUNK ? n - start : VQ_CHUNK;
         for (size_t r = 0; r < cnt * M; r++)
