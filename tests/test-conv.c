@@ -628,6 +628,89 @@ START_TEST(test_scratch_reserved_late)
 }
 END_TEST
 
+/* A team that grows after the batch was set while the work space cannot
+ * grow (its limit): the convolutions use as many threads as it has slots
+ * for, and give the same bits. */
+START_TEST(test_scratch_fewer_slots)
+{
+    const size_t np = 501;
+    const int n = 45;
+    vt_rng r;
+    vt_rng_seed(&r, 87, 0);
+    float *params = malloc(np * sizeof(float));
+    fill(&r, params, np, -0.5f, 0.5f);
+    net ref = build_net(NULL, params, np), lim = build_net(NULL, params, np);
+    ck_assert_int_eq(vg_set_batch(ref.g, n), 0);
+    size_t one_slot = vg_scratch_of(ref.g)->cap; /* the dw slots and one thread's slot */
+    vg_scratch capped = {.limit = one_slot};
+    vg_graph *gs[1] = {lim.g};
+    vt_pool *team = NULL;
+    ck_assert_int_eq(vg_set_team(&team, 1, gs, 1, &capped), 0);
+    ck_assert_int_eq(vg_set_batch(lim.g, n), 0);
+    ck_assert_int_eq(vg_set_team(&team, 3, gs, 1, &capped), 0); /* growth fails: kept */
+    ck_assert_int_eq(vt_pool_parts(lim.g->pool), 3);
+    ck_assert_uint_eq(capped.cap, one_slot);
+    size_t nx = (size_t)n * ref.g->nodes[ref.x].cols, ny = (size_t)n * ref.g->nodes[ref.y].cols;
+    fill(&r, ref.g->nodes[ref.x].val, nx, -1, 1);
+    memcpy(lim.g->nodes[lim.x].val, ref.g->nodes[ref.x].val, nx * sizeof(float));
+    float *seed = malloc(ny * sizeof(float));
+    fill(&r, seed, ny, -1, 1);
+    net t[2] = {ref, lim};
+    for (int k = 0; k < 2; k++) {
+        vg_forward(t[k].g, -1);
+        backward_from(t[k].g, t[k].y, seed);
+    }
+    ck_assert_uint_eq(capped.cap, one_slot);
+    ck_assert(memcmp(ref.g->nodes[ref.y].val, lim.g->nodes[lim.y].val, ny * sizeof(float)) == 0);
+    ck_assert(memcmp(ref.grads, lim.grads, np * sizeof(float)) == 0);
+    free(seed);
+    free(params);
+    free_net(&ref);
+    free_net(&lim);
+    vt_pool_free(team);
+    vg_scratch_free(&capped);
+}
+END_TEST
+
+/* No work space at all (it cannot grow inside a pass): the convolutions
+ * write NaN instead of past the end, so the loss and the gradients of the
+ * weights before it are NaN and a training step refuses them. */
+START_TEST(test_scratch_no_space)
+{
+    const size_t np = 501;
+    const int n = 19;
+    vt_rng r;
+    vt_rng_seed(&r, 88, 0);
+    float *params = malloc(np * sizeof(float));
+    fill(&r, params, np, -0.5f, 0.5f);
+    net t = build_net(NULL, params, np);
+    ck_assert_int_eq(vg_set_batch(t.g, n), 0);
+    vg_scratch none = {.limit = 1};
+    t.g->scratch = &none;
+    size_t nx = (size_t)n * t.g->nodes[t.x].cols, ny = (size_t)n * t.g->nodes[t.y].cols;
+    fill(&r, t.g->nodes[t.x].val, nx, -1, 1);
+    float *seed = malloc(ny * sizeof(float));
+    fill(&r, seed, ny, -1, 1);
+    vg_forward(t.g, -1);
+    for (int k = 0; k < t.g->n_nodes; k++) { /* both convolutions' outputs */
+        const vg_node *v = &t.g->nodes[k];
+        if (v->op != VG_OP_CONV2D && v->op != VG_OP_CONVT2D)
+            continue;
+        for (size_t i = 0; i < (size_t)v->rows * v->cols; i++)
+            ck_assert(isnan(v->val[i]));
+    }
+    backward_from(t.g, t.y, seed);
+    ck_assert_ptr_null(none.buf);
+    for (size_t i = 0; i < 192; i++)       /* w1 */
+        ck_assert(isnan(t.grads[i]));
+    for (size_t i = 210; i < 498; i++)     /* w2 */
+        ck_assert(isnan(t.grads[i]));
+    free(seed);
+    free(params);
+    free_net(&t);
+}
+END_TEST
+
 /* Growing the batch regrows the convolutions' scratch; results stay right. */
 START_TEST(test_batch_growth)
 {
@@ -684,6 +767,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_threads_same_bits);
     tcase_add_test(tc, test_shared_scratch);
     tcase_add_test(tc, test_scratch_reserved_late);
+    tcase_add_test(tc, test_scratch_fewer_slots);
+    tcase_add_test(tc, test_scratch_no_space);
     tcase_add_test(tc, test_batch_growth);
     suite_add_tcase(s, tc);
     return s;

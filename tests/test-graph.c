@@ -58,6 +58,35 @@ START_TEST(test_relu_values)
 }
 END_TEST
 
+/* relu, leaky relu and clamp keep a NaN (PyTorch does too): mapping it to
+ * 0 or to a bound would hide a failure upstream from every later check.
+ * The relu also in place (after a dense op, the memory plan's case). */
+START_TEST(test_activations_keep_nan)
+{
+    const int ops[3] = {VG_OP_RELU, VG_OP_LEAKY_RELU, VG_OP_CLAMP};
+    for (int k = 0; k < 3; k++)
+        for (int inplace = 0; inplace < 2; inplace++) {
+            vg_graph *g = vg_new(1);
+            float xv[4] = {NAN, -1.0f, 0.5f, 40.0f}, w[1] = {1.0f}, b[1] = {0.0f};
+            int x = vg_input(g, VG_ROWS_BATCH, 0, 1), y;
+            if (inplace)
+                x = vg_dense(g, x, vg_param(g, 1, 1, w, NULL), vg_param(g, 1, 1, b, NULL));
+            ck_assert_int_ge(x, 0);
+            y = vg_unary(g, ops[k], x, ops[k] == VG_OP_CLAMP ? -30.0f : 0.1f, 20.0f);
+            ck_assert_int_eq(vg_set_batch(g, 4), 0);
+            ck_assert_int_eq(g->nodes[y].shared, inplace && ops[k] == VG_OP_RELU);
+            memcpy(g->nodes[inplace ? g->nodes[x].in[0] : x].val, xv, sizeof xv);
+            vg_forward(g, -1);
+            const float *v = g->nodes[y].val;
+            ck_assert(isnan(v[0]));
+            ck_assert_float_eq(v[1], ops[k] == VG_OP_RELU ? 0.0f : ops[k] == VG_OP_LEAKY_RELU ? -0.1f : -1.0f);
+            ck_assert_float_eq(v[2], 0.5f);
+            ck_assert_float_eq(v[3], ops[k] == VG_OP_CLAMP ? 20.0f : 40.0f);
+            vg_free(g);
+        }
+}
+END_TEST
+
 START_TEST(test_dense)
 {
     vt_rng r;
@@ -715,6 +744,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_relu);
     tcase_add_test(tc, test_leaky_relu);
     tcase_add_test(tc, test_relu_values);
+    tcase_add_test(tc, test_activations_keep_nan);
     tcase_add_test(tc, test_tanh);
     tcase_add_test(tc, test_sigmoid);
     tcase_add_test(tc, test_softplus);

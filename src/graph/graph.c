@@ -44,6 +44,8 @@ int vg_scratch_reserve(vg_graph *g, size_t floats)
     vg_scratch *s = vg_scratch_of(g);
     if (floats <= s->cap)
         return 0;
+    if (s->limit && floats > s->limit)
+        return -1;
     float *b = malloc(floats * sizeof(float));
     if (!b)
         return -1;

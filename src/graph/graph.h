@@ -108,6 +108,8 @@ typedef struct vg_node {
 typedef struct vg_scratch {
     float *buf;
     size_t cap;           /* floats in buf */
+    size_t limit;         /* most floats buf may grow to, 0: no limit (a memory cap;
+                           * the tests use it to make growth fail) */
 } vg_scratch;
 
 typedef struct vg_graph {
@@ -165,7 +167,8 @@ static inline vg_scratch *vg_scratch_of(vg_graph *g)
 }
 
 /* Make g's work space hold at least `floats` floats (its contents are not
- * kept). 0, or -1 on no memory (the old space is kept). */
+ * kept). 0, or -1 on no memory or past the space's limit (the old space is
+ * kept). */
 int vg_scratch_reserve(vg_graph *g, size_t floats);
 
 /* Frees a shared work space's buffer (the struct is the owner's). */

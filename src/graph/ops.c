@@ -174,8 +174,11 @@ static void dense_bwd(vg_graph *g, vg_node *y)
         for_range(g, y, size_of(y), 16, size_of(y), 0, fname##_range);                           \
     }
 
-/* relu: y = max(x, 0); dy/dx = [x > 0] */
-UNARY_FWD(relu_copy_fwd, x > 0.0f ? x : 0.0f)
+/* relu: y = max(x, 0); dy/dx = [x > 0]. A NaN stays NaN (as in PyTorch):
+ * written `x <= 0 ? 0 : x`, not `x > 0 ? x : 0`, which would turn it into 0
+ * and hide a failure upstream (a convolution without work space writes NaN,
+ * an overflow) from every check after the activation. */
+UNARY_FWD(relu_copy_fwd, x <= 0.0f ? 0.0f : x)
 UNARY_BWD(relu_copy_bwd, (float)(xv[i] > 0.0f)) /* (float)(bool): 1 or 0, no branch, vectorises */
 
 /* The same in place, when y shares x's buffers (graph.c, memory plan): v =
@@ -187,7 +190,7 @@ VT_CLONES static void relu_inplace_fwd_range(vg_graph *g, vg_node *y, size_t lo,
     (void)g, (void)first;
     float *restrict v = y->val;
     for (size_t i = lo; i < hi; i++)
-        v[i] = v[i] > 0.0f ? v[i] : 0.0f;
+        v[i] = v[i] <= 0.0f ? 0.0f : v[i];
 }
 
 VT_CLONES static void relu_inplace_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,
@@ -228,8 +231,9 @@ UNARY_BWD(sigmoid_bwd, yv[i] * (1.0f - yv[i]))
 /* softplus: y = log(1 + e^x); dy/dx = sigmoid(x) */
 UNARY_FWD(softplus_fwd, softplusf(x))
 UNARY_BWD(softplus_bwd, sigmoidf(xv[i]))
-/* clamp to [lo, hi] = [p0, p1]: dy/dx = [lo < x < hi] (zero where the clamp bites) */
-UNARY_FWD(clamp_fwd, fminf(fmaxf(x, p0), p1))
+/* clamp to [lo, hi] = [p0, p1]: dy/dx = [lo < x < hi] (zero where the clamp bites).
+ * NaN stays NaN (fmaxf(NaN, lo) would give lo). */
+UNARY_FWD(clamp_fwd, x < p0 ? p0 : (x > p1 ? p1 : x))
 UNARY_BWD(clamp_bwd, (float)((xv[i] > p0) & (xv[i] < p1)))
 
 /* ---- reparameterisation: z = mu + exp(lv/2) * eps ------------------------- */
