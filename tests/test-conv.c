@@ -451,7 +451,10 @@ typedef struct net {
     int x, y;
 } net;
 
-/* x (2,12,10) -> conv2d(6,4,2,1) -> relu -> layernorm -> convT2d(3,4,2,1) [n rows]. */
+/* x (2,12,10) -> conv2d(6,4,2,1) -> relu -> layernorm -> convT2d(3,4,2,1) [n rows];
+ * its parameters: w1 [6, 32], b1, gamma, beta [6], w2 [6, 48], b2 [3]. */
+#define NET_PARAMS 501
+
 static net build_net(vt_pool *pool, const float *params, size_t np)
 {
     net t;
@@ -474,6 +477,16 @@ static net build_net(vt_pool *pool, const float *params, size_t np)
     return t;
 }
 
+/* NET_PARAMS parameters from U(-0.5, 0.5), drawn from *r seeded with seed. */
+static float *random_params(vt_rng *r, uint64_t seed)
+{
+    vt_rng_seed(r, seed, 0);
+    float *p = malloc(NET_PARAMS * sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    fill(r, p, NET_PARAMS, -0.5f, 0.5f);
+    return p;
+}
+
 static void free_net(net *t)
 {
     vg_free(t->g);
@@ -489,12 +502,10 @@ static void free_net(net *t)
  * Haswell, SkylakeX, Sandybridge and under valgrind). */
 START_TEST(test_threads_same_bits)
 {
-    const size_t np = 501;
+    const size_t np = NET_PARAMS;
     const int n = 45; /* six blocks of up to 8 examples: the split happens */
     vt_rng r;
-    vt_rng_seed(&r, 83, 0);
-    float *params = malloc(np * sizeof(float));
-    fill(&r, params, np, -0.5f, 0.5f);
+    float *params = random_params(&r, 83);
     vt_pool *pools[3] = {NULL, vt_pool_new(2), vt_pool_new(3)};
     ck_assert_int_eq(vt_pool_parts(pools[1]), 2);
     net t[3];
@@ -539,7 +550,7 @@ END_TEST
  * space to one slot per thread (vg_set_team), with the same bits. */
 START_TEST(test_shared_scratch)
 {
-    const size_t np = 501;
+    const size_t np = NET_PARAMS;
     const int n = 45, nb = 13;
     vt_rng r;
     vt_rng_seed(&r, 85, 0);
@@ -591,36 +602,42 @@ START_TEST(test_shared_scratch)
 }
 END_TEST
 
+/* One forward and backward pass of ref and of other on the same random
+ * input and output gradient (batch already set): the same bits. */
+static void assert_same_pass(net *ref, net *other, int n, vt_rng *r)
+{
+    size_t nx = (size_t)n * ref->g->nodes[ref->x].cols, ny = (size_t)n * ref->g->nodes[ref->y].cols;
+    fill(r, ref->g->nodes[ref->x].val, nx, -1, 1);
+    memcpy(other->g->nodes[other->x].val, ref->g->nodes[ref->x].val, nx * sizeof(float));
+    float *seed = malloc(ny * sizeof(float));
+    fill(r, seed, ny, -1, 1);
+    net *t[2] = {ref, other};
+    for (int k = 0; k < 2; k++) {
+        vg_forward(t[k]->g, -1);
+        backward_from(t[k]->g, t[k]->y, seed);
+    }
+    ck_assert(memcmp(ref->g->nodes[ref->y].val, other->g->nodes[other->y].val,
+                     ny * sizeof(float)) == 0);
+    ck_assert(memcmp(ref->grads, other->grads, NET_PARAMS * sizeof(float)) == 0);
+    free(seed);
+}
+
 /* A graph pointed at an empty work space after its batch was set (a model
  * that forgot to reserve): the op reserves the space itself and gives the
  * same bits; nothing is written outside the space (ASan, valgrind). */
 START_TEST(test_scratch_reserved_late)
 {
-    const size_t np = 501;
+    const size_t np = NET_PARAMS;
     const int n = 19;
     vt_rng r;
-    vt_rng_seed(&r, 86, 0);
-    float *params = malloc(np * sizeof(float));
-    fill(&r, params, np, -0.5f, 0.5f);
+    float *params = random_params(&r, 86);
     net ref = build_net(NULL, params, np), late = build_net(NULL, params, np);
     ck_assert_int_eq(vg_set_batch(ref.g, n), 0);
     ck_assert_int_eq(vg_set_batch(late.g, n), 0);
     vg_scratch empty = {0};
     late.g->scratch = &empty;
-    size_t nx = (size_t)n * ref.g->nodes[ref.x].cols, ny = (size_t)n * ref.g->nodes[ref.y].cols;
-    fill(&r, ref.g->nodes[ref.x].val, nx, -1, 1);
-    memcpy(late.g->nodes[late.x].val, ref.g->nodes[ref.x].val, nx * sizeof(float));
-    float *seed = malloc(ny * sizeof(float));
-    fill(&r, seed, ny, -1, 1);
-    net t[2] = {ref, late};
-    for (int k = 0; k < 2; k++) {
-        vg_forward(t[k].g, -1);
-        backward_from(t[k].g, t[k].y, seed);
-    }
+    assert_same_pass(&ref, &late, n, &r);
     ck_assert_uint_gt(empty.cap, 0);
-    ck_assert(memcmp(ref.g->nodes[ref.y].val, late.g->nodes[late.y].val, ny * sizeof(float)) == 0);
-    ck_assert(memcmp(ref.grads, late.grads, np * sizeof(float)) == 0);
-    free(seed);
     free(params);
     free_net(&ref);
     free_net(&late);
@@ -633,12 +650,10 @@ END_TEST
  * for, and give the same bits. */
 START_TEST(test_scratch_fewer_slots)
 {
-    const size_t np = 501;
+    const size_t np = NET_PARAMS;
     const int n = 45;
     vt_rng r;
-    vt_rng_seed(&r, 87, 0);
-    float *params = malloc(np * sizeof(float));
-    fill(&r, params, np, -0.5f, 0.5f);
+    float *params = random_params(&r, 87);
     net ref = build_net(NULL, params, np), lim = build_net(NULL, params, np);
     ck_assert_int_eq(vg_set_batch(ref.g, n), 0);
     size_t one_slot = vg_scratch_of(ref.g)->cap; /* the dw slots and one thread's slot */
@@ -650,20 +665,8 @@ START_TEST(test_scratch_fewer_slots)
     ck_assert_int_eq(vg_set_team(&team, 3, gs, 1, &capped), 0); /* growth fails: kept */
     ck_assert_int_eq(vt_pool_parts(lim.g->pool), 3);
     ck_assert_uint_eq(capped.cap, one_slot);
-    size_t nx = (size_t)n * ref.g->nodes[ref.x].cols, ny = (size_t)n * ref.g->nodes[ref.y].cols;
-    fill(&r, ref.g->nodes[ref.x].val, nx, -1, 1);
-    memcpy(lim.g->nodes[lim.x].val, ref.g->nodes[ref.x].val, nx * sizeof(float));
-    float *seed = malloc(ny * sizeof(float));
-    fill(&r, seed, ny, -1, 1);
-    net t[2] = {ref, lim};
-    for (int k = 0; k < 2; k++) {
-        vg_forward(t[k].g, -1);
-        backward_from(t[k].g, t[k].y, seed);
-    }
+    assert_same_pass(&ref, &lim, n, &r);
     ck_assert_uint_eq(capped.cap, one_slot);
-    ck_assert(memcmp(ref.g->nodes[ref.y].val, lim.g->nodes[lim.y].val, ny * sizeof(float)) == 0);
-    ck_assert(memcmp(ref.grads, lim.grads, np * sizeof(float)) == 0);
-    free(seed);
     free(params);
     free_net(&ref);
     free_net(&lim);
@@ -677,12 +680,10 @@ END_TEST
  * weights before it are NaN and a training step refuses them. */
 START_TEST(test_scratch_no_space)
 {
-    const size_t np = 501;
+    const size_t np = NET_PARAMS;
     const int n = 19;
     vt_rng r;
-    vt_rng_seed(&r, 88, 0);
-    float *params = malloc(np * sizeof(float));
-    fill(&r, params, np, -0.5f, 0.5f);
+    float *params = random_params(&r, 88);
     net t = build_net(NULL, params, np);
     ck_assert_int_eq(vg_set_batch(t.g, n), 0);
     vg_scratch none = {.limit = 1};
