@@ -30,8 +30,16 @@
  * are dealt over the team as libvae deals them (whole blocks, each product
  * single-threaded) and the dense products split as vt_gemm splits them.
  *
+ * With --each, every product of the step is instead timed alone, over and
+ * over on the same buffers (its operands hot in the caches: an upper bound
+ * of what the step's products can reach), with OpenBLAS at T threads, one
+ * line per distinct product,
+ *   each <layer> <pass> <ta><tb> M N K calls/step <c> gflops <G> ms/step <t>
+ * then `each total ms/step <t> gflops <G>`, and a large square product as
+ * the core's reference, `square 1536 gflops <G>`.
+ *
  * usage: bench-sgemm [--hidden A[,B..]] [--latent K] [--input D] [--batch B]
- *                    [--threads T] [--seconds S] [--team] [--conv]
+ *                    [--threads T] [--seconds S] [--team] [--conv] [--each]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
@@ -133,11 +141,122 @@ static float *filled(size_t n)
     return p;
 }
 
+/* --each: one distinct product of the step, and how often a step makes it. */
+typedef struct product {
+    char layer[16];
+    const char *pass;
+    int ta, tb, M, N, K, calls;
+    float beta;
+} product;
+
+#define MAX_PRODUCTS 128
+
+static void add_product(product *list, int *n, const char *name, const char *pass, int ta,
+                        int tb, int M, int N, int K, float beta)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp(list[i].layer, name) == 0 && list[i].pass == pass && list[i].M == M &&
+            list[i].N == N && list[i].K == K) {
+            list[i].calls++;
+            return;
+        }
+    if (*n == MAX_PRODUCTS)
+        return;
+    product *p = &list[(*n)++];
+    snprintf(p->layer, sizeof p->layer, "%s", name);
+    p->pass = pass;
+    p->ta = ta, p->tb = tb, p->M = M, p->N = N, p->K = K, p->beta = beta, p->calls = 1;
+}
+
+/* Seconds per call of C = op(A) op(B) (+ C), run for about `seconds`. */
+static double time_product(const product *p, double seconds)
+{
+    size_t na = (size_t)p->M * p->K, nb = (size_t)p->K * p->N, nc = (size_t)p->M * p->N;
+    float *A = filled(na), *B = filled(nb), *C = filled(nc);
+    double per = -1;
+    if (A && B && C) {
+        int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
+        long calls = 0;
+        double t0 = now(), dt = 0;
+        for (int warm = 2; dt < seconds; calls += warm ? 0 : 1, warm -= warm ? 1 : 0) {
+            cblas_sgemm(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans,
+                        p->tb ? CblasTrans : CblasNoTrans, p->M, p->N, p->K, 1.0f, A, lda, B, ldb,
+                        p->beta, C, p->N);
+            if (warm == 1)
+                t0 = now();
+            dt = warm ? 0 : now() - t0;
+        }
+        per = dt / (double)calls;
+    }
+    free(A);
+    free(B);
+    free(C);
+    return per;
+}
+
+/* Every product in the list alone, then the square reference. 0, or 1 on no memory. */
+static int run_each(const product *list, int n, double seconds)
+{
+    double total = 0, flops = 0, slice = seconds / (n + 1);
+    for (int i = 0; i < n; i++) {
+        const product *p = &list[i];
+        double t = time_product(p, slice < 0.1 ? 0.1 : slice), f = 2.0 * p->M * p->N * p->K;
+        if (t < 0)
+            return 1;
+        total += t * p->calls;
+        flops += f * p->calls;
+        printf("each %-10s %-8s %c%c M %5d N %5d K %5d calls/step %2d gflops %6.1f ms/step %.3f\n",
+               p->layer, p->pass, p->ta ? 'T' : 'N', p->tb ? 'T' : 'N', p->M, p->N, p->K,
+               p->calls, f / t * 1e-9, t * p->calls * 1e3);
+    }
+    printf("each total ms/step %.3f gflops %.2f\n", total * 1e3, flops / total * 1e-9);
+    product sq = {"square", "", 0, 0, 1536, 1536, 1536, 1, 0.0f};
+    double t = time_product(&sq, seconds / (n + 1) < 0.5 ? 0.5 : seconds / (n + 1));
+    if (t < 0)
+        return 1;
+    printf("square 1536 gflops %.1f\n", 2.0 * 1536 * 1536 * 1536 / t * 1e-9);
+    return 0;
+}
+
+/* The products of one step, as the loop in main makes them. */
+static int list_products(product *list, const conv_layer *CL, int n_conv, const layer *L, int n,
+                         int batch)
+{
+    int np = 0;
+    char name[16];
+    for (int k = 0; k < n_conv; k++) {
+        const conv_layer *c = &CL[k];
+        snprintf(name, sizeof name, "%s%d", c->transposed ? "convT" : "conv", k + 1);
+        for (int b = 0; b < c->n_blocks; b++) {
+            size_t nb = (size_t)c->n_blocks, bt = (size_t)batch;
+            int N = (int)((b + 1) * bt / nb - b * bt / nb) * c->P, R = c->R, K = c->CKK;
+            if (!c->transposed)
+                add_product(list, &np, name, "forward", 0, 1, R, N, K, 0.0f);
+            else
+                add_product(list, &np, name, "forward", 1, 0, N, K, R, 0.0f);
+            add_product(list, &np, name, "dW", 0, 0, R, K, N, 0.0f);
+            if (c->need_dx && !c->transposed)
+                add_product(list, &np, name, "dX", 1, 0, N, K, R, 0.0f);
+            else if (c->need_dx)
+                add_product(list, &np, name, "dX", 0, 1, R, N, K, 0.0f);
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        const layer *l = &L[k];
+        snprintf(name, sizeof name, "%d-%d", l->in, l->out);
+        add_product(list, &np, name, "forward", 0, 0, batch, l->out, l->in, 1.0f);
+        add_product(list, &np, name, "dW", 1, 0, l->in, l->out, batch, 0.0f);
+        if (l->need_dx)
+            add_product(list, &np, name, "dX", 0, 1, batch, l->in, l->out, 0.0f);
+    }
+    return np;
+}
+
 int main(int argc, char **argv)
 {
     int hidden[MAX_LAYERS], n_hidden = 1, latent = 20, input = 784, batch = 100, threads = 1;
     double seconds = 2;
-    int team = 0, conv = 0;
+    int team = 0, conv = 0, each = 0;
     hidden[0] = 400;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc) {
@@ -156,11 +275,13 @@ int main(int argc, char **argv)
             team = 1;
         else if (strcmp(argv[i], "--conv") == 0)
             conv = 1;
+        else if (strcmp(argv[i], "--each") == 0)
+            each = 1;
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: bench-sgemm [--hidden A[,B..]] [--latent K] [--input D] "
-                            "[--batch B] [--threads T] [--team] [--seconds S] [--conv]\n");
+                            "[--batch B] [--threads T] [--team] [--seconds S] [--conv] [--each]\n");
             return 2;
         }
     }
@@ -228,6 +349,16 @@ int main(int argc, char **argv)
             return 1;
         }
         flops += 2.0 * batch * l->in * l->out * (2 + l->need_dx);
+    }
+    if (each) {
+#if defined(VAE_HAVE_OPENBLAS)
+        openblas_set_num_threads(threads);
+#endif
+        product list[MAX_PRODUCTS];
+        int rc = run_each(list, list_products(list, CL, n_conv, L, n, batch), seconds);
+        if (rc)
+            fprintf(stderr, "bench-sgemm: out of memory\n");
+        return rc;
     }
     vt_pool *pool = NULL;
     if (team) {
