@@ -74,7 +74,7 @@ START_TEST(test_activations_keep_nan)
             ck_assert_int_ge(x, 0);
             y = vg_unary(g, ops[k], x, ops[k] == VG_OP_CLAMP ? -30.0f : 0.1f, 20.0f);
             ck_assert_int_eq(vg_set_batch(g, 4), 0);
-            ck_assert_int_eq(g->nodes[y].shared, inplace && ops[k] == VG_OP_RELU);
+            ck_assert_int_eq(g->nodes[y].shared, inplace && ops[k] != VG_OP_CLAMP);
             memcpy(g->nodes[inplace ? g->nodes[x].in[0] : x].val, xv, sizeof xv);
             vg_forward(g, -1);
             const float *v = g->nodes[y].val;
@@ -548,20 +548,22 @@ START_TEST(test_set_batch_capacity)
 }
 END_TEST
 
-/* The memory plan (graph.c): a relu or reshape whose input has no other
- * consumer works in its input's buffers. A graph where the plan shares
- * (dense -> relu -> reshape -> dense) against the same graph where an extra
- * consumer of the first dense keeps the relu apart: the same loss, relu
- * values and parameter gradients, bit for bit; the shared graph's gradients
- * against finite differences; and a consumer added after a pass makes the
- * relu stop sharing at the next vg_set_batch. */
+/* The memory plan (graph.c): an activation (relu, tanh, sigmoid, leaky relu
+ * with a > 0) or reshape whose input has no other consumer works in its
+ * input's buffers. For each activation, a graph where the plan shares
+ * (dense -> activation -> reshape -> dense) against the same graph where an
+ * extra consumer of the first dense keeps the activation apart: the same
+ * loss, activation values and parameter gradients, bit for bit; the shared
+ * graph's gradients against finite differences; and a consumer added after
+ * a pass makes the activation stop sharing at the next vg_set_batch. */
 typedef struct plan_net {
     vg_graph *g;
     leaf l[4]; /* W1 [6, 8], b1, W2 [8, 3], b2 */
-    int x, d1, relu, shape, out;
+    int x, d1, act, shape, out;
 } plan_net;
 
-static plan_net plan_build(int keep_apart)
+/* x -> dense -> activation op (slope or constant p0) -> reshape -> dense. */
+static plan_net plan_build(int keep_apart, int op, float p0)
 {
     vt_rng r;
     vt_rng_seed(&r, 77, 0);
@@ -573,8 +575,8 @@ static plan_net plan_build(int keep_apart)
     n.l[2] = mk_leaf(n.g, 8, 3, &r, -1, 1, 1);
     n.l[3] = mk_leaf(n.g, 1, 3, &r, -0.5f, 0.5f, 1);
     n.d1 = vg_dense(n.g, n.x, n.l[0].node, n.l[1].node);
-    n.relu = vg_unary(n.g, VG_OP_RELU, n.d1, 0, 0);
-    n.shape = vg_reshape(n.g, n.relu, 2, 2, 2);
+    n.act = vg_unary(n.g, op, n.d1, p0, 0);
+    n.shape = vg_reshape(n.g, n.act, 2, 2, 2);
     n.out = vg_dense(n.g, n.shape, n.l[2].node, n.l[3].node);
     if (keep_apart)
         ck_assert_int_ge(vg_unary(n.g, VG_OP_TANH, n.d1, 0, 0), 0); /* d1 used twice */
@@ -606,41 +608,52 @@ static double plan_pass(plan_net *n)
 static void plan_compare(plan_net *a, plan_net *b)
 {
     ck_assert(plan_pass(a) == plan_pass(b));
-    ck_assert_mem_eq(a->g->nodes[a->relu].val, b->g->nodes[b->relu].val, 5 * 8 * sizeof(float));
+    ck_assert_mem_eq(a->g->nodes[a->act].val, b->g->nodes[b->act].val, 5 * 8 * sizeof(float));
     for (int k = 0; k < 4; k++)
         ck_assert_mem_eq(a->l[k].grad, b->l[k].grad, (size_t)a->l[k].n * sizeof(float));
 }
 
 START_TEST(test_memory_plan)
 {
-    plan_net s = plan_build(0), a = plan_build(1);
-    const vg_node *sn = s.g->nodes, *an = a.g->nodes;
-    ck_assert(sn[s.relu].shared && sn[s.shape].shared);
-    ck_assert_ptr_eq(sn[s.relu].val, sn[s.d1].val);
-    ck_assert_ptr_eq(sn[s.shape].grad, sn[s.d1].grad);
-    ck_assert(!an[a.relu].shared && an[a.shape].shared); /* the reshape of the relu still may */
-    ck_assert(!sn[s.out].shared && !sn[s.x].shared);
-    /* some relu inputs are negative, so the mask matters */
-    int neg = 0;
-    vg_forward(a.g, -1);
-    for (int i = 0; i < 40; i++)
-        neg += an[a.d1].val[i] < 0;
-    ck_assert_int_gt(neg, 5);
-    plan_compare(&s, &a);
-    vt_rng r;
-    vt_rng_seed(&r, 81, 0);
-    check_grads(s.g, s.out, s.l, 4, &r, 1e-3, 2e-3);
+    /* every activation that may run in place: relu, tanh, sigmoid, leaky relu (a > 0) */
+    const int ops[4] = {VG_OP_RELU, VG_OP_TANH, VG_OP_SIGMOID, VG_OP_LEAKY_RELU};
+    const float p0[4] = {0, 0, 0, 0.1f};
+    for (int k = 0; k < 4; k++) {
+        plan_net s = plan_build(0, ops[k], p0[k]), a = plan_build(1, ops[k], p0[k]);
+        const vg_node *sn = s.g->nodes, *an = a.g->nodes;
+        ck_assert(sn[s.act].shared && sn[s.shape].shared);
+        ck_assert_ptr_eq(sn[s.act].val, sn[s.d1].val);
+        ck_assert_ptr_eq(sn[s.shape].grad, sn[s.d1].grad);
+        ck_assert(!an[a.act].shared && an[a.shape].shared); /* the reshape of it still may */
+        ck_assert(!sn[s.out].shared && !sn[s.x].shared);
+        /* some activation inputs are negative, so the mask matters */
+        int neg = 0;
+        vg_forward(a.g, -1);
+        for (int i = 0; i < 40; i++)
+            neg += an[a.d1].val[i] < 0;
+        ck_assert_int_gt(neg, 5);
+        plan_compare(&s, &a);
+        vt_rng r;
+        vt_rng_seed(&r, 81, 0);
+        check_grads(s.g, s.out, s.l, 4, &r, 1e-3, 2e-3);
 
-    /* a consumer added after the first pass: the relu gets its own buffers */
-    int t = vg_unary(s.g, VG_OP_TANH, s.d1, 0, 0);
-    ck_assert_int_ge(t, 0);
-    ck_assert_int_eq(vg_set_batch(s.g, 5), 0);
-    sn = s.g->nodes;
-    ck_assert(!sn[s.relu].shared);
-    ck_assert_ptr_ne(sn[s.relu].val, sn[s.d1].val);
-    plan_compare(&s, &a);
-    plan_free(&s);
-    plan_free(&a);
+        /* a consumer added after the first pass: the activation gets its own buffers */
+        int t = vg_unary(s.g, VG_OP_TANH, s.d1, 0, 0);
+        ck_assert_int_ge(t, 0);
+        ck_assert_int_eq(vg_set_batch(s.g, 5), 0);
+        sn = s.g->nodes;
+        ck_assert(!sn[s.act].shared);
+        ck_assert_ptr_ne(sn[s.act].val, sn[s.d1].val);
+        plan_compare(&s, &a);
+        plan_free(&s);
+        plan_free(&a);
+    }
+    /* a leaky relu with a negative slope keeps its own buffers: y has not x's
+     * sign, so its derivative cannot be read from y; nor does a softplus */
+    plan_net n = plan_build(0, VG_OP_LEAKY_RELU, -0.1f), sp = plan_build(0, VG_OP_SOFTPLUS, 0);
+    ck_assert(!n.g->nodes[n.act].shared && !sp.g->nodes[sp.act].shared);
+    plan_free(&n);
+    plan_free(&sp);
 
     /* an input is bound to the caller's rows after vg_set_batch: a reshape
      * of it copies (a view taken at vg_set_batch would read the old rows) */

@@ -366,19 +366,38 @@ static int grow_node(vg_node *v, size_t cap)
 }
 
 /* ---- memory plan --------------------------------------------------------
- * A relu or a reshape whose input has no other consumer works in its
- * input's buffers (value and gradient) instead of its own: the relu in
- * place (y = max(x, 0) over x; dx = dy [y > 0] over dy, since y > 0 exactly
- * where x > 0), the reshape as a view (nothing to copy either way). The
- * input must be an op output of the same rows, not a parameter or a bound
- * input, and for the relu a dense or convolution, whose backward passes
- * read their inputs and their gradient but never their own value (which the
- * relu overwrites). Same arithmetic, same bits; the convolutional VAE's
- * graphs need a quarter less memory. */
+ * An activation (relu, tanh, sigmoid, leaky relu with a > 0) or a reshape
+ * whose input has no other consumer works in its input's buffers (value and
+ * gradient) instead of its own: the activation in place (y = f(x) over x;
+ * dx = dy f' over dy, f' written from y: [y > 0] for relu, 1 - y^2 for
+ * tanh, ...), the reshape as a view (nothing to copy either way). The input
+ * must be an op output of the same rows, not a parameter or a bound input,
+ * and for an activation a dense or convolution, whose backward passes read
+ * their inputs and their gradient but never their own value (which the
+ * activation overwrites). Same arithmetic, same bits; the convolutional
+ * VAE's graphs need a quarter less memory. */
+
+/* Ops that may work in their input's buffers: a reshape (a view), and the
+ * activations whose derivative can be written from their output (ops.c,
+ * UNARY_INPLACE); leaky relu only with a positive slope, where y has x's sign. */
+static int shareable_op(const vg_node *y)
+{
+    switch (y->op) {
+    case VG_OP_RESHAPE:
+    case VG_OP_RELU:
+    case VG_OP_TANH:
+    case VG_OP_SIGMOID:
+        return 1;
+    case VG_OP_LEAKY_RELU:
+        return y->fparam[0] > 0.0f;
+    default:
+        return 0;
+    }
+}
 
 static int can_share(const vg_graph *g, const vg_node *y, const int *uses)
 {
-    if ((y->op != VG_OP_RELU && y->op != VG_OP_RESHAPE) || y->n_in != 1 || uses[y->in[0]] != 1)
+    if (!shareable_op(y) || y->n_in != 1 || uses[y->in[0]] != 1)
         return 0;
     const vg_node *x = &g->nodes[y->in[0]];
     /* an op's output: inputs are bound to the caller's rows after vg_set_batch */

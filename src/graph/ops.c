@@ -174,60 +174,70 @@ static void dense_bwd(vg_graph *g, vg_node *y)
         for_range(g, y, size_of(y), 16, size_of(y), 0, fname##_range);                           \
     }
 
-/* relu: y = max(x, 0); dy/dx = [x > 0]. A NaN stays NaN (as in PyTorch):
- * written `x <= 0 ? 0 : x`, not `x > 0 ? x : 0`, which would turn it into 0
- * and hide a failure upstream (a convolution without work space writes NaN,
- * an overflow) from every check after the activation. */
-UNARY_FWD(relu_copy_fwd, x <= 0.0f ? 0.0f : x)
+/* An activation that can also run in place, when y shares x's buffers
+ * (graph.c, the memory plan: x is a dense or convolution output whose only
+ * consumer is y): v = f(v) forward, dv = dv f'(y) backward, with the
+ * derivative written from y alone (DERIV_Y reads yv[i]) and the same
+ * arithmetic as the copying version, so both give the same bits. x's only
+ * consumer is y, so dx is always overwritten (first). name##_fwd and
+ * name##_bwd pick the version by y->shared. */
+#define UNARY_INPLACE(name, EXPR, DERIV_Y)                                                       \
+    UNARY_FWD(name##_copy_fwd, EXPR)                                                            \
+    VT_CLONES static void name##_inplace_fwd_range(vg_graph *g, vg_node *y, size_t lo,          \
+                                                   size_t hi, int first)                         \
+    {                                                                                             \
+        (void)g, (void)first;                                                                     \
+        float *restrict v = y->val;                                                               \
+        float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
+        (void)p0; (void)p1;                                                                       \
+        for (size_t i = lo; i < hi; i++) {                                                        \
+            float x = v[i];                                                                       \
+            v[i] = (EXPR);                                                                        \
+        }                                                                                         \
+    }                                                                                             \
+    VT_CLONES static void name##_inplace_bwd_range(vg_graph *g, vg_node *y, size_t lo,          \
+                                                   size_t hi, int first)                         \
+    {                                                                                             \
+        (void)g, (void)first;                                                                     \
+        const float *restrict yv = y->val;                                                        \
+        float *restrict d = y->grad;                                                              \
+        float p0 = y->fparam[0], p1 = y->fparam[1];                                              \
+        (void)p0; (void)p1;                                                                       \
+        for (size_t i = lo; i < hi; i++)                                                          \
+            d[i] = d[i] * (DERIV_Y);                                                              \
+    }                                                                                             \
+    static void name##_fwd(vg_graph *g, vg_node *y)                                              \
+    {                                                                                             \
+        if (y->shared)                                                                            \
+            for_range(g, y, size_of(y), 16, size_of(y), 0, name##_inplace_fwd_range);           \
+        else                                                                                      \
+            name##_copy_fwd(g, y);                                                                \
+    }                                                                                             \
+    static void name##_bwd(vg_graph *g, vg_node *y)                                              \
+    {                                                                                             \
+        if (y->shared) {                                                                          \
+            for_range(g, y, size_of(y), 16, size_of(y), 1, name##_inplace_bwd_range);           \
+            X(0)->grad_ready = 1;                                                                 \
+        } else                                                                                    \
+            name##_copy_bwd(g, y);                                                                \
+    }
+
+/* relu: y = max(x, 0); dy/dx = [x > 0] = [y > 0]. A NaN stays NaN (as in
+ * PyTorch): written `x <= 0 ? 0 : x`, not `x > 0 ? x : 0`, which would turn
+ * it into 0 and hide a failure upstream (a convolution without work space
+ * writes NaN, an overflow) from every check after the activation. */
 UNARY_BWD(relu_copy_bwd, (float)(xv[i] > 0.0f)) /* (float)(bool): 1 or 0, no branch, vectorises */
-
-/* The same in place, when y shares x's buffers (graph.c, memory plan): v =
- * max(v, 0), and dv = dv [v > 0] with v = y, which is > 0 exactly where x is.
- * x's only consumer is y, so dx is always overwritten (first). */
-VT_CLONES static void relu_inplace_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,
-                                             int first)
-{
-    (void)g, (void)first;
-    float *restrict v = y->val;
-    for (size_t i = lo; i < hi; i++)
-        v[i] = v[i] <= 0.0f ? 0.0f : v[i];
-}
-
-VT_CLONES static void relu_inplace_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi,
-                                             int first)
-{
-    (void)g, (void)first;
-    const float *restrict v = y->val;
-    float *restrict d = y->grad;
-    for (size_t i = lo; i < hi; i++)
-        d[i] = d[i] * (float)(v[i] > 0.0f);
-}
-
-static void relu_fwd(vg_graph *g, vg_node *y)
-{
-    if (y->shared)
-        for_range(g, y, size_of(y), 16, size_of(y), 0, relu_inplace_fwd_range);
-    else
-        relu_copy_fwd(g, y);
-}
-
-static void relu_bwd(vg_graph *g, vg_node *y)
-{
-    if (y->shared) {
-        for_range(g, y, size_of(y), 16, size_of(y), 1, relu_inplace_bwd_range);
-        X(0)->grad_ready = 1;
-    } else
-        relu_copy_bwd(g, y);
-}
-/* leaky relu: y = x > 0 ? x : a x; dy/dx = x > 0 ? 1 : a */
-UNARY_FWD(leaky_fwd, x > 0.0f ? x : p0 * x)
-UNARY_BWD(leaky_bwd, xv[i] > 0.0f ? 1.0f : p0)
+UNARY_INPLACE(relu, x <= 0.0f ? 0.0f : x, (float)(yv[i] > 0.0f))
+/* leaky relu: y = x > 0 ? x : a x; dy/dx = x > 0 ? 1 : a, which is
+ * y > 0 ? 1 : a when a > 0 (the plan shares only then: y has x's sign) */
+UNARY_BWD(leaky_copy_bwd, xv[i] > 0.0f ? 1.0f : p0)
+UNARY_INPLACE(leaky, x > 0.0f ? x : p0 * x, yv[i] > 0.0f ? 1.0f : p0)
 /* tanh: dy/dx = 1 - y^2 */
-UNARY_FWD(tanh_fwd, tanhf(x))
-UNARY_BWD(tanh_bwd, 1.0f - yv[i] * yv[i])
+UNARY_BWD(tanh_copy_bwd, 1.0f - yv[i] * yv[i])
+UNARY_INPLACE(tanh, tanhf(x), 1.0f - yv[i] * yv[i])
 /* sigmoid: dy/dx = y (1 - y) */
-UNARY_FWD(sigmoid_fwd, sigmoidf(x))
-UNARY_BWD(sigmoid_bwd, yv[i] * (1.0f - yv[i]))
+UNARY_BWD(sigmoid_copy_bwd, yv[i] * (1.0f - yv[i]))
+UNARY_INPLACE(sigmoid, sigmoidf(x), yv[i] * (1.0f - yv[i]))
 /* softplus: y = log(1 + e^x); dy/dx = sigmoid(x) */
 UNARY_FWD(softplus_fwd, softplusf(x))
 UNARY_BWD(softplus_bwd, sigmoidf(xv[i]))
