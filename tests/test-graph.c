@@ -60,7 +60,7 @@ END_TEST
 
 /* relu, leaky relu and clamp keep a NaN (PyTorch does too): mapping it to
  * 0 or to a bound would hide a failure upstream from every later check.
- * The relu also in place (after a dense op, the memory plan's case). */
+ * relu and leaky relu also in place (after a dense op, the memory plan's case). */
 START_TEST(test_activations_keep_nan)
 {
     const int ops[3] = {VG_OP_RELU, VG_OP_LEAKY_RELU, VG_OP_CLAMP};
