@@ -198,9 +198,11 @@ static double time_product(const product *p, double seconds)
 static int run_each(const product *list, int n, double seconds)
 {
     double total = 0, flops = 0, slice = seconds / (n + 1);
+    if (slice < 0.1)
+        slice = 0.1;
     for (int i = 0; i < n; i++) {
         const product *p = &list[i];
-        double t = time_product(p, slice < 0.1 ? 0.1 : slice), f = 2.0 * p->M * p->N * p->K;
+        double t = time_product(p, slice), f = 2.0 * p->M * p->N * p->K;
         if (t < 0)
             return 1;
         total += t * p->calls;
@@ -211,7 +213,7 @@ static int run_each(const product *list, int n, double seconds)
     }
     printf("each total ms/step %.3f gflops %.2f\n", total * 1e3, flops / total * 1e-9);
     product sq = {"square", "", 0, 0, 1536, 1536, 1536, 1, 0.0f};
-    double t = time_product(&sq, seconds / (n + 1) < 0.5 ? 0.5 : seconds / (n + 1));
+    double t = time_product(&sq, slice < 0.5 ? 0.5 : slice);
     if (t < 0)
         return 1;
     printf("square 1536 gflops %.1f\n", 2.0 * 1536 * 1536 * 1536 / t * 1e-9);

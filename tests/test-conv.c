@@ -676,8 +676,9 @@ START_TEST(test_scratch_fewer_slots)
 END_TEST
 
 /* No work space at all (it cannot grow inside a pass): the convolutions
- * write NaN instead of past the end, so the loss and the gradients of the
- * weights before it are NaN and a training step refuses them. */
+ * write NaN instead of past the end, and the NaN reaches the graph's output
+ * and the weights' gradients (what a training step's finiteness check
+ * refuses) instead of being turned into numbers on the way. */
 START_TEST(test_scratch_no_space)
 {
     const size_t np = NET_PARAMS;
