@@ -32,8 +32,7 @@ int vg_set_team(vt_pool **team, int threads, vg_graph *const *graphs, size_t n,
     }
     for (size_t i = 0; i < n; i++)
         if (graphs[i]) {
-            graphs[i]->pool = *team;
-            graphs[i]->scratch = shared;
+            vg_use(graphs[i], *team, shared);
             reserve_for_team(graphs[i]);
         }
     return 0;
