@@ -112,6 +112,32 @@ START_TEST(test_sleeping_workers)
 }
 END_TEST
 
+/* vt_pool_run_each: the items a member ran, and the order on one member. */
+typedef struct items_seen {
+    atomic_int hits[1000];
+    atomic_int by[VT_MAX_PARTS];
+    atomic_int max_self, out_of_order;
+    atomic_size_t last; /* last item + 1, for the in-order check */
+    int slow_self;      /* a member that sleeps on its first item, or -1 */
+    atomic_int slept;
+} items_seen;
+
+static void see_item(void *ctx, size_t item, int self)
+{
+    items_seen *c = ctx;
+    atomic_fetch_add(&c->hits[item], 1);
+    atomic_fetch_add(&c->by[self], 1);
+    int m = atomic_load(&c->max_self);
+    while (self > m && !atomic_compare_exchange_weak(&c->max_self, &m, self))
+        ;
+    if (atomic_exchange(&c->last, item + 1) != item)
+        atomic_fetch_add(&c->out_of_order, 1);
+    if (self == c->slow_self && atomic_exchange(&c->slept, 1) == 0) {
+        struct timespec ts = {0, 200 * 1000 * 1000}; /* a member the OS took away */
+        nanosleep(&ts, NULL);
+    }
+}
+
 typedef struct caller_arg {
     vt_pool *pool;
     int reps, failures;
@@ -130,6 +156,13 @@ static void *hammer(void *arg)
         for (int i = 0; i < parts; i++)
             if (atomic_load(&c.hits[i]) != 1)
                 a->failures++;
+        items_seen *e = calloc(1, sizeof *e); /* a busy team: the caller runs them */
+        e->slow_self = -1;
+        vt_pool_run_each(a->pool, see_item, e, 50, 2);
+        for (int i = 0; i < 50; i++)
+            if (atomic_load(&e->hits[i]) != 1)
+                a->failures++;
+        free(e);
     }
     return NULL;
 }
@@ -149,6 +182,61 @@ START_TEST(test_concurrent_callers)
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
         ck_assert_int_eq(a[i].failures, 0);
+    }
+    vt_pool_free(p);
+}
+END_TEST
+
+static void check_each(vt_pool *p, size_t n, int members)
+{
+    static items_seen c;
+    memset(&c, 0, sizeof c);
+    c.slow_self = -1;
+    vt_pool_run_each(p, see_item, &c, n, members);
+    int team = vt_pool_parts(p), allowed = members < team ? members : team;
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+    ck_assert_int_lt(atomic_load(&c.max_self), allowed > 1 ? allowed : 1);
+    if (allowed <= 1) /* the caller alone, in order */
+        ck_assert_int_eq(atomic_load(&c.out_of_order), 0);
+}
+
+/* Every item runs once, on a member below the limit; one member (or no
+ * team) runs them in order on the caller. */
+START_TEST(test_each_item_once)
+{
+    size_t ns[] = {0, 1, 2, 7, 14, 100, 1000};
+    int members[] = {-1, 0, 1, 2, 3, 8, 300};
+    int reps = short_sweeps() ? 3 : 100;
+    for (int t = 0; t < 5; t++) {
+        int teams[] = {1, 2, 3, 4, 8};
+        vt_pool *p = vt_pool_new(teams[t]);
+        for (int r = 0; r < reps; r++)
+            for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+                for (size_t m = 0; m < sizeof members / sizeof members[0]; m++)
+                    check_each(p, ns[k], members[m]);
+        vt_pool_free(p);
+    }
+}
+END_TEST
+
+/* Items are claimed one at a time: when the caller is held up on its first
+ * item (200 ms, as when the OS takes its core away), the worker runs all
+ * the others instead of waiting with half of them (a fixed split gives
+ * the caller 10 of 20), and a held-up worker delays only the item it holds. */
+START_TEST(test_each_slow_member)
+{
+    vt_pool *p = vt_pool_new(2);
+    ck_assert_ptr_nonnull(p);
+    static items_seen c;
+    for (int slow = 0; slow < 2; slow++) {
+        memset(&c, 0, sizeof c);
+        c.slow_self = slow;
+        vt_pool_run_each(p, see_item, &c, 20, 2);
+        for (int i = 0; i < 20; i++)
+            ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+        if (atomic_load(&c.slept))
+            ck_assert_int_eq(atomic_load(&c.by[slow]), 1);
     }
     vt_pool_free(p);
 }
@@ -322,6 +410,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_each_part_once);
     tcase_add_test(tc, test_sleeping_workers);
     tcase_add_test(tc, test_concurrent_callers);
+    tcase_add_test(tc, test_each_item_once);
+    tcase_add_test(tc, test_each_slow_member);
     tcase_add_test(tc, test_split_gemm_bits);
     tcase_add_test(tc, test_reductions_on_teams);
     tcase_add_test(tc, test_find_bad);

@@ -19,7 +19,7 @@
  * of the convolution mapping (Cout, Ho, Wo) to (Cin, H, W)).
  *
  * Threads and bits. The rows are cut into fixed blocks of at most VG_CONV_BLOCK
- * examples; the team's parts take whole blocks, each example's products are
+ * examples; the team's members claim whole blocks, each example's products are
  * single-threaded sgemm calls of the same shapes on the same buffers
  * whatever the team (one product per block: the block's im2col matrices
  * side by side), and the sum over examples of dw is formed per block (one
@@ -348,9 +348,13 @@ static conv_block get_block(vg_graph *g, const vg_node *y, size_t blk, size_t sl
 }
 
 /* ---- the team over blocks -----------------------------------------------
- * Part i of the parts that have a slot takes a contiguous range of blocks,
- * one after the other in slot i. Which thread computes a block does not
- * change its bits (the same single-threaded calls on the same values). */
+ * The team's members claim blocks one at a time (vt_pool_run_each); the
+ * member running a block works in its own slot. Which member computes a
+ * block does not change its bits (the same single-threaded calls on the
+ * same values), and claiming block by block instead of a fixed half each
+ * keeps both threads busy to the end: with 14 blocks of 7 or 8 examples a
+ * fixed split waited for the slower half, and a member the OS took away
+ * held up all of its blocks. */
 
 typedef void (*block_fn)(vg_graph *g, vg_node *y, const conv_block *c, int first);
 
@@ -359,27 +363,19 @@ typedef struct block_task {
     vg_node *y;
     block_fn fn;
     int first;
-    size_t slots;
 } block_task;
 
-static void block_part(void *ctx, int part, int parts)
+static void block_item(void *ctx, size_t blk, int self)
 {
-    (void)parts;
     const block_task *t = ctx;
-    if ((size_t)part >= t->slots)
-        return;
-    size_t lo, hi;
-    vt_pool_range(n_blocks(t->y->rows), 1, part, (int)t->slots, &lo, &hi);
-    for (size_t blk = lo; blk < hi; blk++) {
-        conv_block c = get_block(t->g, t->y, blk, (size_t)part);
-        t->fn(t->g, t->y, &c, t->first);
-    }
+    conv_block c = get_block(t->g, t->y, blk, (size_t)self);
+    t->fn(t->g, t->y, &c, t->first);
 }
 
 /* Below this many multiply-adds a pass runs on the caller alone. */
 #define CONV_PAR_MIN_WORK 8192
 
-/* fn on every block of y's rows, over the team's parts that have a slot.
+/* fn on every block of y's rows, over the team's members that have a slot.
  * The space was reserved for the rows and the team (vg_set_batch,
  * vg_set_team); should it not be, it is reserved here, and if that fails
  * the caller makes its results NaN, which every caller of a pass reports as
@@ -392,13 +388,10 @@ static int for_blocks(vg_graph *g, vg_node *y, block_fn fn, int first, size_t wo
     if (vg_scratch_of(g)->cap < dw + slot && vg_conv_reserve(g, y, y->rows) != 0)
         return -1;
     size_t fit = (vg_scratch_of(g)->cap - dw) / slot, want = slots_wanted(g, y->rows);
-    block_task t = {g, y, fn, first, fit < want ? fit : want};
-    if (t.slots > 1 && work >= CONV_PAR_MIN_WORK)
-        vt_pool_run(g->pool, block_part, &t);
-    else {
-        t.slots = 1;
-        block_part(&t, 0, 1);
-    }
+    size_t slots = fit < want ? fit : want;
+    block_task t = {g, y, fn, first};
+    vt_pool_run_each(g->pool, block_item, &t, n_blocks(y->rows),
+                     work >= CONV_PAR_MIN_WORK ? (int)slots : 1);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tensor/pool.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -25,16 +26,26 @@
 
 /* Parts are claimed, not assigned: the caller and the workers take the next
  * unclaimed part of the current task from `claim` (task generation in the
- * high 32 bits, next part in the low 32) until none is left. A worker that
+ * high 32 bits, next part in the low 32) until none is left. A task of
+ * vt_pool_run has one part per member of the team; one of vt_pool_run_each
+ * has `n` items, claimed one at a time by the members whose index is below
+ * its limit, so a slow or descheduled member holds up at most one item. A worker that
  * the OS has descheduled (a busy machine) then costs nothing: the caller
  * does its parts. A claim succeeds only by a compare-and-swap on the
  * current generation, so a worker that wakes late can never run a part of
  * a finished task or mix two tasks' fn and ctx: the caller publishes a new
  * task only after every part of the previous one is claimed and done. */
+/* A worker's view: its pool and its index in the team (1..started). */
+typedef struct worker_arg {
+    vt_pool *pool;
+    int self;
+} worker_arg;
+
 struct vt_pool {
     int parts;                 /* the team size asked for: parts per task */
     int started;               /* workers running */
     pthread_t *tid;
+    worker_arg *args;          /* tid[k] runs as member args[k].self = k + 1 */
     pthread_mutex_t mu;        /* guards sleeping workers' wait and wake-up */
     pthread_cond_t cv;
     atomic_uint gen;           /* task generation */
@@ -43,9 +54,14 @@ struct vt_pool {
     atomic_int sleepers;       /* workers blocked (or about to block) on cv */
     atomic_int stop;
     atomic_flag busy;          /* held by the caller of vt_pool_run */
-    _Atomic(vt_task_fn) fn;    /* the current task */
+    _Atomic(vt_task_fn) fn;    /* the current task: fn (vt_pool_run) or each */
+    _Atomic(vt_item_fn) each;  /* (vt_pool_run_each) */
     _Atomic(void *) ctx;
+    atomic_int items;          /* its parts or items */
+    atomic_int members;        /* members 0..members-1 may claim them */
 };
+
+
 
 static long now_ns(void)
 {
@@ -86,17 +102,30 @@ static unsigned wait_task(vt_pool *p, unsigned seen)
     return g;
 }
 
-/* Claim and run parts of generation gen until none is left. */
-static void run_parts(vt_pool *p, unsigned gen)
+/* Claim and run parts (items) of generation gen until none is left; `self`
+ * is the member's index in the team (0: the caller). */
+static void run_parts(vt_pool *p, unsigned gen, int self)
 {
     unsigned long long c = atomic_load(&p->claim);
     for (;;) {
-        if ((unsigned)(c >> 32) != gen || (int)(c & 0xffffffffu) >= p->parts)
+        if ((unsigned)(c >> 32) != gen)
             return;
+        /* Read before the claim; a successful claim on generation gen
+         * proves they were this task's (the caller publishes the next
+         * task only after every item of this one is claimed and done). */
+        int n = atomic_load_explicit(&p->items, memory_order_relaxed);
+        int members = atomic_load_explicit(&p->members, memory_order_relaxed);
         vt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        vt_item_fn each = atomic_load_explicit(&p->each, memory_order_relaxed);
         void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        int i = (int)(c & 0xffffffffu);
+        if (i >= n || self >= members)
+            return;
         if (atomic_compare_exchange_weak(&p->claim, &c, c + 1)) {
-            fn(ctx, (int)(c & 0xffffffffu), p->parts);
+            if (each)
+                each(ctx, (size_t)i, self);
+            else
+                fn(ctx, i, p->parts);
             atomic_fetch_add(&p->done, 1);
             c = atomic_load(&p->claim);
         }
@@ -105,13 +134,14 @@ static void run_parts(vt_pool *p, unsigned gen)
 
 static void *worker_main(void *arg)
 {
-    vt_pool *p = arg;
+    const worker_arg *w = arg;
+    vt_pool *p = w->pool;
     unsigned seen = 0;
     for (;;) {
         seen = wait_task(p, seen);
         if (atomic_load(&p->stop))
             return NULL;
-        run_parts(p, seen);
+        run_parts(p, seen, w->self);
     }
 }
 
@@ -123,14 +153,17 @@ vt_pool *vt_pool_new(int threads)
     if (!p)
         return NULL;
     p->tid = calloc((size_t)threads, sizeof *p->tid);
-    if (!p->tid || pthread_mutex_init(&p->mu, NULL) != 0) {
+    p->args = calloc((size_t)threads, sizeof *p->args);
+    if (!p->tid || !p->args || pthread_mutex_init(&p->mu, NULL) != 0) {
         free(p->tid);
+        free(p->args);
         free(p);
         return NULL;
     }
     if (pthread_cond_init(&p->cv, NULL) != 0) {
         pthread_mutex_destroy(&p->mu);
         free(p->tid);
+        free(p->args);
         free(p);
         return NULL;
     }
@@ -141,10 +174,15 @@ vt_pool *vt_pool_new(int threads)
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, 0);
     atomic_init(&p->fn, NULL);
+    atomic_init(&p->each, NULL);
     atomic_init(&p->ctx, NULL);
+    atomic_init(&p->items, 0);
+    atomic_init(&p->members, 0);
     atomic_flag_clear(&p->busy);
     for (int k = 1; k < threads; k++) {
-        if (pthread_create(&p->tid[p->started], NULL, worker_main, p) != 0)
+        worker_arg *w = &p->args[p->started];
+        *w = (worker_arg){p, p->started + 1};
+        if (pthread_create(&p->tid[p->started], NULL, worker_main, w) != 0)
             break;
         p->started++;
     }
@@ -165,27 +203,25 @@ void vt_pool_free(vt_pool *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->tid);
+    free(p->args);
     free(p);
 }
 
 int vt_pool_parts(const vt_pool *p) { return p ? p->parts : 1; }
 
-void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx)
+/* Publish a task of n parts or items for members 0..members-1, run the
+ * caller's share and wait for the rest. 0, or -1 when the team cannot take
+ * it (no workers, or busy with another caller's task): nothing ran. */
+static int run_task(vt_pool *p, vt_task_fn fn, vt_item_fn each, void *ctx, int n, int members)
 {
-    if (!p) {
-        fn(ctx, 0, 1);
-        return;
-    }
-    if (p->started == 0 || atomic_flag_test_and_set(&p->busy)) {
-        /* No workers, or another thread is running a task on this team:
-         * every part here, in order (same results, one core). */
-        for (int i = 0; i < p->parts; i++)
-            fn(ctx, i, p->parts);
-        return;
-    }
+    if (p->started == 0 || atomic_flag_test_and_set(&p->busy))
+        return -1;
     unsigned gen = atomic_load(&p->gen) + 1u;
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->each, each, memory_order_relaxed);
     atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->items, n, memory_order_relaxed);
+    atomic_store_explicit(&p->members, members, memory_order_relaxed);
     atomic_store(&p->done, 0);
     atomic_store(&p->claim, (unsigned long long)gen << 32);
     atomic_store(&p->gen, gen);
@@ -194,10 +230,10 @@ void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    run_parts(p, gen);
+    run_parts(p, gen, 0);
     /* Parts claimed by workers and still running. */
     long t0 = 0;
-    for (unsigned spins = 1; atomic_load(&p->done) < p->parts; spins++) {
+    for (unsigned spins = 1; atomic_load(&p->done) < n; spins++) {
         cpu_relax();
         if ((spins & 255u) == 0) {
             /* Waiting long (tens of microseconds): the worker may have been
@@ -210,6 +246,33 @@ void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx)
         }
     }
     atomic_flag_clear(&p->busy);
+    return 0;
+}
+
+void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx)
+{
+    if (!p) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    if (run_task(p, fn, NULL, ctx, p->parts, p->parts) != 0)
+        /* No workers, or another thread is running a task on this team:
+         * every part here, in order (same results, one core). */
+        for (int i = 0; i < p->parts; i++)
+            fn(ctx, i, p->parts);
+}
+
+void vt_pool_run_each(vt_pool *p, vt_item_fn fn, void *ctx, size_t n, int members)
+{
+    int team = vt_pool_parts(p);
+    if (members > team)
+        members = team;
+    if (n == 0)
+        return;
+    if (!p || members <= 1 || n > (size_t)INT_MAX ||
+        run_task(p, NULL, fn, ctx, (int)n, members) != 0)
+        for (size_t i = 0; i < n; i++)
+            fn(ctx, i, 0);
 }
 
 void vt_pool_range(size_t n, size_t align, int part, int parts, size_t *lo, size_t *hi)

@@ -52,6 +52,20 @@ int vt_pool_parts(const vt_pool *p);
  * are done; part 0 runs on the caller. Never allocates. */
 void vt_pool_run(vt_pool *p, vt_task_fn fn, void *ctx);
 
+/* fn(ctx, item, self): do item `item` of a task, on the team's member
+ * `self` (0 is the caller; every member runs one item at a time, so `self`
+ * can index per-member work space). */
+typedef void (*vt_item_fn)(void *ctx, size_t item, int self);
+
+/* Runs fn(ctx, i, self) for every i in 0..n-1 and returns when all are
+ * done. Items are claimed one at a time, in order, by the members whose
+ * index is below `members` (clamped to the team; <= 1: the caller alone),
+ * so a member the OS has descheduled delays at most the item it holds,
+ * and members that finish early take more. Which member runs an item, and
+ * in what order items finish, is scheduling: fn must give the same bits
+ * whatever `self` is. n beyond INT_MAX runs on the caller. Never allocates. */
+void vt_pool_run_each(vt_pool *p, vt_item_fn fn, void *ctx, size_t n, int members);
+
 /* The half-open range [*lo, *hi) of part `part` of `parts` over n items,
  * cut at multiples of `align` (>= 1) so vector loops keep whole blocks. */
 void vt_pool_range(size_t n, size_t align, int part, int parts, size_t *lo, size_t *hi);
