@@ -47,6 +47,14 @@ layer's input gradient is not needed and not counted) x samples/s. Peak RSS:
 ru_maxrss of each process (os.wait4; it includes this small driver's size at
 fork, ~10 MiB, an upper bound), median over repetitions.
 
+The machine during each run (Linux /proc/stat, whole system, between the
+child's start and its end): "steal", the time the hypervisor gave this
+VM's vCPUs to others, and "others", CPU time spent by processes other than
+the child, each as a share of the run's wall time x CPUs. On a VM a
+two-thread run whose second vCPU was stolen or busy measures the machine,
+not the code; such runs are listed at the end ("disturbed": either share
+above 5%).
+
 Without PyTorch (python3-torch) the torch columns are skipped ("-").
 
 usage: /usr/bin/python3 bench/compare.py [--build build] [--epochs 3] [--reps 3]
@@ -73,6 +81,7 @@ EPOCH_RE = re.compile(r"^epoch (\d+) time ([0-9.]+) samples/s ([0-9.]+) "
                       r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)"
                       r"(?: cpu_samples/s ([0-9.]+))?$")
 SGEMM_RE = re.compile(r"gflops ([0-9.]+)")
+DISTURBED = 0.05  # a run is listed as disturbed above this steal or others share
 
 
 def load_idx_images(path):
@@ -171,8 +180,28 @@ def torch_worker(args):
                "torch": torch.__version__}, sys.stdout)
 
 
+def cpu_times():
+    """(busy, steal) CPU seconds of the whole system so far (/proc/stat's
+    first line: user nice system idle iowait irq softirq steal ...), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(v) < 8:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, v[7] / hz
+
+
+# Every run's machine shares, for the closing list of disturbed runs.
+MACHINE = []
+
+
 def run(cmd, env=None):
-    """Run cmd; return (stdout, peak RSS in MiB) from the child's own rusage."""
+    """Run cmd; return (stdout, peak RSS in MiB) from the child's own rusage.
+    Appends the run's steal and others shares (see the top) to MACHINE."""
+    t0, c0 = time.monotonic(), cpu_times()
     with tempfile.TemporaryFile() as err:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
         out = p.stdout.read().decode()
@@ -182,7 +211,22 @@ def run(cmd, env=None):
             err.seek(0)
             raise RuntimeError("%s failed (%d): %s" % (cmd[0], p.returncode,
                                                        err.read().decode().strip()))
+    wall, c1 = time.monotonic() - t0, cpu_times()
+    if c0 and c1 and wall > 0:
+        cap = wall * (os.cpu_count() or 1)
+        own = ru.ru_utime + ru.ru_stime
+        MACHINE.append({"cmd": os.path.basename(cmd[1] if cmd[0] == sys.executable else cmd[0]),
+                        "steal": (c1[1] - c0[1]) / cap,
+                        "others": max(0.0, (c1[0] - c0[0]) - own) / cap})
     return out, ru.ru_maxrss / 1024.0
+
+
+def machine_note():
+    """' steal S% others O%' of the last run, or ''."""
+    if not MACHINE:
+        return ""
+    m = MACHINE[-1]
+    return " steal %.1f%% others %.1f%%" % (100 * m["steal"], 100 * m["others"])
 
 
 def run_libvae(args, arch, batch, threads, seed, bench_conv=None):
@@ -310,6 +354,7 @@ def main():
     res = {c: {k: [] for k in ("libvae", "libvae-base", "torch-literal", "torch-tuned", "sgemm",
                                "sgemm1", "team")}
            for c in configs}
+    disturbed = []
     for rep in range(args.reps):
         for c in configs:
             arch, b, t = c
@@ -341,13 +386,16 @@ def main():
                 if "torch" in r and not res.get("torch_version"):
                     res["torch_version"] = r["torch"]
                     print("# PyTorch %s" % r["torch"])
-                print("rep %d %s-%d batch %d threads %d %-13s samples/s %s rss %.0f MiB "
-                      "test_elbo %.2f%s" % (rep + 1, arch[0], arch[1], b, t, side,
-                                            " ".join("%.0f" % v for v in r["rates"]), r["rss"],
-                                            r["test_elbo"],
-                                            " per-cpu-s " + " ".join("%.0f" % v for v in
-                                                                     r["cpu_rates"])
-                                            if r.get("cpu_rates") else ""))
+                label = "rep %d %s-%d batch %d threads %d %-13s" % (rep + 1, arch[0], arch[1],
+                                                                     b, t, side)
+                note = machine_note()
+                if note and max(MACHINE[-1]["steal"], MACHINE[-1]["others"]) > DISTURBED:
+                    disturbed.append(label.strip() + note)
+                print("%s samples/s %s rss %.0f MiB test_elbo %.2f%s%s"
+                      % (label, " ".join("%.0f" % v for v in r["rates"]), r["rss"],
+                         r["test_elbo"],
+                         " per-cpu-s " + " ".join("%.0f" % v for v in r["cpu_rates"])
+                         if r.get("cpu_rates") else "", note))
                 sys.stdout.flush()
 
     def rate(c, side):
@@ -415,6 +463,11 @@ def main():
                    % (name, b, t, lv, lb, pl, lv / pl, pt, lv / pt))
             print(row.replace("nanx", "-").replace("nan", "-"))
     print()
+    if MACHINE:
+        print("# machine during the runs: steal up to %.1f%%, others up to %.1f%% of wall x CPUs"
+              % (100 * max(m["steal"] for m in MACHINE), 100 * max(m["others"] for m in MACHINE)))
+        for d in disturbed:
+            print("# disturbed: %s" % d)
     print("# load average at end: %.2f %.2f %.2f" % os.getloadavg())
     return 0
 
