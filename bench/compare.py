@@ -53,7 +53,11 @@ VM's vCPUs to others, and "others", CPU time spent by processes other than
 the child, each as a share of the run's wall time x CPUs. On a VM a
 two-thread run whose second vCPU was stolen or busy measures the machine,
 not the code; such runs are listed at the end ("disturbed": either share
-above 5%).
+above 5%). Before each two-thread run, bench-cores (bench/bench_cores.c)
+adds how far apart CPUs 0 and 1 were just then: a cache line's round trip
+between them and "parallel", two pinned threads' arithmetic against one's
+(about 1 when the two vCPUs shared one core: a two-thread run then gets
+little from its second thread, whatever the code).
 
 Without PyTorch (python3-torch) the torch columns are skipped ("-").
 
@@ -229,6 +233,15 @@ def machine_note():
     return " steal %.1f%% others %.1f%%" % (100 * m["steal"], 100 * m["others"])
 
 
+def cores_note(args):
+    """' cores: round-trip N ns parallel R' from bench-cores, or ''."""
+    if not os.access(args.cores, os.X_OK):
+        return ""
+    out = subprocess.run([args.cores, "--reps", "3"], capture_output=True, text=True).stdout
+    m = re.search(r"round-trip (\d+) ns parallel (-?[0-9.]+)", out)
+    return " cores: round-trip %s ns parallel %s" % m.groups() if m else ""
+
+
 def run_libvae(args, arch, batch, threads, seed, bench_conv=None):
     hidden, latent = arch
     if hidden == "conv":
@@ -335,6 +348,7 @@ def main():
     args.vae_train = os.path.join(args.build, "examples", "vae-train")
     args.sgemm = os.path.join(args.build, "bench", "bench-sgemm")
     args.bench_conv = os.path.join(args.build, "bench", "bench-conv")
+    args.cores = os.path.join(args.build, "bench", "bench-cores")
     for p in (args.vae_train, args.sgemm, args.bench_conv):
         if not os.access(p, os.X_OK):
             ap.error("%s not found: build first (meson compile -C %s)" % (p, args.build))
@@ -367,6 +381,7 @@ def main():
                 sides = sides[::-1]
             for side in sides:
                 seed = args.seed + rep
+                cores = cores_note(args) if t > 1 and side != "sgemm" else ""
                 if side == "libvae":
                     r = run_libvae(args, arch, b, t, seed)
                 elif side == "libvae-base":
@@ -388,7 +403,7 @@ def main():
                     print("# PyTorch %s" % r["torch"])
                 label = "rep %d %s-%d batch %d threads %d %-13s" % (rep + 1, arch[0], arch[1],
                                                                      b, t, side)
-                note = machine_note()
+                note = machine_note() + cores
                 if note and max(MACHINE[-1]["steal"], MACHINE[-1]["others"]) > DISTURBED:
                     disturbed.append(label.strip() + note)
                 print("%s samples/s %s rss %.0f MiB test_elbo %.2f%s%s"

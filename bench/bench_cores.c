@@ -1,0 +1,202 @@
+/* bench-cores: how far apart two CPUs are, as a cache line's round trip.
+ *
+ * Two threads, pinned to CPUs A and B (default 0 and 1), hand one cache
+ * line back and forth (each waits for the other's store, then stores):
+ * the round trip is twice the time a written line takes to reach the other
+ * core. On a physical machine it is fixed by the topology; on a VM it
+ * depends on where the hypervisor runs the two vCPUs at that moment. On
+ * the 2-vCPU AMD EPYC VM of docs/performance.md it was 55-100 ns in some
+ * periods and 340-590 ns in others (the vCPUs on cores that share no
+ * cache), changing within seconds; libvae's two-thread step was then up to
+ * 2x slower while its one-thread step did not move, because a step hands
+ * the parameters, gradients and activations between the two cores (a
+ * product's halves written by one thread are read by the other, the
+ * optimizer's writes invalidate the other core's copies of the weights).
+ * bench/compare.py prints it before each two-thread run.
+ *
+ * Then "parallel": the multiply-adds two threads pinned to A and B do per
+ * second against one thread alone (about 2: two cores; about 1: the vCPUs
+ * share one core's arithmetic, as hyperthreads, or one is taken away).
+ *
+ * Prints `cores A B round-trip <ns> ns parallel <ratio>` (the median of
+ * --reps rounds of --trips round trips; 50 ms of arithmetic each), or `cores A B unavailable: <why>` (fewer CPUs, no
+ * affinity) and exits 0: information, never pass/fail.
+ *
+ * usage: bench-cores [--cpus A,B] [--trips N] [--reps R]
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The line the two threads hand over. */
+static _Alignas(64) atomic_long baton;
+
+typedef struct side {
+    int cpu;
+    long trips;
+    int pinned;
+} side;
+
+static int pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* The answering side: waits for each odd value and answers with the next. */
+static void *answer(void *arg)
+{
+    side *s = arg;
+    s->pinned = pin(s->cpu) == 0;
+    for (long i = 0; i < s->trips; i++) {
+        while (atomic_load_explicit(&baton, memory_order_acquire) != 2 * i + 1)
+            ;
+        atomic_store_explicit(&baton, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* One round of `trips` round trips; ns per trip, or -1 when a thread
+ * could not be started or pinned. */
+static double round_trip(int a, int b, long trips)
+{
+    side other = {b, trips, 0};
+    atomic_store(&baton, 0);
+    if (pin(a) != 0)
+        return -1.0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, answer, &other) != 0)
+        return -1.0;
+    double t0 = now();
+    for (long i = 0; i < trips; i++) {
+        atomic_store_explicit(&baton, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&baton, memory_order_acquire) != 2 * i + 2)
+            ;
+    }
+    double dt = now() - t0;
+    pthread_join(t, NULL);
+    return other.pinned ? dt / (double)trips * 1e9 : -1.0;
+}
+
+/* ---- two threads' arithmetic against one's ---------------------------------
+ * Each thread runs a loop of independent multiply-adds on its own
+ * registers (no memory traffic) for a fixed time; the two pinned threads'
+ * total against one thread's alone is about 2 when A and B are separate
+ * cores, about 1 when they are two hyperthreads of one core or one of them
+ * is taken away by the host: what a compute-bound two-thread run gets. */
+
+typedef float v4 __attribute__((vector_size(16)));
+
+typedef struct spinner {
+    int cpu, pinned;
+    double seconds, ops; /* in: how long; out: multiply-adds done */
+} spinner;
+
+static void *spin_fma(void *arg)
+{
+    spinner *s = arg;
+    s->pinned = pin(s->cpu) == 0;
+    v4 acc[12], m = {1.0000001f, 0.9999999f, 1.0000001f, 0.9999999f}, c = {1e-7f, 1e-7f, 1e-7f, 1e-7f};
+    for (int k = 0; k < 12; k++)
+        acc[k] = (v4){(float)k, 1.0f, 2.0f, 3.0f};
+    long rounds = 0;
+    double t0 = now();
+    do {
+        for (int r = 0; r < 4096; r++)
+            for (int k = 0; k < 12; k++)
+                acc[k] = acc[k] * m + c;
+        rounds++;
+    } while (now() - t0 < s->seconds);
+    double dt = now() - t0;
+    float sink = 0.0f;
+    for (int k = 0; k < 12; k++)
+        sink += acc[k][0] + acc[k][1] + acc[k][2] + acc[k][3];
+    s->ops = (double)rounds * 4096 * 12 * 4 / dt + (sink == 12345.0f); /* keep acc live */
+    return NULL;
+}
+
+/* Two threads' multiply-adds per second over one thread's, or -1. */
+static double parallel_ratio(int a, int b, double seconds)
+{
+    spinner one = {a, 0, seconds, 0.0}, x = {a, 0, seconds, 0.0}, y = {b, 0, seconds, 0.0};
+    pthread_t t1, t2;
+    if (pthread_create(&t1, NULL, spin_fma, &one) != 0)
+        return -1.0;
+    pthread_join(t1, NULL);
+    if (pthread_create(&t1, NULL, spin_fma, &x) != 0)
+        return -1.0;
+    if (pthread_create(&t2, NULL, spin_fma, &y) != 0) {
+        pthread_join(t1, NULL);
+        return -1.0;
+    }
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    if (!one.pinned || !x.pinned || !y.pinned || one.ops <= 0.0)
+        return -1.0;
+    return (x.ops + y.ops) / one.ops;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+int main(int argc, char **argv)
+{
+    int a = 0, b = 1, reps = 5;
+    long trips = 20000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc &&
+            sscanf(argv[i + 1], "%d,%d", &a, &b) == 2 && a >= 0 && b >= 0 && a != b)
+            i++;
+        else if (strcmp(argv[i], "--trips") == 0 && i + 1 < argc &&
+                 (trips = atol(argv[i + 1])) > 0 && trips <= 100000000L)
+            i++;
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc &&
+                 (reps = atoi(argv[i + 1])) > 0 && reps <= 1000)
+            i++;
+        else {
+            fprintf(stderr, "usage: bench-cores [--cpus A,B] [--trips N] [--reps R]\n");
+            return 2;
+        }
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (a >= cpus || b >= cpus) {
+        printf("cores %d %d unavailable: %ld CPUs online\n", a, b, cpus);
+        return 0;
+    }
+    double *t = malloc((size_t)reps * sizeof *t);
+    if (!t) {
+        fprintf(stderr, "bench-cores: out of memory\n");
+        return 1;
+    }
+    for (int r = 0; r < reps; r++) {
+        t[r] = round_trip(a, b, trips);
+        if (t[r] < 0) {
+            printf("cores %d %d unavailable: cannot pin threads to them\n", a, b);
+            free(t);
+            return 0;
+        }
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    double par = parallel_ratio(a, b, 0.05);
+    printf("cores %d %d round-trip %.0f ns parallel %.2f\n", a, b, t[reps / 2], par);
+    free(t);
+    return 0;
+}
