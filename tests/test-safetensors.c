@@ -1,11 +1,13 @@
 /* Parameters as .safetensors files (src/io/safetensors.c, src/api/weights_api.c):
  * bit-exact round trips (MLP, convolutional, VQ-VAE), the pinned byte layout,
- * and every refusal: truncated files, absurd header lengths, malformed JSON,
+ * F16, BF16 and F64 files converted (every 16-bit pattern against the
+ * formats' definitions, F64 rounded to nearest), and every refusal:
  * wrong dtype, shape, layout (transposed), missing, unknown and repeated
  * tensors, bad offsets, NaN values, FIFOs and directories. Every failing
  * import must leave the parameters exactly as they were. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -481,12 +483,16 @@ START_TEST(test_wrong_tensors)
     ck_assert_str_eq(w0, "enc.0.W");
     damage d;
 
+    d = no_damage(), d.dtype_of = 0, d.dtype = "I32";
+    make_file(m, bad, d);
+    expect_import_fails(m, bad, VAE_ERR_FORMAT, "'enc.0.W': dtype I32, libvae reads F32, F16");
+    d = no_damage(), d.dtype_of = 1, d.dtype = "F8_E4M3";
+    make_file(m, bad, d);
+    expect_import_fails(m, bad, VAE_ERR_FORMAT, "'enc.0.b': dtype F8_E4M3");
+    /* an F16 tensor whose offsets span 4 bytes a value */
     d = no_damage(), d.dtype_of = 0, d.dtype = "F16";
     make_file(m, bad, d);
-    expect_import_fails(m, bad, VAE_ERR_FORMAT, "'enc.0.W': dtype F16");
-    d = no_damage(), d.dtype_of = 1, d.dtype = "F64";
-    make_file(m, bad, d);
-    expect_import_fails(m, bad, VAE_ERR_FORMAT, "'enc.0.b': dtype F64");
+    expect_import_fails(m, bad, VAE_ERR_FORMAT, "do not span its 12 x 8 F16 values");
 
     /* a deliberately wrong layout: nn.Linear's [out, in] instead of [in, out] */
     d = no_damage(), d.transpose = 0;
@@ -535,6 +541,220 @@ START_TEST(test_wrong_tensors)
 }
 END_TEST
 
+/* ---- other dtypes: F16, BF16, F64 read and converted ------------------------------- */
+
+/* The bits of v in `dtype`, for values the dtype holds exactly (F64 any;
+ * the test's own encoders, not the library's decoders). */
+static uint64_t encode(const char *dtype, double v)
+{
+    if (!strcmp(dtype, "F64")) {
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        return u;
+    }
+    float f = (float)v;
+    ck_assert_msg((double)f == v, "%.17g is not a float", v);
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (!strcmp(dtype, "F32"))
+        return u;
+    if (!strcmp(dtype, "BF16")) {
+        ck_assert_msg((u & 0xffffu) == 0, "%.17g is not a bfloat16", v);
+        return u >> 16;
+    }
+    /* F16: |v| = M * 2^(E-25) with 1024 <= M < 2048 (normal, E in 1..30),
+     * or |v| = M * 2^-24 with M < 1024 (E = 0) */
+    uint64_t sign = signbit(v) ? 0x8000u : 0;
+    double a = fabs(v);
+    if (a < ldexp(1.0, -14)) {
+        double mm = ldexp(a, 24);
+        ck_assert_msg(mm == floor(mm), "%.17g is not a half", v);
+        return sign | (uint64_t)mm;
+    }
+    int e;
+    double fr = frexp(a, &e); /* a = fr * 2^e, 0.5 <= fr < 1 */
+    double mm = ldexp(fr, 11); /* 1024 <= mm < 2048 */
+    ck_assert_msg(mm == floor(mm) && e + 14 >= 1 && e + 14 <= 30, "%.17g is not a half", v);
+    return sign | (uint64_t)(e + 14) << 10 | ((uint64_t)mm - 1024);
+}
+
+static unsigned dtype_size(const char *dtype)
+{
+    return !strcmp(dtype, "F64") ? 8 : !strcmp(dtype, "F32") ? 4 : 2;
+}
+
+/* A file of m's tensors, all of `dtype`, holding the raw values bits[0..np). */
+static void make_typed_file(const vae_model *m, const char *path, const char *dtype,
+                            const uint64_t *bits)
+{
+    size_t nt = vae_model_param_tensor_count(m), np = vae_model_param_count(m);
+    unsigned w = dtype_size(dtype);
+    size_t cap = 64 + nt * 256, len = 0;
+    char *h = malloc(cap);
+    ck_assert_ptr_nonnull(h);
+    len += (size_t)snprintf(h + len, cap - len, "{");
+    for (size_t i = 0; i < nt; i++) {
+        const char *name;
+        size_t r, c, off;
+        vae_model_param_tensor_info(m, i, &name, &r, &c, &off);
+        len += (size_t)snprintf(h + len, cap - len,
+                                "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}",
+                                i ? "," : "", name, dtype, r, c, w * off, w * (off + r * c));
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    ck_assert_uint_lt(len, cap);
+    size_t total = 8 + len + w * np;
+    unsigned char *b = calloc(1, total);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    memcpy(b + 8, h, len);
+    for (size_t i = 0; i < np; i++)
+        for (unsigned k = 0; k < w; k++)
+            b[8 + len + w * i + k] = (unsigned char)(bits[i] >> (8 * k));
+    ck_assert_int_eq(tu_write_file(path, b, total), 0);
+    free(b);
+    free(h);
+}
+
+/* Every dtype gives the same parameters for values all four hold exactly. */
+START_TEST(test_import_dtypes)
+{
+    vae_model *m = mlp_model(3);
+    const char *path = tmp("st-dtypes.safetensors");
+    size_t np = vae_model_param_count(m);
+    uint64_t *bits = malloc(np * sizeof *bits);
+    float *want = malloc(np * sizeof *want);
+    ck_assert(bits && want);
+    for (size_t i = 0; i < np; i++)
+        want[i] = (float)((double)((long)(i * 37 % 257) - 128) / 64.0); /* k/64, |k| <= 128 */
+    const char *types[] = {"F32", "F16", "BF16", "F64"};
+    for (int t = 0; t < 4; t++) {
+        for (size_t i = 0; i < np; i++)
+            bits[i] = encode(types[t], want[i]);
+        make_typed_file(m, path, types[t], bits);
+        free(perturb(m));
+        ck_assert_msg(vae_model_import_safetensors(m, path) == VAE_OK, "%s: %s", types[t],
+                      vae_model_errmsg(m));
+        assert_params_equal(m, want);
+    }
+    unlink(path);
+    free(bits);
+    free(want);
+    vae_model_free(m);
+}
+END_TEST
+
+/* A model with at least 65,536 parameters in its first tensor (784 x 100). */
+static vae_model *wide_model(void)
+{
+    vae_model_config c;
+    vae_model_config_init(&c);
+    c.input_dim = 784;
+    c.latent_dim = 2;
+    c.n_hidden = 1;
+    c.hidden[0] = 100;
+    vae_model *m = NULL;
+    vae_error e;
+    ck_assert_msg(vae_model_create(&c, &m, &e) == VAE_OK, "%s", e.message);
+    return m;
+}
+
+/* Every 16-bit pattern of F16 and of BF16: the finite ones read as the value
+ * the format defines (computed here from its fields in double, an oracle
+ * independent of the library's bit moves), each infinity and NaN refused
+ * with its index. */
+START_TEST(test_every_half_value)
+{
+    vae_model *m = wide_model();
+    const char *path = tmp("st-halves.safetensors");
+    size_t np = vae_model_param_count(m);
+    uint64_t *bits = calloc(np, sizeof *bits);
+    float *want = calloc(np, sizeof *want);
+    ck_assert(bits && want);
+    for (int bf = 0; bf < 2; bf++) {
+        int ebits = bf ? 8 : 5, mbits = bf ? 7 : 10, emax = (1 << ebits) - 1, bias = emax / 2;
+        size_t k = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            int s = (int)(h >> 15), e = (int)(h >> mbits) & emax, mm = (int)(h & ((1u << mbits) - 1));
+            if (e == emax)
+                continue; /* infinities and NaNs: below */
+            double v = e == 0 ? ldexp(mm, 1 - bias - mbits)
+                              : ldexp(1.0 + ldexp(mm, -mbits), e - bias);
+            want[k] = (float)(s ? -v : v);
+            ck_assert((double)want[k] == (s ? -v : v)); /* every such value is a float */
+            bits[k++] = h;
+        }
+        ck_assert_uint_eq(k, (bf ? 65280u : 63488u)); /* less 2 x 128 or 2 x 1024 */
+        for (size_t i = k; i < np; i++)
+            bits[i] = 0, want[i] = 0.0f;
+        make_typed_file(m, path, bf ? "BF16" : "F16", bits);
+        ck_assert_msg(vae_model_import_safetensors(m, path) == VAE_OK, "%s", vae_model_errmsg(m));
+        assert_params_equal(m, want);
+        /* +inf, -inf and a NaN at index [1][2] (flat 102) */
+        uint64_t inf = (uint64_t)emax << mbits;
+        uint64_t odd[] = {inf, inf | 0x8000u, inf | 1u};
+        for (int j = 0; j < 3; j++) {
+            uint64_t keep = bits[102];
+            bits[102] = odd[j];
+            make_typed_file(m, path, bf ? "BF16" : "F16", bits);
+            expect_import_fails(m, path, VAE_ERR_NONFINITE, "'enc.0.W': value [1][2]");
+            expect_import_fails(m, path, VAE_ERR_NONFINITE, "is not finite");
+            bits[102] = keep;
+        }
+    }
+    unlink(path);
+    free(bits);
+    free(want);
+    vae_model_free(m);
+}
+END_TEST
+
+/* F64 values are rounded to the nearest float (checked against both
+ * neighbours, ties to even); beyond float32's range is refused. */
+START_TEST(test_f64_rounding)
+{
+    vae_model *m = mlp_model(5);
+    const char *path = tmp("st-f64.safetensors");
+    size_t np = vae_model_param_count(m);
+    uint64_t *bits = malloc(np * sizeof *bits);
+    double *v = malloc(np * sizeof *v);
+    ck_assert(bits && v);
+    const double special[] = {1.0 + ldexp(1.0, -24), 1.0 + 3 * ldexp(1.0, -24), -1.0 / 3.0, 0.1,
+                              (double)FLT_MAX * (1.0 + ldexp(1.0, -26)), 1e-46, 3e-45, -0.0,
+                              ldexp(1.0, -149) * 1.5, 123456789.123};
+    ck_assert_uint_ge(np, 10);
+    uint64_t r = 7;
+    for (size_t i = 0; i < np; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = i < 10 ? special[i] : ((double)(r >> 11) * 0x1p-53 - 0.5) * ldexp(1.0, (int)(r % 60) - 30);
+        bits[i] = encode("F64", v[i]);
+    }
+    make_typed_file(m, path, "F64", bits);
+    ck_assert_msg(vae_model_import_safetensors(m, path) == VAE_OK, "%s", vae_model_errmsg(m));
+    float *got = params_of(m);
+    for (size_t i = 0; i < np; i++) {
+        double f = got[i], up = nextafterf(got[i], INFINITY), down = nextafterf(got[i], -INFINITY);
+        ck_assert_msg(fabs(f - v[i]) <= fabs(up - v[i]) && fabs(f - v[i]) <= fabs(down - v[i]),
+                      "[%zu] %.17g read as %.9g", i, v[i], f);
+    }
+    ck_assert(got[0] == 1.0f);                    /* 1 + half an ulp: a tie, to even (down) */
+    ck_assert(got[1] == 1.0f + ldexpf(1.0f, -22)); /* 1 + 1.5 ulp: a tie, to even (up) */
+    ck_assert(got[4] == FLT_MAX && got[5] == 0.0f && signbit(got[7]));
+    free(got);
+    bits[3] = encode("F64", 1e39);
+    make_typed_file(m, path, "F64", bits);
+    expect_import_fails(m, path, VAE_ERR_NONFINITE, "'enc.0.W': value [0][3] = 1e+39 is beyond float32's range");
+    bits[3] = encode("F64", -INFINITY);
+    make_typed_file(m, path, "F64", bits);
+    expect_import_fails(m, path, VAE_ERR_NONFINITE, "is not finite");
+    unlink(path);
+    free(bits);
+    free(v);
+    vae_model_free(m);
+}
+END_TEST
+
 /* Non-finite parameters are not written, and the old file stays. */
 START_TEST(test_export_refuses_nan)
 {
@@ -570,6 +790,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_json);
     tcase_add_test(tc, test_wrong_tensors);
     tcase_add_test(tc, test_export_refuses_nan);
+    tcase_add_test(tc, test_import_dtypes);
+    tcase_add_test(tc, test_every_half_value);
+    tcase_add_test(tc, test_f64_rounding);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2711,9 +2711,12 @@ VAE_API int vae_model_export_safetensors(vae_model *model, const char *path);
  * Replace the model's parameters with those of a .safetensors file, as
  * written by vae_model_export_safetensors or by any writer using the same
  * names and layout (docs/format.md). The file must hold exactly the
- * model's tensors: every name once and no other, dtype "F32", the shape
- * [rows, cols] of vae_model_param_tensor_info, data_offsets that tile the
- * data section without gaps or overlaps, finite values. The metadata is
+ * model's tensors: every name once and no other, dtype "F32", "F16",
+ * "BF16" or "F64" (converted to float32: the 16-bit types
+ * exactly, F64 rounded to nearest, a finite F64 beyond float32's range
+ * refused), the shape [rows, cols] of vae_model_param_tensor_info,
+ * data_offsets that tile the data section without gaps or overlaps
+ * (rows*cols values of the dtype's size), finite values. The metadata is
  * not interpreted (the model's own architecture decides). The optimizer
  * state, random state and training settings are not touched.
  * @param model  the model whose parameters are replaced; on any failure it
@@ -2727,7 +2730,8 @@ VAE_API int vae_model_export_safetensors(vae_model *model, const char *path);
  *         repeated, of another dtype or shape, bad offsets: the message
  *         names the tensor), VAE_ERR_LIMIT (a declared header length above
  *         100,000,000 bytes, refused before allocating), VAE_ERR_NONFINITE
- *         (a NaN or infinite value, named), VAE_ERR_NOMEM; the message is
+ *         (a NaN or infinite value, or an F64 value beyond float32's
+ *         range, named), VAE_ERR_NOMEM; the message is
  *         in vae_model_errmsg.
  * @thread_handle
  * @since 0.4.0

@@ -45,9 +45,10 @@ def _model_export(self, path):
 def _model_import(self, path):
     """Replace the parameters with a .safetensors file's (vae_model_import_safetensors).
 
-    Every tensor of the model must be there once, float32, with its exact
-    shape, and nothing else; on any error libvae.Error is raised and the
-    model is unchanged.
+    Every tensor of the model must be there once, F32, F16, BF16 or F64
+    (converted to float32: the halves exactly, F64 to nearest), with its
+    exact shape, and nothing else; on any error libvae.Error is raised and
+    the model is unchanged.
     """
     _call(self, "vae_model_import_safetensors", path, lib.vae_model_errmsg)
 
@@ -62,12 +63,32 @@ def _vq_import(self, path):
     _call(self, "vae_vqvae_import_safetensors", path, lib.vae_vqvae_errmsg)
 
 
+def _f32_from(raw, dtype, path, name):
+    """A tensor's little-endian bytes in dtype as float32, as libvae reads them."""
+    if dtype == "F32":
+        return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if dtype == "F16":
+        return np.frombuffer(raw, dtype="<f2").astype(np.float32)  # exact
+    if dtype == "BF16":  # float32's upper half
+        return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+    d = np.frombuffer(raw, dtype="<f8")
+    with np.errstate(over="ignore"):
+        f = d.astype(np.float32)  # to nearest
+    if np.any(np.isinf(f) & np.isfinite(d)):
+        raise ValueError("%s: tensor %r: an F64 value is beyond float32's range" % (path, name))
+    return f
+
+
+_DTYPE_SIZE = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
+
+
 def read_safetensors(path):
-    """Read a float32 .safetensors file with numpy: (tensors, metadata).
+    """Read a .safetensors file with numpy: (tensors, metadata).
 
     tensors is a dict name -> numpy array (float32, the file's shape, in
-    file order); metadata the ``__metadata__`` dict (empty if none).
-    Raises ValueError for a malformed file.
+    file order; F16, BF16 and F64 tensors converted as libvae's import
+    converts them); metadata the ``__metadata__`` dict (empty if none).
+    Raises ValueError for a malformed file or another dtype.
     """
     with open(path, "rb") as f:
         raw = f.read(8)
@@ -84,13 +105,15 @@ def read_safetensors(path):
     meta = header.pop("__metadata__", {}) or {}
     tensors = {}
     for name, e in header.items():
-        if e["dtype"] != "F32":
-            raise ValueError("%s: tensor %r has dtype %s (F32 expected)" % (path, name, e["dtype"]))
+        size = _DTYPE_SIZE.get(e["dtype"])
+        if size is None:
+            raise ValueError("%s: tensor %r has dtype %s (F32, F16, BF16 or F64 expected)"
+                             % (path, name, e["dtype"]))
         b, end = e["data_offsets"]
         shape = tuple(int(d) for d in e["shape"])
-        if not 0 <= b <= end <= len(data) or end - b != 4 * int(np.prod(shape, dtype=np.int64)):
+        if not 0 <= b <= end <= len(data) or end - b != size * int(np.prod(shape, dtype=np.int64)):
             raise ValueError("%s: tensor %r: bad data_offsets" % (path, name))
-        tensors[name] = np.frombuffer(data[b:end], dtype="<f4").reshape(shape).astype(np.float32)
+        tensors[name] = _f32_from(data[b:end], e["dtype"], path, name).reshape(shape)
     return tensors, meta
 
 

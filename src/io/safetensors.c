@@ -51,6 +51,72 @@ static float get_f32(const unsigned char *p)
     return f;
 }
 
+/* ---- the dtypes read ---------------------------------------------------------
+ * Parameters are float32 in libvae; a file's F16, BF16 and F64 tensors
+ * (PyTorch's torch.float16, torch.bfloat16 and torch.float64, common in
+ * saved half-precision checkpoints) are converted on reading: F16 and BF16
+ * exactly (every value of theirs is a float32), F64 rounded to the nearest
+ * float32 (a finite value beyond float32's range is refused, not made
+ * infinite). Files are written as F32 only. */
+
+/* A half-precision value (IEEE binary16) as a float:
+ *   e = 0:       (-1)^s * m * 2^-24                 (zero, subnormals)
+ *   0 < e < 31:  (-1)^s * (1 + m/1024) * 2^(e-15)
+ *   e = 31:      infinity (m = 0) or NaN
+ * The normal case moves the fields into float32's (exponent bias 127). */
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
+    if (e == 0) {
+        float v = ldexpf((float)m, -24);
+        return sign ? -v : v;
+    }
+    if (e == 31)
+        u = sign | 0x7f800000u | m << 13;
+    else
+        u = sign | (e + 112u) << 23 | m << 13; /* 112 = 127 - 15 */
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* bfloat16 is float32's upper half. */
+static float bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Each dtype's value as a double (exact for all four). */
+static double read_f32(const unsigned char *p) { return get_f32(p); }
+static double read_f16(const unsigned char *p) { return f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static double read_bf16(const unsigned char *p) { return bf16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+static double read_f64(const unsigned char *p)
+{
+    uint64_t u = get_u64(p);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+typedef struct dtype_info {
+    const char *name;
+    unsigned size; /* bytes per value */
+    double (*read)(const unsigned char *p); /* little-endian bytes -> value */
+} dtype_info;
+
+/* The dtypes vst_read accepts, F32 first (the one it writes). */
+static const dtype_info dtypes[] = {
+    {"F32", 4, read_f32},
+    {"F16", 2, read_f16},
+    {"BF16", 2, read_bf16},
+    {"F64", 8, read_f64},
+};
+#define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
+
 /* A growing byte buffer for the JSON header. */
 typedef struct sbuf {
     char *p;
@@ -212,6 +278,7 @@ typedef struct vst_parser {
     const vst_tensor *t;
     size_t n;
     unsigned char *seen;     /* n flags */
+    unsigned char *dtype;    /* n indices into dtypes[] */
     uint64_t *begin, *end;   /* n offsets */
 } vst_parser;
 
@@ -483,12 +550,18 @@ static int parse_tensor(vst_parser *p, size_t i)
     if (rc == VAE_OK && have != 7)
         rc = vae_fail(p->msg, VAE_ERR_FORMAT, "%s: tensor '%s': the entry lacks %s", p->path, t->name,
                       !(have & 1) ? "\"dtype\"" : !(have & 2) ? "\"shape\"" : "\"data_offsets\"");
-    if (rc == VAE_OK && strcmp(dtype, "F32") != 0)
-        rc = vae_fail(p->msg, VAE_ERR_FORMAT, "%s: tensor '%s': dtype %.20s, libvae reads F32 only",
-                      p->path, t->name, dtype);
+    size_t kind = 0;
+    while (rc == VAE_OK && kind < N_DTYPES && strcmp(dtype, dtypes[kind].name) != 0)
+        kind++;
+    if (rc == VAE_OK && kind == N_DTYPES)
+        rc = vae_fail(p->msg, VAE_ERR_FORMAT,
+                      "%s: tensor '%s': dtype %.20s, libvae reads F32, F16, BF16 and F64 "
+                      "(parameters are float32)", p->path, t->name, dtype);
     free(dtype);
     if (rc != VAE_OK)
         return rc;
+    p->dtype[i] = (unsigned char)kind;
+    uint64_t size = dtypes[kind].size;
     if (nd != 2 || dims[0] != t->rows || dims[1] != t->cols) {
         char got[160], hint[160] = "";
         shape_text(got, sizeof got, dims, nd);
@@ -501,10 +574,11 @@ static int parse_tensor(vst_parser *p, size_t i)
                         p->path, t->name, got, (unsigned long long)t->rows,
                         (unsigned long long)t->cols, hint);
     }
-    if (no != 2 || offs[0] > offs[1] || offs[1] - offs[0] != t->rows * t->cols * 4)
+    if (no != 2 || offs[0] > offs[1] || offs[1] - offs[0] != t->rows * t->cols * size)
         return vae_fail(p->msg, VAE_ERR_FORMAT,
-                        "%s: tensor '%s': data_offsets do not span its %llu x %llu float32 values",
-                        p->path, t->name, (unsigned long long)t->rows, (unsigned long long)t->cols);
+                        "%s: tensor '%s': data_offsets do not span its %llu x %llu %s values",
+                        p->path, t->name, (unsigned long long)t->rows, (unsigned long long)t->cols,
+                        dtypes[p->dtype[i]].name);
     p->begin[i] = offs[0];
     p->end[i] = offs[1];
     return VAE_OK;
@@ -631,19 +705,21 @@ static int read_tensors(vst_parser *p, int fd, uint64_t base)
     unsigned char chunk[4096];
     for (size_t i = 0; i < p->n; i++) {
         const vst_tensor *t = &p->t[i];
-        size_t count = (size_t)(t->rows * t->cols), k = 0;
+        const dtype_info *d = &dtypes[p->dtype[i]];
+        size_t count = (size_t)(t->rows * t->cols), k = 0, per = sizeof chunk / d->size;
         while (k < count) {
-            size_t m = count - k < sizeof chunk / 4 ? count - k : sizeof chunk / 4;
-            int e = pread_full(fd, chunk, 4 * m, base + p->begin[i] + 4 * (uint64_t)k);
+            size_t m = count - k < per ? count - k : per;
+            int e = pread_full(fd, chunk, d->size * m, base + p->begin[i] + d->size * (uint64_t)k);
             if (e)
                 return vae_fail(p->msg, VAE_ERR_IO, "%s: cannot read tensor '%s': %s", p->path, t->name,
                                 e < 0 ? "the file ended early" : strerror(e));
             for (size_t j = 0; j < m; j++, k++) {
-                float v = get_f32(chunk + 4 * j);
+                double x = d->read(chunk + d->size * j);
+                float v = (float)x; /* F64: rounded to nearest; the others exact */
                 if (!isfinite(v))
-                    return vae_fail(p->msg, VAE_ERR_NONFINITE, "%s: tensor '%s': value [%zu][%zu] = %g is not finite",
-                                    p->path, t->name, (size_t)(k / t->cols), (size_t)(k % t->cols),
-                                    (double)v);
+                    return vae_fail(p->msg, VAE_ERR_NONFINITE, "%s: tensor '%s': value [%zu][%zu] = %g %s",
+                                    p->path, t->name, (size_t)(k / t->cols), (size_t)(k % t->cols), x,
+                                    isfinite(x) ? "is beyond float32's range" : "is not finite");
                 t->dst[k] = v;
             }
         }
@@ -691,9 +767,10 @@ int vst_read(const char *path, const vst_tensor *t, size_t n, char *msg)
     }
     head = malloc((size_t)hlen);
     p.seen = calloc(n ? n : 1, 1);
+    p.dtype = calloc(n ? n : 1, 1);
     p.begin = malloc((n ? n : 1) * sizeof *p.begin);
     p.end = malloc((n ? n : 1) * sizeof *p.end);
-    if (!head || !p.seen || !p.begin || !p.end) {
+    if (!head || !p.seen || !p.dtype || !p.begin || !p.end) {
         rc = vae_fail(msg, VAE_ERR_NOMEM, "%s: out of memory for a %llu-byte header", path,
                       (unsigned long long)hlen);
         goto done;
@@ -714,6 +791,7 @@ int vst_read(const char *path, const vst_tensor *t, size_t n, char *msg)
 done:
     free(head);
     free(p.seen);
+    free(p.dtype);
     free(p.begin);
     free(p.end);
     close(fd);

@@ -4,11 +4,12 @@
  *   {"__metadata__": {"key": "value", ...},
  *    "name": {"dtype": "F32", "shape": [r, c], "data_offsets": [begin, end]}, ...}
  * then the tensors' little-endian bytes; offsets count from the first byte
- * after the header. Only float32 2-D tensors are written and read here.
+ * after the header. 2-D tensors only; written as F32, read as F32, F16,
+ * BF16 or F64 (converted to float32: see safetensors.c).
  *
  * The caller lists the tensors (names, [rows, cols]); vst_write writes them
  * atomically (temporary file + fsync + rename); vst_read checks a file
- * against the list (every name present once, no other, dtype F32, the exact
+ * against the list (every name present once, no other, a dtype it reads, the exact
  * shape, offsets that tile the data section exactly, finite values) and
  * fills each tensor's dst. On failure dst buffers may be partly written:
  * the caller reads into scratch and copies only after VAE_OK. */

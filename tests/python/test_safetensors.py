@@ -85,6 +85,62 @@ class TestSafetensors(unittest.TestCase):
             self.assertEqual(cm.exception.status, libvae.VAE_ERR_IO)
             self.assertTrue(np.array_equal(m.get_params(), before))
 
+    def _write_typed(self, tensors, dtype):
+        """A file of dtype tensors (F16, BF16 or F64) built here, not by libvae."""
+        import json
+        import struct
+        header, blobs, off = {}, [], 0
+        for name, a in tensors.items():
+            if dtype == "F16":
+                b = np.ascontiguousarray(a, dtype="<f2").tobytes()
+            elif dtype == "BF16":  # the upper half of each float32 (values chosen exact)
+                b = (np.ascontiguousarray(a, dtype="<f4").view("<u4") >> 16).astype("<u2").tobytes()
+            else:
+                b = np.ascontiguousarray(a, dtype="<f8").tobytes()
+            header[name] = {"dtype": dtype, "shape": list(a.shape),
+                            "data_offsets": [off, off + len(b)]}
+            blobs.append(b)
+            off += len(b)
+        h = json.dumps(header).encode()
+        with open(self.path, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+    def test_half_and_double_files(self):
+        """F16, BF16 and F64 files import as numpy converts them to float32."""
+        with libvae.Model(seed=1, input_dim=12, hidden=(8,), latent=3) as m:
+            m.export_safetensors(self.path)
+            tensors, _ = read_safetensors(self.path)
+            rng = np.random.default_rng(3)
+            for dtype in ("F16", "BF16", "F64"):
+                if dtype == "F64":
+                    src = {k: rng.normal(0, 1, v.shape) for k, v in tensors.items()}
+                    want = {k: v.astype(np.float32) for k, v in src.items()}
+                elif dtype == "F16":
+                    src = {k: rng.normal(0, 1, v.shape).astype(np.float16) for k, v in tensors.items()}
+                    want = {k: v.astype(np.float32) for k, v in src.items()}
+                else:  # values with 8 significant bits: exact in bfloat16
+                    src = {k: np.round(rng.normal(0, 64, v.shape)).astype(np.float32) / 64
+                           for k, v in tensors.items()}
+                    want = src
+                self._write_typed(src, dtype)
+                m.import_safetensors(self.path)
+                flat = m.get_params()
+                got, _ = read_safetensors(self.path)
+                for t in m.param_tensors():
+                    w = want[t.name].astype(np.float32).reshape(-1)
+                    self.assertEqual(flat[t.offset:t.offset + w.size].tobytes(), w.tobytes(),
+                                     dtype + " " + t.name)
+                    self.assertEqual(got[t.name].reshape(-1).tobytes(), w.tobytes(), dtype)
+            before = m.get_params()
+            self._write_typed({k: (np.full(v.shape, 1e39) if k == "enc.0.b" else v)
+                               for k, v in tensors.items()}, "F64")
+            with self.assertRaises(libvae.Error) as cm:
+                m.import_safetensors(self.path)
+            self.assertIn("beyond float32's range", str(cm.exception))
+            self.assertTrue(np.array_equal(m.get_params(), before))
+            with self.assertRaises(ValueError):
+                read_safetensors(self.path)
+
     def test_vqvae(self):
         kw = dict(input_dim=16, hidden=(8,), latents=2, code_dim=3, codes=5)
         with libvae.VQVAE(seed=1, **kw) as a, libvae.VQVAE(seed=2, **kw) as b:
