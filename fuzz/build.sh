@@ -51,6 +51,8 @@ NORECOVER=-fno-sanitize-recover=undefined
 LIBS=($BLAS_LIBS -lm -lpthread)
 
 mkdir -p "$OUT/obj"
+# The targets, one name each (fuzz_<name>.c, corpus/<name>/): fuzz/targets.
+read -r -a TARGETS <"$ROOT/fuzz/targets"
 # The core library only: src/mpi is the optional companion libvae_mpi.
 mapfile -t SOURCES < <(find "$ROOT/src" -path "$ROOT/src/mpi" -prune -o -name '*.c' -print | sort)
 OBJS=()
@@ -61,7 +63,7 @@ for src in "${SOURCES[@]}"; do
     OBJS+=("$obj")
 done
 
-for t in idx csv ckpt; do
+for t in "${TARGETS[@]}"; do
     "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer,$SAN $NORECOVER "$ROOT/fuzz/fuzz_$t.c" "${OBJS[@]}" \
         "${LIBS[@]}" -o "$OUT/fuzz-$t"
     echo "built $OUT/fuzz-$t"
@@ -71,7 +73,7 @@ if [ "$CORPUS" = 1 ]; then
     # The generator is an ordinary program: the same objects, no fuzzer main.
     "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link,$SAN "$ROOT/fuzz/make_corpus.c" "${OBJS[@]}" \
         "${LIBS[@]}" -lz -o "$OUT/make-corpus"
-    for t in idx csv ckpt; do
+    for t in "${TARGETS[@]}"; do
         rm -rf "$ROOT/fuzz/corpus/$t"
         mkdir -p "$ROOT/fuzz/corpus/$t"
     done

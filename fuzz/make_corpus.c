@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "libvae/vae.h"
+#include "st_models.h"
 
 static const char *root;
 
@@ -223,6 +224,76 @@ static void vq_ckpt(const char *name, int ema)
     vae_optimizer_free(o);
 }
 
+/* ---- safetensors seeds: the two models of fuzz_safetensors.c --------------- */
+
+/* float -> F16 bits by truncating the mantissa (values below the half's
+ * normal range become 0): any half is a valid seed value. */
+static uint16_t half_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = u >> 16 & 0x8000u, e = u >> 23 & 0xffu;
+    if (e < 113 || e > 142)
+        return (uint16_t)sign;
+    return (uint16_t)(sign | (e - 112u) << 10 | (u >> 13 & 0x3ffu));
+}
+
+/* The model's parameters as a safetensors file of `dtype`, built by hand
+ * (F32 comes from vae_model_export_safetensors itself). */
+static void st_seed(const char *name, int conv, const char *dtype)
+{
+    vae_model *m = st_model(conv);
+    const char *p = path_of("safetensors", name);
+    if (!m)
+        die("cannot make the model", p);
+    if (!strcmp(dtype, "F32")) {
+        if (vae_model_export_safetensors(m, p) != VAE_OK)
+            die(vae_model_errmsg(m), p);
+    } else {
+        size_t nt = vae_model_param_tensor_count(m), np = vae_model_param_count(m);
+        unsigned w = !strcmp(dtype, "F64") ? 8 : 2;
+        float *v = malloc(np * sizeof *v);
+        char *h = malloc(64 + nt * 160);
+        unsigned char *b = malloc(8 + 64 + nt * 160 + w * np);
+        if (!v || !h || !b || vae_model_get_params(m, v, np) != VAE_OK)
+            die("out of memory", p);
+        size_t len = (size_t)sprintf(h, "{\"__metadata__\":{\"format\":\"seed\"}");
+        for (size_t i = 0; i < nt; i++) {
+            const char *tn;
+            size_t r, c, off;
+            vae_model_param_tensor_info(m, i, &tn, &r, &c, &off);
+            len += (size_t)sprintf(h + len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%zu,%zu],"
+                                   "\"data_offsets\":[%zu,%zu]}", tn, dtype, r, c, w * off,
+                                   w * (off + r * c));
+        }
+        len += (size_t)sprintf(h + len, "}");
+        for (int k = 0; k < 8; k++)
+            b[k] = (unsigned char)((uint64_t)len >> (8 * k));
+        memcpy(b + 8, h, len);
+        for (size_t i = 0; i < np; i++) {
+            uint64_t u;
+            if (w == 8) {
+                double d = v[i];
+                memcpy(&u, &d, 8);
+            } else if (!strcmp(dtype, "BF16")) {
+                uint32_t f;
+                memcpy(&f, &v[i], 4);
+                u = f >> 16;
+            } else
+                u = half_bits(v[i]);
+            for (unsigned k = 0; k < w; k++)
+                b[8 + len + w * i + k] = (unsigned char)(u >> (8 * k));
+        }
+        write_raw(p, b, 8 + len + w * np);
+        free(v);
+        free(h);
+        free(b);
+    }
+    if (vae_model_import_safetensors(m, p) != VAE_OK) /* every seed loads */
+        die(vae_model_errmsg(m), p);
+    vae_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -270,5 +341,13 @@ int main(int argc, char **argv)
     ckpt("warmup-freebits-adam.ckpt", 4, 1, 3, VAE_LIK_BERNOULLI, VAE_ACT_RELU, VAE_OPT_ADAM);
     vq_ckpt("vqvae-ema-adam.ckpt", 1);
     vq_ckpt("vqvae-loss-adam.ckpt", 0);
+
+    const char *dtypes[] = {"F32", "F16", "BF16", "F64"};
+    for (int conv = 0; conv < 2; conv++)
+        for (int t = 0; t < 4; t++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s-%s.safetensors", conv ? "conv" : "mlp", dtypes[t]);
+            st_seed(name, conv, dtypes[t]);
+        }
     return 0;
 }

@@ -6,7 +6,7 @@
 #
 #   -d FUZZ_DIR  where fuzz/build.sh put the fuzzers (default: build-fuzz)
 #   -t SECONDS   time per target (default: 60)
-#   TARGET       idx, csv, ckpt (default: all three)
+#   TARGET       a name from fuzz/targets (default: all of them)
 #
 # New inputs go to FUZZ_DIR/work/<target>/corpus (the committed seeds in
 # fuzz/corpus/<target> are only read); a crash, leak, timeout or
@@ -33,7 +33,7 @@ done
 shift $((OPTIND - 1))
 DIR=$(abspath "$DIR")
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(idx csv ckpt)
+[ ${#TARGETS[@]} -eq 0 ] && read -r -a TARGETS <"$ROOT/fuzz/targets"
 
 # Symbolized stack traces when llvm-symbolizer is around.
 for s in llvm-symbolizer llvm-symbolizer-14; do

@@ -2,7 +2,7 @@
  * seed corpora (fuzz/corpus/), fed through the public API.
  *
  * regress/ holds one file per finding, named <target>-<what>, where
- * <target> is idx, csv or ckpt (the reader it reached). Each must give a
+ * <target> is idx, csv, ckpt or safetensors (the reader it reached). Each must give a
  * clean outcome: VAE_OK, or an error status from the reader's documented
  * set with a message and a NULL handle; and each is loaded in a forked
  * child (rel_measure) so that a crash, a large allocation or a long run is
@@ -16,6 +16,7 @@
 #include <dirent.h>
 
 #include "libvae/vae.h"
+#include "../../fuzz/st_models.h"
 
 static const struct {
     const char *file;
@@ -101,6 +102,27 @@ static int call_ckpt(void *arg, char *msg)
     return st;
 }
 
+/* A safetensors file imported into the MLP, then (when it is not the
+ * MLP's) the convolutional model of the fuzz-safetensors target. */
+static int call_safetensors(void *arg, char *msg)
+{
+    int st = VAE_ERR_FORMAT;
+    for (int conv = 0; conv < 2 && st == VAE_ERR_FORMAT; conv++) {
+        vae_model *m = st_model(conv);
+        if (!m)
+            return 1002; /* the model itself */
+        st = vae_model_import_safetensors(m, arg);
+        snprintf(msg, 256, "%s", vae_model_errmsg(m));
+        if (st != VAE_OK && !vae_model_errmsg(m)[0])
+            st = 1000;
+        vae_model_free(m);
+    }
+    if (st != VAE_OK && st != 1000 && st != VAE_ERR_IO && st != VAE_ERR_FORMAT &&
+        st != VAE_ERR_LIMIT && st != VAE_ERR_NONFINITE && st != VAE_ERR_NOMEM)
+        st = 1001;
+    return st;
+}
+
 static rel_fn reader_for(const char *name)
 {
     if (strncmp(name, "idx", 3) == 0)
@@ -109,6 +131,8 @@ static rel_fn reader_for(const char *name)
         return call_csv;
     if (strncmp(name, "ckpt", 4) == 0)
         return call_ckpt;
+    if (strncmp(name, "safetensors", 11) == 0)
+        return call_safetensors;
     return NULL;
 }
 
@@ -160,7 +184,7 @@ START_TEST(test_regressions)
     size_t n_bad = 0;
     for (size_t i = 0; i < n; i++) {
         rel_fn fn = reader_for(names[i]);
-        ck_assert_msg(fn != NULL, "%s: name must start with idx, csv or ckpt", names[i]);
+        ck_assert_msg(fn != NULL, "%s: name must start with idx, csv, ckpt or safetensors", names[i]);
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         rel_result r = rel_measure(fn, path);
@@ -199,9 +223,9 @@ START_TEST(test_seed_corpora_load)
 {
     const char *root = getenv("VAE_FUZZ_CORPUS_DIR");
     ck_assert_msg(root && *root, "VAE_FUZZ_CORPUS_DIR is not set (run through meson test)");
-    static const char *const targets[] = {"idx", "csv", "ckpt"};
+    static const char *const targets[] = {"idx", "csv", "ckpt", "safetensors"};
     size_t total = 0;
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < (int)(sizeof targets / sizeof targets[0]); t++) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", root, targets[t]);
         size_t n = 0;
