@@ -220,6 +220,38 @@ START_TEST(test_each_item_once)
 }
 END_TEST
 
+/* Tasks of very different sizes back to back (1 item, then 64, parts of
+ * vt_pool_run between): a worker still looking at a finished task's claim
+ * counter must not take an item of the next, larger task with it (a stale
+ * "all claimed" counter of a 1-item task is an unclaimed index of a 64-item
+ * one). Every item of every task runs exactly once. */
+START_TEST(test_each_sizes_back_to_back)
+{
+    vt_pool *p = vt_pool_new(2);
+    ck_assert_ptr_nonnull(p);
+    static items_seen c;
+    int reps = tu_quick() ? 2000 : short_sweeps() ? 300000 : 3000000;
+    int bad = 0;
+    for (int r = 0; r < reps && !bad; r++) {
+        size_t n = r % 3 == 0 ? 1 : r % 3 == 1 ? 64 : 2;
+        memset(&c, 0, sizeof c);
+        c.slow_self = -1;
+        if (n == 2) {
+            counting k;
+            memset(&k, 0, sizeof k);
+            vt_pool_run(p, count_part, &k);
+            bad = atomic_load(&k.hits[0]) != 1 || atomic_load(&k.hits[1]) != 1;
+            continue;
+        }
+        vt_pool_run_each(p, see_item, &c, n, 2);
+        for (size_t i = 0; i < n; i++)
+            bad |= atomic_load(&c.hits[i]) != 1;
+    }
+    ck_assert_msg(!bad, "an item ran other than once");
+    vt_pool_free(p);
+}
+END_TEST
+
 /* Items are claimed one at a time: when the caller is held up on its first
  * item (200 ms, as when the OS takes its core away), the worker runs all
  * the others instead of waiting with half of them (a fixed split gives
@@ -412,6 +444,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_concurrent_callers);
     tcase_add_test(tc, test_each_item_once);
     tcase_add_test(tc, test_each_slow_member);
+    tcase_add_test(tc, test_each_sizes_back_to_back);
     tcase_add_test(tc, test_split_gemm_bits);
     tcase_add_test(tc, test_reductions_on_teams);
     tcase_add_test(tc, test_find_bad);

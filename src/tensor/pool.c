@@ -35,6 +35,9 @@
  * current generation, so a worker that wakes late can never run a part of
  * a finished task or mix two tasks' fn and ctx: the caller publishes a new
  * task only after every part of the previous one is claimed and done. */
+/* The low half of `claim` when no item is left to claim (above any count). */
+#define CLAIM_CLOSED 0xffffffffu
+
 /* A worker's view: its pool and its index in the team (1..started). */
 typedef struct worker_arg {
     vt_pool *pool;
@@ -110,22 +113,27 @@ static void run_parts(vt_pool *p, unsigned gen, int self)
     for (;;) {
         if ((unsigned)(c >> 32) != gen)
             return;
-        /* Read before the claim; a successful claim on generation gen
-         * proves they were this task's (the caller publishes the next
-         * task only after every item of this one is claimed and done). */
-        int n = atomic_load_explicit(&p->items, memory_order_relaxed);
-        int members = atomic_load_explicit(&p->members, memory_order_relaxed);
-        vt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-        vt_item_fn each = atomic_load_explicit(&p->each, memory_order_relaxed);
-        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
-        int i = (int)(c & 0xffffffffu);
+        /* The task's fields, read before the claim. A claim that succeeds
+         * on (gen, i) proves they were this task's: the caller closes the
+         * counter (CLAIM_CLOSED) before it writes the next task's fields,
+         * and these acquire loads would see those writes only after the
+         * closing, which then makes the claim below fail. Without the
+         * closing, a finished task's counter ("all n claimed") read here
+         * together with the next task's larger n would look like an
+         * unclaimed item, and one item would run twice. */
+        unsigned n = (unsigned)atomic_load_explicit(&p->items, memory_order_acquire);
+        int members = atomic_load_explicit(&p->members, memory_order_acquire);
+        vt_task_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+        vt_item_fn each = atomic_load_explicit(&p->each, memory_order_acquire);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_acquire);
+        unsigned i = (unsigned)(c & 0xffffffffu);
         if (i >= n || self >= members)
             return;
         if (atomic_compare_exchange_weak(&p->claim, &c, c + 1)) {
             if (each)
                 each(ctx, (size_t)i, self);
             else
-                fn(ctx, i, p->parts);
+                fn(ctx, (int)i, p->parts);
             atomic_fetch_add(&p->done, 1);
             c = atomic_load(&p->claim);
         }
@@ -217,11 +225,13 @@ static int run_task(vt_pool *p, vt_task_fn fn, vt_item_fn each, void *ctx, int n
     if (p->started == 0 || atomic_flag_test_and_set(&p->busy))
         return -1;
     unsigned gen = atomic_load(&p->gen) + 1u;
-    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&p->each, each, memory_order_relaxed);
-    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->items, n, memory_order_relaxed);
-    atomic_store_explicit(&p->members, members, memory_order_relaxed);
+    /* Close the finished task's counter first (see run_parts). */
+    atomic_store(&p->claim, (unsigned long long)(gen - 1u) << 32 | CLAIM_CLOSED);
+    atomic_store_explicit(&p->fn, fn, memory_order_release);
+    atomic_store_explicit(&p->each, each, memory_order_release);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_release);
+    atomic_store_explicit(&p->items, n, memory_order_release);
+    atomic_store_explicit(&p->members, members, memory_order_release);
     atomic_store(&p->done, 0);
     atomic_store(&p->claim, (unsigned long long)gen << 32);
     atomic_store(&p->gen, gen);
