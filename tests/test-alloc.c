@@ -18,8 +18,13 @@
 #include "tensor/pool.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define VAE_TEST_SANITIZED 1 /* ASan owns malloc: replacing it aborts before main */
+#ifndef __has_feature
+#define __has_feature(x) 0 /* GCC: the __SANITIZE_* macros below tell */
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||  \
+    __has_feature(memory_sanitizer)
+#define VAE_TEST_SANITIZED 1 /* the sanitizer owns malloc: replacing it crashes before main */
 #else
 #define VAE_TEST_SANITIZED 0
 #endif
@@ -65,14 +70,7 @@ static volatile long n_allocs, n_foreign;
 
 static int sanitized(void)
 {
-#if VAE_TEST_SANITIZED
-    return 1;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return 1;
-#endif
-#endif
-    return tu_quick(); /* the valgrind setup */
+    return VAE_TEST_SANITIZED || tu_quick(); /* tu_quick: the valgrind setup */
 }
 
 static void steady_state(int threads, int likelihood, int samples)
