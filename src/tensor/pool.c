@@ -29,12 +29,14 @@
  * high 32 bits, next part in the low 32) until none is left. A task of
  * vt_pool_run has one part per member of the team; one of vt_pool_run_each
  * has `n` items, claimed one at a time by the members whose index is below
- * its limit, so a slow or descheduled member holds up at most one item. A worker that
- * the OS has descheduled (a busy machine) then costs nothing: the caller
- * does its parts. A claim succeeds only by a compare-and-swap on the
- * current generation, so a worker that wakes late can never run a part of
- * a finished task or mix two tasks' fn and ctx: the caller publishes a new
- * task only after every part of the previous one is claimed and done. */
+ * its limit. A worker that the OS has descheduled (a busy machine) then
+ * costs nothing, or at most the item it holds: the others do the rest. A
+ * claim succeeds only by a compare-and-swap on the current generation, so a
+ * worker that wakes late can never run a part of a finished task or mix two
+ * tasks' fields: the caller publishes a new task only after every part of
+ * the previous one is claimed and done, and closes the previous counter
+ * (CLAIM_CLOSED) before it writes the new task's fields (see run_parts). */
+
 /* The low half of `claim` when no item is left to claim (above any count). */
 #define CLAIM_CLOSED 0xffffffffu
 
@@ -63,8 +65,6 @@ struct vt_pool {
     atomic_int items;          /* its parts or items */
     atomic_int members;        /* members 0..members-1 may claim them */
 };
-
-
 
 static long now_ns(void)
 {
