@@ -38,9 +38,8 @@
 static _Alignas(64) atomic_long baton;
 
 typedef struct side {
-    int cpu;
-    long trips;
-    int pinned;
+    int cpu;    /* where the answering thread runs */
+    int pinned; /* out: it could be pinned there */
 } side;
 
 static int pin(int cpu)
@@ -51,17 +50,23 @@ static int pin(int cpu)
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-/* The answering side: waits for each odd value and answers with the next. */
+/* The baton value that tells the answering side to stop. */
+#define STOP (-1L)
+
+/* The answering side: waits for each odd value and answers with the next,
+ * until STOP. */
 static void *answer(void *arg)
 {
     side *s = arg;
     s->pinned = pin(s->cpu) == 0;
-    for (long i = 0; i < s->trips; i++) {
-        while (atomic_load_explicit(&baton, memory_order_acquire) != 2 * i + 1)
+    for (long i = 0;; i++) {
+        long v;
+        while ((v = atomic_load_explicit(&baton, memory_order_acquire)) != 2 * i + 1 && v != STOP)
             ;
+        if (v == STOP)
+            return NULL;
         atomic_store_explicit(&baton, 2 * i + 2, memory_order_release);
     }
-    return NULL;
 }
 
 static double now(void)
@@ -71,11 +76,12 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* One round of `trips` round trips; ns per trip, or -1 when a thread
- * could not be started or pinned. */
+/* One round of at most `trips` round trips, and at most ~0.5 s (on a busy
+ * machine a trip can wait for a scheduler slice); ns per trip, or -1 when
+ * a thread could not be started or pinned. */
 static double round_trip(int a, int b, long trips)
 {
-    side other = {b, trips, 0};
+    side other = {b, 0};
     atomic_store(&baton, 0);
     if (pin(a) != 0)
         return -1.0;
@@ -83,14 +89,19 @@ static double round_trip(int a, int b, long trips)
     if (pthread_create(&t, NULL, answer, &other) != 0)
         return -1.0;
     double t0 = now();
-    for (long i = 0; i < trips; i++) {
-        atomic_store_explicit(&baton, 2 * i + 1, memory_order_release);
-        while (atomic_load_explicit(&baton, memory_order_acquire) != 2 * i + 2)
+    long done = 0;
+    while (done < trips) {
+        atomic_store_explicit(&baton, 2 * done + 1, memory_order_release);
+        while (atomic_load_explicit(&baton, memory_order_acquire) != 2 * done + 2)
             ;
+        done++;
+        if ((done & 1023) == 0 && now() - t0 > 0.5)
+            break;
     }
     double dt = now() - t0;
+    atomic_store_explicit(&baton, STOP, memory_order_release);
     pthread_join(t, NULL);
-    return other.pinned ? dt / (double)trips * 1e9 : -1.0;
+    return other.pinned ? dt / (double)done * 1e9 : -1.0;
 }
 
 /* ---- two threads' arithmetic against one's ---------------------------------
