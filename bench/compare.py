@@ -237,7 +237,11 @@ def cores_note(args):
     """' cores: round-trip N ns parallel R' from bench-cores, or ''."""
     if not os.access(args.cores, os.X_OK):
         return ""
-    out = subprocess.run([args.cores, "--reps", "3"], capture_output=True, text=True).stdout
+    try:
+        out = subprocess.run([args.cores, "--reps", "3"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except subprocess.TimeoutExpired:
+        return " cores: (bench-cores timed out)"
     m = re.search(r"round-trip (\d+) ns parallel (-?[0-9.]+)", out)
     return " cores: round-trip %s ns parallel %s" % m.groups() if m else ""
 
