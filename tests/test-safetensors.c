@@ -89,6 +89,25 @@ static const char *tmp(const char *name)
     return tu_tmp_path(buf[k], sizeof buf[k], name);
 }
 
+/* A safetensors file: the 8-byte length, the header h[0..len), `gap` zero
+ * bytes, np values of w bytes each (little-endian, from bits[i]) and
+ * `trailing` zero bytes. */
+static void write_st_file(const char *path, const char *h, size_t len, size_t gap,
+                          const uint64_t *bits, unsigned w, size_t np, size_t trailing)
+{
+    size_t total = 8 + len + gap + w * np + trailing;
+    unsigned char *b = calloc(1, total);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    memcpy(b + 8, h, len);
+    for (size_t i = 0; i < np; i++)
+        for (unsigned k = 0; k < w; k++)
+            b[8 + len + gap + w * i + k] = (unsigned char)(bits[i] >> (8 * k));
+    ck_assert_int_eq(tu_write_file(path, b, total), 0);
+    free(b);
+}
+
 /* How to damage the file make_file writes (the model's tensors otherwise). */
 typedef struct damage {
     int skip;              /* tensor index left out of the header, or -1 */
@@ -146,20 +165,15 @@ static void make_file(const vae_model *m, const char *path, damage d)
                                 ",\"%s\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}", d.extra);
     len += (size_t)snprintf(h + len, cap - len, "}  ");
     ck_assert_uint_lt(len, cap);
-    size_t total = 8 + len + shift + 4 * np + d.trailing;
-    unsigned char *b = calloc(1, total);
-    ck_assert_ptr_nonnull(b);
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)((uint64_t)len >> (8 * i));
-    memcpy(b + 8, h, len);
+    uint64_t *bits = malloc(np * sizeof *bits);
+    ck_assert_ptr_nonnull(bits);
     for (size_t i = 0; i < np; i++) {
         uint32_t u;
         memcpy(&u, &p[i], 4);
-        for (int k = 0; k < 4; k++)
-            b[8 + len + shift + 4 * i + (size_t)k] = (unsigned char)(u >> (8 * k));
+        bits[i] = u;
     }
-    ck_assert_int_eq(tu_write_file(path, b, total), 0);
-    free(b);
+    write_st_file(path, h, len, shift, bits, 4, np, d.trailing);
+    free(bits);
     free(h);
     free(p);
 }
@@ -603,17 +617,7 @@ static void make_typed_file(const vae_model *m, const char *path, const char *dt
     }
     len += (size_t)snprintf(h + len, cap - len, "}");
     ck_assert_uint_lt(len, cap);
-    size_t total = 8 + len + w * np;
-    unsigned char *b = calloc(1, total);
-    ck_assert_ptr_nonnull(b);
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)((uint64_t)len >> (8 * i));
-    memcpy(b + 8, h, len);
-    for (size_t i = 0; i < np; i++)
-        for (unsigned k = 0; k < w; k++)
-            b[8 + len + w * i + k] = (unsigned char)(bits[i] >> (8 * k));
-    ck_assert_int_eq(tu_write_file(path, b, total), 0);
-    free(b);
+    write_st_file(path, h, len, 0, bits, w, np, 0);
     free(h);
 }
 
