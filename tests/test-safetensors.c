@@ -22,20 +22,23 @@
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static vae_model *mlp_model(uint64_t seed)
+/* An MLP VAE input-hidden-latent. */
+static vae_model *mlp_sized(int input, int hidden, int latent, uint64_t seed)
 {
     vae_model_config c;
     vae_model_config_init(&c);
-    c.input_dim = 12;
-    c.latent_dim = 3;
+    c.input_dim = input;
+    c.latent_dim = latent;
     c.n_hidden = 1;
-    c.hidden[0] = 8;
+    c.hidden[0] = hidden;
     c.seed = seed;
     vae_model *m = NULL;
     vae_error e;
     ck_assert_msg(vae_model_create(&c, &m, &e) == VAE_OK, "%s", e.message);
     return m;
 }
+
+static vae_model *mlp_model(uint64_t seed) { return mlp_sized(12, 8, 3, seed); }
 
 static vae_model *conv_model(uint64_t seed)
 {
@@ -649,28 +652,13 @@ START_TEST(test_import_dtypes)
 }
 END_TEST
 
-/* A model with at least 65,536 parameters in its first tensor (784 x 100). */
-static vae_model *wide_model(void)
-{
-    vae_model_config c;
-    vae_model_config_init(&c);
-    c.input_dim = 784;
-    c.latent_dim = 2;
-    c.n_hidden = 1;
-    c.hidden[0] = 100;
-    vae_model *m = NULL;
-    vae_error e;
-    ck_assert_msg(vae_model_create(&c, &m, &e) == VAE_OK, "%s", e.message);
-    return m;
-}
-
 /* Every 16-bit pattern of F16 and of BF16: the finite ones read as the value
  * the format defines (computed here from its fields in double, an oracle
  * independent of the library's bit moves), each infinity and NaN refused
  * with its index. */
 START_TEST(test_every_half_value)
 {
-    vae_model *m = wide_model();
+    vae_model *m = mlp_sized(784, 100, 2, 1); /* 78,400 values in its first tensor */
     const char *path = tmp("st-halves.safetensors");
     size_t np = vae_model_param_count(m);
     uint64_t *bits = calloc(np, sizeof *bits);
