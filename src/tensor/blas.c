@@ -1,12 +1,17 @@
-/* cblas_sgemm, single-threaded, split over a model's thread team (see blas.h). */
+/* cblas_sgemm or libvae's own AVX-512 product, single-threaded, split over
+ * a model's thread team (see blas.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "tensor/blas.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
-#if defined(VAE_HAVE_OPENBLAS)
+#include "tensor/sgemm.h"
+
 #include <pthread.h>
+
+#if defined(VAE_HAVE_OPENBLAS)
 
 /* Declared by OpenBLAS's cblas.h; repeated so the file compiles with any cblas.h. */
 void openblas_set_num_threads(int num_threads);
@@ -20,11 +25,17 @@ static void blas_init(void) { openblas_set_num_threads(1); }
 #endif
 
 static int split_exact(void);
+static int own_kernel(void);
 
 static void sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0)
+        return;
+    /* -1 only when its work space cannot be allocated: the BLAS then
+     * computes this product (correct, other last bits). */
+    if (own_kernel() && vt_sgemm_avx512(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                        ldc) == 0)
         return;
     cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
                 transb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -153,12 +164,67 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
 int vt_gemm_split_exact(void) { return split_exact(); }
 
 static int split_exact_value;
-#if defined(VAE_HAVE_OPENBLAS)
 static pthread_once_t split_once = PTHREAD_ONCE_INIT;
+
+/* OpenBLAS cores whose sgemm kernels use AVX-512: where they run,
+ * libvae's own product is not faster (docs/performance.md, round six). */
+static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+
+static int own_kernel_value;
+
+/* Which product runs, decided once from VAE_GEMM (docs/performance.md):
+ *   "blas"    always the BLAS;
+ *   "libvae"  libvae's own wherever the CPU has AVX-512F;
+ *   unset or anything else ("auto"): libvae's own where the CPU has
+ *             AVX-512F and the BLAS is OpenBLAS running kernels without it. */
+static void own_kernel_init(void)
+{
+    const char *e = getenv("VAE_GEMM");
+    int avail = vt_sgemm_avx512_available();
+    if (e && strcmp(e, "blas") == 0) {
+        own_kernel_value = 0;
+    } else if (e && strcmp(e, "libvae") == 0) {
+        own_kernel_value = avail;
+    } else {
+#if defined(VAE_HAVE_OPENBLAS)
+        const char *core = openblas_get_corename();
+        int blas512 = 0;
+        for (size_t i = 0; core && i < sizeof avx512_cores / sizeof avx512_cores[0]; i++)
+            blas512 |= strcmp(core, avx512_cores[i]) == 0;
+        own_kernel_value = avail && core && !blas512;
+#else
+        /* The reference CBLAS was asked for by name (-Dblas=cblas): keep it. */
+        own_kernel_value = 0;
 #endif
+    }
+}
+
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
+
+static int own_kernel(void)
+{
+    pthread_once(&own_once, own_kernel_init);
+    return own_kernel_value;
+}
+
+const char *vt_gemm_kernel_name(void)
+{
+    if (own_kernel())
+        return "libvae-avx512";
+#if defined(VAE_HAVE_OPENBLAS)
+    const char *core = openblas_get_corename();
+    return core ? core : "OpenBLAS";
+#else
+    return "cblas";
+#endif
+}
 
 static void split_exact_init(void)
 {
+    if (own_kernel()) {
+        split_exact_value = 1; /* an element's sum depends on K only (sgemm.h) */
+        return;
+    }
 #if defined(VAE_HAVE_OPENBLAS)
     /* Checked shape by shape (tests/test-pool.c with VAE_TEST_LONG=1, and
      * by forcing each kernel with OPENBLAS_CORETYPE): the SkylakeX,
@@ -176,12 +242,7 @@ static void split_exact_init(void)
 /* vt_gemm_split_exact, asked of OpenBLAS once (its kernels are chosen at load time). */
 static int split_exact(void)
 {
-#if defined(VAE_HAVE_OPENBLAS)
     pthread_once(&split_once, split_exact_init);
-#else
-    if (!split_exact_value)
-        split_exact_init();
-#endif
     return split_exact_value;
 }
 

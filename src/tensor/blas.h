@@ -1,6 +1,7 @@
 /* The one door to BLAS. Every matrix product in libvae is a call to
- * vt_gemm, i.e. cblas_sgemm on row-major data with transpose flags (a
- * transpose is never materialised). */
+ * vt_gemm on row-major data with transpose flags (a transpose is never
+ * materialised): cblas_sgemm, or libvae's own AVX-512 product (sgemm.h)
+ * where that is faster, as vt_gemm_kernel_name says. */
 #ifndef VAE_TENSOR_BLAS_H
 #define VAE_TENSOR_BLAS_H
 
@@ -29,12 +30,25 @@ void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float a
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* 1 when a product split over a team gives the unsplit product's bits with
- * the BLAS running here (OpenBLAS's SkylakeX, Cooperlake or Sandybridge
- * kernels, the reference CBLAS); 0 when a split may change the last bits
+ * the product running here (libvae's own, OpenBLAS's SkylakeX, Cooperlake
+ * or Sandybridge kernels, the reference CBLAS); 0 when a split may change the last bits
  * (e.g. OpenBLAS's Haswell kernels, which valgrind also gets):
  * then vt_gemm cuts products into fixed blocks whatever the team, so
  * results do not depend on the thread count in either case. */
 int vt_gemm_split_exact(void);
+
+/* Which product vt_gemm runs, decided once per process:
+ *   "libvae-avx512"  libvae's own (tensor/sgemm.h): by default where the CPU
+ *                    has AVX-512F and OpenBLAS runs kernels without it
+ *                    (e.g. OpenBLAS 0.3.21's Haswell kernels on AMD Zen 5);
+ *   otherwise the BLAS: OpenBLAS's core name ("Haswell", "Cooperlake", ...)
+ *                    or "cblas" (the reference CBLAS, -Dblas=cblas).
+ * The environment variable VAE_GEMM, read once, overrides the default:
+ * "blas" always uses the BLAS, "libvae" uses libvae's own wherever the CPU
+ * has AVX-512F (also with -Dblas=cblas); other values mean the default.
+ * The choice changes results in the last bits, never their thread-count
+ * independence. Static string; thread-safe. */
+const char *vt_gemm_kernel_name(void);
 
 /* C = 1 bias^T + A B (no transposes): the dense layer's forward product,
  * with the bias rows written by the same part that multiplies into them. */

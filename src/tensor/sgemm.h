@@ -1,0 +1,40 @@
+/* libvae's own single-precision matrix product for CPUs with AVX-512F.
+ *
+ * Why: a BLAS may run a CPU with 512-bit units on 256-bit kernels
+ * (Debian's OpenBLAS 0.3.21 picks its Haswell AVX2 kernels on AMD Zen 5,
+ * whose cores do twice the arithmetic per cycle with AVX-512); there this
+ * product is about twice as fast (docs/performance.md, round six).
+ * tensor/blas.c decides which product runs (vt_gemm_kernel_name).
+ *
+ * What it computes, and its bits: C = alpha op(A) op(B) + beta C, row-major,
+ * as cblas_sgemm. K is cut into blocks of VT_SGEMM_KC; within a block every
+ * element is one sum over k in increasing order, in a float accumulator
+ * with one fused multiply-add per term, starting from 0; the block's sum s
+ * then goes to C as C = beta C + alpha s for the first block (alpha s when
+ * beta == 0: C is not read) and C = C + alpha s for each further block.
+ * That order depends on K only, never on M, N, where the element lies in C,
+ * or on the leading dimensions: a product cut into blocks of rows or
+ * columns gives the unsplit product's bits (thread-count independence).
+ * alpha == 0 or K == 0 gives C = beta C without reading A or B. */
+#ifndef VAE_TENSOR_SGEMM_H
+#define VAE_TENSOR_SGEMM_H
+
+/* The K block: its length fixes the order of the sums (above). */
+#define VT_SGEMM_KC 256
+
+/* 1 when the running CPU (and its operating system) offers AVX-512F, so
+ * vt_sgemm_avx512 can run; decided once. 0 on other CPUs, on other
+ * compilers than GCC and clang for x86-64, and under valgrind (which does
+ * not emulate AVX-512 and hides it). Thread-safe. */
+int vt_sgemm_avx512_available(void);
+
+/* The product above, on the calling thread; transa/transb 0 = as stored,
+ * 1 = transposed; op(A) is M x K, op(B) is K x N. Uses a work space of
+ * about 280 KiB per calling thread, allocated on a thread's first call and
+ * freed when the thread exits. Returns 0, or -1 when that space cannot be
+ * allocated or the CPU lacks AVX-512F (C untouched: the caller falls back to
+ * another product). Thread-safe; concurrent calls on disjoint C. */
+int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif

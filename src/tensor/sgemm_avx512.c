@@ -1,0 +1,256 @@
+/* libvae's own sgemm for AVX-512F (see sgemm.h): packed panels and a
+ * 12 x 32 register tile, the layout of BLIS and OpenBLAS.
+ *
+ *   for each K block of VT_SGEMM_KC (pc):
+ *     for each block of MC rows of C (ic):        pack op(A)'s rows: Ap (L2)
+ *       for each strip of NR = 32 columns (jc):   pack op(B)'s strip: Bp (L1)
+ *         for each MR = 12 rows of the block:     tile += Ap panel x Bp
+ *
+ * The tile is 24 zmm accumulators: row r of the tile, columns 0-15 and
+ * 16-31. Each k loads Bp's 32 floats (two zmm) and broadcasts the panel's
+ * 12 values of column k of op(A); 24 fused multiply-adds per k, two per
+ * cycle on cores with two 512-bit FMA pipes. Packing turns every transpose
+ * case into the same kernel and pads partial panels with zeros (their rows
+ * and columns are computed and not stored). */
+#define _POSIX_C_SOURCE 200809L
+#include "tensor/sgemm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define HAVE_AVX512_BUILD 1
+#include <immintrin.h>
+#endif
+
+#define MR 12
+#define NR 32
+#define KC VT_SGEMM_KC
+#define MC 240 /* a multiple of MR: the A block, 240 KiB, stays in L2 */
+
+#define AP_FLOATS ((size_t)MC * KC)
+#define BP_FLOATS ((size_t)KC * NR)
+
+#if defined(HAVE_AVX512_BUILD)
+
+static pthread_once_t avail_once = PTHREAD_ONCE_INIT;
+static int avail;
+
+static void avail_init(void)
+{
+    __builtin_cpu_init();
+    /* libgcc and compiler-rt report avx512f only when the OS saves the zmm
+     * state (XCR0), so this is safe to act on. */
+    avail = __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+
+int vt_sgemm_avx512_available(void)
+{
+    pthread_once(&avail_once, avail_init);
+    return avail;
+}
+
+/* One work space per thread, freed by the key's destructor at thread exit. */
+static pthread_key_t space_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static int key_ok;
+
+static void key_init(void) { key_ok = pthread_key_create(&space_key, free) == 0; }
+
+static float *thread_space(void)
+{
+    pthread_once(&key_once, key_init);
+    if (!key_ok)
+        return NULL;
+    float *s = pthread_getspecific(space_key);
+    if (s)
+        return s;
+    s = aligned_alloc(64, (AP_FLOATS + BP_FLOATS) * sizeof(float));
+    if (s && pthread_setspecific(space_key, s) != 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* op(X)[r][c] of a row-major X with leading dimension ld. */
+static inline float at(const float *X, int trans, size_t ld, size_t r, size_t c)
+{
+    return trans ? X[c * ld + r] : X[r * ld + c];
+}
+
+/* Ap: rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) as panels of MR
+ * rows, each stored k-major (MR values per k); rows past mc are zero. */
+static void pack_a(float *restrict Ap, const float *A, int transa, size_t lda, size_t i0,
+                   size_t p0, int mc, int kc)
+{
+    for (int ir = 0; ir < mc; ir += MR) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        float *P = Ap + (size_t)ir * kc;
+        if (transa) {
+            /* op(A)'s column k is A's row k: MR contiguous values. */
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (p0 + k) * lda + i0 + ir;
+                float *dst = P + (size_t)k * MR;
+                memcpy(dst, src, (size_t)mr * sizeof(float));
+                for (int r = mr; r < MR; r++)
+                    dst[r] = 0.0f;
+            }
+        } else {
+            for (int r = 0; r < mr; r++) {
+                const float *src = A + (i0 + ir + r) * lda + p0;
+                for (int k = 0; k < kc; k++)
+                    P[(size_t)k * MR + r] = src[k];
+            }
+            for (int r = mr; r < MR; r++)
+                for (int k = 0; k < kc; k++)
+                    P[(size_t)k * MR + r] = 0.0f;
+        }
+    }
+}
+
+/* Bp: rows [p0, p0 + kc) and columns [j0, j0 + nr) of op(B), NR floats per
+ * k; columns past nr are zero. */
+static void pack_b(float *restrict Bp, const float *B, int transb, size_t ldb, size_t p0,
+                   size_t j0, int nr, int kc)
+{
+    if (!transb) {
+        for (int k = 0; k < kc; k++) {
+            float *dst = Bp + (size_t)k * NR;
+            memcpy(dst, B + (p0 + k) * ldb + j0, (size_t)nr * sizeof(float));
+            for (int c = nr; c < NR; c++)
+                dst[c] = 0.0f;
+        }
+        return;
+    }
+    /* op(B)'s column j is B's row j: read each row along k. */
+    for (int c = 0; c < nr; c++) {
+        const float *src = B + (j0 + c) * ldb + p0;
+        for (int k = 0; k < kc; k++)
+            Bp[(size_t)k * NR + c] = src[k];
+    }
+    for (int c = nr; c < NR; c++)
+        for (int k = 0; k < kc; k++)
+            Bp[(size_t)k * NR + c] = 0.0f;
+}
+
+/* C tile (mr x nr at C, leading dimension ldc) from the sums of one K block:
+ *   first block: C = beta C + alpha s   (alpha s when beta == 0)
+ *   later:       C = C + alpha s
+ * The sums s[r] = sum_k Ap[k][r] Bp[k][.] run over k in order, one fused
+ * multiply-add per term. */
+__attribute__((target("avx512f"))) static void kernel(int kc, const float *restrict Ap,
+                                                      const float *restrict Bp, float *C,
+                                                      size_t ldc, int mr, int nr, float alpha,
+                                                      float beta, int first)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
+    __m512 c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
+    for (int k = 0; k < kc; k++) {
+        const float *a = Ap + (size_t)k * MR;
+        __m512 b0 = _mm512_load_ps(Bp + (size_t)k * NR);
+        __m512 b1 = _mm512_load_ps(Bp + (size_t)k * NR + 16);
+#define ROW(r, x0, x1)                                                                             \
+    do {                                                                                           \
+        __m512 ar = _mm512_set1_ps(a[r]);                                                          \
+        x0 = _mm512_fmadd_ps(ar, b0, x0);                                                          \
+        x1 = _mm512_fmadd_ps(ar, b1, x1);                                                          \
+    } while (0)
+        ROW(0, c00, c01);
+        ROW(1, c10, c11);
+        ROW(2, c20, c21);
+        ROW(3, c30, c31);
+        ROW(4, c40, c41);
+        ROW(5, c50, c51);
+        ROW(6, c60, c61);
+        ROW(7, c70, c71);
+        ROW(8, c80, c81);
+        ROW(9, c90, c91);
+        ROW(10, ca0, ca1);
+        ROW(11, cb0, cb1);
+#undef ROW
+    }
+    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                         {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71},
+                         {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff
+                   : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u)
+                             : (__mmask16)0;
+    __m512 va = _mm512_set1_ps(alpha);
+    __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
+    int read_c = !first || beta != 0.0f;
+    for (int r = 0; r < mr; r++) {
+        float *row = C + (size_t)r * ldc;
+        __m512 s0 = _mm512_mul_ps(va, acc[r][0]), s1 = _mm512_mul_ps(va, acc[r][1]);
+        if (read_c) {
+            s0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), s0);
+            s1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), s1);
+        }
+        _mm512_mask_storeu_ps(row, m0, s0);
+        _mm512_mask_storeu_ps(row + 16, m1, s1);
+    }
+}
+
+/* C = beta C (alpha == 0 or K == 0): C is not read when beta == 0. */
+static void scale_c(int M, int N, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++) {
+        float *row = C + (size_t)i * (size_t)ldc;
+        if (beta == 0.0f)
+            memset(row, 0, (size_t)N * sizeof(float));
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++)
+                row[j] *= beta;
+    }
+}
+
+int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (!vt_sgemm_avx512_available())
+        return -1;
+    if (M <= 0 || N <= 0)
+        return 0;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return 0;
+    }
+    float *space = thread_space();
+    if (!space)
+        return -1;
+    float *Ap = space, *Bp = space + AP_FLOATS;
+    for (int pc = 0; pc < K; pc += KC) {
+        int kc = K - pc < KC ? K - pc : KC;
+        for (int ic = 0; ic < M; ic += MC) {
+            int mc = M - ic < MC ? M - ic : MC;
+            pack_a(Ap, A, transa, (size_t)lda, (size_t)ic, (size_t)pc, mc, kc);
+            for (int jc = 0; jc < N; jc += NR) {
+                int nr = N - jc < NR ? N - jc : NR;
+                pack_b(Bp, B, transb, (size_t)ldb, (size_t)pc, (size_t)jc, nr, kc);
+                for (int ir = 0; ir < mc; ir += MR)
+                    kernel(kc, Ap + (size_t)ir * kc, Bp,
+                           C + (size_t)(ic + ir) * (size_t)ldc + (size_t)jc, (size_t)ldc,
+                           mc - ir < MR ? mc - ir : MR, nr, alpha, beta, pc == 0);
+            }
+        }
+    }
+    return 0;
+}
+
+#else /* no AVX-512 build */
+
+int vt_sgemm_avx512_available(void) { return 0; }
+
+int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    (void)transa, (void)transb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
+    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc;
+    return -1;
+}
+
+#endif
