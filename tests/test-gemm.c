@@ -1,0 +1,376 @@
+/* libvae's own AVX-512 sgemm (src/tensor/sgemm.h) against two oracles:
+ *   - a double-precision triple loop, to the error bound of a K-term float
+ *     sum (every transpose case, shapes across the tile, K-block and row-block
+ *     edges, alpha and beta, leading dimensions wider than the matrix);
+ *   - a scalar loop computing the order sgemm.h documents (K blocks of
+ *     VT_SGEMM_KC, fmaf from 0, then C = beta C + alpha s): bit for bit, so a
+ *     kernel summing in another order fails (and a product cut into blocks of
+ *     rows or columns gives the unsplit product's bits, checked too).
+ * Plus BLAS semantics (beta == 0 does not read C, alpha == 0 and K == 0 do
+ * not read A or B, NaN in A reaches its row), concurrent calls from several
+ * threads (one work space each, freed at thread exit: the ASan run's leak
+ * check), and which product vt_gemm runs (VAE_GEMM).
+ * On a CPU without AVX-512F the product is not available: every case
+ * checks that it refuses (-1, C untouched) and the suite reports a skip. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/blas.h"
+#include "tensor/sgemm.h"
+#include "testutil.h"
+
+/* A reproducible value in [-1, 1) (a 32-bit LCG; no libc rand state). */
+static float lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((int32_t)(*s >> 8) - (1 << 23)) / (float)(1 << 23);
+}
+
+typedef struct prod {
+    int ta, tb, M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    float *A, *B, *C, *C0; /* C0: C before the product */
+} prod;
+
+/* op(X)[r][c] */
+static float at(const float *X, int t, int ld, int r, int c)
+{
+    return t ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
+}
+
+static prod make(int ta, int tb, int M, int N, int K, float alpha, float beta, uint32_t seed)
+{
+    prod p = {ta, tb, M, N, K, (ta ? M : K) + 3, (tb ? K : N) + 1, N + 5, alpha, beta,
+              NULL, NULL, NULL, NULL};
+    size_t na = (size_t)(ta ? K : M) * p.lda, nb = (size_t)(tb ? N : K) * p.ldb;
+    size_t nc = (size_t)M * p.ldc;
+    p.A = malloc((na + 1) * sizeof(float));
+    p.B = malloc((nb + 1) * sizeof(float));
+    p.C = malloc((nc + 1) * sizeof(float));
+    p.C0 = malloc((nc + 1) * sizeof(float));
+    ck_assert(p.A && p.B && p.C && p.C0);
+    for (size_t i = 0; i < na; i++)
+        p.A[i] = lcg(&seed);
+    for (size_t i = 0; i < nb; i++)
+        p.B[i] = lcg(&seed);
+    for (size_t i = 0; i < nc; i++)
+        p.C[i] = p.C0[i] = lcg(&seed);
+    return p;
+}
+
+static void drop(prod *p)
+{
+    free(p->A);
+    free(p->B);
+    free(p->C);
+    free(p->C0);
+}
+
+static int run(prod *p)
+{
+    return vt_sgemm_avx512(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb,
+                           p->beta, p->C, p->ldc);
+}
+
+/* Without AVX-512F: the call refuses and leaves C as it was; returns 1 so
+ * the case stops (and records the skip). */
+static int unavailable(const char *test)
+{
+    if (vt_sgemm_avx512_available())
+        return 0;
+    prod p = make(0, 0, 3, 3, 3, 1.0f, 0.0f, 1);
+    ck_assert_int_eq(run(&p), -1);
+    ck_assert(memcmp(p.C, p.C0, (size_t)p.M * p.ldc * sizeof(float)) == 0);
+    drop(&p);
+    tu_skip(test, "the CPU has no AVX-512F: the product refuses (checked)");
+    return 1;
+}
+
+/* |C - exact| within the float error bound of the sum, elementwise:
+ * gamma(K + 2) (|alpha| sum_k |a b| + |beta C0|), gamma(n) = n u / (1 - n u);
+ * the columns past N (ldc > N) untouched. */
+static void check_direct(const prod *p)
+{
+    const double u = ldexp(1.0, -24), g = (p->K + 2) * u / (1.0 - (p->K + 2) * u);
+    for (int i = 0; i < p->M; i++)
+        for (int j = 0; j < p->ldc; j++) {
+            size_t ij = (size_t)i * p->ldc + j;
+            if (j >= p->N) {
+                ck_assert_msg(memcmp(&p->C[ij], &p->C0[ij], sizeof(float)) == 0,
+                              "C[%d][%d] past N written", i, j);
+                continue;
+            }
+            double s = 0, mag = 0;
+            for (int k = 0; k < p->K; k++) {
+                double t = (double)at(p->A, p->ta, p->lda, i, k) * at(p->B, p->tb, p->ldb, k, j);
+                s += t;
+                mag += fabs(t);
+            }
+            double c0 = p->beta == 0.0f ? 0.0 : (double)p->beta * p->C0[ij];
+            double exact = (double)p->alpha * s + c0;
+            double bound = g * (fabs(p->alpha) * mag + fabs(c0)) + 1e-38;
+            ck_assert_msg(fabs(p->C[ij] - exact) <= bound,
+                          "%d%d %dx%dx%d C[%d][%d] = %.9g, exact %.9g, bound %.3g", p->ta, p->tb,
+                          p->M, p->N, p->K, i, j, (double)p->C[ij], exact, bound);
+        }
+}
+
+START_TEST(test_matches_direct_loops)
+{
+    if (unavailable("test_matches_direct_loops"))
+        return;
+    /* Around the register tile (12 x 32), the K block (256) and 1, every
+     * combination; then a few that cross the row block (240) and two K
+     * blocks as well. */
+    static const int sizes[] = {1, 5, 11, 12, 13, 31, 32, 33, 64, 257};
+    const int ns = (int)(sizeof sizes / sizeof sizes[0]);
+    static const int large[][3] = {{241, 33, 257}, {13, 257, 530}, {250, 70, 513}};
+    static const float alphas[] = {1.0f, -0.5f, 3.0f}, betas[] = {0.0f, 1.0f, 0.7f};
+    uint32_t seed = 7;
+    int runs = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int a = 0; a < ns; a++)
+                for (int b = 0; b < ns; b++)
+                    for (int c = 0; c < ns; c += 2) {
+                        int M = sizes[a], N = sizes[b], K = sizes[(c + a) % ns];
+                        if ((double)M * N * K > 1.5e5)
+                            continue;
+                        prod p = make(ta, tb, M, N, K, alphas[(a + c) % 3], betas[(b + c) % 3],
+                                      seed++);
+                        ck_assert_int_eq(run(&p), 0);
+                        check_direct(&p);
+                        drop(&p);
+                        runs++;
+                    }
+            for (size_t l = 0; l < sizeof large / sizeof large[0]; l++) {
+                prod p = make(ta, tb, large[l][0], large[l][1], large[l][2], alphas[l],
+                              betas[(l + 1) % 3], seed++);
+                ck_assert_int_eq(run(&p), 0);
+                check_direct(&p);
+                drop(&p);
+            }
+        }
+    ck_assert_int_gt(runs, 300);
+}
+END_TEST
+
+/* The documented order in scalar code: bit for bit. */
+static void check_order(const prod *p)
+{
+    for (int i = 0; i < p->M; i++)
+        for (int j = 0; j < p->N; j++) {
+            size_t ij = (size_t)i * p->ldc + j;
+            float c = p->C0[ij];
+            for (int k0 = 0; k0 < p->K; k0 += VT_SGEMM_KC) {
+                float s = 0.0f;
+                for (int k = k0; k < p->K && k < k0 + VT_SGEMM_KC; k++)
+                    s = fmaf(at(p->A, p->ta, p->lda, i, k), at(p->B, p->tb, p->ldb, k, j), s);
+                if (k0 == 0)
+                    c = p->beta == 0.0f ? p->alpha * s : fmaf(p->beta, c, p->alpha * s);
+                else
+                    c = c + p->alpha * s;
+            }
+            ck_assert_msg(memcmp(&c, &p->C[ij], sizeof c) == 0,
+                          "%d%d %dx%dx%d C[%d][%d] = %a, documented order %a", p->ta, p->tb, p->M,
+                          p->N, p->K, i, j, (double)p->C[ij], (double)c);
+        }
+}
+
+START_TEST(test_documented_order)
+{
+    if (unavailable("test_documented_order"))
+        return;
+    static const int shapes[][3] = {{13, 33, 257}, {25, 70, 600}, {1, 1, 1}, {240, 64, 512},
+                                    {7, 17, 256}};
+    static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.7f}};
+    uint32_t seed = 11;
+    for (int t = 0; t < 4; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int k = 0; k < 3; k++) {
+                prod p = make(t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], ab[k][0],
+                              ab[k][1], seed++);
+                ck_assert_int_eq(run(&p), 0);
+                check_order(&p);
+                drop(&p);
+            }
+}
+END_TEST
+
+/* A block of rows [r0, r1) x columns [c0, c1) of the product, on its own. */
+static void run_block(const prod *p, float *C, int r0, int r1, int c0, int c1)
+{
+    const float *A = p->ta ? p->A + r0 : p->A + (size_t)r0 * p->lda;
+    const float *B = p->tb ? p->B + (size_t)c0 * p->ldb : p->B + c0;
+    ck_assert_int_eq(vt_sgemm_avx512(p->ta, p->tb, r1 - r0, c1 - c0, p->K, p->alpha, A, p->lda,
+                                     B, p->ldb, p->beta, C + (size_t)r0 * p->ldc + c0, p->ldc),
+                     0);
+}
+
+START_TEST(test_blocks_same_bits)
+{
+    if (unavailable("test_blocks_same_bits"))
+        return;
+    for (int t = 0; t < 4; t++) {
+        prod p = make(t & 1, t >> 1, 251, 77, 530, 1.0f, t == 3 ? 0.5f : 0.0f, 100 + t);
+        size_t nc = (size_t)p.M * p.ldc;
+        float *parts = malloc(nc * sizeof(float));
+        ck_assert_ptr_nonnull(parts);
+        memcpy(parts, p.C0, nc * sizeof(float));
+        ck_assert_int_eq(run(&p), 0);
+        /* Cuts at no multiple of the tile: 3 x 3 blocks. */
+        static const int rc[] = {0, 5, 130, 251}, cc[] = {0, 19, 40, 77};
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                run_block(&p, parts, rc[i], rc[i + 1], cc[j], cc[j + 1]);
+        ck_assert(memcmp(parts, p.C, nc * sizeof(float)) == 0);
+        free(parts);
+        drop(&p);
+    }
+}
+END_TEST
+
+START_TEST(test_blas_semantics)
+{
+    if (unavailable("test_blas_semantics"))
+        return;
+    /* beta == 0: C is overwritten, not read (NaN there does not matter). */
+    prod p = make(0, 0, 20, 40, 30, 1.0f, 0.0f, 5);
+    for (size_t i = 0; i < (size_t)p.M * p.ldc; i++)
+        p.C[i] = p.C0[i] = NAN;
+    ck_assert_int_eq(run(&p), 0);
+    for (int i = 0; i < p.M; i++)
+        for (int j = 0; j < p.N; j++)
+            ck_assert(isfinite(p.C[(size_t)i * p.ldc + j]));
+    drop(&p);
+
+    /* alpha == 0 and K == 0: C = beta C; A and B not read (NaN there). */
+    for (int k = 0; k < 2; k++) {
+        p = make(1, 0, 9, 35, k ? 0 : 12, k ? 1.0f : 0.0f, 0.5f, 6);
+        if (!k) {
+            p.A[0] = NAN;
+            p.B[1] = NAN;
+        }
+        ck_assert_int_eq(run(&p), 0);
+        for (int i = 0; i < p.M; i++)
+            for (int j = 0; j < p.N; j++) {
+                size_t ij = (size_t)i * p.ldc + j;
+                ck_assert(p.C[ij] == 0.5f * p.C0[ij]);
+            }
+        drop(&p);
+    }
+
+    /* NaN and infinity in A reach exactly their rows of C. */
+    p = make(0, 1, 30, 50, 300, 1.0f, 0.0f, 8);
+    p.A[(size_t)4 * p.lda + 299] = NAN;
+    p.A[(size_t)17 * p.lda + 3] = INFINITY;
+    ck_assert_int_eq(run(&p), 0);
+    for (int i = 0; i < p.M; i++)
+        for (int j = 0; j < p.N; j++) {
+            float c = p.C[(size_t)i * p.ldc + j];
+            if (i == 4)
+                ck_assert(isnan(c));
+            else if (i == 17)
+                ck_assert(!isfinite(c));
+            else
+                ck_assert(isfinite(c));
+        }
+    drop(&p);
+
+    /* M or N zero: nothing is touched. */
+    p = make(0, 0, 4, 4, 4, 1.0f, 0.0f, 9);
+    ck_assert_int_eq(vt_sgemm_avx512(0, 0, 0, 4, 4, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, p.C, p.ldc),
+                     0);
+    ck_assert_int_eq(vt_sgemm_avx512(0, 0, 4, 0, 4, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, p.C, p.ldc),
+                     0);
+    ck_assert(memcmp(p.C, p.C0, (size_t)p.M * p.ldc * sizeof(float)) == 0);
+    drop(&p);
+}
+END_TEST
+
+/* Several threads at once, each its own product (and work space), each
+ * checked against the documented order; the threads exit (their spaces are
+ * freed then: ASan's leak check in CI sees a leak otherwise). */
+static void *thread_products(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int r = 0; r < 4; r++) {
+        prod p = make(id & 1, (id >> 1) & 1, 37 + 11 * id, 45 + r, 300 + 7 * r, 1.0f, 0.0f,
+                      (uint32_t)(1000 * id + r));
+        if (run(&p) != 0) {
+            drop(&p);
+            return (void *)1;
+        }
+        check_order(&p);
+        drop(&p);
+    }
+    return NULL;
+}
+
+START_TEST(test_threads)
+{
+    if (unavailable("test_threads"))
+        return;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, thread_products, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        ck_assert_int_eq(pthread_join(t[i], &ret), 0);
+        ck_assert_ptr_null(ret);
+    }
+}
+END_TEST
+
+/* vt_gemm runs the product VAE_GEMM names (set by meson for this test:
+ * "libvae"), so the model code is on this product here; where the CPU lacks
+ * AVX-512F, the BLAS. */
+START_TEST(test_vt_gemm_uses_it)
+{
+    const char *want = getenv("VAE_GEMM");
+    const char *name = vt_gemm_kernel_name();
+    if (want && strcmp(want, "libvae") == 0 && vt_sgemm_avx512_available()) {
+        ck_assert_str_eq(name, "libvae-avx512");
+        ck_assert_int_eq(vt_gemm_split_exact(), 1);
+        /* vt_gemm through a team of 2 (the split of blas.c) = one call. */
+        vt_pool *pool = vt_pool_new(2);
+        ck_assert_ptr_nonnull(pool);
+        prod p = make(0, 1, 300, 200, 400, 1.0f, 0.0f, 77);
+        prod q = p;
+        size_t nc = (size_t)p.M * p.ldc;
+        q.C = malloc(nc * sizeof(float));
+        ck_assert_ptr_nonnull(q.C);
+        memcpy(q.C, p.C0, nc * sizeof(float));
+        vt_gemm(pool, 0, 1, p.M, p.N, p.K, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, q.C, p.ldc);
+        ck_assert_int_eq(run(&p), 0);
+        ck_assert(memcmp(p.C, q.C, nc * sizeof(float)) == 0);
+        free(q.C);
+        drop(&p);
+        vt_pool_free(pool);
+    } else if (want && strcmp(want, "blas") == 0) {
+        ck_assert_str_ne(name, "libvae-avx512");
+    }
+}
+END_TEST
+
+static Suite *gemm_suite(void)
+{
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_matches_direct_loops);
+    tcase_add_test(tc, test_documented_order);
+    tcase_add_test(tc, test_blocks_same_bits);
+    tcase_add_test(tc, test_blas_semantics);
+    tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_vt_gemm_uses_it);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return tu_run_suite(gemm_suite()); }
