@@ -74,16 +74,41 @@ static float *thread_space(void)
     return s;
 }
 
-/* op(X)[r][c] of a row-major X with leading dimension ld. */
-static inline float at(const float *X, int trans, size_t ld, size_t r, size_t c)
+/* r[0..15], rows of 16 floats, become their transpose: r[c] = column c.
+ * Three rounds of shuffles (pairs of rows, 4 x 4 blocks inside each
+ * 128-bit lane, then the lanes), 64 shuffles for 256 floats. */
+__attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16])
 {
-    return trans ? X[c * ld + r] : X[r * ld + c];
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* a0 b0 a1 b1 per lane */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 */
+    }
+    for (int g = 0; g < 16; g += 4) { /* rows g..g+3: r[g + q] = column 4L + q per lane L */
+        r[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
+        r[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xee);
+        r[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        r[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xee);
+    }
+    for (int q = 0; q < 4; q++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[q], r[q + 4], 0x88);
+        __m512 u1 = _mm512_shuffle_f32x4(r[q], r[q + 4], 0xdd);
+        __m512 u2 = _mm512_shuffle_f32x4(r[q + 8], r[q + 12], 0x88);
+        __m512 u3 = _mm512_shuffle_f32x4(r[q + 8], r[q + 12], 0xdd);
+        t[q] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[q + 8] = _mm512_shuffle_f32x4(u0, u2, 0xdd);
+        t[q + 4] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[q + 12] = _mm512_shuffle_f32x4(u1, u3, 0xdd);
+    }
+    for (int i = 0; i < 16; i++)
+        r[i] = t[i];
 }
 
 /* Ap: rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) as panels of MR
  * rows, each stored k-major (MR values per k); rows past mc are zero. */
-static void pack_a(float *restrict Ap, const float *A, int transa, size_t lda, size_t i0,
-                   size_t p0, int mc, int kc)
+__attribute__((target("avx512f"))) static void pack_a(float *restrict Ap, const float *A,
+                                                      int transa, size_t lda, size_t i0,
+                                                      size_t p0, int mc, int kc)
 {
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR;
@@ -97,23 +122,31 @@ static void pack_a(float *restrict Ap, const float *A, int transa, size_t lda, s
                 for (int r = mr; r < MR; r++)
                     dst[r] = 0.0f;
             }
-        } else {
-            for (int r = 0; r < mr; r++) {
-                const float *src = A + (i0 + ir + r) * lda + p0;
-                for (int k = 0; k < kc; k++)
-                    P[(size_t)k * MR + r] = src[k];
-            }
-            for (int r = mr; r < MR; r++)
-                for (int k = 0; k < kc; k++)
-                    P[(size_t)k * MR + r] = 0.0f;
+            continue;
         }
+        /* A's rows along k: 16 k at a time through a 16 x 16 transpose
+         * (rows past mr and the last 4 are zero; MR of each column kept). */
+        int k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < mr ? _mm512_loadu_ps(A + (i0 + ir + i) * lda + p0 + k)
+                              : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++)
+                _mm512_mask_storeu_ps(P + (size_t)(k + i) * MR, (__mmask16)0x0fff, r[i]);
+        }
+        for (; k < kc; k++)
+            for (int r = 0; r < MR; r++)
+                P[(size_t)k * MR + r] = r < mr ? A[(i0 + ir + r) * lda + p0 + k] : 0.0f;
     }
 }
 
 /* Bp: rows [p0, p0 + kc) and columns [j0, j0 + nr) of op(B), NR floats per
  * k; columns past nr are zero. */
-static void pack_b(float *restrict Bp, const float *B, int transb, size_t ldb, size_t p0,
-                   size_t j0, int nr, int kc)
+__attribute__((target("avx512f"))) static void pack_b(float *restrict Bp, const float *B,
+                                                      int transb, size_t ldb, size_t p0,
+                                                      size_t j0, int nr, int kc)
 {
     if (!transb) {
         for (int k = 0; k < kc; k++) {
@@ -124,15 +157,23 @@ static void pack_b(float *restrict Bp, const float *B, int transb, size_t ldb, s
         }
         return;
     }
-    /* op(B)'s column j is B's row j: read each row along k. */
-    for (int c = 0; c < nr; c++) {
-        const float *src = B + (j0 + c) * ldb + p0;
-        for (int k = 0; k < kc; k++)
-            Bp[(size_t)k * NR + c] = src[k];
+    /* op(B)'s column j is B's row j: 16 rows x 16 k at a time through a
+     * transpose (rows past nr are zero), the k left over one by one. */
+    for (int c0 = 0; c0 < NR; c0 += 16) {
+        int k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = c0 + i < nr ? _mm512_loadu_ps(B + (j0 + c0 + i) * ldb + p0 + k)
+                                   : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++)
+                _mm512_store_ps(Bp + (size_t)(k + i) * NR + c0, r[i]);
+        }
+        for (; k < kc; k++)
+            for (int c = c0; c < c0 + 16; c++)
+                Bp[(size_t)k * NR + c] = c < nr ? B[(j0 + c) * ldb + p0 + k] : 0.0f;
     }
-    for (int c = nr; c < NR; c++)
-        for (int k = 0; k < kc; k++)
-            Bp[(size_t)k * NR + c] = 0.0f;
 }
 
 /* C tile (mr x nr at C, leading dimension ldc) from the sums of one K block:
