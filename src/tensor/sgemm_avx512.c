@@ -114,14 +114,12 @@ __attribute__((target("avx512f"))) static void pack_a(float *restrict Ap, const 
         int mr = mc - ir < MR ? mc - ir : MR;
         float *P = Ap + (size_t)ir * kc;
         if (transa) {
-            /* op(A)'s column k is A's row k: MR contiguous values. */
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (p0 + k) * lda + i0 + ir;
-                float *dst = P + (size_t)k * MR;
-                memcpy(dst, src, (size_t)mr * sizeof(float));
-                for (int r = mr; r < MR; r++)
-                    dst[r] = 0.0f;
-            }
+            /* op(A)'s column k is A's row k: MR contiguous values, one
+             * masked move (lanes past mr load as zero). */
+            __mmask16 m = (__mmask16)((1u << mr) - 1u);
+            for (int k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(P + (size_t)k * MR, (__mmask16)0x0fff,
+                                      _mm512_maskz_loadu_ps(m, A + (p0 + k) * lda + i0 + ir));
             continue;
         }
         /* A's rows along k: 16 k at a time through a 16 x 16 transpose
@@ -149,11 +147,16 @@ __attribute__((target("avx512f"))) static void pack_b(float *restrict Bp, const 
                                                       size_t j0, int nr, int kc)
 {
     if (!transb) {
+        /* Row k of the strip: two vector moves, masked at the edge (the
+         * masked-off lanes load as zero). */
+        __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+        __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff
+                       : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u)
+                                 : (__mmask16)0;
         for (int k = 0; k < kc; k++) {
-            float *dst = Bp + (size_t)k * NR;
-            memcpy(dst, B + (p0 + k) * ldb + j0, (size_t)nr * sizeof(float));
-            for (int c = nr; c < NR; c++)
-                dst[c] = 0.0f;
+            const float *src = B + (p0 + k) * ldb + j0;
+            _mm512_store_ps(Bp + (size_t)k * NR, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_store_ps(Bp + (size_t)k * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
         }
         return;
     }
