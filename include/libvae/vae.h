@@ -929,6 +929,12 @@ VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg
  * product is cut: with those, products are cut the same way at every T).
  * Never do they depend on scheduling.
  * OpenBLAS's own threads are not used (libvae sets its count to 1).
+ * Where the CPU has AVX-512F but OpenBLAS runs kernels without it (e.g.
+ * OpenBLAS 0.3.21 on AMD Zen 5), libvae multiplies with its own AVX-512
+ * product instead (same bits at any T too; other last bits than
+ * OpenBLAS's). The environment variable VAE_GEMM, read once per process,
+ * overrides that: "blas" always uses the BLAS, "libvae" libvae's product
+ * wherever the CPU has AVX-512F.
  * @param model    the model.
  * @param threads  1..256; more than the machine's cores only adds waiting.
  * @return VAE_OK; VAE_ERR_NULL, VAE_ERR_INVALID, VAE_ERR_NOMEM (the threads

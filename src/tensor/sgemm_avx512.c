@@ -74,6 +74,13 @@ static float *thread_space(void)
     return s;
 }
 
+/* The lanes of columns [from, from + 16) of a strip that lie below nr. */
+static inline __mmask16 strip_mask(int nr, int from)
+{
+    int n = nr - from;
+    return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1u) : (__mmask16)0;
+}
+
 /* r[0..15], rows of 16 floats, become their transpose: r[c] = column c.
  * Three rounds of shuffles (pairs of rows, 4 x 4 blocks inside each
  * 128-bit lane, then the lanes), 64 shuffles for 256 floats. */
@@ -149,10 +156,7 @@ __attribute__((target("avx512f"))) static void pack_b(float *restrict Bp, const 
     if (!transb) {
         /* Row k of the strip: two vector moves, masked at the edge (the
          * masked-off lanes load as zero). */
-        __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
-        __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff
-                       : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u)
-                                 : (__mmask16)0;
+        __mmask16 m0 = strip_mask(nr, 0), m1 = strip_mask(nr, 16);
         for (int k = 0; k < kc; k++) {
             const float *src = B + (p0 + k) * ldb + j0;
             _mm512_store_ps(Bp + (size_t)k * NR, _mm512_maskz_loadu_ps(m0, src));
@@ -220,10 +224,7 @@ __attribute__((target("avx512f"))) static void kernel(int kc, const float *restr
     __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                          {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71},
                          {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff
-                   : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u)
-                             : (__mmask16)0;
+    __mmask16 m0 = strip_mask(nr, 0), m1 = strip_mask(nr, 16);
     __m512 va = _mm512_set1_ps(alpha);
     __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
     int read_c = !first || beta != 0.0f;
