@@ -51,27 +51,65 @@ int vt_sgemm_avx512_available(void)
     return avail;
 }
 
-/* One work space per thread, freed by the key's destructor at thread exit. */
+/* One work space per thread, freed by the key's destructor when the thread
+ * exits. Every live space is also on a global list: a thread still running
+ * when the process exits (a model not freed, a forked test child) keeps its
+ * space reachable from a global, where leak checkers look (LeakSanitizer
+ * does not always scan a running thread's specific data: it reported such
+ * spaces as leaks). */
+typedef struct space {
+    struct space *prev, *next;
+    char pad[64 - 2 * sizeof(struct space *)]; /* the floats start 64-byte aligned */
+    float data[];
+} space;
+
+_Static_assert(sizeof(space) == 64, "the work space's floats must start 64-byte aligned");
+
 static pthread_key_t space_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static int key_ok;
+static pthread_mutex_t spaces_mu = PTHREAD_MUTEX_INITIALIZER;
+static space *spaces; /* the live ones */
 
-static void key_init(void) { key_ok = pthread_key_create(&space_key, free) == 0; }
+static void space_free(void *p)
+{
+    space *s = p;
+    pthread_mutex_lock(&spaces_mu);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        spaces = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&spaces_mu);
+    free(s);
+}
+
+static void key_init(void) { key_ok = pthread_key_create(&space_key, space_free) == 0; }
 
 static float *thread_space(void)
 {
     pthread_once(&key_once, key_init);
     if (!key_ok)
         return NULL;
-    float *s = pthread_getspecific(space_key);
+    space *s = pthread_getspecific(space_key);
     if (s)
-        return s;
-    s = aligned_alloc(64, (AP_FLOATS + BP_FLOATS) * sizeof(float));
-    if (s && pthread_setspecific(space_key, s) != 0) {
-        free(s);
-        s = NULL;
+        return s->data;
+    s = aligned_alloc(64, sizeof(space) + (AP_FLOATS + BP_FLOATS) * sizeof(float));
+    if (!s)
+        return NULL;
+    pthread_mutex_lock(&spaces_mu);
+    s->prev = NULL;
+    s->next = spaces;
+    if (spaces)
+        spaces->prev = s;
+    spaces = s;
+    pthread_mutex_unlock(&spaces_mu);
+    if (pthread_setspecific(space_key, s) != 0) {
+        space_free(s);
+        return NULL;
     }
-    return s;
+    return s->data;
 }
 
 /* The lanes of columns [from, from + 16) of a strip that lie below nr. */
@@ -264,10 +302,10 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
         scale_c(M, N, beta, C, ldc);
         return 0;
     }
-    float *space = thread_space();
-    if (!space)
+    float *work = thread_space();
+    if (!work)
         return -1;
-    float *Ap = space, *Bp = space + AP_FLOATS;
+    float *Ap = work, *Bp = work + AP_FLOATS;
     for (int pc = 0; pc < K; pc += KC) {
         int kc = K - pc < KC ? K - pc : KC;
         for (int ic = 0; ic < M; ic += MC) {
