@@ -423,8 +423,9 @@ int main(int argc, char **argv)
         dt = warm ? 0 : now() - t0;
     }
     vt_pool_free(pool);
-    printf("%s threads %d batch %d flops/step %.0f steps %ld time %.3f gflops %.2f\n", team ? "team" : "sgemm", threads,
-           batch, flops, steps, dt, flops * steps / dt * 1e-9);
+    printf("%s threads %d batch %d flops/step %.0f steps %ld time %.3f gflops %.2f product %s\n",
+           team ? "team" : "sgemm", threads, batch, flops, steps, dt, flops * steps / dt * 1e-9,
+           team ? vt_gemm_kernel_name() : "cblas_sgemm");
     for (int k = 0; k < n; k++) {
         free(L[k].w); free(L[k].dw); free(L[k].x); free(L[k].dx); free(L[k].y); free(L[k].dy);
     }

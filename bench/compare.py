@@ -85,6 +85,8 @@ EPOCH_RE = re.compile(r"^epoch (\d+) time ([0-9.]+) samples/s ([0-9.]+) "
                       r"train_elbo (-?[0-9.]+) test_elbo (-?[0-9.]+)"
                       r"(?: cpu_samples/s ([0-9.]+))?$")
 SGEMM_RE = re.compile(r"gflops ([0-9.]+)")
+PRODUCT_RE = re.compile(r"product (\S+)")
+PRODUCTS = set()  # the products vt_gemm ran in the team runs (vt_gemm_kernel_name)
 DISTURBED = 0.05  # a run is listed as disturbed above this steal or others share
 
 
@@ -288,6 +290,10 @@ def run_sgemm(args, arch, batch, threads, team=False):
                                          "--threads", str(threads),
                                          "--seconds", str(args.sgemm_seconds)]
                  + (["--team"] if team else []))
+    if team:
+        m = PRODUCT_RE.search(out)
+        if m:
+            PRODUCTS.add(m.group(1))
     return float(SGEMM_RE.search(out).group(1))
 
 
@@ -399,7 +405,8 @@ def main():
                     res[c]["sgemm"].append(run_sgemm(args, arch, b, t))
                     if t > 1:
                         res[c]["sgemm1"].append(run_sgemm(args, arch, b, 1))
-                        res[c]["team"].append(run_sgemm(args, arch, b, t, team=True))
+                    # at T = 1 too: vt_gemm may run libvae's own product, not cblas_sgemm
+                    res[c]["team"].append(run_sgemm(args, arch, b, t, team=True))
                     continue
                 res[c][side].append(r)
                 if "torch" in r and not res.get("torch_version"):
@@ -431,7 +438,8 @@ def main():
           "= literal at T = 1).")
     print("roofline: cblas_sgemm GFLOP/s on the step's products with OpenBLAS at T threads "
           "[best of 1..T threads in brackets]; team: the same products split over T "
-          "single-threaded sgemm calls as libvae runs them (bench-sgemm --team).")
+          "single-threaded sgemm calls as libvae runs them (bench-sgemm --team; product: %s)."
+          % (", ".join(sorted(PRODUCTS)) or "?"))
     print()
     print("| model | batch | T | libvae samples/s | torch-literal | x literal | torch-tuned "
           "| x tuned | libvae GFLOP/s | sgemm GFLOP/s | % of roofline | team GFLOP/s | % of team "
