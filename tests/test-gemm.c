@@ -358,6 +358,34 @@ START_TEST(test_vt_gemm_uses_it)
 }
 END_TEST
 
+#if defined(VAE_HAVE_OPENBLAS)
+char *openblas_get_corename(void);
+#endif
+
+/* Without VAE_GEMM: libvae's product exactly where the CPU has AVX-512F and
+ * OpenBLAS's kernels do not use it (meson runs this case with
+ * OPENBLAS_CORETYPE=Haswell and =SkylakeX as well as the default); the
+ * reference CBLAS is kept. */
+START_TEST(test_default_choice)
+{
+    if (getenv("VAE_GEMM"))
+        return; /* test_vt_gemm_uses_it covers the override */
+    const char *name = vt_gemm_kernel_name();
+#if defined(VAE_HAVE_OPENBLAS)
+    const char *core = openblas_get_corename();
+    ck_assert_ptr_nonnull(core);
+    int blas512 = strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0 ||
+                  strcmp(core, "SapphireRapids") == 0;
+    if (vt_sgemm_avx512_available() && !blas512)
+        ck_assert_str_eq(name, "libvae-avx512");
+    else
+        ck_assert_str_eq(name, core);
+#else
+    ck_assert_str_eq(name, "cblas");
+#endif
+}
+END_TEST
+
 static Suite *gemm_suite(void)
 {
     Suite *s = suite_create("gemm");
@@ -368,8 +396,13 @@ static Suite *gemm_suite(void)
     tcase_add_test(tc, test_blocks_same_bits);
     tcase_add_test(tc, test_blas_semantics);
     tcase_add_test(tc, test_threads);
-    tcase_add_test(tc, test_vt_gemm_uses_it);
     suite_add_tcase(s, tc);
+    /* Which product vt_gemm runs (meson runs this case alone under several
+     * environments). */
+    TCase *choice = tcase_create("choice");
+    tcase_add_test(choice, test_vt_gemm_uses_it);
+    tcase_add_test(choice, test_default_choice);
+    suite_add_tcase(s, choice);
     return s;
 }
 
