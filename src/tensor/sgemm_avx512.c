@@ -231,6 +231,8 @@ __attribute__((target("avx512f"))) static void kernel(int kc, const float *restr
                                                       size_t ldc, int mr, int nr, float alpha,
                                                       float beta, int first)
 {
+    /* 24 named accumulators, not an array: GCC at -O2 kept an array of
+     * them partly in memory (checked in the disassembly). */
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
