@@ -50,6 +50,7 @@ typedef struct gemm_task {
     int by_rows; /* split op(A)'s rows (C's rows), else op(B)'s columns (C's columns) */
     const float *bias; /* non-NULL: C's rows are first set to bias (N floats), see vt_gemm_bias */
     int blocks; /* > 0: C is cut into this many blocks whatever the team (gemm_run) */
+    size_t align; /* parts of C start at multiples of this many rows or columns */
 } gemm_task;
 
 /* Part `part` of C: a block of rows or of columns, cut at multiples of 16
@@ -58,7 +59,7 @@ typedef struct gemm_task {
 static void gemm_block(const gemm_task *t, int part, int parts)
 {
     size_t lo, hi;
-    vt_pool_range((size_t)(t->by_rows ? t->M : t->N), 16, part, parts, &lo, &hi);
+    vt_pool_range((size_t)(t->by_rows ? t->M : t->N), t->align, part, parts, &lo, &hi);
     if (lo >= hi)
         return;
     const float *A = t->A, *B = t->B;
@@ -108,8 +109,27 @@ static void gemm_part(void *ctx, int part, int parts)
  * Smaller products are too short to pay for the hand-off anyway. */
 #define SPLIT_MIN_PART_MACS 1048576.0
 
+/* The same bound for libvae's own product, whose parts give the unsplit
+ * bits at any cut (sgemm.h): only the hand-off's cost (about a microsecond)
+ * bounds it. 2^17 multiply-adds (about a microsecond of the kernel) lets
+ * the MLP's latent-layer products (2-4 x 10^5 multiply-adds a part) split:
+ * the two-thread step gained about 8% (docs/performance.md, round seven). */
+#define OWN_SPLIT_MIN_PART_MACS 131072.0
+
 /* Blocks of a product with the kernels that are not split-exact. */
 #define GEMM_FIXED_BLOCKS 2
+
+/* Smallest part of C, in multiply-adds, when C's split dimension is cut
+ * into `parts` blocks aligned to `align`. */
+static double smallest_part_macs(const gemm_task *t, int parts, size_t align)
+{
+    size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
+    for (int i = 0; i < parts; i++) {
+        vt_pool_range(along, align, i, parts, &lo, &hi);
+        smallest = hi - lo < smallest ? hi - lo : smallest;
+    }
+    return (double)smallest * (double)(t->by_rows ? t->N : t->M) * (double)t->K;
+}
 
 static void gemm_run(vt_pool *pool, gemm_task *t)
 {
@@ -121,6 +141,7 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
     t->by_rows = t->M >= t->N;
     int parts = vt_pool_parts(pool);
     t->blocks = 0;
+    t->align = 16;
     if (!split_exact()) {
         /* Kernels whose rounding of an element depends on the block it
          * lies in (OpenBLAS's Haswell kernels, see vt_gemm_split_exact):
@@ -129,13 +150,7 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
          * from the same sgemm call at any thread count (one thread makes
          * the calls one after the other). Two blocks: the cut of a team of
          * two, so a two-thread run keeps its bits. */
-        size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
-        for (int i = 0; i < GEMM_FIXED_BLOCKS; i++) {
-            vt_pool_range(along, 16, i, GEMM_FIXED_BLOCKS, &lo, &hi);
-            smallest = hi - lo < smallest ? hi - lo : smallest;
-        }
-        double other = (double)(t->by_rows ? t->N : t->M) * (double)t->K;
-        if ((double)smallest * other >= SPLIT_MIN_PART_MACS) {
+        if (smallest_part_macs(t, GEMM_FIXED_BLOCKS, t->align) >= SPLIT_MIN_PART_MACS) {
             t->blocks = GEMM_FIXED_BLOCKS;
             if (parts > 1)
                 vt_pool_run(pool, gemm_part, t);
@@ -146,17 +161,10 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
         gemm_block(t, 0, 1);
         return;
     }
-    if (parts > 1) {
-        size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
-        for (int i = 0; i < parts; i++) {
-            vt_pool_range(along, 16, i, parts, &lo, &hi);
-            smallest = hi - lo < smallest ? hi - lo : smallest;
-        }
-        double other = (double)(t->by_rows ? t->N : t->M) * (double)t->K;
-        if ((double)smallest * other >= SPLIT_MIN_PART_MACS) {
-            vt_pool_run(pool, gemm_part, t);
-            return;
-        }
+    double min_macs = own_kernel() ? OWN_SPLIT_MIN_PART_MACS : SPLIT_MIN_PART_MACS;
+    if (parts > 1 && smallest_part_macs(t, parts, t->align) >= min_macs) {
+        vt_pool_run(pool, gemm_part, t);
+        return;
     }
     gemm_block(t, 0, 1);
 }
@@ -249,13 +257,13 @@ static int split_exact(void)
 void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL, 0};
+    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL, 0, 16};
     gemm_run(pool, &t);
 }
 
 void vt_gemm_bias(vt_pool *pool, int M, int N, int K, const float *A, int lda, const float *B,
                   int ldb, const float *bias, float *C, int ldc)
 {
-    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias, 0};
+    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias, 0, 16};
     gemm_run(pool, &t);
 }

@@ -20,7 +20,8 @@
  * change any bit; with the others (whose rounding of an element depends on
  * its block) C is cut into two fixed blocks whatever T, the caller alone
  * included, so results do not depend on T either. A product is split only
- * when every part keeps at least 2^20 multiply-adds.
+ * when every part keeps at least 2^20 multiply-adds (2^17 with libvae's
+ * own product, which any cut leaves exact).
  *
  * OpenBLAS's own threads are never used: its thread count is a
  * process-wide variable (we measured wrong bits when application threads
