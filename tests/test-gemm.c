@@ -9,7 +9,8 @@
  * Plus BLAS semantics (beta == 0 does not read C, alpha == 0 and K == 0 do
  * not read A or B, NaN in A reaches its row), concurrent calls from several
  * threads (one work space each, freed at thread exit: the ASan run's leak
- * check), and which product vt_gemm runs (VAE_GEMM).
+ * check), a thread whose work space cannot be allocated (the unpacked
+ * loops, same bits), and which product vt_gemm runs (VAE_GEMM).
  * On a CPU without AVX-512F the product is not available: every case
  * checks that it refuses (-1, C untouched) and the suite reports a skip. */
 #define _POSIX_C_SOURCE 200809L
@@ -75,6 +76,14 @@ static int run(prod *p)
 {
     return vt_sgemm_avx512(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb,
                            p->beta, p->C, p->ldc);
+}
+
+/* vt_sgemm_ordered on C as it was before the product. */
+static void run_ordered(prod *p)
+{
+    memcpy(p->C, p->C0, (size_t)p->M * p->ldc * sizeof(float));
+    vt_sgemm_ordered(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb,
+                     p->beta, p->C, p->ldc);
 }
 
 /* Without AVX-512F: the call refuses and leaves C as it was; returns 1 so
@@ -196,6 +205,9 @@ START_TEST(test_documented_order)
                 prod p = make(t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], ab[k][0],
                               ab[k][1], seed++);
                 ck_assert_int_eq(run(&p), 0);
+                check_order(&p);
+                /* The unpacked loops (the no-space path): the same bits. */
+                run_ordered(&p);
                 check_order(&p);
                 drop(&p);
             }
@@ -327,6 +339,75 @@ START_TEST(test_threads)
 }
 END_TEST
 
+#ifndef __has_feature
+#define __has_feature(x) 0 /* GCC: the __SANITIZE_* macros below tell */
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||  \
+    __has_feature(memory_sanitizer)
+#define SANITIZED 1 /* the sanitizer owns the allocator: no interposing */
+#else
+#define SANITIZED 0
+extern void *__libc_memalign(size_t, size_t);
+
+/* While set, aligned_alloc fails: the work space of a thread's first
+ * product cannot be allocated. The library is linked statically into this
+ * executable, so its calls reach this definition. */
+static _Atomic int refuse_aligned_alloc;
+static _Atomic int refused;
+
+void *aligned_alloc(size_t align, size_t n)
+{
+    if (refuse_aligned_alloc) {
+        refused++;
+        return NULL;
+    }
+    return __libc_memalign(align, n);
+}
+#endif
+
+/* A thread whose work space cannot be allocated: each product runs
+ * unpacked, returns 0 and gives the documented bits; once the allocator
+ * works again, the next product gets its space and the same bits. */
+static void *no_space_products(void *arg)
+{
+    (void)arg;
+    for (int t = 0; t < 4; t++) {
+        prod p = make(t & 1, t >> 1, 29 + t, 70, 300, 0.5f, t == 2 ? 0.0f : 0.7f, 300u + t);
+        if (run(&p) != 0) {
+            drop(&p);
+            return (void *)1;
+        }
+        check_order(&p);
+        drop(&p);
+    }
+    return NULL;
+}
+
+START_TEST(test_no_space)
+{
+    if (unavailable("test_no_space"))
+        return;
+#if SANITIZED
+    tu_skip("test_no_space", "a sanitizer owns the allocator (aligned_alloc not interposed)");
+#else
+    pthread_t t;
+    void *ret;
+    refuse_aligned_alloc = 1;
+    ck_assert_int_eq(pthread_create(&t, NULL, no_space_products, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    refuse_aligned_alloc = 0;
+    ck_assert_ptr_null(ret);
+    ck_assert_int_ge(refused, 4); /* every product asked for its space and was refused */
+    int before = refused;
+    ck_assert_int_eq(pthread_create(&t, NULL, no_space_products, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_ptr_null(ret);
+    ck_assert_int_eq(refused, before);
+#endif
+}
+END_TEST
+
 /* vt_gemm runs the product VAE_GEMM names (set by meson for this test:
  * "libvae"), so the model code is on this product here; where the CPU lacks
  * AVX-512F, the BLAS. */
@@ -396,6 +477,7 @@ static Suite *gemm_suite(void)
     tcase_add_test(tc, test_blocks_same_bits);
     tcase_add_test(tc, test_blas_semantics);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_no_space);
     suite_add_tcase(s, tc);
     /* Which product vt_gemm runs (meson runs this case alone under several
      * environments). */

@@ -32,8 +32,7 @@ static void sgemm(int transa, int transb, int M, int N, int K, float alpha, cons
 {
     if (M <= 0 || N <= 0)
         return;
-    /* -1 only when its work space cannot be allocated: the BLAS then
-     * computes this product (correct, other last bits). */
+    /* -1 only on a CPU without AVX-512F, which own_kernel() excludes. */
     if (own_kernel() && vt_sgemm_avx512(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
                                         ldc) == 0)
         return;

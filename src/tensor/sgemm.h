@@ -31,10 +31,19 @@ int vt_sgemm_avx512_available(void);
 /* The product above, on the calling thread; transa/transb 0 = as stored,
  * 1 = transposed; op(A) is M x K, op(B) is K x N. Uses a work space of
  * about 280 KiB per calling thread, allocated on a thread's first call and
- * freed when the thread exits. Returns 0, or -1 when that space cannot be
- * allocated or the CPU lacks AVX-512F (C untouched: the caller falls back to
- * another product). Thread-safe; concurrent calls on disjoint C. */
+ * freed when the thread exits; when it cannot be allocated, the product
+ * runs in vt_sgemm_ordered (same bits, slower) and the next call tries
+ * again. Returns 0, or -1 when the CPU lacks AVX-512F (C untouched: the
+ * caller falls back to another product). Thread-safe; concurrent calls on
+ * disjoint C. */
 int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The same product and bits in plain loops (scalar fused multiply-adds in
+ * the documented order), without a work space: what vt_sgemm_avx512 runs
+ * when its space cannot be allocated, about twenty times slower. Only for
+ * CPUs with AVX-512F (vt_sgemm_avx512_available). Thread-safe. */
+void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 #endif

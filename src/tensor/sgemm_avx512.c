@@ -15,6 +15,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tensor/sgemm.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ static float *thread_space(void)
     return s->data;
 }
 
-/* The lanes of columns [from, from + 16) of a strip that lie below nr. */
+/* The lanes of columns [from, from + 16) of a strip that lie below nr
+ * (also: the first mr lanes of a panel's column, strip_mask(mr, 0)). */
 static inline __mmask16 strip_mask(int nr, int from)
 {
     int n = nr - from;
@@ -161,9 +163,9 @@ __attribute__((target("avx512f"))) static void pack_a(float *restrict Ap, const 
         if (transa) {
             /* op(A)'s column k is A's row k: MR contiguous values, one
              * masked move (lanes past mr load as zero). */
-            __mmask16 m = (__mmask16)((1u << mr) - 1u);
+            __mmask16 m = strip_mask(mr, 0);
             for (int k = 0; k < kc; k++)
-                _mm512_mask_storeu_ps(P + (size_t)k * MR, (__mmask16)0x0fff,
+                _mm512_mask_storeu_ps(P + (size_t)k * MR, strip_mask(MR, 0),
                                       _mm512_maskz_loadu_ps(m, A + (p0 + k) * lda + i0 + ir));
             continue;
         }
@@ -177,7 +179,7 @@ __attribute__((target("avx512f"))) static void pack_a(float *restrict Ap, const 
                               : _mm512_setzero_ps();
             transpose16(r);
             for (int i = 0; i < 16; i++)
-                _mm512_mask_storeu_ps(P + (size_t)(k + i) * MR, (__mmask16)0x0fff, r[i]);
+                _mm512_mask_storeu_ps(P + (size_t)(k + i) * MR, strip_mask(MR, 0), r[i]);
         }
         for (; k < kc; k++)
             for (int r = 0; r < MR; r++)
@@ -293,6 +295,44 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
     }
 }
 
+/* op(X)[i][j] of a row-major X with leading dimension ld. */
+static inline float op_at(const float *X, int trans, size_t ld, size_t i, size_t j)
+{
+    return trans ? X[j * ld + i] : X[i * ld + j];
+}
+
+/* The order sgemm.h documents, one element at a time: for each K block
+ * s = sum_k op(A)[i][k] op(B)[k][j] by fmaf from 0, in order; then
+ * C = beta C + alpha s (fmaf; alpha s when beta == 0) for the first block,
+ * C = C + alpha s for the others. The kernel's lanes do exactly these
+ * operations, so the bits are the packed product's. */
+__attribute__((target("avx512f"))) void vt_sgemm_ordered(int transa, int transb, int M, int N,
+                                                         int K, float alpha, const float *A,
+                                                         int lda, const float *B, int ldb,
+                                                         float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
+            for (int pc = 0; pc < K; pc += KC) {
+                float s = 0.0f;
+                for (int k = pc; k < K && k < pc + KC; k++)
+                    s = fmaf(op_at(A, transa, (size_t)lda, (size_t)i, (size_t)k),
+                             op_at(B, transb, (size_t)ldb, (size_t)k, (size_t)j), s);
+                if (pc > 0)
+                    *c = fmaf(1.0f, *c, alpha * s);
+                else
+                    *c = beta == 0.0f ? alpha * s : fmaf(beta, *c, alpha * s);
+            }
+        }
+}
+
 int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -305,8 +345,11 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
         return 0;
     }
     float *work = thread_space();
-    if (!work)
-        return -1;
+    if (!work) {
+        /* No space for the packed panels: the same sums, unpacked. */
+        vt_sgemm_ordered(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return 0;
+    }
     float *Ap = work, *Bp = work + AP_FLOATS;
     for (int pc = 0; pc < K; pc += KC) {
         int kc = K - pc < KC ? K - pc : KC;
@@ -327,6 +370,14 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
 }
 
 #else /* no AVX-512 build */
+
+void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    /* Never called: vt_sgemm_avx512 refuses on such builds. */
+    (void)transa, (void)transb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
+    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc;
+}
 
 int vt_sgemm_avx512_available(void) { return 0; }
 
