@@ -18,9 +18,15 @@
  * second against one thread alone (about 2: two cores; about 1: the vCPUs
  * share one core's arithmetic, as hyperthreads, or one is taken away).
  *
- * Prints `cores A B round-trip <ns> ns parallel <ratio>` (the median of
- * --reps rounds of --trips round trips; 50 ms of arithmetic each), or `cores A B unavailable: <why>` (fewer CPUs, no
- * affinity) and exits 0: information, never pass/fail.
+ * Then "handover": the GB/s at which a 1 MiB buffer moves when the two
+ * threads take turns rewriting it, and (alone) one thread's rate over the
+ * same buffer in its own cache.
+ *
+ * Prints `cores A B round-trip <ns> ns parallel <ratio> handover <G> GB/s
+ * (alone <G>)` (the median of --reps rounds of --trips round trips; 50 ms
+ * of arithmetic and of each buffer measure), or `cores A B unavailable:
+ * <why>` (fewer CPUs, no affinity) and exits 0: information, never
+ * pass/fail.
  *
  * usage: bench-cores [--cpus A,B] [--trips N] [--reps R]
  */
@@ -162,6 +168,77 @@ static double parallel_ratio(int a, int b, double seconds)
     return (x.ops + y.ops) / one.ops;
 }
 
+/* ---- a buffer handed back and forth -----------------------------------------
+ * What a training step does to its parameters and activations: one thread
+ * writes a buffer the other then reads and rewrites (x += 1 over HAND_FLOATS
+ * floats, 1 MiB: about half a 784-400-20 model's weights). Each pass must
+ * fetch the lines from the other core's cache and take them over. Reported
+ * as GB/s of buffer passed per second, for two pinned threads taking turns
+ * and for one thread making the same passes alone (its own cache): their
+ * ratio ("handover") is how much slower data moves between the two CPUs
+ * than within one. */
+
+#define HAND_FLOATS (256 * 1024)
+
+static float *hand_buf;
+static _Alignas(64) atomic_long hand_turn;
+
+static void hand_pass(void)
+{
+    for (size_t i = 0; i < HAND_FLOATS; i++)
+        hand_buf[i] += 1.0f;
+}
+
+/* The other thread: passes on every odd turn until STOP. */
+static void *hand_answer(void *arg)
+{
+    side *s = arg;
+    s->pinned = pin(s->cpu) == 0;
+    for (long i = 0;; i++) {
+        long v;
+        while ((v = atomic_load_explicit(&hand_turn, memory_order_acquire)) != 2 * i + 1 &&
+               v != STOP)
+            ;
+        if (v == STOP)
+            return NULL;
+        hand_pass();
+        atomic_store_explicit(&hand_turn, 2 * i + 2, memory_order_release);
+    }
+}
+
+/* GB/s of passes for `seconds`: two threads taking turns (shared = 1) or
+ * one alone; -1 when a thread could not be started or pinned. */
+static double hand_rate(int a, int b, int shared, double seconds)
+{
+    side other = {b, 0};
+    if (pin(a) != 0)
+        return -1.0;
+    atomic_store(&hand_turn, 0);
+    pthread_t t;
+    if (shared && pthread_create(&t, NULL, hand_answer, &other) != 0)
+        return -1.0;
+    long passes = 0;
+    double t0 = now();
+    do {
+        hand_pass();
+        passes++;
+        if (shared) {
+            atomic_store_explicit(&hand_turn, 2 * (passes / 2) + 1, memory_order_release);
+            while (atomic_load_explicit(&hand_turn, memory_order_acquire) != 2 * (passes / 2) + 2)
+                ;
+            passes++;
+        }
+    } while (now() - t0 < seconds);
+    double dt = now() - t0;
+    if (shared) {
+        atomic_store_explicit(&hand_turn, STOP, memory_order_release);
+        pthread_join(t, NULL);
+        if (!other.pinned)
+            return -1.0;
+    }
+    return (double)passes * HAND_FLOATS * sizeof(float) / dt * 1e-9;
+}
+
 static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
@@ -207,7 +284,14 @@ int main(int argc, char **argv)
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     double par = parallel_ratio(a, b, 0.05);
-    printf("cores %d %d round-trip %.0f ns parallel %.2f\n", a, b, t[reps / 2], par);
+    double local = -1.0, across = -1.0;
+    if ((hand_buf = calloc(HAND_FLOATS, sizeof(float))) != NULL) {
+        local = hand_rate(a, b, 0, 0.05);
+        across = hand_rate(a, b, 1, 0.05);
+        free(hand_buf);
+    }
+    printf("cores %d %d round-trip %.0f ns parallel %.2f handover %.1f GB/s (alone %.1f)\n", a, b,
+           t[reps / 2], par, across, local);
     free(t);
     return 0;
 }

@@ -57,7 +57,11 @@ above 5%). Before each two-thread run, bench-cores (bench/bench_cores.c)
 adds how far apart CPUs 0 and 1 were just then: a cache line's round trip
 between them and "parallel", two pinned threads' arithmetic against one's
 (about 1 when the two vCPUs shared one core: a two-thread run then gets
-little from its second thread, whatever the code).
+little from its second thread, whatever the code), and "handover", the
+GB/s at which a 1 MiB buffer moves when the two threads take turns
+rewriting it (a step hands its weights and activations between the cores
+the same way; 45-53 GB/s on the Zen 5 VM when fast, ~31 when a
+two-thread MLP run was slow: docs/performance.md, round seven).
 
 Without PyTorch (python3-torch) the torch columns are skipped ("-").
 
@@ -236,7 +240,7 @@ def machine_note():
 
 
 def cores_note(args):
-    """' cores: round-trip N ns parallel R' from bench-cores, or ''."""
+    """' cores: round-trip N ns parallel R handover G GB/s' from bench-cores, or ''."""
     if not os.access(args.cores, os.X_OK):
         return ""
     try:
@@ -244,8 +248,11 @@ def cores_note(args):
                              timeout=60).stdout
     except subprocess.TimeoutExpired:
         return " cores: (bench-cores timed out)"
-    m = re.search(r"round-trip (\d+) ns parallel (-?[0-9.]+)", out)
-    return " cores: round-trip %s ns parallel %s" % m.groups() if m else ""
+    m = re.search(r"round-trip (\d+) ns parallel (-?[0-9.]+)(?: handover (-?[0-9.]+) GB/s)?", out)
+    if not m:
+        return ""
+    return " cores: round-trip %s ns parallel %s" % m.groups()[:2] + (
+        " handover %s GB/s" % m.group(3) if m.group(3) else "")
 
 
 def run_libvae(args, arch, batch, threads, seed, bench_conv=None):
