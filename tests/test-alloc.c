@@ -18,18 +18,7 @@
 #include "tensor/pool.h"
 #include "testutil.h"
 
-#ifndef __has_feature
-#define __has_feature(x) 0 /* GCC: the __SANITIZE_* macros below tell */
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
-    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||  \
-    __has_feature(memory_sanitizer)
-#define VAE_TEST_SANITIZED 1 /* the sanitizer owns malloc: replacing it crashes before main */
-#else
-#define VAE_TEST_SANITIZED 0
-#endif
-
-#if !VAE_TEST_SANITIZED
+#if !TU_SANITIZED
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -70,7 +59,7 @@ static volatile long n_allocs, n_foreign;
 
 static int sanitized(void)
 {
-    return VAE_TEST_SANITIZED || tu_quick(); /* tu_quick: the valgrind setup */
+    return TU_SANITIZED || tu_quick(); /* tu_quick: the valgrind setup */
 }
 
 static void steady_state(int threads, int likelihood, int samples)

@@ -308,12 +308,19 @@ END_TEST
 /* Several threads at once, each its own product (and work space), each
  * checked against the documented order; the threads exit (their spaces are
  * freed then: ASan's leak check in CI sees a leak otherwise). */
-static void *thread_products(void *arg)
+/* Four products made by `make` (0..3), each checked against the
+ * documented order; (void *)1 when one is refused. */
+typedef prod (*prod_maker)(int id, int r);
+typedef struct product_run {
+    prod_maker make;
+    int id;
+} product_run;
+
+static void *run_products(void *arg)
 {
-    int id = (int)(intptr_t)arg;
+    const product_run *pr = arg;
     for (int r = 0; r < 4; r++) {
-        prod p = make(id & 1, (id >> 1) & 1, 37 + 11 * id, 45 + r, 300 + 7 * r, 1.0f, 0.0f,
-                      (uint32_t)(1000 * id + r));
+        prod p = pr->make(pr->id, r);
         if (run(&p) != 0) {
             drop(&p);
             return (void *)1;
@@ -324,13 +331,22 @@ static void *thread_products(void *arg)
     return NULL;
 }
 
+static prod thread_product(int id, int r)
+{
+    return make(id & 1, (id >> 1) & 1, 37 + 11 * id, 45 + r, 300 + 7 * r, 1.0f, 0.0f,
+                (uint32_t)(1000 * id + r));
+}
+
 START_TEST(test_threads)
 {
     if (unavailable("test_threads"))
         return;
     pthread_t t[4];
-    for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, thread_products, (void *)(intptr_t)i), 0);
+    product_run pr[4];
+    for (int i = 0; i < 4; i++) {
+        pr[i] = (product_run){thread_product, i};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, run_products, &pr[i]), 0);
+    }
     for (int i = 0; i < 4; i++) {
         void *ret;
         ck_assert_int_eq(pthread_join(t[i], &ret), 0);
@@ -339,15 +355,7 @@ START_TEST(test_threads)
 }
 END_TEST
 
-#ifndef __has_feature
-#define __has_feature(x) 0 /* GCC: the __SANITIZE_* macros below tell */
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
-    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||  \
-    __has_feature(memory_sanitizer)
-#define SANITIZED 1 /* the sanitizer owns the allocator: no interposing */
-#else
-#define SANITIZED 0
+#if !TU_SANITIZED
 extern void *__libc_memalign(size_t, size_t);
 
 /* While set, aligned_alloc fails: the work space of a thread's first
@@ -369,38 +377,30 @@ void *aligned_alloc(size_t align, size_t n)
 /* A thread whose work space cannot be allocated: each product runs
  * unpacked, returns 0 and gives the documented bits; once the allocator
  * works again, the next product gets its space and the same bits. */
-static void *no_space_products(void *arg)
+static prod no_space_product(int id, int t)
 {
-    (void)arg;
-    for (int t = 0; t < 4; t++) {
-        prod p = make(t & 1, t >> 1, 29 + t, 70, 300, 0.5f, t == 2 ? 0.0f : 0.7f, 300u + t);
-        if (run(&p) != 0) {
-            drop(&p);
-            return (void *)1;
-        }
-        check_order(&p);
-        drop(&p);
-    }
-    return NULL;
+    (void)id;
+    return make(t & 1, t >> 1, 29 + t, 70, 300, 0.5f, t == 2 ? 0.0f : 0.7f, 300u + (uint32_t)t);
 }
 
 START_TEST(test_no_space)
 {
     if (unavailable("test_no_space"))
         return;
-#if SANITIZED
+#if TU_SANITIZED
     tu_skip("test_no_space", "a sanitizer owns the allocator (aligned_alloc not interposed)");
 #else
     pthread_t t;
     void *ret;
+    product_run pr = {no_space_product, 0};
     refuse_aligned_alloc = 1;
-    ck_assert_int_eq(pthread_create(&t, NULL, no_space_products, NULL), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, run_products, &pr), 0);
     ck_assert_int_eq(pthread_join(t, &ret), 0);
     refuse_aligned_alloc = 0;
     ck_assert_ptr_null(ret);
     ck_assert_int_ge(refused, 4); /* every product asked for its space and was refused */
     int before = refused;
-    ck_assert_int_eq(pthread_create(&t, NULL, no_space_products, NULL), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, run_products, &pr), 0);
     ck_assert_int_eq(pthread_join(t, &ret), 0);
     ck_assert_ptr_null(ret);
     ck_assert_int_eq(refused, before);

@@ -8,6 +8,19 @@
 /* meson's (and automake's) exit status for a skipped test. */
 #define TU_EXIT_SKIP 77
 
+/* 1 in a sanitizer build: the sanitizer owns the allocator, so a test may
+ * not interpose malloc or aligned_alloc (replacing them crashes before main). */
+#ifndef __has_feature
+#define __has_feature(x) 0 /* GCC: the __SANITIZE_* macros tell */
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||  \
+    __has_feature(memory_sanitizer)
+#define TU_SANITIZED 1
+#else
+#define TU_SANITIZED 0
+#endif
+
 /* Run one suite with Check's runner; returns the process exit status:
  * EXIT_FAILURE when a case failed; else TU_EXIT_SKIP when a case called
  * tu_skip (so a suite whose MNIST cases found no data shows SKIP, not OK);
