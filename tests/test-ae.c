@@ -29,10 +29,7 @@ static vae_model *ae_with(int likelihood, int activation, float code_l2, uint64_
     c.likelihood = likelihood;
     c.activation = activation;
     c.code_l2 = code_l2;
-    vae_model *m = NULL;
-    vae_error err;
-    ck_assert_msg(vae_model_create(&c, &m, &err) == VAE_OK, "%s", err.message);
-    return m;
+    return tu_model(&c);
 }
 
 static vae_optimizer *adam(float lr)
@@ -213,10 +210,7 @@ static vae_model *denoising_vae(uint64_t seed, int corruption, float level)
     c.seed = seed;
     c.corruption = corruption;
     c.corruption_level = level;
-    vae_model *m = NULL;
-    vae_error err;
-    ck_assert_msg(vae_model_create(&c, &m, &err) == VAE_OK, "%s", err.message);
-    return m;
+    return tu_model(&c);
 }
 
 START_TEST(test_denoising_fresh_and_deterministic)

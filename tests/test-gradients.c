@@ -21,10 +21,7 @@ static vae_model *model_with(uint64_t seed, int likelihood, int samples)
     c.seed = seed;
     c.likelihood = likelihood;
     c.samples = samples;
-    vae_model *m = NULL;
-    vae_error err;
-    ck_assert_msg(vae_model_create(&c, &m, &err) == VAE_OK, "%s", err.message);
-    return m;
+    return tu_model(&c);
 }
 
 static vae_model *small_model(uint64_t seed) { return model_with(seed, VAE_LIK_BERNOULLI, 1); }

@@ -28,10 +28,7 @@ static vae_model *small_model(int likelihood, int kl_mode, int samples, int act)
     c.seed = 5;
     c.posterior = g_posterior;
     c.objective = g_objective;
-    vae_model *m = NULL;
-    vae_error err;
-    ck_assert_msg(vae_model_create(&c, &m, &err) == VAE_OK, "%s", err.message);
-    return m;
+    return tu_model(&c);
 }
 
 /* Loss of the training graph at the current parameters with the eps already in place. */
