@@ -14,7 +14,9 @@
  * On a CPU without AVX-512F the product is not available: every case
  * checks that it refuses (-1, C untouched) and the suite reports a skip. */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -467,6 +469,79 @@ START_TEST(test_default_choice)
 }
 END_TEST
 
+#if defined(VAE_HAVE_OPENBLAS)
+void openblas_set_num_threads(int num_threads);
+
+/* Threads of this process (the entries of /proc/self/task), or -1. */
+static int process_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+#endif
+
+/* libvae's first product stops OpenBLAS's idle server threads (they spin
+ * for ~0.1 s after the library loads and compete with a two-thread team);
+ * OpenBLAS starts them again when the application asks it for threads, and
+ * its threaded product is then right. Runs unforked (CK_FORK=no, meson's
+ * `openblas-threads`): Check's fork would run OpenBLAS's own fork handler,
+ * which stops them too, and a forked child has one thread anyway. */
+START_TEST(test_openblas_threads_stopped)
+{
+#if defined(VAE_HAVE_OPENBLAS)
+    const char *fork_mode = getenv("CK_FORK");
+    if (!fork_mode || strcmp(fork_mode, "no") != 0) {
+        tu_skip("test_openblas_threads_stopped", "needs CK_FORK=no");
+        return;
+    }
+    int before = process_threads();
+    ck_assert_int_gt(before, 0);
+    if (before == 1) {
+        tu_skip("test_openblas_threads_stopped",
+                "OpenBLAS started no server threads (one CPU, OPENBLAS_NUM_THREADS=1, or "
+                "an OpenMP or serial build)");
+        return;
+    }
+    prod p = make(0, 0, 64, 64, 64, 1.0f, 0.0f, 5);
+    vt_gemm(NULL, 0, 0, p.M, p.N, p.K, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, p.C, p.ldc);
+    ck_assert_int_eq(process_threads(), 1);
+    drop(&p);
+
+    /* The application asks OpenBLAS for threads again: they come back, and
+     * a product large enough to use them matches vt_gemm to rounding. */
+    int n = 384;
+    p = make(0, 0, n, n, n, 1.0f, 0.0f, 6);
+    openblas_set_num_threads(2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, p.A, p.lda, p.B, p.ldb,
+                0.0f, p.C, p.ldc);
+    ck_assert_int_gt(process_threads(), 1);
+    openblas_set_num_threads(1);
+    float *ref = malloc((size_t)n * p.ldc * sizeof(float));
+    ck_assert_ptr_nonnull(ref);
+    vt_gemm(NULL, 0, 0, n, n, n, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, ref, p.ldc);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double mag = 0.0; /* sum |a b|: the rounding of two orders of summation */
+            for (int k = 0; k < n; k++)
+                mag += fabs((double)p.A[(size_t)i * p.lda + k] * p.B[(size_t)k * p.ldb + j]);
+            size_t ij = (size_t)i * p.ldc + j;
+            ck_assert_msg(fabs((double)p.C[ij] - ref[ij]) <= 2.0 * n * ldexp(1.0, -24) * mag,
+                          "C[%d][%d] = %g, vt_gemm %g", i, j, (double)p.C[ij], (double)ref[ij]);
+        }
+    free(ref);
+    drop(&p);
+#else
+    tu_skip("test_openblas_threads_stopped", "not built with OpenBLAS");
+#endif
+}
+END_TEST
+
 static Suite *gemm_suite(void)
 {
     Suite *s = suite_create("gemm");
@@ -485,6 +560,11 @@ static Suite *gemm_suite(void)
     tcase_add_test(choice, test_vt_gemm_uses_it);
     tcase_add_test(choice, test_default_choice);
     suite_add_tcase(s, choice);
+    /* Unforked, alone (meson's openblas-threads test). */
+    TCase *ob = tcase_create("openblas");
+    tcase_set_tags(ob, "unforked");
+    tcase_add_test(ob, test_openblas_threads_stopped);
+    suite_add_tcase(s, ob);
     return s;
 }
 

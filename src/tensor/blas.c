@@ -19,9 +19,26 @@ char *openblas_get_corename(void);
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
+/* Exported by OpenBLAS's pthread builds (it runs it itself before a
+ * fork); weak, so that a BLAS without it leaves it NULL. */
+int blas_thread_shutdown_(void) __attribute__((weak));
+
 /* OpenBLAS starts with one thread per core; libvae wants every call on
- * the calling thread (the team splits the work itself). */
-static void blas_init(void) { openblas_set_num_threads(1); }
+ * the calling thread (the team splits the work itself). Its pthread build
+ * also starts a server thread per further core when it loads, and each
+ * spins (sched_yield) for 2^28 time-stamp ticks, about 0.1 s, before it
+ * sleeps: libvae never gives them work, but in a two-thread run they
+ * compete with the team for the cores, and the first epoch of 784-400-20
+ * at two threads was 20-25% slower (docs/performance.md, round seven).
+ * So they are stopped here as well; OpenBLAS starts them again by itself
+ * on its next multi-threaded call (blas_server_avail == 0 in exec_blas and
+ * goto_set_num_threads), if the application asks it for threads later. */
+static void blas_init(void)
+{
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
 #endif
 
 static int split_exact(void);
