@@ -928,7 +928,12 @@ VAE_API int vae_model_set_training(vae_model *model, const vae_model_config *cfg
  * OpenBLAS's Haswell (AVX2) kernels, whose rounding depends on where a
  * product is cut: with those, products are cut the same way at every T).
  * Never do they depend on scheduling.
- * OpenBLAS's own threads are not used (libvae sets its count to 1).
+ * OpenBLAS's own threads are not used: at libvae's first matrix product
+ * it sets OpenBLAS's thread count to 1 (process-wide) and stops OpenBLAS's
+ * idle server threads, which would otherwise spin for about 0.1 s after
+ * loading; OpenBLAS starts them again if the application later asks it
+ * for more threads. Do not run that first product while another thread of
+ * the application is inside a multi-threaded OpenBLAS call.
  * Where the CPU has AVX-512F but OpenBLAS runs kernels without it (e.g.
  * OpenBLAS 0.3.21 on AMD Zen 5), libvae multiplies with its own AVX-512
  * product instead (same bits at any T too; other last bits than
