@@ -41,7 +41,7 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
 
 /* The same product and bits in plain loops (scalar fused multiply-adds in
  * the documented order), without a work space: what vt_sgemm_avx512 runs
- * when its space cannot be allocated, about twenty times slower. Only for
+ * when its space cannot be allocated, about a hundred times slower. Only for
  * CPUs with AVX-512F (vt_sgemm_avx512_available). Thread-safe. */
 void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc);
