@@ -190,9 +190,11 @@ int vt_gemm_split_exact(void) { return split_exact(); }
 static int split_exact_value;
 static pthread_once_t split_once = PTHREAD_ONCE_INIT;
 
+#if defined(VAE_HAVE_OPENBLAS)
 /* OpenBLAS cores whose sgemm kernels use AVX-512: where they run,
  * libvae's own product is not faster (docs/performance.md, round six). */
 static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+#endif
 
 static int own_kernel_value;
 
