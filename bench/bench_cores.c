@@ -219,16 +219,16 @@ static double hand_rate(int a, int b, int shared, double seconds)
         return -1.0;
     long passes = 0;
     double t0 = now();
-    do {
+    for (long i = 0; now() - t0 < seconds; i++) {
         hand_pass();
         passes++;
-        if (shared) {
-            atomic_store_explicit(&hand_turn, 2 * (passes / 2) + 1, memory_order_release);
-            while (atomic_load_explicit(&hand_turn, memory_order_acquire) != 2 * (passes / 2) + 2)
+        if (shared) { /* turn 2i + 1: the other thread's pass */
+            atomic_store_explicit(&hand_turn, 2 * i + 1, memory_order_release);
+            while (atomic_load_explicit(&hand_turn, memory_order_acquire) != 2 * i + 2)
                 ;
             passes++;
         }
-    } while (now() - t0 < seconds);
+    }
     double dt = now() - t0;
     if (shared) {
         atomic_store_explicit(&hand_turn, STOP, memory_order_release);

@@ -66,8 +66,11 @@ typedef struct gemm_task {
     int by_rows; /* split op(A)'s rows (C's rows), else op(B)'s columns (C's columns) */
     const float *bias; /* non-NULL: C's rows are first set to bias (N floats), see vt_gemm_bias */
     int blocks; /* > 0: C is cut into this many blocks whatever the team (gemm_run) */
-    size_t align; /* parts of C start at multiples of this many rows or columns */
 } gemm_task;
+
+/* Parts of C start at multiples of this many rows or columns (whole
+ * register tiles of the sgemm kernels). */
+#define SPLIT_ALIGN 16
 
 /* Part `part` of C: a block of rows or of columns, cut at multiples of 16
  * (whole register tiles of the sgemm kernels). Each element of C is the
@@ -75,7 +78,7 @@ typedef struct gemm_task {
 static void gemm_block(const gemm_task *t, int part, int parts)
 {
     size_t lo, hi;
-    vt_pool_range((size_t)(t->by_rows ? t->M : t->N), t->align, part, parts, &lo, &hi);
+    vt_pool_range((size_t)(t->by_rows ? t->M : t->N), SPLIT_ALIGN, part, parts, &lo, &hi);
     if (lo >= hi)
         return;
     const float *A = t->A, *B = t->B;
@@ -136,12 +139,12 @@ static void gemm_part(void *ctx, int part, int parts)
 #define GEMM_FIXED_BLOCKS 2
 
 /* Smallest part of C, in multiply-adds, when C's split dimension is cut
- * into `parts` blocks aligned to `align`. */
-static double smallest_part_macs(const gemm_task *t, int parts, size_t align)
+ * into `parts` blocks as gemm_block cuts it. */
+static double smallest_part_macs(const gemm_task *t, int parts)
 {
     size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
     for (int i = 0; i < parts; i++) {
-        vt_pool_range(along, align, i, parts, &lo, &hi);
+        vt_pool_range(along, SPLIT_ALIGN, i, parts, &lo, &hi);
         smallest = hi - lo < smallest ? hi - lo : smallest;
     }
     return (double)smallest * (double)(t->by_rows ? t->N : t->M) * (double)t->K;
@@ -157,7 +160,6 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
     t->by_rows = t->M >= t->N;
     int parts = vt_pool_parts(pool);
     t->blocks = 0;
-    t->align = 16;
     if (!split_exact()) {
         /* Kernels whose rounding of an element depends on the block it
          * lies in (OpenBLAS's Haswell kernels, see vt_gemm_split_exact):
@@ -166,7 +168,7 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
          * from the same sgemm call at any thread count (one thread makes
          * the calls one after the other). Two blocks: the cut of a team of
          * two, so a two-thread run keeps its bits. */
-        if (smallest_part_macs(t, GEMM_FIXED_BLOCKS, t->align) >= SPLIT_MIN_PART_MACS) {
+        if (smallest_part_macs(t, GEMM_FIXED_BLOCKS) >= SPLIT_MIN_PART_MACS) {
             t->blocks = GEMM_FIXED_BLOCKS;
             if (parts > 1)
                 vt_pool_run(pool, gemm_part, t);
@@ -178,7 +180,7 @@ static void gemm_run(vt_pool *pool, gemm_task *t)
         return;
     }
     double min_macs = own_kernel() ? OWN_SPLIT_MIN_PART_MACS : SPLIT_MIN_PART_MACS;
-    if (parts > 1 && smallest_part_macs(t, parts, t->align) >= min_macs) {
+    if (parts > 1 && smallest_part_macs(t, parts) >= min_macs) {
         vt_pool_run(pool, gemm_part, t);
         return;
     }
@@ -275,13 +277,13 @@ static int split_exact(void)
 void vt_gemm(vt_pool *pool, int transa, int transb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL, 0, 16};
+    gemm_task t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, NULL, 0};
     gemm_run(pool, &t);
 }
 
 void vt_gemm_bias(vt_pool *pool, int M, int N, int K, const float *A, int lda, const float *B,
                   int ldb, const float *bias, float *C, int ldc)
 {
-    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias, 0, 16};
+    gemm_task t = {0, 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, 1, bias, 0};
     gemm_run(pool, &t);
 }

@@ -325,6 +325,10 @@ __attribute__((target("avx512f"))) void vt_sgemm_ordered(int transa, int transb,
                 for (int k = pc; k < K && k < pc + KC; k++)
                     s = fmaf(op_at(A, transa, (size_t)lda, (size_t)i, (size_t)k),
                              op_at(B, transb, (size_t)ldb, (size_t)k, (size_t)j), s);
+                /* fmaf(1, c, x) is c + x rounded once, written so that
+                 * the compiler cannot contract it into fma(alpha, s, c)
+                 * (GCC's default -ffp-contract=fast), which the kernel does
+                 * not do. */
                 if (pc > 0)
                     *c = fmaf(1.0f, *c, alpha * s);
                 else
