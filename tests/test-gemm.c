@@ -197,8 +197,11 @@ START_TEST(test_documented_order)
 {
     if (unavailable("test_documented_order"))
         return;
+    /* Every tile the product picks for C's edge (4, 8, 12 rows x 16, 32
+     * columns): 13 = 12 + 1, 20 = 12 + 8, 100 = 8 x 12 + 4; 33 = 32 + 1,
+     * 48 = 32 + 16, 400 = 12 x 32 + 16 (the MLP's hidden layer). */
     static const int shapes[][3] = {{13, 33, 257}, {25, 70, 600}, {1, 1, 1}, {240, 64, 512},
-                                    {7, 17, 256}};
+                                    {7, 17, 256}, {20, 48, 300}, {100, 400, 20}};
     static const float ab[][2] = {{1.0f, 0.0f}, {-0.5f, 1.0f}, {2.0f, 0.7f}};
     uint32_t seed = 11;
     for (int t = 0; t < 4; t++)
@@ -245,6 +248,65 @@ START_TEST(test_blocks_same_bits)
         ck_assert(memcmp(parts, p.C, nc * sizeof(float)) == 0);
         free(parts);
         drop(&p);
+    }
+}
+END_TEST
+
+/* The documented cost of n rows or columns of C: full tiles 1, a partial
+ * one its share (sgemm.h). */
+static double cut_cost(int rows, size_t n)
+{
+    size_t T = rows ? 12 : 32, full = n / T, rem = n % T;
+    double share = rem == 0 ? 0.0
+                   : rows   ? (rem <= 4 ? 0.4 : rem <= 8 ? 0.7 : 1.0)
+                            : (rem <= 16 ? 0.55 : 1.0);
+    return (double)full + share;
+}
+
+/* vt_sgemm_avx512_cut: parts in order that cover [0, n) once, each starting
+ * on a tile's edge; two parts as even as any cut on the tiles' edges can
+ * make them (brute force over every such cut); more parts within a tile of
+ * the even share. */
+START_TEST(test_cut_balanced)
+{
+    size_t lo, hi;
+    /* The MLP's shapes (docs/performance.md, round eight). */
+    vt_sgemm_avx512_cut(0, 400, 0, 2, &lo, &hi);
+    ck_assert(lo == 0 && hi == 192);
+    vt_sgemm_avx512_cut(1, 784, 1, 2, &lo, &hi);
+    ck_assert(lo == 396 && hi == 784);
+    vt_sgemm_avx512_cut(1, 100, 0, 2, &lo, &hi);
+    ck_assert(lo == 0 && hi == 48);
+    for (int rows = 0; rows < 2; rows++) {
+        size_t T = rows ? 12 : 32;
+        for (size_t n = 0; n <= 1000; n++)
+            for (int parts = 1; parts <= 8; parts++) {
+                size_t next = 0;
+                double worst = 0.0;
+                for (int i = 0; i < parts; i++) {
+                    vt_sgemm_avx512_cut(rows, n, i, parts, &lo, &hi);
+                    ck_assert_msg(lo == next && hi >= lo && hi <= n,
+                                  "rows %d n %zu part %d/%d: [%zu, %zu) after %zu", rows, n, i,
+                                  parts, lo, hi, next);
+                    ck_assert_msg(lo % T == 0 || lo == n, "rows %d n %zu part %d/%d starts at %zu",
+                                  rows, n, i, parts, lo);
+                    next = hi;
+                    double c = cut_cost(rows, hi - lo);
+                    worst = c > worst ? c : worst;
+                }
+                ck_assert_msg(next == n, "rows %d n %zu parts %d end at %zu", rows, n, parts, next);
+                ck_assert_msg(worst <= cut_cost(rows, n) / parts + 1.0 + 1e-9,
+                              "rows %d n %zu parts %d: a part costs %g", rows, n, parts, worst);
+                if (parts != 2)
+                    continue;
+                double best = cut_cost(rows, n);
+                for (size_t c = 0; c <= n; c += T) {
+                    double a = cut_cost(rows, c), b = cut_cost(rows, n - c);
+                    best = (a > b ? a : b) < best ? (a > b ? a : b) : best;
+                }
+                ck_assert_msg(worst <= best + 1e-9, "rows %d n %zu: worst part %g, best cut %g",
+                              rows, n, worst, best);
+            }
     }
 }
 END_TEST
@@ -546,6 +608,7 @@ static Suite *gemm_suite(void)
     tcase_add_test(tc, test_matches_direct_loops);
     tcase_add_test(tc, test_documented_order);
     tcase_add_test(tc, test_blocks_same_bits);
+    tcase_add_test(tc, test_cut_balanced);
     tcase_add_test(tc, test_blas_semantics);
     tcase_add_test(tc, test_threads);
 #if !TU_SANITIZED

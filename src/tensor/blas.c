@@ -72,13 +72,26 @@ typedef struct gemm_task {
  * register tiles of the sgemm kernels). */
 #define SPLIT_ALIGN 16
 
-/* Part `part` of C: a block of rows or of columns, cut at multiples of 16
- * (whole register tiles of the sgemm kernels). Each element of C is the
- * same K-long dot product as in the unsplit call. */
+/* C's rows or columns [*lo, *hi) in part `part` of `parts`: with libvae's
+ * own product cut at its tiles' edges into parts of equal cost (sgemm.h:
+ * the 400 columns of the MLP's hidden layer were cut 208 | 192, and the
+ * first part did 7 strips of 32 columns against 6); with a BLAS at
+ * multiples of SPLIT_ALIGN. */
+static void split_range(const gemm_task *t, int part, int parts, size_t *lo, size_t *hi)
+{
+    size_t along = (size_t)(t->by_rows ? t->M : t->N);
+    if (own_kernel())
+        vt_sgemm_avx512_cut(t->by_rows, along, part, parts, lo, hi);
+    else
+        vt_pool_range(along, SPLIT_ALIGN, part, parts, lo, hi);
+}
+
+/* Part `part` of C: a block of rows or of columns (split_range). Each
+ * element of C is the same K-long dot product as in the unsplit call. */
 static void gemm_block(const gemm_task *t, int part, int parts)
 {
     size_t lo, hi;
-    vt_pool_range((size_t)(t->by_rows ? t->M : t->N), SPLIT_ALIGN, part, parts, &lo, &hi);
+    split_range(t, part, parts, &lo, &hi);
     if (lo >= hi)
         return;
     const float *A = t->A, *B = t->B;
@@ -144,7 +157,7 @@ static double smallest_part_macs(const gemm_task *t, int parts)
 {
     size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
     for (int i = 0; i < parts; i++) {
-        vt_pool_range(along, SPLIT_ALIGN, i, parts, &lo, &hi);
+        split_range(t, i, parts, &lo, &hi);
         smallest = hi - lo < smallest ? hi - lo : smallest;
     }
     return (double)smallest * (double)(t->by_rows ? t->N : t->M) * (double)t->K;

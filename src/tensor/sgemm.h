@@ -19,6 +19,8 @@
 #ifndef VAE_TENSOR_SGEMM_H
 #define VAE_TENSOR_SGEMM_H
 
+#include <stddef.h>
+
 /* The K block: its length fixes the order of the sums (above). */
 #define VT_SGEMM_KC 256
 
@@ -38,6 +40,14 @@ int vt_sgemm_avx512_available(void);
  * disjoint C. */
 int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Part `part` of `parts` of a product split along C's rows (rows != 0) or
+ * columns: the half-open range [*lo, *hi) of the n rows or columns, cut at
+ * the edges of the kernel's 12 x 32 tiles so that the parts cost about the
+ * same (a part that ends in a partial tile is charged that tile's share:
+ * 4 rows 0.4, 8 rows 0.7, 16 columns 0.55 of a full one). A product cut so
+ * gives the unsplit bits like any other cut (above). Thread-safe. */
+void vt_sgemm_avx512_cut(int rows, size_t n, int part, int parts, size_t *lo, size_t *hi);
 
 /* The same product and bits in plain loops (scalar fused multiply-adds in
  * the documented order), without a work space: what vt_sgemm_avx512 runs

@@ -33,6 +33,40 @@
 #define AP_FLOATS ((size_t)MC * KC)
 #define BP_FLOATS ((size_t)KC * NR)
 
+/* The cost of a partial tile of rem rows or columns against a full one:
+ * the narrower tiles (tile_for) do about that share of the full tile's
+ * multiply-adds and loads. */
+static double tail_share(int rows, size_t rem)
+{
+    if (rem == 0)
+        return 0.0;
+    if (rows)
+        return rem <= 4 ? 0.4 : rem <= 8 ? 0.7 : 1.0;
+    return rem <= 16 ? 0.55 : 1.0;
+}
+
+/* Tiles i of [0, full) weigh 1, the partial one (index full) tail_share:
+ * part p takes the tiles whose middle lies in [p, p + 1) * total / parts. */
+static size_t tiles_before(size_t full, double share, double x)
+{
+    double c = ceil(x - 0.5);
+    size_t k = c <= 0.0 ? 0 : c >= (double)full ? full : (size_t)c;
+    if (k == full && share > 0.0 && (double)full + 0.5 * share < x)
+        k++;
+    return k;
+}
+
+void vt_sgemm_avx512_cut(int rows, size_t n, int part, int parts, size_t *lo, size_t *hi)
+{
+    size_t T = rows ? MR : NR, full = n / T;
+    double share = tail_share(rows, n % T), total = (double)full + share;
+    size_t a = part <= 0 ? 0 : tiles_before(full, share, total * part / parts);
+    size_t b = part + 1 >= parts ? n : tiles_before(full, share, total * (part + 1) / parts) * T;
+    a *= T;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}
+
 #if defined(HAVE_AVX512_BUILD)
 
 static pthread_once_t avail_once = PTHREAD_ONCE_INIT;
@@ -227,14 +261,22 @@ __attribute__((target("avx512f"))) static void pack_b(float *restrict Bp, const 
  *   first block: C = beta C + alpha s   (alpha s when beta == 0)
  *   later:       C = C + alpha s
  * The sums s[r] = sum_k Ap[k][r] Bp[k][.] run over k in order, one fused
- * multiply-add per term. */
-__attribute__((target("avx512f"))) static void kernel(int kc, const float *restrict Ap,
-                                                      const float *restrict Bp, float *C,
-                                                      size_t ldc, int mr, int nr, float alpha,
-                                                      float beta, int first)
+ * multiply-add per term.
+ *
+ * R (4, 8 or 12) and W (1 or 2) are constants after inlining: the tile
+ * computes R >= mr rows and W zmm (16 W >= nr columns). A tile of C's edge
+ * (100 rows = 8 x 12 + 4; 400 columns = 12 x 32 + 16) then costs about its
+ * share of a full one instead of a full one, and a part of a split product
+ * can end in such a tile (tensor/blas.c cuts by this cost). Every element
+ * still gets the same multiply-adds in the same order: the bits do not
+ * depend on R or W. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile(int R, int W, int kc, const float *restrict Ap, const float *restrict Bp, float *C,
+     size_t ldc, int mr, int nr, float alpha, float beta, int first)
 {
     /* 24 named accumulators, not an array: GCC at -O2 kept an array of
-     * them partly in memory (checked in the disassembly). */
+     * them partly in memory (checked in the disassembly). Those of rows at
+     * or past R and of the second zmm when W == 1 are never used. */
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
@@ -242,12 +284,15 @@ __attribute__((target("avx512f"))) static void kernel(int kc, const float *restr
     for (int k = 0; k < kc; k++) {
         const float *a = Ap + (size_t)k * MR;
         __m512 b0 = _mm512_load_ps(Bp + (size_t)k * NR);
-        __m512 b1 = _mm512_load_ps(Bp + (size_t)k * NR + 16);
+        __m512 b1 = W > 1 ? _mm512_load_ps(Bp + (size_t)k * NR + 16) : b0;
 #define ROW(r, x0, x1)                                                                             \
     do {                                                                                           \
-        __m512 ar = _mm512_set1_ps(a[r]);                                                          \
-        x0 = _mm512_fmadd_ps(ar, b0, x0);                                                          \
-        x1 = _mm512_fmadd_ps(ar, b1, x1);                                                          \
+        if ((r) < R) {                                                                             \
+            __m512 ar = _mm512_set1_ps(a[r]);                                                      \
+            x0 = _mm512_fmadd_ps(ar, b0, x0);                                                      \
+            if (W > 1)                                                                             \
+                x1 = _mm512_fmadd_ps(ar, b1, x1);                                                  \
+        }                                                                                          \
     } while (0)
         ROW(0, c00, c01);
         ROW(1, c10, c11);
@@ -272,15 +317,42 @@ __attribute__((target("avx512f"))) static void kernel(int kc, const float *restr
     int read_c = !first || beta != 0.0f;
     for (int r = 0; r < mr; r++) {
         float *row = C + (size_t)r * ldc;
-        __m512 s0 = _mm512_mul_ps(va, acc[r][0]), s1 = _mm512_mul_ps(va, acc[r][1]);
-        if (read_c) {
+        __m512 s0 = _mm512_mul_ps(va, acc[r][0]);
+        if (read_c)
             s0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), s0);
-            s1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), s1);
-        }
         _mm512_mask_storeu_ps(row, m0, s0);
-        _mm512_mask_storeu_ps(row + 16, m1, s1);
+        if (W > 1) {
+            __m512 s1 = _mm512_mul_ps(va, acc[r][1]);
+            if (read_c)
+                s1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), s1);
+            _mm512_mask_storeu_ps(row + 16, m1, s1);
+        }
     }
 }
+
+typedef void (*tile_fn)(int kc, const float *restrict Ap, const float *restrict Bp, float *C,
+                        size_t ldc, int mr, int nr, float alpha, float beta, int first);
+
+#define TILE_FN(R, W)                                                                              \
+    __attribute__((target("avx512f"))) static void tile_##R##x##W(                                 \
+        int kc, const float *restrict Ap, const float *restrict Bp, float *C, size_t ldc, int mr,  \
+        int nr, float alpha, float beta, int first)                                                \
+    {                                                                                              \
+        tile(R, W, kc, Ap, Bp, C, ldc, mr, nr, alpha, beta, first);                                \
+    }
+TILE_FN(4, 1)
+TILE_FN(8, 1)
+TILE_FN(12, 1)
+TILE_FN(4, 2)
+TILE_FN(8, 2)
+TILE_FN(12, 2)
+#undef TILE_FN
+
+/* The tile for mr rows (1..12) and nr columns (1..32): [rows / 4 - 1][zmm - 1]. */
+static const tile_fn tiles[3][2] = {
+    {tile_4x1, tile_4x2}, {tile_8x1, tile_8x2}, {tile_12x1, tile_12x2}};
+
+static inline tile_fn tile_for(int mr, int nr) { return tiles[(mr - 1) / 4][nr > 16]; }
 
 /* C = beta C (alpha == 0 or K == 0): C is not read when beta == 0. */
 static void scale_c(int M, int N, float beta, float *C, int ldc)
@@ -363,10 +435,12 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
             for (int jc = 0; jc < N; jc += NR) {
                 int nr = N - jc < NR ? N - jc : NR;
                 pack_b(Bp, B, transb, (size_t)ldb, (size_t)pc, (size_t)jc, nr, kc);
-                for (int ir = 0; ir < mc; ir += MR)
-                    kernel(kc, Ap + (size_t)ir * kc, Bp,
-                           C + (size_t)(ic + ir) * (size_t)ldc + (size_t)jc, (size_t)ldc,
-                           mc - ir < MR ? mc - ir : MR, nr, alpha, beta, pc == 0);
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int mr = mc - ir < MR ? mc - ir : MR;
+                    tile_for(mr, nr)(kc, Ap + (size_t)ir * kc, Bp,
+                                     C + (size_t)(ic + ir) * (size_t)ldc + (size_t)jc,
+                                     (size_t)ldc, mr, nr, alpha, beta, pc == 0);
+                }
             }
         }
     }
