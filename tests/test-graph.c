@@ -231,6 +231,106 @@ END_TEST
 START_TEST(test_logq_logistic) { run_logq(VG_FAMILY_LOGISTIC); }
 END_TEST
 
+/* The latent ops (reparam, KL, log q) and the noise draws are split over a
+ * team when the batch is large: with teams of 2 and 3 every value, every
+ * gradient and the generator's final state are those of one thread. */
+typedef struct latent_run {
+    float *vals, *grads;
+    size_t nv, ng;
+    vt_rng rng;
+} latent_run;
+
+static latent_run run_latent(int family, vt_pool *pool)
+{
+    enum { B = 200, D = 6, K = 8, L = 2 };
+    vt_rng r;
+    vt_rng_seed(&r, 31, (uint64_t)family);
+    vg_graph *g = vg_new(L);
+    leaf w[4] = {mk_leaf(g, D, K, &r, -1, 1, 1), mk_leaf(g, 1, K, &r, -1, 1, 1),
+                 mk_leaf(g, D, K, &r, -1, 1, 1), mk_leaf(g, 1, K, &r, -1, 1, 1)};
+    int x = vg_input(g, VG_ROWS_BATCH, 0, D), eps = vg_input(g, VG_ROWS_SAMPLES, 0, K);
+    int mu = vg_dense(g, x, w[0].node, w[1].node), lv = vg_dense(g, x, w[2].node, w[3].node);
+    int z = vg_reparam(g, mu, lv, eps, 0);
+    int lq = vg_logq(g, family, mu, lv, z), kl = vg_kl_stdnormal(g, mu, lv);
+    int lp = vg_logp_std(g, z);
+    int loss_q = vg_mean(g, vg_sum3(g, 1.0f, lq, -1.0f, lp, 0.0f, lp)), loss_kl = vg_mean(g, kl);
+    ck_assert_int_ge(loss_kl, 0);
+    ck_assert_int_eq(vg_set_batch(g, B), 0);
+    g->pool = pool;
+    fill(&r, g->nodes[x].val, (size_t)B * D, -1.5f, 1.5f);
+    vg_family_sample_on(pool, family, &r, g->nodes[eps].val, (size_t)B * L * K);
+    latent_run out = {0};
+    size_t cap = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        cap += (size_t)g->nodes[i].rows * g->nodes[i].cols;
+    out.vals = malloc(cap * sizeof(float));
+    out.grads = malloc(2 * 4 * D * K * sizeof(float));
+    ck_assert(out.vals && out.grads);
+    for (int pass = 0; pass < 2; pass++) {
+        vg_forward(g, -1);
+        vg_backward(g, pass ? loss_kl : loss_q);
+        for (int k = 0; k < 4; k++) {
+            memcpy(out.grads + out.ng, w[k].grad, (size_t)w[k].n * sizeof(float));
+            out.ng += (size_t)w[k].n;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        size_t n = (size_t)g->nodes[i].rows * g->nodes[i].cols;
+        memcpy(out.vals + out.nv, g->nodes[i].val, n * sizeof(float));
+        out.nv += n;
+    }
+    out.rng = r;
+    for (int k = 0; k < 4; k++)
+        free_leaf(&w[k]);
+    vg_free(g);
+    return out;
+}
+
+START_TEST(test_latent_ops_split)
+{
+    for (int family = 0; family < 3; family++) {
+        latent_run one = run_latent(family, NULL);
+        for (int threads = 2; threads <= 3; threads++) {
+            vt_pool *pool = vt_pool_new(threads);
+            ck_assert_ptr_nonnull(pool);
+            latent_run t = run_latent(family, pool);
+            ck_assert(t.nv == one.nv && t.ng == one.ng);
+            ck_assert_msg(memcmp(t.vals, one.vals, one.nv * sizeof(float)) == 0,
+                          "family %d, %d threads: values differ", family, threads);
+            ck_assert_msg(memcmp(t.grads, one.grads, one.ng * sizeof(float)) == 0,
+                          "family %d, %d threads: gradients differ", family, threads);
+            ck_assert(memcmp(&t.rng, &one.rng, sizeof t.rng) == 0);
+            free(t.vals);
+            free(t.grads);
+            vt_pool_free(pool);
+        }
+        free(one.vals);
+        free(one.grads);
+    }
+    /* The draws alone, at every length around the pairs and the split bound. */
+    static const size_t ns[] = {0, 1, 2, 3, 511, 512, 513, 1001, 2000};
+    for (int family = 0; family < 3; family++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+            for (int threads = 2; threads <= 4; threads++) {
+                size_t n = ns[k];
+                float *a = malloc((n + 1) * sizeof(float)), *b = malloc((n + 1) * sizeof(float));
+                ck_assert(a && b);
+                vt_rng ra, rb;
+                vt_rng_seed(&ra, 5, n);
+                rb = ra;
+                vt_pool *pool = vt_pool_new(threads);
+                vg_family_sample(family, &ra, a, n);
+                vg_family_sample_on(pool, family, &rb, b, n);
+                ck_assert_msg(memcmp(a, b, n * sizeof(float)) == 0, "family %d n %zu", family, n);
+                ck_assert_msg(memcmp(&ra, &rb, sizeof ra) == 0, "family %d n %zu: state", family,
+                              n);
+                vt_pool_free(pool);
+                free(a);
+                free(b);
+            }
+}
+END_TEST
+
 /* Base samplers: Laplace(0,1) has mean 0, variance 2; logistic(0,1) mean 0, variance pi^2/3. */
 START_TEST(test_family_samplers)
 {
@@ -769,6 +869,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_logq_laplace);
     tcase_add_test(tc, test_logq_logistic);
     tcase_add_test(tc, test_family_samplers);
+    tcase_add_test(tc, test_latent_ops_split);
     tcase_add_test(tc, test_logp_sum3_stopgrad);
     tcase_add_test(tc, test_score_baselines);
     tcase_add_test(tc, test_logmeanexp);

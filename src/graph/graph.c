@@ -537,6 +537,56 @@ void vg_family_sample(int family, vt_rng *rng, float *out, size_t n)
     }
 }
 
+/* Draws below this many stay on the caller (the hand-off costs more). */
+#define SAMPLE_SPLIT_MIN 512
+
+typedef struct sample_task {
+    int family;
+    float *out;
+    size_t n, align;
+    vt_rng start[VT_MAX_PARTS]; /* the generator where each part's draws begin */
+} sample_task;
+
+static void sample_part(void *ctx, int part, int parts)
+{
+    sample_task *t = ctx;
+    size_t lo, hi;
+    vt_pool_range(t->n, t->align, part, parts, &lo, &hi);
+    if (lo < hi) {
+        vt_rng r = t->start[part];
+        vg_family_sample(t->family, &r, t->out + lo, hi - lo);
+    }
+}
+
+void vg_family_sample_on(vt_pool *pool, int family, vt_rng *rng, float *out, size_t n)
+{
+    int parts = vt_pool_parts(pool);
+    if (parts == 1 || n < SAMPLE_SPLIT_MIN) {
+        vg_family_sample(family, rng, out, n);
+        return;
+    }
+    /* The caller walks the generator past each part's uniforms (one 64-bit
+     * step each, a few nanoseconds) and keeps where every part begins; the
+     * parts then turn their uniforms into draws (the logarithms and sines,
+     * the cost) from there. Box-Muller takes two uniforms per pair of
+     * normals, so normal parts start at even draws and an odd last part
+     * takes its pair's second uniform, as vg_family_sample does. */
+    sample_task task;
+    task.family = family;
+    task.out = out;
+    task.n = n;
+    task.align = family == VG_FAMILY_LAPLACE || family == VG_FAMILY_LOGISTIC ? 1 : 2;
+    for (int i = 0; i < parts; i++) {
+        size_t lo, hi;
+        vt_pool_range(n, task.align, i, parts, &lo, &hi);
+        task.start[i] = *rng;
+        size_t uniforms = task.align == 2 ? (hi - lo + 1) / 2 * 2 : hi - lo;
+        for (size_t k = 0; k < uniforms; k++)
+            (void)vt_rng_u64(rng);
+    }
+    vt_pool_run(pool, sample_part, &task);
+}
+
 int vg_add_op(vg_graph *g, int op, int rows_kind, int fixed_rows, int cols, int n_in,
               const int *in)
 {

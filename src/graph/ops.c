@@ -249,14 +249,15 @@ UNARY_BWD(clamp_bwd, (float)((xv[i] > p0) & (xv[i] < p1)))
 /* ---- reparameterisation: z = mu + exp(lv/2) * eps ------------------------- */
 /* mu, lv: [n, K]; eps, z: [nL, K]. aux keeps sigma = exp(lv/2) per z row. */
 
-static void reparam_fwd(vg_graph *g, vg_node *y)
+static void reparam_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
+    (void)first;
     const vg_node *mu = X(0), *lv = X(1), *eps = X(2);
     int L = g->samples, K = y->cols;
-    for (int r = 0; r < y->rows; r++) {
-        const float *m = mu->val + (size_t)(r / L) * K, *l = lv->val + (size_t)(r / L) * K;
-        const float *e = eps->val + (size_t)r * K;
-        float *z = y->val + (size_t)r * K, *s = y->aux + (size_t)r * K;
+    for (size_t r = lo; r < hi; r++) {
+        const float *m = mu->val + (r / (size_t)L) * K, *l = lv->val + (r / (size_t)L) * K;
+        const float *e = eps->val + r * K;
+        float *z = y->val + r * K, *s = y->aux + r * K;
         for (int j = 0; j < K; j++) {
             s[j] = expf(0.5f * l[j]);
             z[j] = m[j] + s[j] * e[j];
@@ -264,21 +265,46 @@ static void reparam_fwd(vg_graph *g, vg_node *y)
     }
 }
 
-/* dmu_i = sum_l dz_il; dlv_i = sum_l dz_il * eps_il * sigma_i / 2 (nothing with the stop flag). */
-static void reparam_bwd(vg_graph *g, vg_node *y)
+/* The latent ops call expf (or more) per element: each element weighs this
+ * many element operations when deciding whether to split (for_range). */
+#define LATENT_ELEMENT_WORK 16
+
+static void reparam_fwd(vg_graph *g, vg_node *y)
 {
-    if (y->iparam[1])
-        return;
+    for_range(g, y, (size_t)y->rows, 1, size_of(y) * LATENT_ELEMENT_WORK, 0, reparam_fwd_range);
+}
+
+/* Flags of which inputs' gradients a split backward op sets rather than
+ * adds to (bit k: input k), read before the split. */
+static int first_flags(vg_graph *g, const vg_node *y, int inputs)
+{
+    int f = 0;
+    for (int k = 0; k < inputs; k++)
+        f |= !X(k)->grad_ready << k;
+    return f;
+}
+
+static void set_ready(vg_graph *g, const vg_node *y, int inputs)
+{
+    for (int k = 0; k < inputs; k++)
+        if (X(k)->need_grad)
+            X(k)->grad_ready = 1;
+}
+
+/* dmu_i = sum_l dz_il; dlv_i = sum_l dz_il * eps_il * sigma_i / 2, for
+ * examples [lo, hi). */
+static void reparam_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
+{
     vg_node *mu = X(0), *lv = X(1);
     const vg_node *eps = X(2);
-    int L = g->samples, K = y->cols, n = y->rows / L;
-    int first_mu = !mu->grad_ready, first_lv = !lv->grad_ready;
-    for (int i = 0; i < n; i++) {
-        float *dm = mu->grad + (size_t)i * K, *dl = lv->grad + (size_t)i * K;
+    int L = g->samples, K = y->cols;
+    int first_mu = first & 1, first_lv = first >> 1 & 1;
+    for (size_t i = lo; i < hi; i++) {
+        float *dm = mu->grad + i * K, *dl = lv->grad + i * K;
         for (int j = 0; j < K; j++) {
             float am = 0.0f, al = 0.0f;
             for (int l = 0; l < L; l++) {
-                size_t o = ((size_t)i * L + l) * K + j;
+                size_t o = (i * L + l) * K + j;
                 am += y->grad[o];
                 al += y->grad[o] * eps->val[o] * 0.5f * y->aux[o];
             }
@@ -288,20 +314,27 @@ static void reparam_bwd(vg_graph *g, vg_node *y)
                 ACC(first_lv, dl[j], al);
         }
     }
-    if (mu->need_grad)
-        mu->grad_ready = 1;
-    if (lv->need_grad)
-        lv->grad_ready = 1;
+}
+
+/* Nothing with the stop flag (iparam[1]). */
+static void reparam_bwd(vg_graph *g, vg_node *y)
+{
+    if (y->iparam[1])
+        return;
+    for_range(g, y, (size_t)(y->rows / g->samples), 1, size_of(y) * 4, first_flags(g, y, 2),
+              reparam_bwd_range);
+    set_ready(g, y, 2);
 }
 
 /* ---- KL(N(mu, e^lv) || N(0, I)) = 1/2 sum_j (mu^2 + e^lv - 1 - lv) -------- */
 
-static void kl_std_fwd(vg_graph *g, vg_node *y)
+static void kl_std_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
+    (void)first;
     const vg_node *mu = X(0), *lv = X(1);
     int K = mu->cols;
-    for (int i = 0; i < y->rows; i++) {
-        const float *m = mu->val + (size_t)i * K, *l = lv->val + (size_t)i * K;
+    for (size_t i = lo; i < hi; i++) {
+        const float *m = mu->val + i * K, *l = lv->val + i * K;
         double s = 0.0;
         for (int j = 0; j < K; j++)
             s += (double)m[j] * m[j] + expf(l[j]) - 1.0 - l[j];
@@ -309,15 +342,20 @@ static void kl_std_fwd(vg_graph *g, vg_node *y)
     }
 }
 
+static void kl_std_fwd(vg_graph *g, vg_node *y)
+{
+    for_range(g, y, (size_t)y->rows, 1, size_of(X(0)) * LATENT_ELEMENT_WORK, 0, kl_std_fwd_range);
+}
+
 /* dkl/dmu = mu; dkl/dlv = (e^lv - 1) / 2. */
-static void kl_std_bwd(vg_graph *g, vg_node *y)
+static void kl_std_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *mu = X(0), *lv = X(1);
     int K = mu->cols;
-    int first_mu = !mu->grad_ready, first_lv = !lv->grad_ready;
-    for (int i = 0; i < y->rows; i++) {
+    int first_mu = first & 1, first_lv = first >> 1 & 1;
+    for (size_t i = lo; i < hi; i++) {
         float d = y->grad[i];
-        size_t o = (size_t)i * K;
+        size_t o = i * K;
         for (int j = 0; j < K; j++) {
             if (mu->need_grad)
                 ACC(first_mu, mu->grad[o + j], d * mu->val[o + j]);
@@ -325,10 +363,13 @@ static void kl_std_bwd(vg_graph *g, vg_node *y)
                 ACC(first_lv, lv->grad[o + j], d * 0.5f * (expf(lv->val[o + j]) - 1.0f));
         }
     }
-    if (mu->need_grad)
-        mu->grad_ready = 1;
-    if (lv->need_grad)
-        lv->grad_ready = 1;
+}
+
+static void kl_std_bwd(vg_graph *g, vg_node *y)
+{
+    for_range(g, y, (size_t)y->rows, 1, size_of(X(0)) * LATENT_ELEMENT_WORK,
+              first_flags(g, y, 2), kl_std_bwd_range);
+    set_ready(g, y, 2);
 }
 
 /* ---- log q(z|x) for a location-scale family --------------------------------
@@ -357,13 +398,14 @@ static inline void base_logpdf(int family, float u, float *lp, float *gu)
     }
 }
 
-static void logq_fwd(vg_graph *g, vg_node *y)
+static void logq_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
+    (void)first;
     const vg_node *mu = X(0), *lv = X(1), *z = X(2);
     int L = g->samples, K = z->cols, fam = y->iparam[0];
-    for (int r = 0; r < y->rows; r++) {
-        const float *m = mu->val + (size_t)(r / L) * K, *l = lv->val + (size_t)(r / L) * K;
-        const float *zz = z->val + (size_t)r * K;
+    for (size_t r = lo; r < hi; r++) {
+        const float *m = mu->val + (r / (size_t)L) * K, *l = lv->val + (r / (size_t)L) * K;
+        const float *zz = z->val + r * K;
         double acc = 0.0;
         for (int j = 0; j < K; j++) {
             float s = expf(0.5f * l[j]), u = (zz[j] - m[j]) / s, lp, gu;
@@ -374,18 +416,24 @@ static void logq_fwd(vg_graph *g, vg_node *y)
     }
 }
 
-static void logq_bwd(vg_graph *g, vg_node *y)
+static void logq_fwd(vg_graph *g, vg_node *y)
+{
+    for_range(g, y, (size_t)y->rows, 1, size_of(X(2)) * LATENT_ELEMENT_WORK, 0, logq_fwd_range);
+}
+
+/* For examples [lo, hi): their L rows of z, their rows of mu and lv. */
+static void logq_bwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int first)
 {
     vg_node *mu = X(0), *lv = X(1), *z = X(2);
-    int L = g->samples, K = z->cols, n = y->rows / L, fam = y->iparam[0];
-    int first_mu = !mu->grad_ready, first_lv = !lv->grad_ready, first_z = !z->grad_ready;
-    for (int i = 0; i < n; i++) {
-        const float *m = mu->val + (size_t)i * K, *l = lv->val + (size_t)i * K;
+    int L = g->samples, K = z->cols, fam = y->iparam[0];
+    int first_mu = first & 1, first_lv = first >> 1 & 1, first_z = first >> 2 & 1;
+    for (size_t i = lo; i < hi; i++) {
+        const float *m = mu->val + i * K, *l = lv->val + i * K;
         for (int j = 0; j < K; j++) {
             float s = expf(0.5f * l[j]), am = 0.0f, al = 0.0f;
             for (int k = 0; k < L; k++) {
-                int r = i * L + k;
-                size_t o = (size_t)r * K + j;
+                size_t r = i * L + k;
+                size_t o = r * K + j;
                 float u = (z->val[o] - m[j]) / s, lp, gu, d = y->grad[r];
                 base_logpdf(fam, u, &lp, &gu);
                 am += -d * gu / s;
@@ -394,17 +442,18 @@ static void logq_bwd(vg_graph *g, vg_node *y)
                     ACC(first_z, z->grad[o], d * gu / s);
             }
             if (mu->need_grad)
-                ACC(first_mu, mu->grad[(size_t)i * K + j], am);
+                ACC(first_mu, mu->grad[i * K + j], am);
             if (lv->need_grad)
-                ACC(first_lv, lv->grad[(size_t)i * K + j], al);
+                ACC(first_lv, lv->grad[i * K + j], al);
         }
     }
-    if (mu->need_grad)
-        mu->grad_ready = 1;
-    if (lv->need_grad)
-        lv->grad_ready = 1;
-    if (z->need_grad)
-        z->grad_ready = 1;
+}
+
+static void logq_bwd(vg_graph *g, vg_node *y)
+{
+    for_range(g, y, (size_t)(y->rows / g->samples), 1, size_of(X(2)) * LATENT_ELEMENT_WORK,
+              first_flags(g, y, 3), logq_bwd_range);
+    set_ready(g, y, 3);
 }
 
 /* ---- log N(z; 0, I) = sum_j -log(2 pi)/2 - z_j^2/2; d/dz = -z --------------- */

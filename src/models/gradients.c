@@ -42,7 +42,7 @@ static void draw_noise(vae_model *m, float *eps, size_t n, size_t per_example,
                        const vm_noise *noise)
 {
     if (!noise || !noise->keyed) {
-        vg_family_sample(m->cfg.posterior, &m->rng, eps, n * per_example);
+        vg_family_sample_on(m->pool, m->cfg.posterior, &m->rng, eps, n * per_example);
         return;
     }
     for (size_t i = 0; i < n; i++) {
