@@ -195,8 +195,9 @@ static void check_order(const prod *p)
 
 START_TEST(test_documented_order)
 {
-    if (unavailable("test_documented_order"))
-        return;
+    /* Without AVX-512F the packed product refuses (checked, a skip
+     * recorded); the unpacked loops are plain C and are checked anyway. */
+    int packed = !unavailable("test_documented_order");
     /* Every tile the product picks for C's edge (4, 8, 12 rows x 16, 32
      * columns): 13 = 12 + 1, 20 = 12 + 8, 100 = 8 x 12 + 4; 33 = 32 + 1,
      * 48 = 32 + 16, 400 = 12 x 32 + 16 (the MLP's hidden layer). */
@@ -209,8 +210,10 @@ START_TEST(test_documented_order)
             for (int k = 0; k < 3; k++) {
                 prod p = make(t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], ab[k][0],
                               ab[k][1], seed++);
-                ck_assert_int_eq(run(&p), 0);
-                check_order(&p);
+                if (packed) {
+                    ck_assert_int_eq(run(&p), 0);
+                    check_order(&p);
+                }
                 /* The unpacked loops (the no-space path): the same bits. */
                 run_ordered(&p);
                 check_order(&p);
@@ -572,7 +575,8 @@ START_TEST(test_openblas_threads_stopped)
     drop(&p);
 
     /* The application asks OpenBLAS for threads again: they come back, and
-     * a product large enough to use them matches vt_gemm to rounding. */
+     * a product large enough to use them is right (the exact sum, to the
+     * float error bound). */
     int n = tu_quick() ? 128 : 384; /* quick: valgrind (still above OpenBLAS's threading bound) */
     p = make(0, 0, n, n, n, 1.0f, 0.0f, 6);
     openblas_set_num_threads(2);
@@ -580,19 +584,7 @@ START_TEST(test_openblas_threads_stopped)
                 0.0f, p.C, p.ldc);
     ck_assert_int_gt(process_threads(), 1);
     openblas_set_num_threads(1);
-    float *ref = malloc((size_t)n * p.ldc * sizeof(float));
-    ck_assert_ptr_nonnull(ref);
-    vt_gemm(NULL, 0, 0, n, n, n, 1.0f, p.A, p.lda, p.B, p.ldb, 0.0f, ref, p.ldc);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double mag = 0.0; /* sum |a b|: the rounding of two orders of summation */
-            for (int k = 0; k < n; k++)
-                mag += fabs((double)p.A[(size_t)i * p.lda + k] * p.B[(size_t)k * p.ldb + j]);
-            size_t ij = (size_t)i * p.ldc + j;
-            ck_assert_msg(fabs((double)p.C[ij] - ref[ij]) <= 2.0 * n * ldexp(1.0, -24) * mag,
-                          "C[%d][%d] = %g, vt_gemm %g", i, j, (double)p.C[ij], (double)ref[ij]);
-        }
-    free(ref);
+    check_direct(&p);
     drop(&p);
 #else
     tu_skip("test_openblas_threads_stopped", "not built with OpenBLAS");

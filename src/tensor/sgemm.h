@@ -51,8 +51,9 @@ void vt_sgemm_avx512_cut(int rows, size_t n, int part, int parts, size_t *lo, si
 
 /* The same product and bits in plain loops (scalar fused multiply-adds in
  * the documented order), without a work space: what vt_sgemm_avx512 runs
- * when its space cannot be allocated, about a hundred times slower. Only for
- * CPUs with AVX-512F (vt_sgemm_avx512_available). Thread-safe. */
+ * when its space cannot be allocated, about a hundred times slower. Plain C:
+ * it runs on any CPU and build (it is the reference the tests hold the
+ * packed product to). Thread-safe. */
 void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, const float *A,
                       int lda, const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -67,6 +67,60 @@ void vt_sgemm_avx512_cut(int rows, size_t n, int part, int parts, size_t *lo, si
     *hi = b < n ? b : n;
 }
 
+/* C = beta C (alpha == 0 or K == 0): C is not read when beta == 0. */
+static void scale_c(int M, int N, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++) {
+        float *row = C + (size_t)i * (size_t)ldc;
+        if (beta == 0.0f)
+            memset(row, 0, (size_t)N * sizeof(float));
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++)
+                row[j] *= beta;
+    }
+}
+
+/* op(X)[i][j] of a row-major X with leading dimension ld. */
+static inline float op_at(const float *X, int trans, size_t ld, size_t i, size_t j)
+{
+    return trans ? X[j * ld + i] : X[i * ld + j];
+}
+
+/* The order sgemm.h documents, one element at a time: for each K block
+ * s = sum_k op(A)[i][k] op(B)[k][j] by fmaf from 0, in order; then
+ * C = beta C + alpha s (fmaf; alpha s when beta == 0) for the first block,
+ * C = C + alpha s for the others. The kernel's lanes do exactly these
+ * operations, so the bits are the packed product's. Plain C (fmaf is exact
+ * on every CPU), so it also runs, and is tested, where AVX-512F is not. */
+void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
+            for (int pc = 0; pc < K; pc += KC) {
+                float s = 0.0f;
+                for (int k = pc; k < K && k < pc + KC; k++)
+                    s = fmaf(op_at(A, transa, (size_t)lda, (size_t)i, (size_t)k),
+                             op_at(B, transb, (size_t)ldb, (size_t)k, (size_t)j), s);
+                /* fmaf(1, c, x) is c + x rounded once, written so that
+                 * the compiler cannot contract it into fma(alpha, s, c)
+                 * (GCC's default -ffp-contract=fast), which the kernel does
+                 * not do. */
+                if (pc > 0)
+                    *c = fmaf(1.0f, *c, alpha * s);
+                else
+                    *c = beta == 0.0f ? alpha * s : fmaf(beta, *c, alpha * s);
+            }
+        }
+}
+
 #if defined(HAVE_AVX512_BUILD)
 
 static pthread_once_t avail_once = PTHREAD_ONCE_INIT;
@@ -354,61 +408,6 @@ static const tile_fn tiles[3][2] = {
 
 static inline tile_fn tile_for(int mr, int nr) { return tiles[(mr - 1) / 4][nr > 16]; }
 
-/* C = beta C (alpha == 0 or K == 0): C is not read when beta == 0. */
-static void scale_c(int M, int N, float beta, float *C, int ldc)
-{
-    for (int i = 0; i < M; i++) {
-        float *row = C + (size_t)i * (size_t)ldc;
-        if (beta == 0.0f)
-            memset(row, 0, (size_t)N * sizeof(float));
-        else if (beta != 1.0f)
-            for (int j = 0; j < N; j++)
-                row[j] *= beta;
-    }
-}
-
-/* op(X)[i][j] of a row-major X with leading dimension ld. */
-static inline float op_at(const float *X, int trans, size_t ld, size_t i, size_t j)
-{
-    return trans ? X[j * ld + i] : X[i * ld + j];
-}
-
-/* The order sgemm.h documents, one element at a time: for each K block
- * s = sum_k op(A)[i][k] op(B)[k][j] by fmaf from 0, in order; then
- * C = beta C + alpha s (fmaf; alpha s when beta == 0) for the first block,
- * C = C + alpha s for the others. The kernel's lanes do exactly these
- * operations, so the bits are the packed product's. */
-__attribute__((target("avx512f"))) void vt_sgemm_ordered(int transa, int transb, int M, int N,
-                                                         int K, float alpha, const float *A,
-                                                         int lda, const float *B, int ldb,
-                                                         float beta, float *C, int ldc)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
-        return;
-    }
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float *c = C + (size_t)i * (size_t)ldc + (size_t)j;
-            for (int pc = 0; pc < K; pc += KC) {
-                float s = 0.0f;
-                for (int k = pc; k < K && k < pc + KC; k++)
-                    s = fmaf(op_at(A, transa, (size_t)lda, (size_t)i, (size_t)k),
-                             op_at(B, transb, (size_t)ldb, (size_t)k, (size_t)j), s);
-                /* fmaf(1, c, x) is c + x rounded once, written so that
-                 * the compiler cannot contract it into fma(alpha, s, c)
-                 * (GCC's default -ffp-contract=fast), which the kernel does
-                 * not do. */
-                if (pc > 0)
-                    *c = fmaf(1.0f, *c, alpha * s);
-                else
-                    *c = beta == 0.0f ? alpha * s : fmaf(beta, *c, alpha * s);
-            }
-        }
-}
-
 int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -448,14 +447,6 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
 }
 
 #else /* no AVX-512 build */
-
-void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, const float *A,
-                      int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-    /* Never called: vt_sgemm_avx512 refuses on such builds. */
-    (void)transa, (void)transb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
-    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc;
-}
 
 int vt_sgemm_avx512_available(void) { return 0; }
 
