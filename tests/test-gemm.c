@@ -314,6 +314,75 @@ START_TEST(test_cut_balanced)
 }
 END_TEST
 
+/* vt_sgemm_avx512_part: the parts' rectangles cover C exactly once; a
+ * column split that ends in a narrow strip cuts that strip by rows so the
+ * parts cost about the same (within one full strip of the even share; the
+ * MLP's 100 x 400 within one tile, where whole strips alone were 2.3 tiles
+ * over). Cost of a rectangle: its rows' cost times its columns' cost, in
+ * full 12 x 32 tiles (cut_cost). */
+static double rect_cost(const vt_rect *r)
+{
+    return cut_cost(1, r->r1 - r->r0) * cut_cost(0, r->c1 - r->c0);
+}
+
+START_TEST(test_part_rects)
+{
+    vt_rect r[2];
+    /* The MLP's hidden layer at batch 100, two parts. */
+    ck_assert_int_eq(vt_sgemm_avx512_part(0, 100, 400, 0, 2, r), 2);
+    ck_assert(r[0].r0 == 0 && r[0].r1 == 100 && r[0].c0 == 0 && r[0].c1 == 192);
+    ck_assert(r[1].r0 == 0 && r[1].r1 == 48 && r[1].c0 == 384 && r[1].c1 == 400);
+    ck_assert_int_eq(vt_sgemm_avx512_part(0, 100, 400, 1, 2, r), 2);
+    ck_assert(r[0].r0 == 0 && r[0].r1 == 100 && r[0].c0 == 192 && r[0].c1 == 384);
+    ck_assert(r[1].r0 == 48 && r[1].r1 == 100 && r[1].c0 == 384 && r[1].c1 == 400);
+    double whole = cut_cost(1, 100) * cut_cost(0, 400);
+    for (int i = 0; i < 2; i++) {
+        int n = vt_sgemm_avx512_part(0, 100, 400, i, 2, r);
+        double c = 0.0;
+        for (int k = 0; k < n; k++)
+            c += rect_cost(&r[k]);
+        ck_assert_msg(c <= whole / 2 + 1.0, "part %d costs %g of %g", i, c, whole);
+    }
+    static const size_t Ms[] = {1, 5, 12, 13, 50, 100, 241}, Ns[] = {1, 8, 16, 17, 31, 32, 33, 48,
+                                                                    49, 100, 208, 400, 784};
+    unsigned char *seen = malloc(241 * 784);
+    ck_assert_ptr_nonnull(seen);
+    for (int by_rows = 0; by_rows < 2; by_rows++)
+        for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+            for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
+                for (int parts = 1; parts <= 5; parts++) {
+                    size_t M = Ms[a], N = Ns[b];
+                    memset(seen, 0, M * N);
+                    double worst = 0.0;
+                    for (int i = 0; i < parts; i++) {
+                        int n = vt_sgemm_avx512_part(by_rows, M, N, i, parts, r);
+                        ck_assert(n >= 0 && n <= 2);
+                        double c = 0.0;
+                        for (int k = 0; k < n; k++) {
+                            ck_assert(r[k].r0 < r[k].r1 && r[k].r1 <= M);
+                            ck_assert(r[k].c0 < r[k].c1 && r[k].c1 <= N);
+                            for (size_t y = r[k].r0; y < r[k].r1; y++)
+                                for (size_t x = r[k].c0; x < r[k].c1; x++)
+                                    seen[y * N + x]++;
+                            c += rect_cost(&r[k]);
+                        }
+                        worst = c > worst ? c : worst;
+                    }
+                    size_t e = 0; /* one check per split (Check reports every one) */
+                    while (e < M * N && seen[e] == 1)
+                        e++;
+                    ck_assert_msg(e == M * N, "%s %zux%zu, %d parts: C[%zu][%zu] in %d parts",
+                                  by_rows ? "rows" : "columns", M, N, parts, e / N, e % N,
+                                  e < M * N ? seen[e] : 1);
+                    if (!by_rows && N % 32 != 0 && N % 32 <= 16)
+                        ck_assert_msg(worst <= cut_cost(1, M) * cut_cost(0, N) / parts +
+                                                   cut_cost(1, M) + 1e-9,
+                                      "%zux%zu, %d parts: a part costs %g", M, N, parts, worst);
+                }
+    free(seen);
+}
+END_TEST
+
 START_TEST(test_blas_semantics)
 {
     if (unavailable("test_blas_semantics"))
@@ -601,6 +670,7 @@ static Suite *gemm_suite(void)
     tcase_add_test(tc, test_documented_order);
     tcase_add_test(tc, test_blocks_same_bits);
     tcase_add_test(tc, test_cut_balanced);
+    tcase_add_test(tc, test_part_rects);
     tcase_add_test(tc, test_blas_semantics);
     tcase_add_test(tc, test_threads);
 #if !TU_SANITIZED

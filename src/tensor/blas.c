@@ -72,49 +72,49 @@ typedef struct gemm_task {
  * register tiles of the sgemm kernels). */
 #define SPLIT_ALIGN 16
 
-/* C's rows or columns [*lo, *hi) in part `part` of `parts`: with libvae's
- * own product cut at its tiles' edges into parts of equal cost (sgemm.h:
- * the 400 columns of the MLP's hidden layer were cut 208 | 192, and the
- * first part did 7 strips of 32 columns against 6); with a BLAS at
- * multiples of SPLIT_ALIGN. */
-static void split_range(const gemm_task *t, int part, int parts, size_t *lo, size_t *hi)
+/* The rectangles of C in part `part` of `parts` (0 to 2): with libvae's
+ * own product cut at its tiles' edges into parts of equal cost
+ * (vt_sgemm_avx512_part: the 400 columns of the MLP's hidden layer were cut
+ * 208 | 192, and the first part did 7 strips of 32 columns against 6);
+ * with a BLAS one block of rows or columns at multiples of SPLIT_ALIGN. */
+static int split_part(const gemm_task *t, int part, int parts, vt_rect out[2])
 {
-    size_t along = (size_t)(t->by_rows ? t->M : t->N);
+    size_t M = (size_t)t->M, N = (size_t)t->N;
     if (own_kernel())
-        vt_sgemm_avx512_cut(t->by_rows, along, part, parts, lo, hi);
-    else
-        vt_pool_range(along, SPLIT_ALIGN, part, parts, lo, hi);
+        return vt_sgemm_avx512_part(t->by_rows, M, N, part, parts, out);
+    size_t lo, hi;
+    vt_pool_range(t->by_rows ? M : N, SPLIT_ALIGN, part, parts, &lo, &hi);
+    if (lo >= hi)
+        return 0;
+    out[0] = t->by_rows ? (vt_rect){lo, hi, 0, N} : (vt_rect){0, M, lo, hi};
+    return 1;
 }
 
-/* Part `part` of C: a block of rows or of columns (split_range). Each
- * element of C is the same K-long dot product as in the unsplit call. */
+/* One rectangle of C on its own: the same K-long dot product per element
+ * as in the unsplit call. */
+static void rect_product(const gemm_task *t, const vt_rect *r)
+{
+    size_t lda = (size_t)t->lda, ldb = (size_t)t->ldb, ldc = (size_t)t->ldc;
+    /* op(A) row i is A's row i, or A's column i when transposed; op(B)
+     * column j likewise. */
+    const float *A = t->A + (t->transa ? r->r0 : r->r0 * lda);
+    const float *B = t->B + (t->transb ? r->c0 * ldb : r->c0);
+    float *C = t->C + r->r0 * ldc + r->c0;
+    size_t rows = r->r1 - r->r0, cols = r->c1 - r->c0;
+    if (t->bias)
+        for (size_t i = 0; i < rows; i++)
+            memcpy(C + i * ldc, t->bias + r->c0, cols * sizeof(float));
+    sgemm(t->transa, t->transb, (int)rows, (int)cols, t->K, t->alpha, A, t->lda, B, t->ldb,
+          t->beta, C, t->ldc);
+}
+
+/* Part `part` of C (split_part). */
 static void gemm_block(const gemm_task *t, int part, int parts)
 {
-    size_t lo, hi;
-    split_range(t, part, parts, &lo, &hi);
-    if (lo >= hi)
-        return;
-    const float *A = t->A, *B = t->B;
-    float *C;
-    int M = t->M, N = t->N;
-    if (t->by_rows) {
-        /* op(A) row i is A's row i, or A's column i when transposed. */
-        A += t->transa ? lo : lo * (size_t)t->lda;
-        C = t->C + lo * (size_t)t->ldc;
-        M = (int)(hi - lo);
-        if (t->bias)
-            for (size_t r = lo; r < hi; r++)
-                memcpy(t->C + r * (size_t)t->ldc, t->bias, (size_t)N * sizeof(float));
-    } else {
-        B += t->transb ? lo * (size_t)t->ldb : lo;
-        C = t->C + lo;
-        N = (int)(hi - lo);
-        if (t->bias)
-            for (int r = 0; r < M; r++)
-                for (size_t c = lo; c < hi; c++)
-                    t->C[(size_t)r * (size_t)t->ldc + c] = t->bias[c];
-    }
-    sgemm(t->transa, t->transb, M, N, t->K, t->alpha, A, t->lda, B, t->ldb, t->beta, C, t->ldc);
+    vt_rect r[2];
+    int n = split_part(t, part, parts, r);
+    for (int i = 0; i < n; i++)
+        rect_product(t, &r[i]);
 }
 
 /* Part `part` of the team: C's block `part` of `parts`, or, with fixed
@@ -151,16 +151,20 @@ static void gemm_part(void *ctx, int part, int parts)
 /* Blocks of a product with the kernels that are not split-exact. */
 #define GEMM_FIXED_BLOCKS 2
 
-/* Smallest part of C, in multiply-adds, when C's split dimension is cut
- * into `parts` blocks as gemm_block cuts it. */
+/* Smallest part of C, in multiply-adds, when C is cut into `parts` parts
+ * as gemm_block cuts it. */
 static double smallest_part_macs(const gemm_task *t, int parts)
 {
-    size_t along = (size_t)(t->by_rows ? t->M : t->N), lo, hi, smallest = along;
+    double smallest = (double)t->M * (double)t->N;
     for (int i = 0; i < parts; i++) {
-        split_range(t, i, parts, &lo, &hi);
-        smallest = hi - lo < smallest ? hi - lo : smallest;
+        vt_rect r[2];
+        int n = split_part(t, i, parts, r);
+        double cells = 0.0;
+        for (int k = 0; k < n; k++)
+            cells += (double)(r[k].r1 - r[k].r0) * (double)(r[k].c1 - r[k].c0);
+        smallest = cells < smallest ? cells : smallest;
     }
-    return (double)smallest * (double)(t->by_rows ? t->N : t->M) * (double)t->K;
+    return smallest * (double)t->K;
 }
 
 static void gemm_run(vt_pool *pool, gemm_task *t)

@@ -49,6 +49,22 @@ int vt_sgemm_avx512(int transa, int transb, int M, int N, int K, float alpha, co
  * gives the unsplit bits like any other cut (above). Thread-safe. */
 void vt_sgemm_avx512_cut(int rows, size_t n, int part, int parts, size_t *lo, size_t *hi);
 
+/* Rows [r0, r1) x columns [c0, c1) of C. */
+typedef struct vt_rect {
+    size_t r0, r1, c0, c1;
+} vt_rect;
+
+/* The rectangles of C that part `part` of `parts` computes when an M x N
+ * product is split along C's rows (by_rows != 0) or columns: the block of
+ * vt_sgemm_avx512_cut, except that when a column split ends in a narrow
+ * strip (at most 16 columns, about half a full strip's cost) every part
+ * takes whole strips and that last strip is cut by rows among the parts
+ * the whole strips left short. So 400 columns over two parts are 6 strips
+ * of 32 each plus half of the last 16 columns' rows, where whole strips
+ * alone gave one part 6.5 strips' work and the other 6. Writes 0 to 2
+ * non-empty rectangles to out and returns how many. Thread-safe. */
+int vt_sgemm_avx512_part(int by_rows, size_t M, size_t N, int part, int parts, vt_rect out[2]);
+
 /* The same product and bits in plain loops (scalar fused multiply-adds in
  * the documented order), without a work space: what vt_sgemm_avx512 runs
  * when its space cannot be allocated, about a hundred times slower. Plain C:

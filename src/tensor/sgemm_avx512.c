@@ -121,6 +121,58 @@ void vt_sgemm_ordered(int transa, int transb, int M, int N, int K, float alpha, 
         }
 }
 
+/* Row [0, M) cut at row-tile edges at fraction f (0..1) of the rows' cost. */
+static size_t rows_at(size_t M, double f)
+{
+    if (f >= 1.0)
+        return M;
+    size_t full = M / MR;
+    double share = tail_share(1, M % MR);
+    size_t r = tiles_before(full, share, f * ((double)full + share)) * MR;
+    return r < M ? r : M;
+}
+
+int vt_sgemm_avx512_part(int by_rows, size_t M, size_t N, int part, int parts, vt_rect out[2])
+{
+    int k = 0;
+    size_t rem = N % NR;
+    if (by_rows || parts <= 1 || rem == 0 || rem > NR / 2) {
+        size_t lo, hi;
+        vt_sgemm_avx512_cut(by_rows, by_rows ? M : N, part, parts, &lo, &hi);
+        vt_rect r = by_rows ? (vt_rect){lo, hi, 0, N} : (vt_rect){0, M, lo, hi};
+        if (r.r0 < r.r1 && r.c0 < r.c1)
+            out[k++] = r;
+        return k;
+    }
+    /* Whole strips evenly (each weighs 1), then the narrow strip's rows in
+     * proportion to what each part lacks of the even share. */
+    size_t full = N / NR;
+    double target = ((double)full + tail_share(0, rem)) / parts, lack_before = 0.0, lack = 0.0,
+           lack_all = 0.0;
+    size_t a = 0, b = 0;
+    for (int q = 0; q < parts; q++) {
+        size_t qa = tiles_before(full, 0.0, (double)full * q / parts);
+        size_t qb = q + 1 == parts ? full : tiles_before(full, 0.0, (double)full * (q + 1) / parts);
+        double d = target - (double)(qb - qa);
+        d = d > 0.0 ? d : 0.0;
+        if (q < part)
+            lack_before += d;
+        if (q == part) {
+            a = qa;
+            b = qb;
+            lack = d;
+        }
+        lack_all += d;
+    }
+    if (a < b && M > 0)
+        out[k++] = (vt_rect){0, M, a * NR, b * NR};
+    size_t r0 = lack_before <= 0.0 ? 0 : rows_at(M, lack_before / lack_all);
+    size_t r1 = part + 1 == parts ? M : rows_at(M, (lack_before + lack) / lack_all);
+    if (r0 < r1)
+        out[k++] = (vt_rect){r0, r1, full * NR, N};
+    return k;
+}
+
 #if defined(HAVE_AVX512_BUILD)
 
 static pthread_once_t avail_once = PTHREAD_ONCE_INIT;
