@@ -540,6 +540,22 @@ void vg_family_sample(int family, vt_rng *rng, float *out, size_t n)
 /* Draws below this many stay on the caller (the hand-off costs more). */
 #define SAMPLE_SPLIT_MIN 512
 
+/* Draws of a family that take whole uniforms of their own: one each for the
+ * inverse CDFs, a pair of normals from a pair of uniforms (Box-Muller), so
+ * a part of the draws may start only at a multiple of this. */
+static size_t family_group(int family)
+{
+    return family == VG_FAMILY_LAPLACE || family == VG_FAMILY_LOGISTIC ? 1 : 2;
+}
+
+/* The uniforms vg_family_sample takes for n draws: a last odd normal still
+ * takes its pair's two. */
+static size_t family_uniforms(int family, size_t n)
+{
+    size_t k = family_group(family);
+    return (n + k - 1) / k * k;
+}
+
 typedef struct sample_task {
     int family;
     float *out;
@@ -568,20 +584,17 @@ void vg_family_sample_on(vt_pool *pool, int family, vt_rng *rng, float *out, siz
     /* The caller walks the generator past each part's uniforms (one 64-bit
      * step each, a few nanoseconds) and keeps where every part begins; the
      * parts then turn their uniforms into draws (the logarithms and sines,
-     * the cost) from there. Box-Muller takes two uniforms per pair of
-     * normals, so normal parts start at even draws and an odd last part
-     * takes its pair's second uniform, as vg_family_sample does. */
+     * the cost) from there (family_group, family_uniforms). */
     sample_task task;
     task.family = family;
     task.out = out;
     task.n = n;
-    task.align = family == VG_FAMILY_LAPLACE || family == VG_FAMILY_LOGISTIC ? 1 : 2;
+    task.align = family_group(family);
     for (int i = 0; i < parts; i++) {
         size_t lo, hi;
         vt_pool_range(n, task.align, i, parts, &lo, &hi);
         task.start[i] = *rng;
-        size_t uniforms = task.align == 2 ? (hi - lo + 1) / 2 * 2 : hi - lo;
-        for (size_t k = 0; k < uniforms; k++)
+        for (size_t k = family_uniforms(family, hi - lo); k > 0; k--)
             (void)vt_rng_u64(rng);
     }
     vt_pool_run(pool, sample_part, &task);

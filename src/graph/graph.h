@@ -225,8 +225,10 @@ int vg_kl_gauss(vg_graph *g, int mq, int lq, int mp, int lp);
 /* Fill n base-density draws of a family (enum vg_family) from rng. */
 struct vt_rng;
 void vg_family_sample(int family, struct vt_rng *rng, float *out, size_t n);
-/* The same draws, bits and final state of rng, with the work split over a
- * team (NULL: the caller alone). */
+/* The same draws, bits and final state of rng, with the transforms split
+ * over a team (NULL, or fewer than 512 draws: the caller alone; a team busy
+ * with another caller's task: its parts one after the other on this one).
+ * rng and out are the caller's; one caller per rng at a time. */
 void vg_family_sample_on(vt_pool *pool, int family, struct vt_rng *rng, float *out, size_t n);
 
 /* Set the batch size n (>= 1) and resize buffers if n exceeds every

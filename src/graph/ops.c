@@ -265,8 +265,9 @@ static void reparam_fwd_range(vg_graph *g, vg_node *y, size_t lo, size_t hi, int
     }
 }
 
-/* The latent ops call expf (or more) per element: each element weighs this
- * many element operations when deciding whether to split (for_range). */
+/* The latent ops call expf (or more) per element, or sum over the samples
+ * (reparam_bwd): each element weighs this many element operations when
+ * deciding whether to split (for_range). */
 #define LATENT_ELEMENT_WORK 16
 
 static void reparam_fwd(vg_graph *g, vg_node *y)
@@ -321,8 +322,8 @@ static void reparam_bwd(vg_graph *g, vg_node *y)
 {
     if (y->iparam[1])
         return;
-    for_range(g, y, (size_t)(y->rows / g->samples), 1, size_of(y) * 4, first_flags(g, y, 2),
-              reparam_bwd_range);
+    for_range(g, y, (size_t)(y->rows / g->samples), 1, size_of(y) * LATENT_ELEMENT_WORK,
+              first_flags(g, y, 2), reparam_bwd_range);
     set_ready(g, y, 2);
 }
 

@@ -7,7 +7,7 @@
  *         for each MR = 12 rows of the block:     tile += Ap panel x Bp
  *
  * The tile is 24 zmm accumulators: row r of the tile, columns 0-15 and
- * 16-31. Each k loads Bp's 32 floats (two zmm) and broadcasts the panel's
+ * 16-31 (C's edges take narrower tiles of 4 or 8 rows, 16 columns: tile). Each k loads Bp's 32 floats (two zmm) and broadcasts the panel's
  * 12 values of column k of op(A); 24 fused multiply-adds per k, two per
  * cycle on cores with two 512-bit FMA pipes. Packing turns every transpose
  * case into the same kernel and pads partial panels with zeros (their rows
@@ -454,7 +454,7 @@ TILE_FN(8, 2)
 TILE_FN(12, 2)
 #undef TILE_FN
 
-/* The tile for mr rows (1..12) and nr columns (1..32): [rows / 4 - 1][zmm - 1]. */
+/* The tile for mr rows (1..12) and nr columns (1..32): [ceil(mr / 4) - 1][nr > 16]. */
 static const tile_fn tiles[3][2] = {
     {tile_4x1, tile_4x2}, {tile_8x1, tile_8x2}, {tile_12x1, tile_12x2}};
 
